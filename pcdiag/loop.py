@@ -1,0 +1,226 @@
+"""The compiled training loop for a batch of runs that share one program.
+
+The runs (one per combination of vectorised settings: gamma, weight_lr, momentum,
+weight_decay, seed) are vmapped together. An epoch is a few calls of one compiled chunk
+function, a lax.scan over batches, so a progress bar can move; the chunk keeps every
+`log_every`-th step's record, and the records become numpy once per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pcdiag.model import forward
+from pcdiag.train import Hyper, Program, StepRecord, TrainState, init_state, train_step
+
+EVAL_CHUNK = 1000
+CHUNKS_PER_EPOCH = 20
+
+
+@dataclass
+class DeviceData:
+    """Train and test sets on the device, padded to a multiple of EVAL_CHUNK rows."""
+
+    x_train: jax.Array
+    y_train: jax.Array
+    x_test: jax.Array
+    y_test: jax.Array
+    n_train: int
+    n_test: int
+
+    @classmethod
+    def from_splits(cls, train, test) -> DeviceData:
+        def pad(images, labels):
+            extra = (-len(labels)) % EVAL_CHUNK
+            images = np.pad(images, ((0, extra), (0, 0)))
+            labels = np.pad(labels, (0, extra), constant_values=-1)
+            return jnp.asarray(images), jnp.asarray(labels)
+
+        x_train, y_train = pad(train.images, train.labels)
+        x_test, y_test = pad(test.images, test.labels)
+        return cls(x_train, y_train, x_test, y_test, len(train.labels), len(test.labels))
+
+
+@dataclass
+class Timing:
+    compile_s: float = 0.0
+    train_s: list[float] = field(default_factory=list)  # per epoch, compile excluded
+
+
+def _accuracy(params, images, labels, n, activation):
+    """Feedforward accuracy over the first n rows (padding rows carry label -1)."""
+
+    def correct(chunk):
+        x, y = chunk
+        return jnp.sum(jnp.argmax(forward(params, x, activation)[-1], axis=-1) == y)
+
+    chunks = (images.reshape(-1, EVAL_CHUNK, images.shape[-1]), labels.reshape(-1, EVAL_CHUNK))
+    return jnp.sum(jax.lax.map(correct, chunks)) / n
+
+
+def _epoch_order(state: TrainState, n_train: int, steps: int, batch: int):
+    key, sub = jax.random.split(state.key)
+    order = jax.random.permutation(sub, n_train)[: steps * batch].reshape(steps, batch)
+    return state._replace(key=key), order
+
+
+def _chunk(prog: Program, state, hyper, x_train, y_train, order, n_valid):
+    """Run len(order) steps (only the first n_valid for real); record every log_every-th."""
+    k = prog.log_every
+    n_out = prog.sizes[-1]
+
+    def one(state, idx, pos, record):
+        def real(s):
+            y = jax.nn.one_hot(y_train[idx], n_out, dtype=x_train.dtype)
+            return train_step(prog, hyper, s, x_train[idx], y, record)
+
+        if not record:
+            return jax.lax.cond(pos < n_valid, lambda s: real(s)[0], lambda s: s, state), None
+        shape = jax.eval_shape(real, state)[1]
+        skip = jax.tree_util.tree_map(lambda a: jnp.full(a.shape, jnp.nan, a.dtype), shape)
+        return jax.lax.cond(pos < n_valid, real, lambda s: (s, skip), state)
+
+    def group(state, xs):
+        idx, pos = xs
+        state, rec = one(state, idx[0], pos[0], True)
+        if k > 1:
+            state, _ = jax.lax.scan(
+                lambda s, x: one(s, x[0], x[1], False), state, (idx[1:], pos[1:])
+            )
+        return state, rec
+
+    n = order.shape[0]
+    positions = jnp.arange(n).reshape(n // k, k)
+    return jax.lax.scan(group, state, (order.reshape(n // k, k, -1), positions))
+
+
+@dataclass
+class Compiled:
+    """The jit-compiled, run-vmapped functions for one program."""
+
+    prog: Program
+
+    def __post_init__(self):
+        prog = self.prog
+        self.init = jax.jit(jax.vmap(partial(init_state, prog)))
+        self.chunk = jax.jit(
+            jax.vmap(partial(_chunk, prog), in_axes=(0, 0, None, None, 0, None)),
+            donate_argnums=(0,),
+        )
+        self.order = jax.jit(
+            jax.vmap(_epoch_order, in_axes=(0, None, None, None)), static_argnums=(1, 2, 3)
+        )
+        self.accuracy = jax.jit(
+            jax.vmap(partial(_accuracy, activation=prog.activation), in_axes=(0, None, None, None))
+        )
+
+
+_COMPILED: dict[Program, Compiled] = {}
+
+
+def compiled(prog: Program) -> Compiled:
+    """One set of compiled functions per program, reused by every run and sweep point."""
+    if prog not in _COMPILED:
+        _COMPILED[prog] = Compiled(prog)
+    return _COMPILED[prog]
+
+
+def chunk_length(steps: int, log_every: int) -> int:
+    """Steps per compiled call: a multiple of log_every, about 1/20 of an epoch."""
+    groups = max(1, math.ceil(steps / log_every / CHUNKS_PER_EPOCH))
+    return groups * log_every
+
+
+def run(
+    prog: Program,
+    hyper: Hyper,
+    keys: jax.Array,
+    data: DeviceData,
+    epochs: int,
+    progress=None,
+) -> tuple[dict[str, np.ndarray], Timing]:
+    """Train R runs (leading axis of `hyper` and `keys`) and return their records as numpy.
+
+    Step-dim arrays hold the logged steps only (every log_every-th step of each epoch,
+    starting at the epoch's first); `progress` is an optional tqdm bar advanced per chunk.
+    """
+    fns = compiled(prog)
+    steps = data.n_train // prog.batch_size
+    length = chunk_length(steps, prog.log_every)
+    timing = Timing()
+    state = fns.init(hyper, keys)
+    logged, step_numbers, epoch_of_step, train_acc, test_acc = [], [], [], [], []
+    first_call = True
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        state, order = fns.order(state, data.n_train, steps, prog.batch_size)
+        pieces = []
+        for begin in range(0, steps, length):
+            part = order[:, begin : begin + length]
+            n_valid = part.shape[1]
+            if n_valid < length:
+                part = jnp.pad(part, ((0, 0), (0, length - n_valid), (0, 0)))
+            state, records = fns.chunk(state, hyper, data.x_train, data.y_train, part, n_valid)
+            if first_call:
+                jax.block_until_ready(state)
+                timing.compile_s = time.perf_counter() - start
+                start, first_call = time.perf_counter(), False
+            pieces.append(records)
+            if progress is not None:
+                progress.update(n_valid * len(keys))
+                _describe(progress, records, test_acc, prog.records_energy)
+        train_acc.append(fns.accuracy(state.params, data.x_train, data.y_train, data.n_train))
+        test_acc.append(fns.accuracy(state.params, data.x_test, data.y_test, data.n_test))
+        jax.block_until_ready(test_acc[-1])
+        timing.train_s.append(time.perf_counter() - start)
+        records = jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=1), *pieces)
+        positions = np.arange(records.train_loss.shape[1]) * prog.log_every
+        keep = positions < steps
+        logged.append(jax.tree_util.tree_map(lambda a: a[:, keep], records))
+        step_numbers.append(epoch * steps + positions[keep])
+        epoch_of_step.append(np.full(keep.sum(), epoch + 1))
+    out = {
+        name: np.concatenate([getattr(r, name) for r in logged], axis=1)
+        for name in StepRecord._fields
+        if getattr(logged[0], name) is not None
+    }
+    out["step"] = np.concatenate(step_numbers)
+    out["epoch_of_step"] = np.concatenate(epoch_of_step)
+    out["train_accuracy"] = np.stack([np.asarray(a) for a in train_acc], axis=1)
+    out["test_accuracy"] = np.stack([np.asarray(a) for a in test_acc], axis=1)
+    out["diverged_at"] = np.asarray(state.diverged_at)
+    _blank_after_divergence(out, steps)
+    return out, timing
+
+
+def _blank_after_divergence(out: dict[str, np.ndarray], steps_per_epoch: int) -> None:
+    """A diverged run keeps its place: values after its first non-finite step become NaN."""
+    for run, step in enumerate(out["diverged_at"]):
+        if step < 0:
+            continue
+        later = out["step"] > step
+        for name in StepRecord._fields:
+            if name in out:
+                out[name][run, later] = np.nan
+        epoch_ends = np.arange(1, out["test_accuracy"].shape[1] + 1) * steps_per_epoch
+        for name in ("train_accuracy", "test_accuracy"):
+            out[name][run, epoch_ends > step] = np.nan
+
+
+def _describe(progress, records: StepRecord, test_acc: list, has_energy: bool) -> None:
+    """Progress-bar text: the first run's last energy (or loss) and its last test accuracy."""
+    if has_energy:
+        value = float(jnp.sum(records.energy[0, 0, -1]))
+        text = {"energy": f"{value:.3g}"}
+    else:
+        text = {"loss": f"{float(records.train_loss[0, 0]):.3g}"}
+    if test_acc:
+        text["test_acc"] = f"{float(test_acc[-1][0]):.3f}"
+    progress.set_postfix(text, refresh=False)

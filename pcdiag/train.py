@@ -1,0 +1,251 @@
+"""One training step per algorithm, pure and jit-compatible.
+
+- ``pc``: forward initialisation, T state steps (weights fixed), one weight step on the batch
+  mean of F at the final states x_T.
+- ``ipc``: states and weights updated together at every one of the T inference steps, both
+  from the gradients at (x_t, theta_t); the record at t = T is read after the last update.
+- ``bp``: backprop on the batch-mean output loss of the feedforward pass, same network and
+  weight optimizer; its energy records are NaN.
+
+`weight_grad_norm` is the norm of the gradient the weight optimizer received (for ipc, at its
+last update of the batch); `weight_norm` is read after the step; `update_norm` is the norm of
+the step's total change of theta_l.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from pcdiag.config import Config
+from pcdiag.energy import layer_energies, output_loss
+from pcdiag.infer import (
+    InferenceRecord,
+    forward_init,
+    infer,
+    measure,
+    scale_for_convention,
+    state_optimizer,
+)
+from pcdiag.model import Params, forward, init_params, layer_norms, layer_sizes, predict
+
+
+@dataclass(frozen=True)
+class Program:
+    """The settings a compiled program depends on (shapes and code paths)."""
+
+    sizes: tuple[int, ...]
+    activation: str
+    output_energy: str
+    algorithm: str
+    inference_steps: int
+    gamma_convention: str
+    state_optimizer: str
+    state_momentum: float
+    weight_optimizer: str
+    batch_size: int
+    log_every: int
+    record_inference: bool
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Program:
+        return cls(
+            sizes=tuple(layer_sizes(cfg.depth, cfg.width)),
+            activation=cfg.activation,
+            output_energy=cfg.output_energy,
+            algorithm=cfg.algorithm,
+            inference_steps=cfg.inference_steps,
+            gamma_convention=cfg.gamma_convention,
+            state_optimizer=cfg.state_optimizer,
+            state_momentum=cfg.state_momentum,
+            weight_optimizer=cfg.weight_optimizer,
+            batch_size=cfg.batch_size,
+            log_every=cfg.log_every,
+            record_inference=cfg.record_inference,
+        )
+
+    @property
+    def depth(self) -> int:
+        return len(self.sizes) - 1
+
+    @property
+    def records_energy(self) -> bool:
+        return self.record_inference and self.algorithm != "bp"
+
+
+class Hyper(NamedTuple):
+    """Settings that change no shape: traced scalars, so runs over them share one program."""
+
+    gamma: jax.Array
+    weight_lr: jax.Array
+    momentum: jax.Array
+    weight_decay: jax.Array
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Hyper:
+        return cls(*(jnp.float32(getattr(cfg, name)) for name in cls._fields))
+
+
+class TrainState(NamedTuple):
+    params: Params
+    opt_state: Any
+    key: jax.Array
+    step: jax.Array  # weight updates done so far
+    diverged_at: jax.Array  # first step with a non-finite energy or loss; -1 if none
+
+
+class StepRecord(NamedTuple):
+    """What one logged step records; energy and state_grad_norm are (T+1, L)."""
+
+    energy: jax.Array | None
+    state_grad_norm: jax.Array | None
+    weight_grad_norm: jax.Array
+    weight_norm: jax.Array
+    update_norm: jax.Array
+    train_loss: jax.Array
+
+
+def weight_optimizer(prog: Program, hyper: Hyper) -> optax.GradientTransformation:
+    """sgd / momentum with decoupled weight decay, or adamw; learning rate `weight_lr`."""
+    if prog.weight_optimizer == "adamw":
+        return optax.adamw(hyper.weight_lr, weight_decay=hyper.weight_decay)
+    momentum = hyper.momentum if prog.weight_optimizer == "momentum" else None
+    return optax.chain(
+        optax.add_decayed_weights(hyper.weight_decay),
+        optax.sgd(hyper.weight_lr, momentum=momentum),
+    )
+
+
+def init_state(prog: Program, hyper: Hyper, key: jax.Array) -> TrainState:
+    key_init, key_data = jax.random.split(key)
+    params = init_params(key_init, list(prog.sizes))
+    opt_state = weight_optimizer(prog, hyper).init(params)
+    return TrainState(params, opt_state, key_data, jnp.int32(0), jnp.int32(-1))
+
+
+def _weight_update(prog, hyper, params, opt_state, grads):
+    updates, opt_state = weight_optimizer(prog, hyper).update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+
+def _mean_energy(params, x0, states, y, prog):
+    energies = layer_energies(params, x0, states, y, prog.activation, prog.output_energy)
+    return jnp.mean(jnp.sum(energies, axis=-1)), energies
+
+
+def _join(first: InferenceRecord, last: InferenceRecord) -> tuple[jax.Array, jax.Array]:
+    """Stack the records for t = 0..T-1 and the one for t = T into (T+1, L) arrays."""
+    energy = jnp.concatenate([first.energy, last.energy[None]])
+    grad_norm = jnp.concatenate([first.state_grad_norm, last.state_grad_norm[None]])
+    return energy, grad_norm
+
+
+def pc_step(prog, hyper, params, opt_state, x0, y, record):
+    mu1 = predict(params, 1, x0, prog.activation)
+    record_t = record and prog.record_inference
+    states, inference, finite = infer(params, x0, mu1, y, hyper.gamma, prog, record_t)
+    (total, energies), (grads, state_grads) = jax.value_and_grad(
+        _mean_energy, argnums=(0, 2), has_aux=True
+    )(params, x0, states, y, prog)
+    new_params, opt_state = _weight_update(prog, hyper, params, opt_state, grads)
+    finite = finite & jnp.isfinite(total)
+    if not record:
+        return new_params, opt_state, finite, None
+    energy = grad_norm = None
+    if record_t:
+        per_sample = jax.tree_util.tree_map(lambda g: g * x0.shape[0], state_grads)
+        energy, grad_norm = _join(inference, measure(energies, per_sample))
+    loss = jnp.mean(output_loss(_feedforward_output(params, mu1, prog), y, prog.output_energy))
+    return new_params, opt_state, finite, _step_record(
+        energy, grad_norm, grads, new_params, params, loss
+    )
+
+
+def ipc_step(prog, hyper, params, opt_state, x0, y, record):
+    batch = x0.shape[0]
+    optimizer = state_optimizer(prog.state_optimizer, hyper.gamma, prog.state_momentum)
+    states0 = forward_init(params, predict(params, 1, x0, prog.activation), prog.activation)
+    record_t = record and prog.record_inference
+
+    def total_energy(p, states):
+        energies = layer_energies(p, x0, states, y, prog.activation, prog.output_energy)
+        return jnp.sum(energies), energies
+
+    def step(carry, _):
+        p, w_state, states, s_state, finite, _ = carry
+        (total, energies), (grads, s_grads) = jax.value_and_grad(
+            total_energy, argnums=(0, 1), has_aux=True
+        )(p, states)
+        grads = jax.tree_util.tree_map(lambda g: g / batch, grads)  # batch-mean F for weights
+        s_in = scale_for_convention(s_grads, prog.gamma_convention, batch)
+        s_updates, s_state = optimizer.update(s_in, s_state, states)
+        states = optax.apply_updates(states, s_updates)
+        p, w_state = _weight_update(prog, hyper, p, w_state, grads)
+        out = measure(energies, s_grads) if record_t else None
+        return (p, w_state, states, s_state, finite & jnp.isfinite(total), grads), out
+
+    zero_grads = jax.tree_util.tree_map(jnp.zeros_like, params)
+    carry = (params, opt_state, states0, optimizer.init(states0), jnp.array(True), zero_grads)
+    carry, inference = jax.lax.scan(step, carry, None, length=prog.inference_steps)
+    new_params, opt_state, states, _, finite, grads = carry
+    (total, energies), s_grads = jax.value_and_grad(
+        lambda s: total_energy(new_params, s), has_aux=True
+    )(states)
+    finite = finite & jnp.isfinite(total)
+    if not record:
+        return new_params, opt_state, finite, None
+    energy = grad_norm = None
+    if record_t:
+        energy, grad_norm = _join(inference, measure(energies, s_grads))
+    loss = jnp.mean(output_loss(forward(params, x0, prog.activation)[-1], y, prog.output_energy))
+    return new_params, opt_state, finite, _step_record(
+        energy, grad_norm, grads, new_params, params, loss
+    )
+
+
+def bp_step(prog, hyper, params, opt_state, x0, y, record):
+    def loss_fn(p):
+        return jnp.mean(output_loss(forward(p, x0, prog.activation)[-1], y, prog.output_energy))
+
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    new_params, opt_state = _weight_update(prog, hyper, params, opt_state, grads)
+    finite = jnp.isfinite(loss)
+    if not record:
+        return new_params, opt_state, finite, None
+    nan = None
+    if prog.record_inference:
+        nan = jnp.full((prog.inference_steps + 1, prog.depth), jnp.nan, jnp.float32)
+    return new_params, opt_state, finite, _step_record(nan, nan, grads, new_params, params, loss)
+
+
+STEPS = {"pc": pc_step, "ipc": ipc_step, "bp": bp_step}
+
+
+def _feedforward_output(params, mu1, prog):
+    x = mu1
+    for layer in range(2, len(params) + 1):
+        x = predict(params, layer, x, prog.activation)
+    return x
+
+
+def _step_record(energy, grad_norm, grads, new_params, old_params, loss) -> StepRecord:
+    delta = jax.tree_util.tree_map(jnp.subtract, new_params, old_params)
+    return StepRecord(
+        energy, grad_norm, layer_norms(grads), layer_norms(new_params), layer_norms(delta), loss
+    )
+
+
+def train_step(
+    prog: Program, hyper: Hyper, state: TrainState, x0: jax.Array, y: jax.Array, record: bool
+) -> tuple[TrainState, StepRecord | None]:
+    """One weight update on a batch (x0 images, y one-hot targets)."""
+    params, opt_state, finite, out = STEPS[prog.algorithm](
+        prog, hyper, state.params, state.opt_state, x0, y, record
+    )
+    first_bad = (state.diverged_at < 0) & ~finite
+    diverged_at = jnp.where(first_bad, state.step, state.diverged_at)
+    return TrainState(params, opt_state, state.key, state.step + 1, diverged_at), out
