@@ -25,7 +25,9 @@ class InferenceRecord(NamedTuple):
     state_grad_norm: jax.Array | None
 
 
-def state_optimizer(name: str, gamma: jax.Array, state_momentum: float) -> optax.GradientTransformation:
+def state_optimizer(
+    name: str, gamma: jax.Array, state_momentum: float
+) -> optax.GradientTransformation:
     """The optax transformation that moves the free states with learning rate gamma."""
     if name == "sgd":
         return optax.sgd(gamma)

@@ -183,7 +183,7 @@ def run(
         records = jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=1), *pieces)
         positions = np.arange(records.train_loss.shape[1]) * prog.log_every
         keep = positions < steps
-        logged.append(jax.tree_util.tree_map(lambda a: a[:, keep], records))
+        logged.append(jax.tree_util.tree_map(lambda a, keep=keep: a[:, keep], records))
         step_numbers.append(epoch * steps + positions[keep])
         epoch_of_step.append(np.full(keep.sum(), epoch + 1))
     out = {

@@ -108,7 +108,7 @@ def _stack(results: dict[tuple, dict], axes: dict[str, list]) -> dict[str, np.nd
     shape = tuple(len(v) for v in axes.values())
     first = next(iter(results.values()))
     stacked = {"step": first["step"], "epoch_of_step": first["epoch_of_step"]}
-    for name, value in first.items():
+    for name in first:
         if name in stacked:
             continue
         widest = np.max([r[name].shape for r in results.values()], axis=0)
