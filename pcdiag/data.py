@@ -1,0 +1,352 @@
+"""Fashion-MNIST and MNIST: find, download, verify and load the four official IDX files.
+
+Search order of :func:`locate`: ``data_dir`` argument, ``$PCDIAG_DATA``, the user cache
+(``$PCDIAG_CACHE``, else ``$XDG_CACHE_HOME/pcdiag``, else ``~/.cache/pcdiag``), Debian's
+``/usr/share/datasets/fashion-mnist`` (fashion-mnist only), then a download into the cache.
+``data_dir``, ``$PCDIAG_DATA`` and the cache each hold one subfolder per data set.
+Every problem raises :class:`DataError` naming the file or folder, the rule and the fix.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = ("fashion-mnist", "mnist")
+N_TRAIN = {"fashion-mnist": 60000, "mnist": 60000}
+N_CLASSES = 10
+NORMALISATION = {"fashion-mnist": (0.286, 0.353), "mnist": (0.1307, 0.3081)}  # mean, std after /255
+
+FILES = {  # file name -> what it is, for messages
+    "train-images-idx3-ubyte.gz": "training image file",
+    "train-labels-idx1-ubyte.gz": "training label file",
+    "t10k-images-idx3-ubyte.gz": "test image file",
+    "t10k-labels-idx1-ubyte.gz": "test label file",
+}
+_PAYLOAD_SHA256 = {  # in FILES order; of the decompressed payload, as Debian re-gzips the files
+    "fashion-mnist": (
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    ),
+    "mnist": (
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+}
+SHA256 = {name: dict(zip(FILES, rows, strict=True)) for name, rows in _PAYLOAD_SHA256.items()}
+MIRRORS = {
+    "fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
+}
+MIRROR_ENV = {"fashion-mnist": "PCDIAG_MIRROR_FASHION_MNIST", "mnist": "PCDIAG_MIRROR_MNIST"}
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")  # package dataset-fashion-mnist
+_IDX_UBYTE = 0x08
+_SIDE = 28
+_REFETCH = "Fix: delete it and re-download it (or re-copy it from a good source)."
+
+
+class DataError(Exception):
+    """A data set is missing, unreadable or corrupt; the message says where, why and the fix."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: ``images`` float32 (N, 784) standardised, ``labels`` int32 (N,)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None  # an empty variable counts as unset
+
+
+def _cache_root() -> Path:
+    if root := _env("PCDIAG_CACHE"):
+        return Path(root).expanduser()
+    if xdg := _env("XDG_CACHE_HOME"):
+        return Path(xdg).expanduser() / "pcdiag"
+    return Path.home() / ".cache" / "pcdiag"
+
+
+def _missing(folder: Path, origin: str) -> list[str] | None:
+    """Names of the files ``folder`` lacks; None if it does not exist. Unreadable: DataError."""
+    if not folder.exists():
+        return None
+    if not folder.is_dir():
+        raise DataError(f"{origin}: {folder} is not a folder. Fix: point it to a data folder.")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise DataError(
+            f"{origin}: folder {folder} is not readable (permission denied). "
+            f"Fix: make it readable (chmod a+rx) or point to another copy."
+        )
+    return [name for name in FILES if not (folder / name).is_file()]
+
+
+def _missing_error(folder: Path, missing: list[str], origin: str, fix: str) -> DataError:
+    what = ", ".join(f"missing {FILES[name]} {name}" for name in missing)
+    return DataError(f"{origin}: incomplete data folder {folder}: {what}. Fix: {fix}")
+
+
+def _explicit(dataset: str, root: Path, origin: str, unset_hint: str) -> Path:
+    """The dataset folder under a root the user named; any shortfall is an error."""
+    if _missing(root, origin) is None:
+        raise DataError(f"{origin}: folder {root} does not exist. Fix: {unset_hint}")
+    folder = root / dataset
+    missing = _missing(folder, origin)
+    if missing is None or len(missing) == len(FILES):
+        if not _missing(root, origin):  # the files sit in root itself: a common slip
+            unset_hint = f"pass the folder above it, {root.parent}, holding {root.name}/."
+        raise DataError(
+            f"{origin}: {root} does not contain the {dataset} data set: expected the folder "
+            f"{folder} with the four files {', '.join(FILES)}. Fix: {unset_hint}"
+        )
+    if missing:
+        raise _missing_error(folder, missing, origin, f"copy the missing files into {folder}.")
+    return folder
+
+
+def _ways(dataset: str) -> str:
+    ways = [
+        f'load("{dataset}", data_dir=ROOT) with the four files in ROOT/{dataset}/',
+        "export PCDIAG_DATA=ROOT (same layout)",
+    ]
+    if dataset == "fashion-mnist":
+        ways.append(f"sudo apt-get install dataset-fashion-mnist (files in {DEBIAN_DIR})")
+    ways.append(f"export {MIRROR_ENV[dataset]}=URL_PREFIX (http(s):// or file://) to download")
+    return "Ways to provide the data:\n" + "\n".join(f"  - {way}" for way in ways)
+
+
+def _download(dataset: str, folder: Path, names: list[str]) -> None:
+    """Fetch ``names`` into ``folder``: temp file, checksum, then atomic rename."""
+    base = _env(MIRROR_ENV[dataset]) or MIRRORS[dataset]
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        url = base.rstrip("/") + "/" + name
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+                shutil.copyfileobj(response, out)
+            try:
+                read_idx(Path(tmp), SHA256[dataset][name])
+            except DataError as err:
+                raise DataError(
+                    f"downloaded {url} but it failed verification, so nothing was saved: {err}\n"
+                    f"Fix: set {MIRROR_ENV[dataset]} to a mirror serving the official files."
+                ) from None
+            os.replace(tmp, folder / name)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def locate(
+    dataset: str, data_dir: str | os.PathLike | None = None, *, download: bool = True
+) -> Path:
+    """Folder holding the dataset's four files (downloading them into the cache if needed)."""
+    if dataset not in DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}. Fix: use one of {', '.join(DATASETS)}.")
+    if data_dir is not None:
+        root = Path(os.path.abspath(Path(data_dir).expanduser()))
+        return _explicit(
+            dataset,
+            root,
+            f"data_dir={str(data_dir)!r}",
+            f"pass the folder that holds {dataset}/, or leave data_dir unset.",
+        )
+    if env := _env("PCDIAG_DATA"):
+        root = Path(os.path.abspath(Path(env).expanduser()))
+        return _explicit(
+            dataset,
+            root,
+            f"environment variable PCDIAG_DATA={env!r}",
+            f"point PCDIAG_DATA to the folder that holds {dataset}/, or unset it.",
+        )
+
+    looked = ["data_dir argument: not given", "PCDIAG_DATA: not set"]
+    cache = Path(os.path.abspath(_cache_root() / dataset))
+    cached = _missing(cache, "cache")
+    if cached == []:
+        return cache
+    looked.append(
+        f"cache {cache}: "
+        + ("no such folder" if cached is None else f"missing {', '.join(cached)}")
+    )
+    if dataset == "fashion-mnist":
+        debian = _missing(DEBIAN_DIR, "Debian package dataset-fashion-mnist")
+        if debian == []:
+            return DEBIAN_DIR
+        if debian:
+            raise _missing_error(
+                DEBIAN_DIR,
+                debian,
+                "Debian package dataset-fashion-mnist",
+                "sudo apt-get install --reinstall dataset-fashion-mnist.",
+            )
+        looked.append(f"Debian package folder {DEBIAN_DIR}: not installed")
+    if not download:
+        raise DataError(
+            f"{dataset} not found and download=False. Looked in:\n"
+            + "\n".join(f"  - {place}" for place in looked)
+            + "\n"
+            + _ways(dataset)
+        )
+    url = _env(MIRROR_ENV[dataset]) or MIRRORS[dataset]
+    try:
+        _download(dataset, cache, list(FILES) if cached is None else cached)
+    except OSError as err:
+        looked.append(f"download from {url} into {cache}: failed ({err})")
+        raise DataError(
+            f"{dataset} not found and could not be downloaded. Looked in:\n"
+            + "\n".join(f"  - {place}" for place in looked)
+            + "\n"
+            + _ways(dataset)
+        ) from err
+    return cache
+
+
+def read_idx(path: Path, expected_sha256: str | None) -> np.ndarray:
+    """Decompress an IDX ``.gz`` file, check the payload's sha256 (unless None) and parse it.
+
+    Returns a read-only uint8 array of shape (N, 28, 28) for images or (N,) for labels.
+    """
+    path = Path(path)
+    try:
+        payload = gzip.decompress(path.read_bytes())
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found. Fix: re-download or re-copy it.") from None
+    except PermissionError:
+        raise DataError(
+            f"{path}: not readable (permission denied). "
+            f"Fix: make it readable (chmod a+r) or use another copy."
+        ) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise DataError(f"{path}: truncated or corrupt gzip file ({err}). {_REFETCH}") from None
+    except OSError as err:
+        raise DataError(f"{path}: could not be read ({err}).") from None
+    if expected_sha256 is not None:
+        found = hashlib.sha256(payload).hexdigest()
+        if found != expected_sha256:
+            raise DataError(
+                f"{path}: checksum mismatch: sha256 of the decompressed payload is {found}, "
+                f"expected {expected_sha256}; the file is corrupt or not the official one. "
+                + _REFETCH
+            )
+    return _parse_idx(payload, path)
+
+
+def _parse_idx(payload: bytes, path: Path) -> np.ndarray:
+    magic = payload[:4]
+    if len(magic) < 4 or magic[:2] != b"\0\0" or magic[3] not in (1, 3):
+        raise DataError(
+            f"{path}: bad IDX magic number 0x{magic.hex()}, expected 0x00000801 "
+            f"(labels) or 0x00000803 (images). {_REFETCH}"
+        )
+    if magic[2] != _IDX_UBYTE:
+        raise DataError(
+            f"{path}: IDX dtype code 0x{magic[2]:02x}, expected 0x08 (unsigned byte). {_REFETCH}"
+        )
+    ndim = magic[3]
+    header = 4 + 4 * ndim
+    if len(payload) < header:
+        raise DataError(
+            f"{path}: IDX header truncated: {len(payload)} bytes, expected at least "
+            f"{header}. {_REFETCH}"
+        )
+    shape = tuple(int(d) for d in np.frombuffer(payload, ">u4", count=ndim, offset=4))
+    if ndim == 3 and shape[1:] != (_SIDE, _SIDE):
+        raise DataError(
+            f"{path}: images are {shape[1]}x{shape[2]}, expected {_SIDE}x{_SIDE}. {_REFETCH}"
+        )
+    expected = int(np.prod(shape))
+    if len(payload) - header != expected:
+        raise DataError(
+            f"{path}: header says shape {shape} ({expected} bytes) but the payload "
+            f"holds {len(payload) - header} bytes. {_REFETCH}"
+        )
+    return np.frombuffer(payload, np.uint8, offset=header).reshape(shape)
+
+
+def _check_pair(images: np.ndarray, labels: np.ndarray, image_path: Path, label_path: Path):
+    if images.ndim != 3:
+        raise DataError(f"{image_path}: holds 1-D data, expected images (N, 28, 28). {_REFETCH}")
+    if labels.ndim != 1:
+        raise DataError(
+            f"{label_path}: holds {labels.ndim}-D data, expected labels (N,). " + _REFETCH
+        )
+    if len(images) != len(labels):
+        raise DataError(
+            f"{image_path.name} has {len(images)} images but {label_path.name} has "
+            f"{len(labels)} labels (in {image_path.parent}); both must come from the "
+            f"same release. Fix: delete both and re-download or re-copy them."
+        )
+    if labels.size and labels.max() >= N_CLASSES:
+        bad = int(np.argmax(labels >= N_CLASSES))
+        raise DataError(
+            f"{label_path}: label {labels[bad]} at index {bad}, expected 0.."
+            f"{N_CLASSES - 1}. {_REFETCH}"
+        )
+
+
+@functools.lru_cache(maxsize=4)
+def _load_raw(dataset: str, folder: str) -> tuple[np.ndarray, ...]:
+    """Verified read-only uint8 arrays (train images, train labels, test images, test labels)."""
+    arrays = [read_idx(Path(folder) / name, SHA256[dataset][name]) for name in FILES]
+    paths = [Path(folder) / name for name in FILES]
+    _check_pair(arrays[0], arrays[1], paths[0], paths[1])
+    _check_pair(arrays[2], arrays[3], paths[2], paths[3])
+    return tuple(arrays)
+
+
+def _limit(field: str, value: int | None, available: int) -> int:
+    if value is None:
+        return available
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise DataError(f"{field}={value!r}: must be a positive int or None.")
+    if not 1 <= value <= available:
+        raise DataError(
+            f"{field}={value}: must be between 1 and {available} (examples available)"
+            f", or None for all."
+        )
+    return int(value)
+
+
+def load(
+    dataset: str,
+    data_dir: str | os.PathLike | None = None,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+) -> tuple[Split, Split]:
+    """(train, test); ``*_limit`` keeps the first N examples.
+
+    Decoded files are cached in-process per (dataset, folder); each call returns fresh float32
+    copies standardised with :data:`NORMALISATION`: ``(x / 255 - mean) / std``.
+    """
+    folder = locate(dataset, data_dir)
+    train_x, train_y, test_x, test_y = _load_raw(dataset, str(folder.resolve()))
+    n_train = _limit("train_limit", train_limit, len(train_y))
+    n_test = _limit("test_limit", test_limit, len(test_y))
+    mean, std = NORMALISATION[dataset]
+
+    def split(x: np.ndarray, y: np.ndarray, n: int) -> Split:
+        images = x[:n].reshape(n, -1).astype(np.float32)
+        images /= 255
+        images -= np.float32(mean)
+        images /= np.float32(std)
+        return Split(images, y[:n].astype(np.int32))
+
+    return split(train_x, train_y, n_train), split(test_x, test_y, n_test)
