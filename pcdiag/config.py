@@ -14,12 +14,15 @@ from typing import Any
 
 ACTIVATIONS = ("hard_tanh", "tanh", "relu", "leaky_relu", "gelu", "linear")
 OUTPUT_ENERGIES = ("se", "ce")
-ALGORITHMS = ("pc", "ipc", "bp")
+ALGORITHMS = ("pc", "ipc", "bp", "epc")
+PARAMETERIZATIONS = ("sp", "mupc")
 GAMMA_CONVENTIONS = ("per_sample", "batch_mean")
 STATE_OPTIMIZERS = ("sgd", "momentum", "adam")
 WEIGHT_OPTIMIZERS = ("sgd", "momentum", "adamw")
 DATASETS = ("fashion-mnist", "mnist")
 TRAIN_SIZE = {"fashion-mnist": 60000, "mnist": 60000}
+
+NULLABLE = ("data_dir", "train_limit", "test_limit", "layer_precision", "memory_limit_gb")
 
 #: Fields that change neither array shapes nor code paths: a sweep over them is vmapped.
 VECTORISABLE = ("gamma", "weight_lr", "momentum", "weight_decay", "seed")
@@ -49,6 +52,9 @@ class Config:
     width: int = 128
     activation: str = "hard_tanh"
     output_energy: str = "ce"
+    skip: bool = False
+    parameterization: str = "sp"
+    layer_precision: str | None = None
     # algorithm
     algorithm: str = "pc"
     inference_steps: int = 8
@@ -66,6 +72,9 @@ class Config:
     seed: int = 0
     log_every: int = 1
     record_inference: bool = True
+    bp_alignment: bool = False
+    # resources
+    memory_limit_gb: float | None = None  # None: half of the machine memory
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -102,6 +111,16 @@ class Config:
         return cls.from_dict(json.loads(text), source="config JSON")
 
     @property
+    def precision(self) -> tuple[float, ...] | None:
+        """Per-layer precision weights pi_1..pi_L from `layer_precision`, or None (all 1).
+
+        ``"geometric:R"`` gives pi_l proportional to R ** (L - l), each layer R times its upper
+        neighbour, scaled so the largest weight is 1 (so the stable range of gamma is kept);
+        ``"a,b,..."`` lists one positive weight per layer, layer 1 first.
+        """
+        return parse_precision(self.layer_precision, self.depth)
+
+    @property
     def n_train(self) -> int:
         """Number of training examples this config uses."""
         return self.train_limit or TRAIN_SIZE[self.dataset]
@@ -110,6 +129,28 @@ class Config:
     def steps_per_epoch(self) -> int:
         """Weight updates per epoch; the last partial batch of an epoch is dropped."""
         return self.n_train // self.batch_size
+
+
+def parse_precision(text: str | None, depth: int) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    rule = "'geometric:R' with R > 0, or a comma list of positive numbers, one per layer"
+    try:
+        if text.startswith("geometric:"):
+            ratio = float(text.split(":", 1)[1])
+            if not ratio > 0:
+                raise ValueError
+            weights = tuple(ratio ** (depth - layer) for layer in range(1, depth + 1))
+            weights = tuple(w / max(weights) for w in weights)
+        else:
+            weights = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        _fail("layer_precision", text, f"must be {rule}")
+    if len(weights) != depth:
+        _fail("layer_precision", text, f"lists {len(weights)} weights but depth is {depth}; {rule}")
+    if not all(math.isfinite(w) and w > 0 for w in weights):
+        _fail("layer_precision", text, f"weights must be finite and > 0; {rule}")
+    return weights
 
 
 def field_names() -> tuple[str, ...]:
@@ -128,7 +169,7 @@ def field_type(name: str) -> type:
 def _coerce(name: str, value: Any, source: str) -> Any:
     """Accept ints for float fields; reject every other type mismatch with a clear message."""
     kind = field_type(name)
-    nullable = name in ("data_dir", "train_limit", "test_limit")
+    nullable = name in NULLABLE
     if value is None and nullable:
         return None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -184,6 +225,11 @@ def _validate(cfg: Config) -> None:
     _int_at_least(cfg, "width", 1)
     _choice(cfg, "activation", ACTIVATIONS)
     _choice(cfg, "output_energy", OUTPUT_ENERGIES)
+    _bool(cfg, "skip")
+    _choice(cfg, "parameterization", PARAMETERIZATIONS)
+    if cfg.layer_precision is not None and not isinstance(cfg.layer_precision, str):
+        _fail("layer_precision", cfg.layer_precision, "must be a string or None")
+    parse_precision(cfg.layer_precision, cfg.depth)
     _choice(cfg, "algorithm", ALGORITHMS)
     _int_at_least(cfg, "inference_steps", 1)
     _real(cfg, "gamma", low=0.0, low_open=True)
@@ -205,5 +251,12 @@ def _validate(cfg: Config) -> None:
     _int_at_least(cfg, "epochs", 1)
     _int_at_least(cfg, "seed", 0)
     _int_at_least(cfg, "log_every", 1)
-    if not isinstance(cfg.record_inference, bool):
-        _fail("record_inference", cfg.record_inference, "must be true or false")
+    _bool(cfg, "record_inference")
+    _bool(cfg, "bp_alignment")
+    if cfg.memory_limit_gb is not None:
+        _real(cfg, "memory_limit_gb", low=0.0, low_open=True)
+
+
+def _bool(cfg: Config, name: str) -> None:
+    if not isinstance(getattr(cfg, name), bool):
+        _fail(name, getattr(cfg, name), "must be true or false")

@@ -69,6 +69,13 @@ VARIABLES = {
         "1",
         "Frobenius norm of the step's total change of (W_l, b_l)",
     ),
+    "bp_cosine": (
+        ("step", "layer"),
+        "cosine with backprop gradient",
+        "1",
+        "cosine between the weight gradient the optimizer received and the backprop gradient "
+        "of the batch-mean output loss, same weights and batch (W_l and b_l together)",
+    ),
     "train_loss": (
         ("step",),
         "train loss",
@@ -117,7 +124,8 @@ def build(records: dict[str, np.ndarray], config: Config, sweep: dict[str, list]
     layers = np.arange(1, config.depth + 1)
     data_vars = {}
     for name in ("energy", "state_grad_norm", "weight_grad_norm", "weight_norm",
-                 "update_norm", "train_loss", "train_accuracy", "test_accuracy", "diverged_at"):
+                 "update_norm", "bp_cosine", "train_loss", "train_accuracy", "test_accuracy",
+                 "diverged_at"):
         if name in records:
             dims = lead + VARIABLES[name][0]
             data_vars[name] = (dims, records[name])

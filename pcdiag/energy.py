@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from pcdiag.model import Params, predict
+from pcdiag.model import Arch, Params, predict
 
 
 def squared_error(x: jax.Array, mu: jax.Array) -> jax.Array:
@@ -28,25 +28,28 @@ def layer_energies(
     x0: jax.Array,
     states: tuple[jax.Array, ...],
     y: jax.Array,
-    activation: str,
+    arch: Arch | str,
     output_energy: str,
     mu1: jax.Array | None = None,
+    precision: tuple[float, ...] | None = None,
 ) -> jax.Array:
     """Per-sample energies, shape (batch, L); column l-1 is layer l.
 
     `states` are the free nodes (x_1, ..., x_{L-1}); the output node is clamped to `y`.
     `mu1`, the prediction of node 1 from the clamped input, may be passed in precomputed:
     it does not depend on the free states, so the inference loop computes it once.
+    `precision` (one weight per layer) multiplies each E_l: F = sum_l pi_l E_l.
     """
     depth = len(params)
     if mu1 is None:
-        mu1 = predict(params, 1, x0, activation)
+        mu1 = predict(params, 1, x0, arch)
     nodes = (*states, y)
     energies = []
     for layer in range(1, depth + 1):
-        mu = mu1 if layer == 1 else predict(params, layer, nodes[layer - 2], activation)
+        mu = mu1 if layer == 1 else predict(params, layer, nodes[layer - 2], arch)
         if layer == depth:
             energies.append(output_loss(mu, y, output_energy))
         else:
             energies.append(squared_error(nodes[layer - 1], mu))
-    return jnp.stack(energies, axis=-1)
+    energies = jnp.stack(energies, axis=-1)
+    return energies if precision is None else energies * jnp.asarray(precision, energies.dtype)

@@ -1,21 +1,27 @@
-"""The inference loop: T state-optimizer steps on dF/dx, a lax.scan over t that records
-per-layer energies and state-gradient norms as it goes (never the states themselves).
+"""The inference loop: T state-optimizer steps on dF/dz, a lax.scan over t that records
+per-layer energies and gradient norms as it goes (never the states themselves).
 
-Timing convention: the record at t describes the states x_t, before the (t+1)-th update;
-t = 0 is right after forward initialisation, and t = T (recorded by the caller) is the
-state after the T-th update, the one the weight step reads.
+z are the free variables: the states x_1..x_{L-1} for pc, the errors e_1..e_{L-1} for epc
+(x_l = mu_l(x_{l-1}) + e_l; Goemaere et al. 2025, "Error optimization: overcoming
+exponential signal decay in deep predictive coding networks").
+
+Timing convention: the record at t describes z_t, before the (t+1)-th update; t = 0 is right
+after forward initialisation, and t = T (recorded by the caller) is the state after the T-th
+update, the one the weight step reads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from pcdiag.energy import layer_energies
-from pcdiag.model import Params, predict
+from pcdiag.model import Arch, Params, predict
+
+Variables = tuple[jax.Array, ...]
 
 
 class InferenceRecord(NamedTuple):
@@ -28,7 +34,7 @@ class InferenceRecord(NamedTuple):
 def state_optimizer(
     name: str, gamma: jax.Array, state_momentum: float
 ) -> optax.GradientTransformation:
-    """The optax transformation that moves the free states with learning rate gamma."""
+    """The optax transformation that moves the free variables with learning rate gamma."""
     if name == "sgd":
         return optax.sgd(gamma)
     if name == "momentum":
@@ -36,61 +42,63 @@ def state_optimizer(
     return optax.adam(gamma)
 
 
-def forward_init(params: Params, mu1: jax.Array, activation: str) -> tuple[jax.Array, ...]:
+def forward_init(params: Params, mu1: jax.Array, arch: Arch | str) -> Variables:
     """Free nodes x_1..x_{L-1} set to their feedforward predictions (hidden E_l become 0)."""
     states, x = [], mu1
     for layer in range(2, len(params) + 1):
         states.append(x)
-        x = predict(params, layer, x, activation)
+        x = predict(params, layer, x, arch)
     return tuple(states)
 
 
-def measure(energies: jax.Array, state_grads: tuple[jax.Array, ...]) -> InferenceRecord:
-    """Batch means of per-sample energies (L,) and of per-sample ||dF_i/dx_l|| (NaN at L)."""
-    norms = [jnp.mean(jnp.sqrt(jnp.sum(g * g, axis=-1))) for g in state_grads]
+def states_from_errors(params: Params, mu1: jax.Array, errors: Variables, arch) -> Variables:
+    """ePC's states: x_l = mu_l(x_{l-1}) + e_l, computed upwards from the clamped input."""
+    states, x = [], mu1 + errors[0] if errors else mu1
+    for layer in range(2, len(params)):
+        states.append(x)
+        x = predict(params, layer, x, arch) + errors[layer - 1]
+    if errors:
+        states.append(x)
+    return tuple(states)
+
+
+def measure(energies: jax.Array, grads: Variables) -> InferenceRecord:
+    """Batch means of per-sample energies (L,) and of per-sample ||dF_i/dz_l|| (NaN at L)."""
+    norms = [jnp.mean(jnp.sqrt(jnp.sum(g * g, axis=-1))) for g in grads]
     norms.append(jnp.full((), jnp.nan, energies.dtype))  # the output node is clamped
     return InferenceRecord(jnp.mean(energies, axis=0), jnp.stack(norms))
 
 
 def scale_for_convention(grads, convention: str, batch_size: int):
-    """Per-sample energies' gradients -> what the state optimizer receives."""
+    """Gradients of the summed per-sample energies -> what the state optimizer receives."""
     if convention == "per_sample":
         return grads
     return jax.tree_util.tree_map(lambda g: g / batch_size, grads)
 
 
+EnergyFn = Callable[[Variables], tuple[jax.Array, jax.Array]]
+
+
 def infer(
-    params: Params,
-    x0: jax.Array,
-    mu1: jax.Array,
-    y: jax.Array,
-    gamma: jax.Array,
-    prog,
-    record: bool,
-) -> tuple[tuple[jax.Array, ...], InferenceRecord, jax.Array]:
-    """Run T state steps from forward initialisation with the weights fixed.
+    energy_fn: EnergyFn, z0: Variables, gamma: jax.Array, prog, record: bool
+) -> tuple[Variables, InferenceRecord, jax.Array]:
+    """Run T optimizer steps on z from z0; `energy_fn(z)` -> (sum of F over the batch,
+    per-sample energies (batch, L)).
 
-    Returns the final states x_T, the per-t record for t = 0..T-1, and whether every total
-    energy seen was finite.
+    Returns z_T, the per-t record for t = 0..T-1, and whether every total energy was finite.
     """
-    activation, output_energy = prog.activation, prog.output_energy
-
-    def total_energy(states):
-        energies = layer_energies(params, x0, states, y, activation, output_energy, mu1=mu1)
-        return jnp.sum(energies), energies
-
     optimizer = state_optimizer(prog.state_optimizer, gamma, prog.state_momentum)
-    states0 = forward_init(params, mu1, activation)
+    batch = jax.tree_util.tree_leaves(z0)[0].shape[0] if z0 else 1
 
     def step(carry, _):
-        states, opt_state, finite = carry
-        (total, energies), grads = jax.value_and_grad(total_energy, has_aux=True)(states)
-        grads_in = scale_for_convention(grads, prog.gamma_convention, x0.shape[0])
-        updates, opt_state = optimizer.update(grads_in, opt_state, states)
-        states = optax.apply_updates(states, updates)
+        z, opt_state, finite = carry
+        (total, energies), grads = jax.value_and_grad(energy_fn, has_aux=True)(z)
+        grads_in = scale_for_convention(grads, prog.gamma_convention, batch)
+        updates, opt_state = optimizer.update(grads_in, opt_state, z)
+        z = optax.apply_updates(z, updates)
         out = measure(energies, grads) if record else None
-        return (states, opt_state, finite & jnp.isfinite(total)), out
+        return (z, opt_state, finite & jnp.isfinite(total)), out
 
-    carry = (states0, optimizer.init(states0), jnp.array(True))
-    (states, _, finite), out = jax.lax.scan(step, carry, None, length=prog.inference_steps)
-    return states, out if record else InferenceRecord(None, None), finite
+    carry = (z0, optimizer.init(z0), jnp.array(True))
+    (z, _, finite), out = jax.lax.scan(step, carry, None, length=prog.inference_steps)
+    return z, out if record else InferenceRecord(None, None), finite

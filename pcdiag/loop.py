@@ -54,12 +54,12 @@ class Timing:
     train_s: list[float] = field(default_factory=list)  # per epoch, compile excluded
 
 
-def _accuracy(params, images, labels, n, activation):
+def _accuracy(params, images, labels, n, arch):
     """Feedforward accuracy over the first n rows (padding rows carry label -1)."""
 
     def correct(chunk):
         x, y = chunk
-        return jnp.sum(jnp.argmax(forward(params, x, activation)[-1], axis=-1) == y)
+        return jnp.sum(jnp.argmax(forward(params, x, arch)[-1], axis=-1) == y)
 
     chunks = (images.reshape(-1, EVAL_CHUNK, images.shape[-1]), labels.reshape(-1, EVAL_CHUNK))
     return jnp.sum(jax.lax.map(correct, chunks)) / n
@@ -118,7 +118,7 @@ class Compiled:
             jax.vmap(_epoch_order, in_axes=(0, None, None, None)), static_argnums=(1, 2, 3)
         )
         self.accuracy = jax.jit(
-            jax.vmap(partial(_accuracy, activation=prog.activation), in_axes=(0, None, None, None))
+            jax.vmap(partial(_accuracy, arch=prog.arch), in_axes=(0, None, None, None))
         )
 
 

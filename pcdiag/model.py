@@ -1,14 +1,25 @@
 """MLP parameters, activations and the feedforward pass.
 
-Layer l (1..L) maps node x_{l-1} to the prediction of node x_l:
-``mu_l = f(x_{l-1} @ W_l + b_l)`` for hidden nodes and ``mu_L = x_{L-1} @ W_L + b_L`` for the
-output node (logits for the cross-entropy energy). This is PCX's MLP convention.
+Layer l (1..L) maps node x_{l-1} to the prediction of node x_l. Standard parameterization
+(``"sp"``, PCX's MLP convention): ``mu_l = f(x_{l-1} @ W_l + b_l)`` for hidden nodes and
+``mu_L = x_{L-1} @ W_L + b_L`` (logits) for the output node; with ``skip`` the hidden layers
+2..L-1 are residual: ``mu_l = x_{l-1} + f(x_{l-1} @ W_l + b_l)``.
 
-Initialisation: every W_l and b_l is drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the
-PyTorch / PCX default for linear layers, from the run's seed.
+muPC (``"mupc"``; Innocenti, Achour & Buckley 2025, "muPC: Scaling predictive coding to
+100+ layer networks", as in jpc's ``make_mlp``): pre-activation residual layers with explicit
+multipliers, ``mu_1 = a_1 x_0 @ W_1``, ``mu_l = x_{l-1} + a_l f(x_{l-1}) @ W_l`` (l = 2..L-1,
+with skips) and ``mu_L = a_L f(x_{L-1}) @ W_L``, where a_1 = 1/sqrt(n_0),
+a_l = 1/sqrt(N L) (1/sqrt(N) without skips) and a_L = 1/N for width N; biases start at 0.
+
+Initialisation: "sp" draws every W_l and b_l from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the
+PyTorch / PCX default for linear layers; "mupc" draws W_l from N(0, 1) (the multipliers
+carry the scale) with zero biases. Both from the run's seed.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -28,37 +39,76 @@ ACTIVATION_FNS = {
 }
 
 
+@dataclass(frozen=True)
+class Arch:
+    """How a layer computes its prediction: activation, parameterization, residual skips."""
+
+    activation: str = "hard_tanh"
+    parameterization: str = "sp"
+    skip: bool = False
+
+    @classmethod
+    def of(cls, arch: Arch | str) -> Arch:
+        """Accept an activation name as shorthand for a standard MLP."""
+        return arch if isinstance(arch, Arch) else cls(activation=arch)
+
+
 def layer_sizes(depth: int, width: int, n_in: int = N_INPUT, n_out: int = N_OUTPUT) -> list[int]:
     """Node sizes [n_0, ..., n_L]: input, depth - 1 hidden nodes of `width`, output."""
     return [n_in] + [width] * (depth - 1) + [n_out]
 
 
-def init_params(key: jax.Array, sizes: list[int]) -> Params:
-    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases of every layer."""
+def init_params(key: jax.Array, sizes: list[int], parameterization: str = "sp") -> Params:
+    """Weights and biases of every layer, as the module docstring describes."""
     params = []
     for key_l, n_in, n_out in zip(jax.random.split(key, len(sizes) - 1), sizes[:-1], sizes[1:]):
-        bound = 1.0 / jnp.sqrt(n_in)
         key_w, key_b = jax.random.split(key_l)
-        weight = jax.random.uniform(key_w, (n_in, n_out), minval=-bound, maxval=bound)
-        bias = jax.random.uniform(key_b, (n_out,), minval=-bound, maxval=bound)
+        if parameterization == "mupc":
+            weight = jax.random.normal(key_w, (n_in, n_out))
+            bias = jnp.zeros((n_out,))
+        else:
+            bound = 1.0 / math.sqrt(n_in)
+            weight = jax.random.uniform(key_w, (n_in, n_out), minval=-bound, maxval=bound)
+            bias = jax.random.uniform(key_b, (n_out,), minval=-bound, maxval=bound)
         params.append((weight, bias))
     return tuple(params)
 
 
-def predict(params: Params, layer: int, x_prev: jax.Array, activation: str) -> jax.Array:
+def mupc_multiplier(layer: int, depth: int, n_in: int, width: int, skip: bool) -> float:
+    """a_l of muPC for layer `layer` (1-based) of a depth-`depth` network."""
+    if layer == 1:
+        return 1.0 / math.sqrt(n_in)
+    if layer == depth:
+        return 1.0 / width
+    return 1.0 / math.sqrt(width * depth) if skip else 1.0 / math.sqrt(width)
+
+
+def is_residual(layer: int, depth: int, arch: Arch) -> bool:
+    """Identity skips go around every hidden layer but the first and the last."""
+    return arch.skip and 1 < layer < depth
+
+
+def predict(params: Params, layer: int, x_prev: jax.Array, arch: Arch | str) -> jax.Array:
     """mu_layer from the node below it; `layer` counts from 1 (nearest the input)."""
+    arch = Arch.of(arch)
     weight, bias = params[layer - 1]
-    pre = x_prev @ weight + bias
-    if layer == len(params):
-        return pre
-    return ACTIVATION_FNS[activation](pre)
+    depth = len(params)
+    act = ACTIVATION_FNS[arch.activation]
+    if arch.parameterization == "mupc":
+        scale = mupc_multiplier(layer, depth, params[0][0].shape[0], weight.shape[0], arch.skip)
+        inp = x_prev if layer == 1 else act(x_prev)
+        branch = scale * (inp @ weight) + bias
+    else:
+        pre = x_prev @ weight + bias
+        branch = pre if layer == depth else act(pre)
+    return x_prev + branch if is_residual(layer, depth, arch) else branch
 
 
-def forward(params: Params, x0: jax.Array, activation: str) -> list[jax.Array]:
+def forward(params: Params, x0: jax.Array, arch: Arch | str) -> list[jax.Array]:
     """Feedforward values [x_1, ..., x_L]: the forward initialisation of every node."""
     nodes, x = [], x0
     for layer in range(1, len(params) + 1):
-        x = predict(params, layer, x, activation)
+        x = predict(params, layer, x, arch)
         nodes.append(x)
     return nodes
 

@@ -4,6 +4,8 @@
   mean of F at the final states x_T.
 - ``ipc``: states and weights updated together at every one of the T inference steps, both
   from the gradients at (x_t, theta_t); the record at t = T is read after the last update.
+- ``epc``: like pc, but inference moves the errors e_l (x_l = mu_l(x_{l-1}) + e_l) instead of
+  the states; the weight step is pc's local one at the final states.
 - ``bp``: backprop on the batch-mean output loss of the feedforward pass, same network and
   weight optimizer; its energy records are NaN.
 
@@ -30,8 +32,9 @@ from pcdiag.infer import (
     measure,
     scale_for_convention,
     state_optimizer,
+    states_from_errors,
 )
-from pcdiag.model import Params, forward, init_params, layer_norms, layer_sizes, predict
+from pcdiag.model import Arch, Params, forward, init_params, layer_norms, layer_sizes, predict
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class Program:
     sizes: tuple[int, ...]
     activation: str
     output_energy: str
+    parameterization: str
+    skip: bool
+    precision: tuple[float, ...] | None
     algorithm: str
     inference_steps: int
     gamma_convention: str
@@ -50,6 +56,7 @@ class Program:
     batch_size: int
     log_every: int
     record_inference: bool
+    bp_alignment: bool
 
     @classmethod
     def from_config(cls, cfg: Config) -> Program:
@@ -57,6 +64,9 @@ class Program:
             sizes=tuple(layer_sizes(cfg.depth, cfg.width)),
             activation=cfg.activation,
             output_energy=cfg.output_energy,
+            parameterization=cfg.parameterization,
+            skip=cfg.skip,
+            precision=cfg.precision,
             algorithm=cfg.algorithm,
             inference_steps=cfg.inference_steps,
             gamma_convention=cfg.gamma_convention,
@@ -66,11 +76,16 @@ class Program:
             batch_size=cfg.batch_size,
             log_every=cfg.log_every,
             record_inference=cfg.record_inference,
+            bp_alignment=cfg.bp_alignment,
         )
 
     @property
     def depth(self) -> int:
         return len(self.sizes) - 1
+
+    @property
+    def arch(self) -> Arch:
+        return Arch(self.activation, self.parameterization, self.skip)
 
     @property
     def records_energy(self) -> bool:
@@ -107,6 +122,7 @@ class StepRecord(NamedTuple):
     weight_norm: jax.Array
     update_norm: jax.Array
     train_loss: jax.Array
+    bp_cosine: jax.Array | None
 
 
 def weight_optimizer(prog: Program, hyper: Hyper) -> optax.GradientTransformation:
@@ -122,7 +138,7 @@ def weight_optimizer(prog: Program, hyper: Hyper) -> optax.GradientTransformatio
 
 def init_state(prog: Program, hyper: Hyper, key: jax.Array) -> TrainState:
     key_init, key_data = jax.random.split(key)
-    params = init_params(key_init, list(prog.sizes))
+    params = init_params(key_init, list(prog.sizes), prog.parameterization)
     opt_state = weight_optimizer(prog, hyper).init(params)
     return TrainState(params, opt_state, key_data, jnp.int32(0), jnp.int32(-1))
 
@@ -132,9 +148,20 @@ def _weight_update(prog, hyper, params, opt_state, grads):
     return optax.apply_updates(params, updates), opt_state
 
 
+def _energies(prog, params, x0, states, y, mu1=None):
+    return layer_energies(
+        params, x0, states, y, prog.arch, prog.output_energy, mu1=mu1, precision=prog.precision
+    )
+
+
 def _mean_energy(params, x0, states, y, prog):
-    energies = layer_energies(params, x0, states, y, prog.activation, prog.output_energy)
+    energies = _energies(prog, params, x0, states, y)
     return jnp.mean(jnp.sum(energies, axis=-1)), energies
+
+
+def output_loss_of(prog, params, x0, y) -> jax.Array:
+    """Batch-mean output loss of the feedforward prediction (what bp minimises)."""
+    return jnp.mean(output_loss(forward(params, x0, prog.arch)[-1], y, prog.output_energy))
 
 
 def _join(first: InferenceRecord, last: InferenceRecord) -> tuple[jax.Array, jax.Array]:
@@ -145,9 +172,29 @@ def _join(first: InferenceRecord, last: InferenceRecord) -> tuple[jax.Array, jax
 
 
 def pc_step(prog, hyper, params, opt_state, x0, y, record):
-    mu1 = predict(params, 1, x0, prog.activation)
+    """pc and epc: inference with the weights fixed, then one weight step at x_T."""
+    mu1 = predict(params, 1, x0, prog.arch)
     record_t = record and prog.record_inference
-    states, inference, finite = infer(params, x0, mu1, y, hyper.gamma, prog, record_t)
+    states0 = forward_init(params, mu1, prog.arch)
+    if prog.algorithm == "epc":
+
+        def to_states(errors):
+            return states_from_errors(params, mu1, errors, prog.arch)
+
+        z0 = jax.tree_util.tree_map(jnp.zeros_like, states0)
+    else:
+
+        def to_states(states):
+            return states
+
+        z0 = states0
+
+    def energy_fn(z):
+        energies = _energies(prog, params, x0, to_states(z), y, mu1=mu1)
+        return jnp.sum(energies), energies
+
+    z, inference, finite = infer(energy_fn, z0, hyper.gamma, prog, record_t)
+    states = to_states(z)
     (total, energies), (grads, state_grads) = jax.value_and_grad(
         _mean_energy, argnums=(0, 2), has_aux=True
     )(params, x0, states, y, prog)
@@ -157,22 +204,26 @@ def pc_step(prog, hyper, params, opt_state, x0, y, record):
         return new_params, opt_state, finite, None
     energy = grad_norm = None
     if record_t:
-        per_sample = jax.tree_util.tree_map(lambda g: g * x0.shape[0], state_grads)
-        energy, grad_norm = _join(inference, measure(energies, per_sample))
-    loss = jnp.mean(output_loss(_feedforward_output(params, mu1, prog), y, prog.output_energy))
+        if prog.algorithm == "epc":
+            _, z_grads = jax.value_and_grad(energy_fn, has_aux=True)(z)
+        else:
+            z_grads = jax.tree_util.tree_map(lambda g: g * x0.shape[0], state_grads)
+        energy, grad_norm = _join(inference, measure(energies, z_grads))
+    loss = jnp.mean(output_loss(_output_from(params, mu1, states0, prog), y, prog.output_energy))
     return new_params, opt_state, finite, _step_record(
-        energy, grad_norm, grads, new_params, params, loss
+        prog, energy, grad_norm, grads, new_params, params, loss, x0, y
     )
 
 
 def ipc_step(prog, hyper, params, opt_state, x0, y, record):
     batch = x0.shape[0]
     optimizer = state_optimizer(prog.state_optimizer, hyper.gamma, prog.state_momentum)
-    states0 = forward_init(params, predict(params, 1, x0, prog.activation), prog.activation)
+    mu1 = predict(params, 1, x0, prog.arch)
+    states0 = forward_init(params, mu1, prog.arch)
     record_t = record and prog.record_inference
 
     def total_energy(p, states):
-        energies = layer_energies(p, x0, states, y, prog.activation, prog.output_energy)
+        energies = _energies(prog, p, x0, states, y)
         return jnp.sum(energies), energies
 
     def step(carry, _):
@@ -201,17 +252,14 @@ def ipc_step(prog, hyper, params, opt_state, x0, y, record):
     energy = grad_norm = None
     if record_t:
         energy, grad_norm = _join(inference, measure(energies, s_grads))
-    loss = jnp.mean(output_loss(forward(params, x0, prog.activation)[-1], y, prog.output_energy))
+    loss = jnp.mean(output_loss(_output_from(params, mu1, states0, prog), y, prog.output_energy))
     return new_params, opt_state, finite, _step_record(
-        energy, grad_norm, grads, new_params, params, loss
+        prog, energy, grad_norm, grads, new_params, params, loss, x0, y
     )
 
 
 def bp_step(prog, hyper, params, opt_state, x0, y, record):
-    def loss_fn(p):
-        return jnp.mean(output_loss(forward(p, x0, prog.activation)[-1], y, prog.output_energy))
-
-    loss, grads = jax.value_and_grad(loss_fn)(params)
+    loss, grads = jax.value_and_grad(output_loss_of, argnums=1)(prog, params, x0, y)
     new_params, opt_state = _weight_update(prog, hyper, params, opt_state, grads)
     finite = jnp.isfinite(loss)
     if not record:
@@ -219,23 +267,42 @@ def bp_step(prog, hyper, params, opt_state, x0, y, record):
     nan = None
     if prog.record_inference:
         nan = jnp.full((prog.inference_steps + 1, prog.depth), jnp.nan, jnp.float32)
-    return new_params, opt_state, finite, _step_record(nan, nan, grads, new_params, params, loss)
+    return new_params, opt_state, finite, _step_record(
+        prog, nan, nan, grads, new_params, params, loss, x0, y
+    )
 
 
-STEPS = {"pc": pc_step, "ipc": ipc_step, "bp": bp_step}
+STEPS = {"pc": pc_step, "epc": pc_step, "ipc": ipc_step, "bp": bp_step}
 
 
-def _feedforward_output(params, mu1, prog):
-    x = mu1
-    for layer in range(2, len(params) + 1):
-        x = predict(params, layer, x, prog.activation)
-    return x
+def _output_from(params, mu1, states0, prog):
+    """mu_L of the feedforward pass, from the forward-initialised top hidden node."""
+    return predict(params, len(params), states0[-1], prog.arch) if states0 else mu1
 
 
-def _step_record(energy, grad_norm, grads, new_params, old_params, loss) -> StepRecord:
+def _cosines(a, b) -> jax.Array:
+    """Per-layer cosine between two parameter trees (W and b of a layer taken together)."""
+    dots = jnp.stack([jnp.sum(wa * wb) + jnp.sum(ba * bb) for (wa, ba), (wb, bb) in zip(a, b)])
+    return dots / (layer_norms(a) * layer_norms(b))
+
+
+def _step_record(prog, energy, grad_norm, grads, new_params, old_params, loss, x0, y):
     delta = jax.tree_util.tree_map(jnp.subtract, new_params, old_params)
+    cosine = None
+    if prog.bp_alignment:
+        if prog.algorithm == "bp":
+            cosine = jnp.full((prog.depth,), jnp.nan, jnp.float32)
+        else:
+            bp_grads = jax.grad(output_loss_of, argnums=1)(prog, old_params, x0, y)
+            cosine = _cosines(grads, bp_grads)
     return StepRecord(
-        energy, grad_norm, layer_norms(grads), layer_norms(new_params), layer_norms(delta), loss
+        energy,
+        grad_norm,
+        layer_norms(grads),
+        layer_norms(new_params),
+        layer_norms(delta),
+        loss,
+        cosine,
     )
 
 
