@@ -73,6 +73,7 @@ class Config:
     log_every: int = 1
     record_inference: bool = True
     bp_alignment: bool = False
+    hessian_samples: int = 0
     # resources
     memory_limit_gb: float | None = None  # None: half of the machine memory
 
@@ -253,6 +254,10 @@ def _validate(cfg: Config) -> None:
     _int_at_least(cfg, "log_every", 1)
     _bool(cfg, "record_inference")
     _bool(cfg, "bp_alignment")
+    _int_at_least(cfg, "hessian_samples", 0)
+    if cfg.hessian_samples > cfg.batch_size:
+        _fail("hessian_samples", cfg.hessian_samples,
+              f"must be <= batch_size ({cfg.batch_size}): samples are taken from the batch")
     if cfg.memory_limit_gb is not None:
         _real(cfg, "memory_limit_gb", low=0.0, low_open=True)
 

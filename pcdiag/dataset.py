@@ -76,6 +76,14 @@ VARIABLES = {
         "cosine between the weight gradient the optimizer received and the backprop gradient "
         "of the batch-mean output loss, same weights and batch (W_l and b_l together)",
     ),
+    "hessian_condition": (
+        ("step",),
+        "Hessian condition number",
+        "1",
+        "lambda_max / lambda_min of the Hessian of a sample's F w.r.t. its inference "
+        "variables (states; errors for epc) at t = 0, median over the batch's first "
+        "hessian_samples samples; exact below 512 free units, else 64-step Lanczos",
+    ),
     "train_loss": (
         ("step",),
         "train loss",
@@ -123,9 +131,7 @@ def build(records: dict[str, np.ndarray], config: Config, sweep: dict[str, list]
     lead = tuple(sweep)
     layers = np.arange(1, config.depth + 1)
     data_vars = {}
-    for name in ("energy", "state_grad_norm", "weight_grad_norm", "weight_norm",
-                 "update_norm", "bp_cosine", "train_loss", "train_accuracy", "test_accuracy",
-                 "diverged_at"):
+    for name in VARIABLES:
         if name in records:
             dims = lead + VARIABLES[name][0]
             data_vars[name] = (dims, records[name])

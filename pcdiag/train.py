@@ -25,6 +25,7 @@ import optax
 
 from pcdiag.config import Config
 from pcdiag.energy import layer_energies, output_loss
+from pcdiag.hessian import condition_number
 from pcdiag.infer import (
     InferenceRecord,
     forward_init,
@@ -57,6 +58,7 @@ class Program:
     log_every: int
     record_inference: bool
     bp_alignment: bool
+    hessian_samples: int
 
     @classmethod
     def from_config(cls, cfg: Config) -> Program:
@@ -77,6 +79,7 @@ class Program:
             log_every=cfg.log_every,
             record_inference=cfg.record_inference,
             bp_alignment=cfg.bp_alignment,
+            hessian_samples=cfg.hessian_samples,
         )
 
     @property
@@ -123,6 +126,7 @@ class StepRecord(NamedTuple):
     update_norm: jax.Array
     train_loss: jax.Array
     bp_cosine: jax.Array | None
+    hessian_condition: jax.Array | None
 
 
 def weight_optimizer(prog: Program, hyper: Hyper) -> optax.GradientTransformation:
@@ -210,9 +214,10 @@ def pc_step(prog, hyper, params, opt_state, x0, y, record):
             z_grads = jax.tree_util.tree_map(lambda g: g * x0.shape[0], state_grads)
         energy, grad_norm = _join(inference, measure(energies, z_grads))
     loss = jnp.mean(output_loss(_output_from(params, mu1, states0, prog), y, prog.output_energy))
-    return new_params, opt_state, finite, _step_record(
-        prog, energy, grad_norm, grads, new_params, params, loss, x0, y
-    )
+    record = _step_record(prog, energy, grad_norm, grads, new_params, params, loss, x0, y)
+    if prog.hessian_samples:
+        record = record._replace(hessian_condition=_hessian_condition(prog, params, x0, y, mu1))
+    return new_params, opt_state, finite, record
 
 
 def ipc_step(prog, hyper, params, opt_state, x0, y, record):
@@ -253,9 +258,10 @@ def ipc_step(prog, hyper, params, opt_state, x0, y, record):
     if record_t:
         energy, grad_norm = _join(inference, measure(energies, s_grads))
     loss = jnp.mean(output_loss(_output_from(params, mu1, states0, prog), y, prog.output_energy))
-    return new_params, opt_state, finite, _step_record(
-        prog, energy, grad_norm, grads, new_params, params, loss, x0, y
-    )
+    record = _step_record(prog, energy, grad_norm, grads, new_params, params, loss, x0, y)
+    if prog.hessian_samples:
+        record = record._replace(hessian_condition=_hessian_condition(prog, params, x0, y, mu1))
+    return new_params, opt_state, finite, record
 
 
 def bp_step(prog, hyper, params, opt_state, x0, y, record):
@@ -267,9 +273,10 @@ def bp_step(prog, hyper, params, opt_state, x0, y, record):
     nan = None
     if prog.record_inference:
         nan = jnp.full((prog.inference_steps + 1, prog.depth), jnp.nan, jnp.float32)
-    return new_params, opt_state, finite, _step_record(
-        prog, nan, nan, grads, new_params, params, loss, x0, y
-    )
+    record = _step_record(prog, nan, nan, grads, new_params, params, loss, x0, y)
+    if prog.hessian_samples:
+        record = record._replace(hessian_condition=jnp.float32(jnp.nan))
+    return new_params, opt_state, finite, record
 
 
 STEPS = {"pc": pc_step, "epc": pc_step, "ipc": ipc_step, "bp": bp_step}
@@ -303,7 +310,34 @@ def _step_record(prog, energy, grad_norm, grads, new_params, old_params, loss, x
         layer_norms(delta),
         loss,
         cosine,
+        None,
     )
+
+
+def _hessian_condition(prog, params, x0, y, mu1) -> jax.Array:
+    """Median over the batch's first `hessian_samples` samples of the condition number of
+    the Hessian of F_i w.r.t. the inference variables (states; errors for epc) at t = 0."""
+    count = prog.hessian_samples
+    if prog.depth == 1:
+        return jnp.float32(jnp.nan)
+
+    def one(x0_i, y_i, mu1_i, key):
+        one_params = params
+        states0 = forward_init(one_params, mu1_i[None], prog.arch)
+
+        def energy(z):
+            z = tuple(v[None] for v in z)
+            if prog.algorithm == "epc":
+                z = states_from_errors(one_params, mu1_i[None], z, prog.arch)
+            return jnp.sum(_energies(prog, one_params, x0_i[None], z, y_i[None], mu1=mu1_i[None]))
+
+        z0 = tuple(s[0] for s in states0)
+        if prog.algorithm == "epc":
+            z0 = tuple(jnp.zeros_like(s) for s in z0)
+        return condition_number(energy, z0, key)
+
+    keys = jax.random.split(jax.random.PRNGKey(0), count)
+    return jnp.median(jax.vmap(one)(x0[:count], y[:count], mu1[:count], keys))
 
 
 def train_step(
