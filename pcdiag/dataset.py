@@ -28,7 +28,8 @@ VARIABLES = {
         ("step", "t", "layer"),
         "layer energy",
         "1",
-        "batch mean of per-sample E_l = 1/2 ||x_l - mu_l||^2 (output node: its output energy); "
+        "batch mean of per-sample E_l = 1/2 ||x_l - mu_l||^2 (output node: its output energy; "
+        "with layer_precision, pi_l E_l); "
         "t = 0 right after forward initialisation, t = k after the k-th state update",
     ),
     "energy_total": (
@@ -137,7 +138,7 @@ def build(records: dict[str, np.ndarray], config: Config, sweep: dict[str, list]
             data_vars[name] = (dims, records[name])
     if "energy" in records:
         energy = records["energy"]
-        data_vars["energy_total"] = (lead + ("step", "t"), energy.sum(axis=-1))
+        data_vars["energy_total"] = (lead + ("step", "t"), _total(energy, sweep))
         data_vars["energy_ratio"] = (lead + ("step", "t", "layer"), energy_ratio(energy))
     coords = {name: (name, list(values)) for name, values in sweep.items()}
     coords.update(
@@ -161,6 +162,16 @@ def build(records: dict[str, np.ndarray], config: Config, sweep: dict[str, list]
                           "comment": f"swept config field {name!r}"}
     ds.attrs = _global_attrs(config, sweep)
     return ds
+
+
+def _total(energy: np.ndarray, sweep: dict[str, list]) -> np.ndarray:
+    """Sum over each run's own layers: a depth sweep NaN-pads the shallower runs' layers."""
+    if "depth" not in sweep:
+        return energy.sum(axis=-1)
+    axis = list(sweep).index("depth")
+    depth = np.asarray(sweep["depth"]).reshape([-1 if i == axis else 1 for i in range(len(sweep))])
+    own = np.arange(1, energy.shape[-1] + 1) <= depth[..., None, None, None]
+    return np.where(own, energy, 0).sum(axis=-1)
 
 
 def energy_ratio(energy: np.ndarray) -> np.ndarray:

@@ -15,6 +15,20 @@ def _labelled(da: xr.DataArray, long_name: str, units: str, comment: str) -> xr.
     return da
 
 
+def at_last_t(da: xr.DataArray, ds: xr.Dataset) -> xr.DataArray:
+    """`da` at each run's own last inference iteration T (an inference_steps sweep pads t)."""
+    if "inference_steps" in ds.dims:
+        return da.sel(t=ds["inference_steps"]).drop_vars("t")
+    return da.isel(t=-1, drop=True)
+
+
+def at_output(da: xr.DataArray, ds: xr.Dataset) -> xr.DataArray:
+    """`da` at each run's own output layer L (a depth sweep pads layer)."""
+    if "depth" in ds.dims:
+        return da.sel(layer=ds["depth"]).drop_vars("layer")
+    return da.isel(layer=-1, drop=True)
+
+
 def distance_from_output(ds: xr.Dataset) -> xr.DataArray:
     """L - l for each layer: 0 at the output node."""
     return ds["layer"].max() - ds["layer"]
@@ -39,15 +53,17 @@ def log_slope(values: xr.DataArray, dim: str = "layer") -> xr.Dataset:
     return xr.Dataset({"slope": slope, "stderr": stderr})
 
 
-def energy_decay_rate(ds: xr.Dataset, t: int = -1) -> xr.Dataset:
+def energy_decay_rate(ds: xr.Dataset, t: int | None = None) -> xr.Dataset:
     """How fast log energy falls with distance from the output, at inference iteration t.
 
     `rate` (per logged step) is minus the fitted slope of log10 E_l against L - l, in decades
-    per layer: 2 means each layer holds 1/100 of the energy of the one above it. Layers with
+    per layer: 2 means each layer holds 1/100 of the energy of the one above it (t = None:
+    each run's own T). Layers with
     zero energy (not yet reached by the error signal) are left out of the fit. `spread` is
     the standard error of that slope; `rate_mean` / `rate_std` summarise it over steps.
     """
-    fit = log_slope(ds["energy"].isel(t=t))
+    energy = at_last_t(ds["energy"], ds) if t is None else ds["energy"].isel(t=t)
+    fit = log_slope(energy)
     rate = _labelled(-fit["slope"], "energy decay rate", "decades / layer",
                      "minus the slope of log10 E_l against distance from the output")
     spread = _labelled(fit["stderr"], "energy decay rate standard error", "decades / layer",
@@ -62,7 +78,7 @@ def energy_decay_rate(ds: xr.Dataset, t: int = -1) -> xr.Dataset:
 
 def output_share(ds: xr.Dataset) -> xr.DataArray:
     """Fraction of the total energy that sits in the output node, per step and t."""
-    share = ds["energy"].isel(layer=-1, drop=True) / ds["energy_total"]
+    share = at_output(ds["energy"], ds) / ds["energy_total"]
     return _labelled(share, "output energy share", "1", "E_L / sum_l E_l")
 
 
@@ -73,7 +89,7 @@ def energy_front(ds: xr.Dataset, fraction: float = 0.5) -> xr.DataArray:
     layer per iteration is the signature of PC's local message passing.
     """
     energy = ds["energy"]
-    final = energy.isel(t=-1)
+    final = at_last_t(energy, ds)
     reached = (energy >= fraction * final) & (final > 0)
     first = reached.argmax("t").astype(float)
     front = first.where(reached.any("t")).copy()
