@@ -54,15 +54,18 @@ class Timing:
     train_s: list[float] = field(default_factory=list)  # per epoch, compile excluded
 
 
-def _accuracy(params, images, labels, n, arch):
-    """Feedforward accuracy over the first n rows (padding rows carry label -1)."""
+def _correct(params, images, labels, arch):
+    """How many rows the feedforward prediction classifies right (padding rows: label -1).
+
+    The count, not a fraction: dividing on the host keeps a run's accuracy bit-equal whether
+    it trains alone or inside a vmapped sweep."""
 
     def correct(chunk):
         x, y = chunk
         return jnp.sum(jnp.argmax(forward(params, x, arch)[-1], axis=-1) == y)
 
     chunks = (images.reshape(-1, EVAL_CHUNK, images.shape[-1]), labels.reshape(-1, EVAL_CHUNK))
-    return jnp.sum(jax.lax.map(correct, chunks)) / n
+    return jnp.sum(jax.lax.map(correct, chunks))
 
 
 def _epoch_order(state: TrainState, *, n_train: int, steps: int, batch: int):
@@ -116,9 +119,7 @@ class Compiled:
             jax.vmap(partial(_chunk, prog), in_axes=(0, 0, None, None, 0, None)),
             donate_argnums=(0,),
         )
-        self.accuracy = jax.jit(
-            jax.vmap(partial(_accuracy, arch=prog.arch), in_axes=(0, None, None, None))
-        )
+        self.correct = jax.jit(jax.vmap(partial(_correct, arch=prog.arch), in_axes=(0, None, None)))
 
     def order(self, state: TrainState, n_train: int, steps: int, batch: int):
         """The compiled epoch shuffle: state -> (state with a new key, (runs, steps, batch))."""
@@ -178,9 +179,8 @@ def run(
     chunk = fns.executable(
         "chunk", state, hyper, data.x_train, data.y_train, chunk_shape, n_valid_shape
     )
-    n_shape = jax.ShapeDtypeStruct((), jnp.int32)
-    accuracy_train = fns.executable("accuracy", state.params, data.x_train, data.y_train, n_shape)
-    accuracy_test = fns.executable("accuracy", state.params, data.x_test, data.y_test, n_shape)
+    correct_train = fns.executable("correct", state.params, data.x_train, data.y_train)
+    correct_test = fns.executable("correct", state.params, data.x_test, data.y_test)
     jax.block_until_ready(state)
     timing.compile_s = time.perf_counter() - start
     logged, step_numbers, epoch_of_step, train_acc, test_acc = [], [], [], [], []
@@ -199,11 +199,9 @@ def run(
             pieces.append(records)
             if progress is not None:
                 progress.update(n_valid * len(keys))
-                _describe(progress, records, test_acc, prog.records_energy)
-        train_acc.append(accuracy_train(state.params, data.x_train, data.y_train,
-                                        jnp.int32(data.n_train)))
-        test_acc.append(accuracy_test(state.params, data.x_test, data.y_test,
-                                      jnp.int32(data.n_test)))
+                _describe(progress, records, test_acc, data.n_test, prog.records_energy)
+        train_acc.append(correct_train(state.params, data.x_train, data.y_train))
+        test_acc.append(correct_test(state.params, data.x_test, data.y_test))
         jax.block_until_ready(test_acc[-1])
         timing.train_s.append(time.perf_counter() - start)
         records = jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=1), *pieces)
@@ -219,8 +217,8 @@ def run(
     }
     out["step"] = np.concatenate(step_numbers)
     out["epoch_of_step"] = np.concatenate(epoch_of_step)
-    out["train_accuracy"] = np.stack([np.asarray(a) for a in train_acc], axis=1)
-    out["test_accuracy"] = np.stack([np.asarray(a) for a in test_acc], axis=1)
+    out["train_accuracy"] = np.stack([np.asarray(a) for a in train_acc], axis=1) / data.n_train
+    out["test_accuracy"] = np.stack([np.asarray(a) for a in test_acc], axis=1) / data.n_test
     out["diverged_at"] = np.asarray(state.diverged_at)
     _blank_after_divergence(out, steps)
     return out, timing
@@ -240,13 +238,14 @@ def _blank_after_divergence(out: dict[str, np.ndarray], steps_per_epoch: int) ->
             out[name][run, epoch_ends > step] = np.nan
 
 
-def _describe(progress, records: StepRecord, test_acc: list, has_energy: bool) -> None:
+def _describe(progress, records: StepRecord, test_correct: list, n_test: int,
+              has_energy: bool) -> None:
     """Progress-bar text: the first run's last energy (or loss) and its last test accuracy."""
     if has_energy:
         value = float(jnp.sum(records.energy[0, 0, -1]))
         text = {"energy": f"{value:.3g}"}
     else:
         text = {"loss": f"{float(records.train_loss[0, 0]):.3g}"}
-    if test_acc:
-        text["test_acc"] = f"{float(test_acc[-1][0]):.3f}"
+    if test_correct:
+        text["test_acc"] = f"{float(test_correct[-1][0]) / n_test:.3f}"
     progress.set_postfix(text, refresh=False)

@@ -6,6 +6,7 @@ import jax
 import xarray as xr
 
 from pcdiag import data as data_module
+from pcdiag import resources
 from pcdiag.config import Config
 from pcdiag.dataset import build
 from pcdiag.loop import DeviceData, Timing, run
@@ -31,6 +32,7 @@ def train(
     same config and seed give the same Dataset.
     """
     config = (config or Config()).replace(**changes) if changes else (config or Config())
+    resources.check(config)  # ResourceError before any loading or compiling
     data = data or load_device_data(config)
     prog = Program.from_config(config)
     hyper = jax.tree_util.tree_map(lambda a: a[None], Hyper.from_config(config))

@@ -6,11 +6,19 @@ Every combination of the other swept fields (depth, width, optimizer names, algo
 gets its own program. A diverging run keeps its place: `diverged_at` says when, and its
 later values are NaN. Sweeps over depth or inference_steps pad the shorter runs' `layer` or
 `t` with NaN.
+
+A *unit* is one combination of the non-vectorised axes: one program and its vmapped runs.
+With ``store=DIR`` every finished unit is written to DIR at once (see pcdiag.store), and a
+rerun of the same sweep skips the finished units, so a killed sweep loses only the unit in
+flight and the resumed result equals an uninterrupted one. Before anything is loaded or
+compiled, pcdiag.resources checks that the sweep's records fit in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,16 +27,20 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from pcdiag import resources
 from pcdiag.config import VECTORISABLE, Config, ConfigError, field_names
 from pcdiag.dataset import build
 from pcdiag.loop import run
 from pcdiag.progress import progress_bar
 from pcdiag.run import load_device_data
+from pcdiag.store import open_store
 from pcdiag.train import Hyper, Program
 
 #: Fields that would change the step axis (or where data comes from) of runs in one Dataset.
 NOT_SWEEPABLE = ("batch_size", "train_limit", "epochs", "log_every", "record_inference",
                  "data_dir")
+#: Fields that change no result: sweeping them would only repeat the same runs.
+NOT_RESULTS = ("memory_limit_gb",)
 
 
 def check_axes(config: Config, axes: dict[str, Sequence[Any]]) -> dict[str, list]:
@@ -45,14 +57,20 @@ def check_axes(config: Config, axes: dict[str, Sequence[Any]]) -> dict[str, list
                 f"sweep axis {name!r} cannot be swept: it changes the step axis or the data "
                 f"source; run separate sweeps for each {name}"
             )
+        if name in NOT_RESULTS:
+            raise ConfigError(
+                f"sweep axis {name!r} cannot be swept: it changes no result; set it in the "
+                "base config instead"
+            )
         values = list(values) if isinstance(values, (list, tuple, np.ndarray)) else [values]
+        values = [_plain(v) for v in values]  # numpy scalars (np.arange(3)) -> Python ones
         if not values:
             raise ConfigError(f"sweep axis {name!r} has no values; give at least one")
         if len(set(values)) != len(values):
             raise ConfigError(f"sweep axis {name!r} repeats a value: {values}; list each once")
         for value in values:
             config.replace(**{name: value})  # raises ConfigError naming field and value
-        checked[name] = [_plain(v) for v in values]
+        checked[name] = values
     return checked
 
 
@@ -60,37 +78,72 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def sweep(config: Config | None = None, *, progress: bool = False, **axes) -> xr.Dataset:
-    """Run every combination of the swept values; return one Dataset with a dim per axis."""
+def sweep(
+    config: Config | None = None,
+    *,
+    progress: bool = False,
+    store: str | os.PathLike | None = None,
+    **axes,
+) -> xr.Dataset:
+    """Run every combination of the swept values; return one Dataset with a dim per axis.
+
+    With `store` (a folder), each finished unit (one combination of the non-vectorised
+    axes) is saved there at once; rerunning the same sweep with the same store skips those
+    units. A store written by a different sweep is refused (StoreError naming the fields).
+    """
     config = config or Config()
     axes = check_axes(config, axes)
     vector_axes = [n for n in axes if n in VECTORISABLE]
     program_axes = [n for n in axes if n not in VECTORISABLE]
-    combos = list(itertools.product(*(axes[n] for n in program_axes)))
+    combos = [dict(zip(program_axes, c))
+              for c in itertools.product(*(axes[n] for n in program_axes))]
     vector_points = list(itertools.product(*(axes[n] for n in vector_axes)))
+    bases = [config.replace(**combo) for combo in combos]  # every ConfigError before any run
+    widest = _widest(config, axes)
+    resources.check(config, [(base, len(vector_points)) for base in bases], widest)
+    n_runs = len(vector_points)
+    steps = config.epochs * config.steps_per_epoch
+    logged = config.epochs * -(-config.steps_per_epoch // config.log_every)
     data_cache: dict[tuple, Any] = {}
     results: dict[tuple, dict[str, np.ndarray]] = {}
-    total = len(combos) * len(vector_points) * config.epochs * config.steps_per_epoch
-    with progress_bar(total, "sweep", enabled=progress, unit="run-step") as bar:
-        for combo in combos:
-            base = config.replace(**dict(zip(program_axes, combo)))
-            data_key = (base.dataset, base.test_limit)
-            if data_key not in data_cache:
-                data_cache[data_key] = load_device_data(base)
-            runs = [base.replace(**dict(zip(vector_axes, point))) for point in vector_points]
-            hyper = Hyper(*(jnp.asarray([getattr(r, f) for r in runs], jnp.float32)
-                            for f in Hyper._fields))
-            keys = jnp.stack([jax.random.PRNGKey(r.seed) for r in runs])
-            if bar is not None:
-                bar.set_description(_label(program_axes, combo))
-            records, _ = run(Program.from_config(base), hyper, keys, data_cache[data_key],
-                             base.epochs, bar)
+    opened = (open_store(store, config, axes, program_axes, combos) if store is not None
+              else contextlib.nullcontext(None))
+    with opened as kept, progress_bar(len(combos) * n_runs * steps, "sweep", enabled=progress,
+                                      unit="run-step") as bar:
+        for unit, (combo, base) in enumerate(zip(combos, bases)):
+            records = kept.load(unit, combo, n_runs, logged) if kept is not None else None
+            if records is None:
+                records = _run_unit(base, vector_axes, vector_points, data_cache, bar, combo)
+                if kept is not None:
+                    kept.save(unit, combo, records)
+            elif bar is not None:
+                bar.update(n_runs * steps)
             for r, point in enumerate(vector_points):
-                named = dict(zip(program_axes, combo)) | dict(zip(vector_axes, point))
+                named = combo | dict(zip(vector_axes, point))
                 index = tuple(axes[n].index(named[n]) for n in axes)
                 results[index] = {k: v if k in ("step", "epoch_of_step") else v[r]
                                   for k, v in records.items()}
-    return build(_stack(results, axes), _widest(config, axes), axes)
+    stacked = _stack(results, axes)
+    ds = build(stacked, widest, axes)
+    if "energy_total" in stacked:  # each run's own layers, not the NaN padding of a depth sweep
+        ds["energy_total"] = ds["energy_total"].copy(data=stacked["energy_total"])
+    return ds
+
+
+def _run_unit(base: Config, vector_axes, vector_points, data_cache, bar, combo) -> dict:
+    """Train one unit's runs (vmapped) and return their records, runs first."""
+    data_key = (base.dataset, base.data_dir, base.train_limit, base.test_limit)
+    if data_key not in data_cache:
+        data_cache[data_key] = load_device_data(base)
+    runs = [base.replace(**dict(zip(vector_axes, point))) for point in vector_points]
+    hyper = Hyper(*(jnp.asarray([getattr(r, f) for r in runs], jnp.float32)
+                    for f in Hyper._fields))
+    keys = jnp.stack([jax.random.PRNGKey(r.seed) for r in runs])
+    if bar is not None:
+        bar.set_description(_label(list(combo), list(combo.values())))
+    records, _ = run(Program.from_config(base), hyper, keys, data_cache[data_key],
+                     base.epochs, bar)
+    return records
 
 
 def _label(names, combo) -> str:
@@ -104,18 +157,31 @@ def _widest(config: Config, axes: dict[str, list]) -> Config:
 
 
 def _stack(results: dict[tuple, dict], axes: dict[str, list]) -> dict[str, np.ndarray]:
-    """Per-run records -> arrays with the sweep dims in front, NaN-padded to the widest run."""
+    """Per-run records -> arrays with the sweep dims in front, NaN-padded to the widest run.
+
+    Adds `energy_total`, each run's sum over its own layers: summing after padding would
+    make every shallower run of a depth sweep NaN.
+    """
     shape = tuple(len(v) for v in axes.values())
     first = next(iter(results.values()))
     stacked = {"step": first["step"], "epoch_of_step": first["epoch_of_step"]}
-    for name in first:
-        if name in stacked:
-            continue
-        widest = np.max([r[name].shape for r in results.values()], axis=0)
-        fill = -1 if name == "diverged_at" else np.nan
-        dtype = np.int64 if name == "diverged_at" else np.float32
-        out = np.full(shape + tuple(widest), fill, dtype)
-        for index, record in results.items():
-            out[index + tuple(slice(0, n) for n in record[name].shape)] = record[name]
-        stacked[name] = out
+    names = dict.fromkeys(name for record in results.values() for name in record)
+    for name in names:  # a record some units lack (e.g. bp_cosine) is NaN for their runs
+        if name not in stacked:
+            stacked[name] = _pad(name, {i: r[name] for i, r in results.items() if name in r},
+                                 shape)
+    if "energy" in names:
+        stacked["energy_total"] = _pad(
+            "energy_total",
+            {i: r["energy"].sum(axis=-1) for i, r in results.items() if "energy" in r}, shape)
     return stacked
+
+
+def _pad(name: str, arrays: dict[tuple, np.ndarray], shape: tuple) -> np.ndarray:
+    widest = np.max([a.shape for a in arrays.values()], axis=0)
+    fill = -1 if name == "diverged_at" else np.nan
+    dtype = np.int64 if name == "diverged_at" else np.float32
+    out = np.full(shape + tuple(widest), fill, dtype)
+    for index, array in arrays.items():
+        out[index + tuple(slice(0, n) for n in array.shape)] = array
+    return out
