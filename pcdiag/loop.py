@@ -74,8 +74,10 @@ def _epoch_order(state: TrainState, *, n_train: int, steps: int, batch: int):
     return state._replace(key=key), order
 
 
-def _chunk(prog: Program, state, hyper, x_train, y_train, order, n_valid):
-    """Run len(order) steps (only the first n_valid for real); record every log_every-th."""
+def _chunk(prog: Program, guarded: bool, state, hyper, x_train, y_train, order, n_valid):
+    """Run len(order) steps, recording every log_every-th. With `guarded`, only the first
+    n_valid steps are real (a lax.cond per step, which costs 10-20%: used only when no chunk
+    length divides the epoch)."""
     k = prog.log_every
     n_out = prog.sizes[-1]
 
@@ -84,6 +86,8 @@ def _chunk(prog: Program, state, hyper, x_train, y_train, order, n_valid):
             y = jax.nn.one_hot(y_train[idx], n_out, dtype=x_train.dtype)
             return train_step(prog, hyper, s, x_train[idx], y, record)
 
+        if not guarded:
+            return real(state)
         if not record:
             return jax.lax.cond(pos < n_valid, lambda s: real(s)[0], lambda s: s, state), None
         shape = jax.eval_shape(real, state)[1]
@@ -115,10 +119,10 @@ class Compiled:
     def __post_init__(self):
         prog = self.prog
         self.init = jax.jit(jax.vmap(partial(init_state, prog)))
-        self.chunk = jax.jit(
-            jax.vmap(partial(_chunk, prog), in_axes=(0, 0, None, None, 0, None)),
-            donate_argnums=(0,),
-        )
+        for guarded in (False, True):
+            chunk = jax.vmap(partial(_chunk, prog, guarded), in_axes=(0, 0, None, None, 0, None))
+            name = "guarded_chunk" if guarded else "chunk"
+            setattr(self, name, jax.jit(chunk, donate_argnums=(0,)))
         self.correct = jax.jit(jax.vmap(partial(_correct, arch=prog.arch), in_axes=(0, None, None)))
 
     def order(self, state: TrainState, n_train: int, steps: int, batch: int):
@@ -148,10 +152,16 @@ def compiled(prog: Program) -> Compiled:
     return _COMPILED[prog]
 
 
-def chunk_length(steps: int, log_every: int) -> int:
-    """Steps per compiled call: a multiple of log_every, about 1/20 of an epoch."""
-    groups = max(1, math.ceil(steps / log_every / CHUNKS_PER_EPOCH))
-    return groups * log_every
+def chunk_length(steps: int, log_every: int) -> tuple[int, bool]:
+    """Steps per compiled call, a multiple of log_every near 1/20 of an epoch, and whether the
+    last call of an epoch is partial (then the chunk is guarded). A length that divides the
+    epoch, from about half to twice the target, is preferred."""
+    target = max(1, math.ceil(steps / log_every / CHUNKS_PER_EPOCH))
+    candidates = sorted(range(max(1, target // 2), 2 * target + 3), key=lambda g: abs(g - target))
+    for groups in candidates:
+        if steps % (groups * log_every) == 0:
+            return groups * log_every, False
+    return target * log_every, True
 
 
 def run(
@@ -169,7 +179,7 @@ def run(
     """
     fns = compiled(prog)
     steps = data.n_train // prog.batch_size
-    length = chunk_length(steps, prog.log_every)
+    length, guarded = chunk_length(steps, prog.log_every)
     timing = Timing()
     start = time.perf_counter()
     state = fns.init(hyper, keys)
@@ -177,7 +187,8 @@ def run(
     chunk_shape = jax.ShapeDtypeStruct((len(keys), length, prog.batch_size), jnp.int32)
     n_valid_shape = jax.ShapeDtypeStruct((), jnp.int32)
     chunk = fns.executable(
-        "chunk", state, hyper, data.x_train, data.y_train, chunk_shape, n_valid_shape
+        "guarded_chunk" if guarded else "chunk",
+        state, hyper, data.x_train, data.y_train, chunk_shape, n_valid_shape,
     )
     correct_train = fns.executable("correct", state.params, data.x_train, data.y_train)
     correct_test = fns.executable("correct", state.params, data.x_test, data.y_test)

@@ -59,18 +59,29 @@ def layer_sizes(depth: int, width: int, n_in: int = N_INPUT, n_out: int = N_OUTP
 
 
 def init_params(key: jax.Array, sizes: list[int], parameterization: str = "sp") -> Params:
-    """Weights and biases of every layer, as the module docstring describes."""
+    """Weights and biases of every layer, as the module docstring describes.
+
+    All values come from one random draw (a draw per array made the compiled init program
+    several times slower to compile), sliced layer by layer in order W_1, b_1, W_2, ...
+    """
+    shapes = [s for n_in, n_out in zip(sizes[:-1], sizes[1:]) for s in ((n_in, n_out), (n_out,))]
+    total = sum(math.prod(shape) for shape in shapes)
+    if parameterization == "mupc":
+        flat = jax.random.normal(key, (total,))
+    else:
+        flat = jax.random.uniform(key, (total,), minval=-1.0, maxval=1.0)
+    arrays, offset = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        arrays.append(flat[offset : offset + size].reshape(shape))
+        offset += size
     params = []
-    for key_l, n_in, n_out in zip(jax.random.split(key, len(sizes) - 1), sizes[:-1], sizes[1:]):
-        key_w, key_b = jax.random.split(key_l)
+    for n_in, weight, bias in zip(sizes[:-1], arrays[0::2], arrays[1::2]):
         if parameterization == "mupc":
-            weight = jax.random.normal(key_w, (n_in, n_out))
-            bias = jnp.zeros((n_out,))
+            params.append((weight, jnp.zeros_like(bias)))
         else:
             bound = 1.0 / math.sqrt(n_in)
-            weight = jax.random.uniform(key_w, (n_in, n_out), minval=-bound, maxval=bound)
-            bias = jax.random.uniform(key_b, (n_out,), minval=-bound, maxval=bound)
-        params.append((weight, bias))
+            params.append((weight * bound, bias * bound))
     return tuple(params)
 
 

@@ -1,0 +1,29 @@
+"""Plots of pcdiag Datasets (rliable style).
+
+Every function takes a Dataset and ``ax=None`` (creating an Axes when none is given),
+returns what it drew on, reads its labels from the variables' `long_name` / `units` attrs,
+and states the gamma convention. Nothing here changes matplotlib's global state: use
+``with pcdiag.plot.style():`` for pcdiag's look.
+"""
+
+from pcdiag.plot._style import label, palette, style
+from pcdiag.plot.energy import energy_per_layer, energy_ratio_vs_gamma, median_ratio
+from pcdiag.plot.sensitivity import (
+    WIDTH_PANELS,
+    accuracy_summary,
+    accuracy_vs_gamma,
+    accuracy_vs_gamma_by_width,
+)
+
+__all__ = [
+    "WIDTH_PANELS",
+    "accuracy_summary",
+    "accuracy_vs_gamma",
+    "accuracy_vs_gamma_by_width",
+    "energy_per_layer",
+    "energy_ratio_vs_gamma",
+    "label",
+    "median_ratio",
+    "palette",
+    "style",
+]

@@ -1,0 +1,157 @@
+"""Where the energy sits: per layer over training and inference, and layer ratios vs gamma."""
+
+from __future__ import annotations
+
+import warnings
+
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+
+from pcdiag.plot._style import (
+    LINESTYLES,
+    decorate,
+    final_fraction,
+    label,
+    new_axes,
+    palette,
+    positive,
+    require_dims,
+    set_title,
+    value_text,
+)
+
+GUIDES = (1e-2, 1.0, 1e2)
+
+
+def _layer_name(layer: int, depth: int) -> str:
+    return f"layer {layer} (output)" if layer == depth else f"layer {layer}"
+
+
+def _need_t(ds: xr.Dataset, what: str) -> None:
+    if "energy" not in ds or "t" not in ds.dims:
+        raise ValueError(
+            f"{what} needs the per-iteration energies (variable 'energy' with dim 't'); "
+            "train with record_inference=True"
+        )
+
+
+def energy_per_layer(
+    ds: xr.Dataset, ax: Axes | None = None, *, over: str = "step", final: float = 0.1
+) -> Axes:
+    """Energy of each layer on a log axis, one line per layer.
+
+    over="step": E_l at the last inference iteration (t = T, the states the weight step
+    uses) at each logged training step. over="t": E_l at each inference iteration t,
+    averaged over the last `final` fraction of the logged steps. A `seed` dim is averaged
+    (arithmetic mean); select any other sweep dim first (e.g. ``ds.sel(gamma=0.1)``).
+    Zeros (hidden layers at t = 0, right after forward initialisation) are not drawn.
+    """
+    what = "energy_per_layer"
+    if over not in ("step", "t"):
+        raise ValueError(f"over={over!r} is invalid: must be 'step' or 't'")
+    _need_t(ds, what)
+    require_dims(ds, (), ("seed",), what)
+    energy = ds["energy"]
+    if "seed" in energy.dims:
+        energy = energy.mean("seed")
+    if over == "step":
+        energy = energy.isel(t=-1)
+        x = ds["step"]
+        where = f"at t = T = {int(ds['t'][-1])}"
+    else:
+        energy = final_fraction(energy.to_dataset(name="e"), final)["e"].mean("step")
+        x = ds["t"]
+        where = f"mean over the last {final:.0%} of steps"
+    energy = positive(energy)
+    ax = new_axes(ax)
+    depth = ds.sizes["layer"]
+    colours = palette(depth, "sequential")
+    for i, layer in enumerate(ds["layer"].values):
+        ax.plot(x.values, energy.sel(layer=layer).values, color=colours[i],
+                label=_layer_name(int(layer), depth), marker="o" if over == "t" else None,
+                markersize=3)
+    ax.set_yscale("log")
+    ax.set_xlabel(label(x))
+    ax.set_ylabel(label(ds["energy"]))
+    set_title(ax, ds, f"{'over training' if over == 'step' else 'over inference'}, {where}")
+    handles, labels = ax.get_legend_handles_labels()
+    # top to bottom, as the lines usually lie; a light frame where a line passes behind
+    ax.legend(handles[::-1], labels[::-1], fontsize="small", frameon=True, framealpha=0.85,
+              edgecolor="none")
+    decorate(ax)
+    return ax
+
+
+def energy_ratio_vs_gamma(
+    ds: xr.Dataset, ax: Axes | None = None, *, final: float = 0.1, style: str | None = None,
+) -> Axes:
+    """E_l / E_{l+1} at t = T against gamma (log-log), one line per layer pair.
+
+    The line is the median over the last `final` fraction of the logged steps (and over
+    seeds), the band the interquartile range. Guide lines at 1e-2, 1 and 1e2. One other sweep
+    dim (`style`, default: whichever is present besides gamma and seed) is shown by line style.
+    """
+    what = "energy_ratio_vs_gamma"
+    _need_t(ds, what)
+    extra = [d for d in ds["energy_ratio"].dims
+             if d not in ("gamma", "seed", "step", "t", "layer")]
+    if style is None and len(extra) == 1:
+        style = extra[0]
+    require_dims(ds, ("gamma",), ("seed",) + ((style,) if style else ()), what)
+    ratio = _pair_ratios(ds, final)
+    samples = [d for d in ("seed", "step") if d in ratio.dims]
+    quartiles = _quiet(lambda: ratio.quantile([0.25, 0.5, 0.75], dim=samples, skipna=True))
+    pairs = ratio["layer"].values
+    colours = palette(len(pairs))
+    styles = list(ds[style].values) if style else [None]
+    ax = new_axes(ax)
+    for value in GUIDES:
+        ax.axhline(value, color="0.55", linewidth=0.8, linestyle="-" if value == 1 else ":",
+                   zorder=0)
+    gamma = ds["gamma"].values
+    for j, style_value in enumerate(styles):
+        q = quartiles.sel({style: style_value}) if style else quartiles
+        for i, layer in enumerate(pairs):
+            qi = q.sel(layer=layer)
+            ax.plot(gamma, qi.sel(quantile=0.5).values, color=colours[i],
+                    linestyle=LINESTYLES[j % len(LINESTYLES)], marker="o", markersize=3,
+                    label=f"E{layer} / E{layer + 1}" if j == 0 else None)
+            ax.fill_between(gamma, qi.sel(quantile=0.25).values, qi.sel(quantile=0.75).values,
+                            color=colours[i], alpha=0.15, linewidth=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(label(ds["gamma"]))
+    ax.set_ylabel(label(ds["energy_ratio"]))
+    set_title(ax, ds, f"at t = T, median over the last {final:.0%} of steps")
+    handles, labels = ax.get_legend_handles_labels()
+    if style:
+        for j, style_value in enumerate(styles):
+            handles.append(Line2D([], [], color="0.3", linestyle=LINESTYLES[j % len(LINESTYLES)]))
+            labels.append(f"{style.replace('_', ' ')} = {value_text(style_value)}")
+    ax.legend(handles, labels, fontsize="small")
+    decorate(ax)
+    return ax
+
+
+def median_ratio(ds: xr.Dataset, final: float = 0.1) -> xr.DataArray:
+    """The numbers energy_ratio_vs_gamma draws: median E_l/E_{l+1} at t = T over the final
+    steps (and seeds), for every remaining sweep value and layer pair."""
+    ratio = _pair_ratios(ds, final)
+    samples = [d for d in ("seed", "step") if d in ratio.dims]
+    return _quiet(lambda: ratio.median(samples, skipna=True))
+
+
+def _pair_ratios(ds: xr.Dataset, final: float) -> xr.DataArray:
+    """E_l / E_{l+1} at t = T over the final steps, layers 1..L-1, log-axis values only."""
+    ratio = final_fraction(ds, final)["energy_ratio"].isel(t=-1, layer=slice(0, -1))
+    return positive(ratio)
+
+
+def _quiet(compute):
+    """Evaluate without numpy's all-NaN warnings (a diverged run is all NaN: that is data)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        return compute()
+
+

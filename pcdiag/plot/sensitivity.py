@@ -1,0 +1,166 @@
+"""Sensitivity to the state learning rate gamma: test accuracy against gamma."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+
+from pcdiag.plot._style import (
+    LINESTYLES,
+    decorate,
+    label,
+    new_axes,
+    palette,
+    require_dims,
+    set_title,
+    value_text,
+)
+
+CHANCE = 0.1  # ten classes
+
+#: The panels of accuracy_vs_gamma_by_width: (title, selection, line-style dim).
+WIDTH_PANELS = (
+    ("PC, SGD with momentum (weights)", {"algorithm": "pc", "weight_optimizer": "momentum"}, None),
+    ("PC, AdamW (weights)", {"algorithm": "pc", "weight_optimizer": "adamw"}, None),
+    ("BP", {"algorithm": "bp"}, "weight_optimizer"),
+)
+
+
+def accuracy_summary(ds: xr.Dataset, epoch: int = -1) -> xr.Dataset:
+    """The numbers accuracy_vs_gamma draws: mean, min and max over seeds of the test accuracy
+    at `epoch` (NaN runs skipped), and how many seeds diverged."""
+    acc = ds["test_accuracy"].isel(epoch=epoch)
+    diverged = ds["diverged_at"] >= 0
+    if "seed" in acc.dims:
+        return xr.Dataset({
+            "mean": acc.mean("seed", skipna=True), "min": acc.min("seed", skipna=True),
+            "max": acc.max("seed", skipna=True), "diverged": diverged.sum("seed"),
+            "runs": xr.full_like(diverged.sum("seed"), acc.sizes["seed"]),
+        })
+    return xr.Dataset({"mean": acc, "min": acc, "max": acc,
+                       "diverged": diverged.astype(int), "runs": xr.ones_like(diverged, int)})
+
+
+def accuracy_vs_gamma(
+    ds: xr.Dataset,
+    ax: Axes | None = None,
+    *,
+    hue: str | None = "weight_optimizer",
+    style: str | None = None,
+    epoch: int = -1,
+    sequential: bool | None = None,
+) -> Axes:
+    """Test accuracy at the last (or `epoch`-th) evaluation against gamma, log x.
+
+    Line: mean over seeds; band: min to max over seeds; one colour per value of `hue` (a
+    sweep dim; ignored if the Dataset lacks it) and one line style per value of `style`.
+    An 'x' marks a (hue, gamma) where at least one seed diverged, drawn at the mean of the
+    seeds that did not, or at chance (dotted line) if none survived.
+    """
+    what = "accuracy_vs_gamma"
+    hue = hue if hue in ds.dims else None
+    style = style if style in ds.dims else None
+    require_dims(ds, ("gamma",), tuple(d for d in ("seed", hue, style) if d), what)
+    summary = accuracy_summary(ds, epoch)
+    hues = list(ds[hue].values) if hue else [None]
+    styles = list(ds[style].values) if style else [None]
+    if sequential is None:
+        sequential = hue is not None and np.issubdtype(ds[hue].dtype, np.number)
+    colours = palette(len(hues), "sequential" if sequential else "qualitative")
+    gamma = ds["gamma"].values
+    ax = new_axes(ax)
+    ax.axhline(CHANCE, color="0.6", linestyle=":", linewidth=0.8, zorder=0)
+    any_diverged = False
+    for i, hue_value in enumerate(hues):
+        for j, style_value in enumerate(styles):
+            sel = {k: v for k, v in ((hue, hue_value), (style, style_value)) if k}
+            s = summary.sel(sel) if sel else summary
+            name = _hue_text(ds, hue, hue_value) if hue else "test accuracy"
+            ax.plot(gamma, s["mean"].values, color=colours[i], marker="o", markersize=3,
+                    linestyle=LINESTYLES[j % len(LINESTYLES)],
+                    label=name if j == 0 else None)
+            if "seed" in ds.dims and ds.sizes["seed"] > 1:
+                ax.fill_between(gamma, s["min"].values, s["max"].values, color=colours[i],
+                                alpha=0.15, linewidth=0)
+            bad = s["diverged"].values > 0
+            if bad.any():
+                any_diverged = True
+                y = np.where(np.isfinite(s["mean"].values), s["mean"].values, CHANCE)
+                ax.plot(gamma[bad], y[bad], linestyle="none", marker="x", markersize=8,
+                        markeredgewidth=1.8, color=colours[i])
+    ax.set_xscale("log")
+    ax.set_xlabel(label(ds["gamma"]))
+    ax.set_ylabel(label(ds["test_accuracy"]))
+    seeds = ds.sizes.get("seed", 1)
+    spread = "; band: min–max" if seeds > 1 else ""
+    set_title(ax, ds, f"mean over {seeds} seed{'s' if seeds > 1 else ''}{spread}")
+    handles, labels = ax.get_legend_handles_labels()
+    for j, style_value in enumerate(styles if style else []):
+        handles.append(Line2D([], [], color="0.3", linestyle=LINESTYLES[j % len(LINESTYLES)]))
+        labels.append(f"{style.replace('_', ' ')} = {value_text(style_value)}")
+    if any_diverged:
+        handles.append(Line2D([], [], color="0.3", linestyle="none", marker="x"))
+        labels.append("diverged (≥ 1 seed)")
+    if len(handles) > 1 or hue:
+        ax.legend(handles, labels, title=label(ds[hue]) if hue else None, fontsize="small",
+                  title_fontsize="small")
+    decorate(ax)
+    return ax
+
+
+def accuracy_vs_gamma_by_width(
+    ds: xr.Dataset,
+    axes: Sequence[Axes] | None = None,
+    *,
+    panels=WIDTH_PANELS,
+    epoch: int = -1,
+) -> np.ndarray:
+    """Test accuracy against gamma coloured by width, one panel per (algorithm, optimizer).
+
+    Default panels: PC with SGD-with-momentum weights, PC with AdamW weights, and BP (which
+    does not use gamma: flat lines; its weight optimizers by line style). Returns the Axes.
+    """
+    require_dims(ds, ("gamma", "width", "algorithm", "weight_optimizer"), ("seed",),
+                 "accuracy_vs_gamma_by_width")
+    if axes is None:
+        _, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), sharey=True,
+                               layout="constrained")
+    axes = np.atleast_1d(np.asarray(axes, dtype=object))
+    if len(axes) != len(panels):
+        raise ValueError(f"axes: got {len(axes)} Axes for {len(panels)} panels; pass one per "
+                         "panel or axes=None")
+    for ax, (title, sel, style) in zip(axes, panels):
+        for name, value in sel.items():
+            if value not in ds[name].values:
+                raise ValueError(f"panel {title!r} needs {name}={value!r}; the Dataset has "
+                                 f"{name} in {list(ds[name].values)}")
+        part = ds.sel(sel)
+        accuracy_vs_gamma(part, ax, hue="width", style=style, epoch=epoch, sequential=True)
+        set_title(ax, ds, title + _lr_text(part))
+    for ax in axes[1:]:
+        ax.set_ylabel("")
+    for ax in axes[:-1]:
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.remove()
+    return axes
+
+
+def _hue_text(ds: xr.Dataset, hue: str, value) -> str:
+    """A legend entry; weight optimizers also show their learning rate when it is known."""
+    text = value_text(value)
+    lr = ds.coords.get("weight_lr")
+    if hue == "weight_optimizer" and lr is not None and lr.dims == (hue,):
+        text += f" (lr {float(lr.sel({hue: value})):g})"
+    return text
+
+
+def _lr_text(part: xr.Dataset) -> str:
+    if "weight_lr" in part.coords and part["weight_lr"].ndim == 0:
+        return f", lr {float(part['weight_lr']):g}"
+    return ""

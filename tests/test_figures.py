@@ -1,0 +1,242 @@
+"""pcdiag.figures: the registry, shared sweeps, the files written, --from-data, the CLI."""
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from test_plot import synthetic  # noqa: E402
+
+import pcdiag  # noqa: E402
+from pcdiag import figures  # noqa: E402
+
+NAMES = ("energy_per_layer", "accuracy_vs_gamma", "energy_ratio_vs_gamma",
+         "accuracy_vs_gamma_by_width", "accuracy_vs_gamma_state_optimizer")
+REAL = Path(
+    os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+).resolve()
+
+
+def files_of(out: Path, name: str) -> list[Path]:
+    return [out / f"{name}.{ext}" for ext in ("png", "pdf", "nc")]
+
+
+class FakeSweep:
+    """Stands in for pcdiag.sweep: a synthetic Dataset per call, calls counted."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, config, *, progress=False, store=None, **axes):
+        self.calls.append((config, {k: tuple(v) for k, v in axes.items()}, store))
+        return synthetic(config, rng_seed=len(self.calls), **axes)
+
+
+@pytest.fixture
+def fake_sweep(monkeypatch):
+    fake = FakeSweep()
+    monkeypatch.setattr(pcdiag, "sweep", fake)
+    return fake
+
+
+@pytest.fixture(scope="module")
+def fake_run(tmp_path_factory):
+    """make_figures("quick") once on synthetic sweeps: (out folder, sweep calls, written)."""
+    out = tmp_path_factory.mktemp("fake_figures")
+    fake = FakeSweep()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pcdiag, "sweep", fake)
+        written = figures.make_figures("quick", out=out, progress=False)
+    return out, fake.calls, written
+
+
+def no_sweep(*args, **kwargs):
+    raise AssertionError("pcdiag.sweep was called: --from-data must not train")
+
+
+def test_registry_holds_the_five_figures():
+    assert tuple(figures.FIGURES) == NAMES
+    for figure in figures.FIGURES.values():
+        assert figure.description and callable(figure.plot) and callable(figure.data)
+
+
+def test_shared_sweeps_run_once_and_all_files_are_written(fake_run):
+    tmp_path, calls, written = fake_run
+    assert [w.name for w in written] == list(NAMES)
+    # pc x {momentum, adamw}, bp x {momentum, adamw}, adam states: five distinct sweeps
+    assert len(calls) == 5
+    specs = {(c.algorithm, c.weight_optimizer, c.state_optimizer) for c, _, _ in calls}
+    assert specs == {("pc", "momentum", "sgd"), ("pc", "adamw", "sgd"), ("bp", "momentum", "sgd"),
+                     ("bp", "adamw", "sgd"), ("pc", "adamw", "adam")}
+    lrs = {c.weight_optimizer: c.weight_lr for c, _, _ in calls}
+    assert lrs == figures.WEIGHT_LR
+    stores = [store for _, _, store in calls]
+    assert all(Path(s).parent == tmp_path / ".store" for s in stores)
+    assert len(set(stores)) == 5
+    for name in NAMES:
+        for path in files_of(tmp_path, name):
+            assert path.is_file() and path.stat().st_size > 0, path
+    assert plt.get_fignums() == []
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    assert set(timings) == set(NAMES)
+
+
+def test_saved_data_is_what_each_figure_plots(fake_run):
+    tmp_path = fake_run[0]
+    profile = figures.PROFILES["quick"]
+    opened = {name: pcdiag.open_dataset(tmp_path / f"{name}.nc") for name in NAMES}
+    dims = {name: [d for d in ds.dims if d not in ("step", "t", "layer", "epoch")]
+            for name, ds in opened.items()}
+    assert dims["energy_per_layer"] == ["seed"]
+    assert float(opened["energy_per_layer"]["gamma"]) == profile.energy_gamma
+    assert dims["accuracy_vs_gamma"] == ["weight_optimizer", "gamma", "seed"]
+    assert "energy" not in opened["accuracy_vs_gamma"]
+    assert dims["energy_ratio_vs_gamma"] == ["weight_optimizer", "gamma", "seed"]
+    assert "energy_ratio" in opened["energy_ratio_vs_gamma"]
+    assert dims["accuracy_vs_gamma_by_width"] == [
+        "algorithm", "weight_optimizer", "width", "gamma", "seed"]
+    assert dims["accuracy_vs_gamma_state_optimizer"] == ["state_optimizer", "gamma", "seed"]
+    for name, ds in opened.items():
+        assert ds.attrs["gamma_convention"] == "per_sample"
+        assert ds.attrs["figure"] == name and ds.attrs["profile"] == "quick"
+        assert json.loads(ds.attrs["sweep"]) == {d: ds[d].values.tolist() for d in dims[name]}
+    acc = opened["accuracy_vs_gamma"]
+    assert acc["weight_lr"].values.tolist() == [1e-2, 1e-3]
+    assert json.loads(acc.attrs["weight_optimizer_settings"])["momentum"]["momentum"] == 0.9
+    width = opened["accuracy_vs_gamma_by_width"]
+    bp = width["test_accuracy"].sel(algorithm="bp")
+    np.testing.assert_array_equal(bp.isel(gamma=0).values, bp.isel(gamma=-1).values)
+    text = figures.summarise(tmp_path)
+    for name in NAMES:
+        assert name in text
+    assert "E1/E2" in text and "best gamma" in text
+
+
+def test_from_data_redraws_without_training(fake_run, tmp_path, monkeypatch):
+    for name in NAMES:
+        (tmp_path / f"{name}.nc").write_bytes((fake_run[0] / f"{name}.nc").read_bytes())
+        (tmp_path / f"{name}.png").write_bytes(b"old")
+    before = {name: (tmp_path / f"{name}.nc").stat().st_mtime_ns for name in NAMES}
+    monkeypatch.setattr(pcdiag, "sweep", no_sweep)
+    monkeypatch.setattr(figures.SweepSpec, "run", no_sweep)
+    figures.make_figures("quick", out=tmp_path, from_data=True, progress=False)
+    for name in NAMES:
+        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (tmp_path / f"{name}.nc").stat().st_mtime_ns == before[name]
+    assert plt.get_fignums() == []
+
+
+def test_from_data_without_data_names_the_missing_figures(tmp_path, monkeypatch):
+    monkeypatch.setattr(pcdiag, "sweep", no_sweep)
+    with pytest.raises(figures.FigureError, match="no data for energy_per_layer in"):
+        figures.make_figures("quick", only="energy_per_layer", out=tmp_path, from_data=True)
+
+
+def test_unknown_figure_names_the_known_ones(tmp_path, capsys):
+    with pytest.raises(figures.FigureError, match="unknown figure name.*'nope'.*known figures: "
+                       "energy_per_layer, accuracy_vs_gamma"):
+        figures.make_figures("quick", only="accuracy_vs_gamma,nope", out=tmp_path)
+    parser = figures.configure_parser(argparse.ArgumentParser())
+    args = parser.parse_args(["--profile", "quick", "--only", "nope", "--out", str(tmp_path)])
+    assert figures.run_cli(args) == 2
+    err = capsys.readouterr().err
+    assert "unknown figure name(s) 'nope'" in err and "accuracy_vs_gamma_state_optimizer" in err
+
+
+def test_unknown_profile_is_named():
+    with pytest.raises(figures.FigureError, match="unknown profile 'huge'.*quick, default, paper"):
+        figures.make_figures("huge")
+
+
+def test_cli_only_and_from_data(fake_sweep, tmp_path, capsys):
+    parser = figures.configure_parser(argparse.ArgumentParser())
+    args = parser.parse_args(["--profile", "quick", "--only", "accuracy_vs_gamma",
+                              "--out", str(tmp_path), "--no-progress"])
+    assert figures.run_cli(args) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.*") if p.name != "timings.json") == [
+        "accuracy_vs_gamma.nc", "accuracy_vs_gamma.pdf", "accuracy_vs_gamma.png"]
+    assert "estimated total" in capsys.readouterr().err
+    args = parser.parse_args(["--only", "accuracy_vs_gamma", "--out", str(tmp_path),
+                              "--from-data", "--no-progress"])
+    assert figures.run_cli(args) == 0
+    args = parser.parse_args(["--out", str(tmp_path), "--summary"])
+    assert figures.run_cli(args) == 0
+    assert "weight_optimizer=adamw: test accuracy by gamma" in capsys.readouterr().out
+
+
+def test_estimate_fits_the_budgets(capsys):
+    default, text = figures.estimate("default")
+    assert default <= 30 * 60, text
+    assert "estimated total" in text
+    quick, _ = figures.estimate("quick")
+    assert quick <= 3 * 60
+    paper, _ = figures.estimate("paper")
+    assert paper > default
+    parser = figures.configure_parser(argparse.ArgumentParser())
+    assert figures.run_cli(parser.parse_args(["--estimate"])) == 0
+    assert "estimated total" in capsys.readouterr().err
+
+
+def test_profiles_follow_the_issue():
+    quick, default, paper = (figures.PROFILES[n] for n in ("quick", "default", "paper"))
+    assert quick.epochs == 1 and len(quick.seeds) == 1 and quick.train_limit <= 5000
+    assert default.train_limit is None and len(default.seeds) >= 3
+    assert default.gammas == (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+    assert paper.epochs == 8 and max(paper.widths) == 4096 and len(paper.seeds) == 3
+    for p in (quick, default, paper):
+        assert p.width in p.widths
+        base = p.base()
+        assert (base.depth, base.activation, base.output_energy, base.inference_steps) == (
+            3, "hard_tanh", "ce", 8)
+
+
+def test_a_new_figure_is_one_registry_entry(fake_sweep, tmp_path, monkeypatch):
+    monkeypatch.setattr(figures, "FIGURES", dict(figures.FIGURES))
+    figures.register(figures.Figure(  # the recipe in pcdiag.figures' docstring
+        name="accuracy_adamw_only",
+        description="test accuracy vs gamma, AdamW weights only",
+        sweeps=lambda p: {"pc-adamw": figures.pc_spec(p, "adamw")},
+        data=lambda p, r: figures.trim(figures.select(r["pc-adamw"], width=p.width),
+                                       keep_t=False),
+        plot=figures.plot_accuracy_vs_gamma,
+        summary=figures.summary_accuracy_vs_gamma,
+    ))
+    with pytest.raises(figures.FigureError, match="already registered"):
+        figures.register(figures.FIGURES["accuracy_adamw_only"])
+    figures.make_figures("quick", only="accuracy_vs_gamma,accuracy_adamw_only", out=tmp_path,
+                         progress=False)
+    assert len(fake_sweep.calls) == 2  # pc-adamw is shared with accuracy_vs_gamma
+    assert (tmp_path / "accuracy_adamw_only.png").is_file()
+    assert "all runs: test accuracy by gamma" in figures.summarise(tmp_path)
+
+
+@pytest.mark.skipif(not (REAL / "fashion-mnist").is_dir(), reason="Fashion-MNIST not found")
+def test_quick_profile_end_to_end(tmp_path, monkeypatch):
+    """The real thing, small: train every figure's sweeps, then redraw from data alone."""
+    monkeypatch.setenv("PCDIAG_DATA", str(REAL))
+    start = time.perf_counter()
+    written = figures.make_figures("quick", out=tmp_path, progress=False)
+    seconds = time.perf_counter() - start
+    assert [w.name for w in written] == list(NAMES)
+    for name in NAMES:
+        for path in files_of(tmp_path, name):
+            assert path.is_file() and path.stat().st_size > 0, path
+    assert plt.get_fignums() == []
+    ratio = pcdiag.open_dataset(tmp_path / "energy_ratio_vs_gamma.nc")
+    median = pcdiag.plot.median_ratio(ratio)
+    assert float(median.isel(gamma=0).max()) < 1e-2, "E_l/E_l+1 far below 1 at the smallest gamma"
+    energy = pcdiag.open_dataset(tmp_path / "energy_per_layer.nc")["energy"].isel(t=-1)
+    assert bool((energy.isel(layer=-1) > energy.isel(layer=0)).all()), "energy sits at the top"
+    acc = pcdiag.open_dataset(tmp_path / "accuracy_vs_gamma.nc")["test_accuracy"]
+    assert float(acc.max()) > 0.5
+    monkeypatch.setattr(pcdiag, "sweep", no_sweep)
+    figures.make_figures("quick", out=tmp_path, from_data=True, progress=False)
+    print(f"quick profile: {seconds:.0f} s")

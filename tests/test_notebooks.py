@@ -1,0 +1,53 @@
+"""The notebooks run top to bottom on the venv's kernel, and are committed with outputs."""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+REAL = Path(
+    os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+).resolve()
+BUDGET_S = 120  # each notebook, on the reference 2-core CPU when idle
+
+
+def test_the_three_notebooks_exist():
+    assert [p.name for p in NOTEBOOKS] == [
+        "01_quickstart.ipynb", "02_energy_imbalance.ipynb", "03_learning_rate_sensitivity.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_with_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.execution_count for c in code), "execute the notebook and save it"
+    counts = [c.execution_count for c in code]
+    assert counts == list(range(1, len(code) + 1)), "run top to bottom in one kernel"
+    outputs = [o for c in code for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs), "a plot is shown"
+    assert any(c.cell_type == "markdown" for c in nb.cells)
+
+
+@pytest.mark.skipif(not (REAL / "fashion-mnist").is_dir(), reason="Fashion-MNIST not found")
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_runs_top_to_bottom(path, monkeypatch):
+    monkeypatch.setenv("PCDIAG_DATA", str(REAL))  # the kernel inherits the environment
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
+    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=600,
+                                     resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    kernel_python = nb.cells[-1].outputs[0]["text"].strip()
+    assert Path(kernel_python).resolve() == Path(sys.executable).resolve(), (
+        f"the 'python3' kernel runs {kernel_python}, not this environment's {sys.executable}"
+    )
+    print(f"{path.name}: {seconds:.0f} s (budget {BUDGET_S} s on an idle 2-core CPU)")

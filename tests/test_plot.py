@@ -1,0 +1,279 @@
+"""pcdiag.plot on Datasets with known numbers: what is drawn is what the Dataset says."""
+
+import json
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import xarray as xr  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import pcdiag.plot as pplot  # noqa: E402
+from pcdiag import Config, validate  # noqa: E402
+from pcdiag.dataset import build  # noqa: E402
+
+STEP_DIMS = {
+    "energy": ("step", "t", "layer"),
+    "state_grad_norm": ("step", "t", "layer"),
+    "weight_grad_norm": ("step", "layer"),
+    "weight_norm": ("step", "layer"),
+    "update_norm": ("step", "layer"),
+    "train_loss": ("step",),
+    "train_accuracy": ("epoch",),
+    "test_accuracy": ("epoch",),
+}
+
+
+def synthetic(config: Config | None = None, rng_seed: int = 0, **axes) -> xr.Dataset:
+    """A pcdiag Dataset (through dataset.build) with random but known numbers.
+
+    Energies: hidden layers 0 at t = 0 and growing with t, lower layers orders of magnitude
+    below the output layer; accuracies in (0.1, 0.9).
+    """
+    config = config or Config(train_limit=640, test_limit=100, epochs=2)
+    rng = np.random.default_rng(rng_seed)
+    lead = tuple(len(v) for v in axes.values())
+    n_step, n_t, depth = config.steps_per_epoch * config.epochs, config.inference_steps + 1, \
+        config.depth
+    sizes = {"step": n_step, "t": n_t, "layer": depth, "epoch": config.epochs}
+    records = {}
+    for name, dims in STEP_DIMS.items():
+        records[name] = rng.uniform(0.1, 0.9, lead + tuple(sizes[d] for d in dims)).astype(
+            np.float32)
+    scale = 10.0 ** (3 * (np.arange(depth) - depth + 1))  # 1e-6, 1e-3, 1 for depth 3
+    energy = records["energy"] * scale
+    energy[..., 0, :-1] = 0.0  # forward initialisation: hidden energies 0 at t = 0
+    records["energy"] = energy.astype(np.float32)
+    records["diverged_at"] = np.full(lead, -1, np.int64)
+    records["step"] = np.arange(n_step)
+    records["epoch_of_step"] = np.repeat(np.arange(1, config.epochs + 1), config.steps_per_epoch)
+    return build(records, config, {k: list(v) for k, v in axes.items()})
+
+
+@pytest.fixture(autouse=True)
+def clean_state():
+    """Every test: rcParams unchanged and no pyplot figure left open afterwards."""
+    before = dict(matplotlib.rcParams)
+    yield
+    open_figures = plt.get_fignums()
+    plt.close("all")
+    assert open_figures == [], "a plot function left a pyplot figure open"
+    after = dict(matplotlib.rcParams)
+    changed = [k for k in before if str(before[k]) != str(after[k])]
+    assert not changed, f"rcParams changed: {changed}"
+
+
+def axes() -> plt.Axes:
+    """An Axes on a Figure pyplot does not track (so nothing can be left open)."""
+    return Figure().subplots()
+
+
+def lines_with_data(ax):
+    return [line for line in ax.get_lines() if len(line.get_xdata()) > 1]
+
+
+def test_energy_per_layer_over_step():
+    ds = synthetic(seed=[0, 1])
+    ax = pplot.energy_per_layer(ds, axes(), over="step")
+    lines = lines_with_data(ax)
+    assert len(lines) == 3
+    expected = ds["energy"].mean("seed").isel(t=-1)
+    for layer, line in zip(ds["layer"].values, lines):
+        np.testing.assert_allclose(line.get_xdata(), ds["step"].values)
+        np.testing.assert_allclose(line.get_ydata(), expected.sel(layer=layer).values, rtol=1e-6)
+    assert ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "training step"
+    assert ax.get_ylabel() == "layer energy"
+    assert "per-sample" in ax.get_title(loc="left")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "layer 3 (output)", "layer 2", "layer 1"]
+
+
+def test_energy_per_layer_over_t_hides_zeros():
+    ds = synthetic()
+    ax = pplot.energy_per_layer(ds, axes(), over="t", final=0.5)
+    lines = lines_with_data(ax)
+    n = ds.sizes["step"]
+    expected = ds["energy"].isel(step=slice(n - n // 2, n)).mean("step")
+    np.testing.assert_allclose(lines[2].get_ydata(), expected.sel(layer=3).values, rtol=1e-6)
+    np.testing.assert_allclose(lines[0].get_xdata(), ds["t"].values)
+    assert np.isnan(lines[0].get_ydata()[0]), "a zero energy must not be drawn on a log axis"
+    np.testing.assert_allclose(lines[0].get_ydata()[1:], expected.sel(layer=1).values[1:],
+                               rtol=1e-6)
+    assert ax.get_xlabel() == "inference iteration"
+
+
+def test_labels_come_from_attrs():
+    ds = synthetic(gamma=[0.01, 0.1])
+    ds["energy"].attrs.update(long_name="free energy of the layer", units="nats")
+    ds["test_accuracy"].attrs["long_name"] = "held-out accuracy"
+    ds["gamma"].attrs["long_name"] = "state learning rate"
+    ax = pplot.energy_per_layer(ds.sel(gamma=0.1), axes())
+    assert ax.get_ylabel() == "free energy of the layer [nats]"
+    ax = pplot.accuracy_vs_gamma(ds, axes())
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("state learning rate", "held-out accuracy")
+
+
+def test_energy_ratio_vs_gamma():
+    ds = synthetic(weight_optimizer=["momentum", "adamw"], gamma=[1e-3, 1e-2, 0.1],
+                   seed=[0, 1])
+    ax = pplot.energy_ratio_vs_gamma(ds, axes(), final=0.25)
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    guides = sorted(line.get_ydata()[0] for line in ax.get_lines()
+                    if len(set(line.get_ydata())) == 1 and len(line.get_xdata()) == 2)
+    assert guides == [1e-2, 1.0, 1e2]
+    lines = [line for line in lines_with_data(ax) if len(line.get_xdata()) == 3]
+    assert len(lines) == 4  # 2 layer pairs x 2 optimizers
+    n = ds.sizes["step"]
+    final = ds["energy_ratio"].isel(step=slice(n - round(n * 0.25), n), t=-1)
+    expected = final.sel(weight_optimizer="momentum", layer=1).median(["seed", "step"])
+    np.testing.assert_allclose(lines[0].get_xdata(), ds["gamma"].values)
+    np.testing.assert_allclose(lines[0].get_ydata(), expected.values, rtol=1e-5)
+    np.testing.assert_allclose(pplot.median_ratio(ds, 0.25).sel(
+        weight_optimizer="momentum", layer=1), expected, rtol=1e-5)
+    assert ax.get_ylabel() == "energy ratio E_l / E_l+1"
+    assert np.all(expected.values < 1e-2), "synthetic lower layers sit far below the upper"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:2] == ["E1 / E2", "E2 / E3"]
+    assert "weight optimizer = adamw" in legend
+
+
+def test_accuracy_vs_gamma_mean_spread_and_divergence():
+    ds = synthetic(weight_optimizer=["momentum", "adamw"], gamma=[1e-3, 1e-2, 0.1, 1.0],
+                   seed=[0, 1, 2])
+    # adamw at gamma 1: seed 0 diverged (NaN accuracy), seeds 1 and 2 did not
+    ds["diverged_at"].loc[{"weight_optimizer": "adamw", "gamma": 1.0, "seed": 0}] = 3
+    ds["test_accuracy"].loc[{"weight_optimizer": "adamw", "gamma": 1.0, "seed": 0}] = np.nan
+    ax = pplot.accuracy_vs_gamma(ds, axes())
+    assert ax.get_xscale() == "log"
+    assert ax.get_ylabel() == "test accuracy" and ax.get_xlabel() == "gamma"
+    curves = [line for line in ax.get_lines() if len(line.get_xdata()) == 4]
+    assert len(curves) == 2
+    final = ds["test_accuracy"].isel(epoch=-1)
+    for opt, line in zip(["momentum", "adamw"], curves):
+        np.testing.assert_allclose(line.get_ydata(),
+                                   final.sel(weight_optimizer=opt).mean("seed").values, rtol=1e-6)
+    assert np.isfinite(curves[1].get_ydata()[-1]), "the mean skips the diverged seed"
+    markers = [line for line in ax.get_lines() if line.get_marker() == "x"]
+    assert len(markers) == 1
+    np.testing.assert_allclose(markers[0].get_xdata(), [1.0])
+    assert len(ax.collections) == 2  # one min-max band per optimizer
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["momentum", "adamw", "diverged (≥ 1 seed)"]
+    assert ax.get_legend().get_title().get_text() == "weight optimizer"
+
+
+def test_accuracy_vs_gamma_all_seeds_diverged_marked_at_chance():
+    ds = synthetic(gamma=[0.1, 1.0], seed=[0, 1])
+    ds["diverged_at"].loc[{"gamma": 1.0}] = 0
+    ds["test_accuracy"].loc[{"gamma": 1.0}] = np.nan
+    ax = pplot.accuracy_vs_gamma(ds, axes())
+    marker = next(line for line in ax.get_lines() if line.get_marker() == "x")
+    np.testing.assert_allclose(marker.get_ydata(), [0.1])
+
+
+def by_width() -> xr.Dataset:
+    return synthetic(algorithm=["pc", "bp"], weight_optimizer=["momentum", "adamw"],
+                     width=[32, 128], gamma=[0.01, 0.1, 1.0], seed=[0])
+
+
+def test_accuracy_vs_gamma_by_width_panels():
+    ds = by_width()
+    ax_list = pplot.accuracy_vs_gamma_by_width(ds, Figure().subplots(1, 3))
+    assert len(ax_list) == 3
+    final = ds["test_accuracy"].isel(epoch=-1, seed=0)
+    for ax, (title, sel, _) in zip(ax_list, pplot.WIDTH_PANELS):
+        assert ax.get_title(loc="left").startswith(title)
+        assert ax.get_xscale() == "log"
+        curves = [line for line in ax.get_lines() if len(line.get_xdata()) == 3]
+        expected = final.sel(sel)
+        if "weight_optimizer" not in sel:
+            expected = expected.sel(weight_optimizer="momentum")
+        np.testing.assert_allclose(curves[0].get_ydata(), expected.sel(width=32).values)
+    assert len([line for line in ax_list[2].get_lines() if len(line.get_xdata()) == 3]) == 4
+    assert ax_list[0].get_ylabel() == "test accuracy"
+    assert ax_list[2].get_legend().get_title().get_text() == "width"
+
+
+def test_ax_none_creates_and_returns_an_axes():
+    ds = synthetic(gamma=[0.01, 0.1])
+    ax = pplot.accuracy_vs_gamma(ds)
+    assert ax.figure is not None and lines_with_data(ax)
+    plt.close(ax.figure)
+
+
+def test_style_is_a_context_only():
+    before = dict(matplotlib.rcParams)
+    with pplot.style():
+        assert matplotlib.rcParams["axes.spines.top"] is False
+        ax = pplot.energy_per_layer(synthetic(), axes())
+    assert ax.get_lines()
+    assert str(dict(matplotlib.rcParams)) == str(before)
+
+
+def test_style_keeps_what_pyplot_switched_on_inside():
+    """pyplot turns `interactive` on in Jupyter when the first figure is made; style() must not
+    roll that back (rc_context would, and inline figures would stop showing)."""
+    was = matplotlib.is_interactive()
+    try:
+        matplotlib.interactive(False)
+        with pplot.style():
+            matplotlib.interactive(True)
+        assert matplotlib.is_interactive()
+    finally:
+        matplotlib.interactive(was)
+
+
+def test_import_changes_no_rcparams():
+    code = (
+        "import json, matplotlib; before = {k: str(v) for k, v in matplotlib.rcParams.items()};"
+        "import pcdiag, pcdiag.plot, pcdiag.figures;"
+        "after = {k: str(v) for k, v in matplotlib.rcParams.items()};"
+        "print(json.dumps(sorted(k for k in before if before[k] != after[k])))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_validated_dataset_round_trip_plots(tmp_path):
+    import pcdiag
+
+    ds = validate(synthetic(gamma=[0.01, 0.1]))
+    pcdiag.save(ds, tmp_path / "s.nc")
+    back = pcdiag.open_dataset(tmp_path / "s.nc")
+    ax = pplot.accuracy_vs_gamma(back, axes())
+    assert lines_with_data(ax)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda ds: pplot.energy_per_layer(ds, axes(), over="epoch"),
+         "over='epoch'.*'step' or 't'"),
+        (lambda ds: pplot.energy_per_layer(ds, axes()),
+         r"select one value first.*ds.sel\(gamma=0.01\)"),
+        (lambda ds: pplot.energy_per_layer(ds.isel(gamma=0), axes(), over="t", final=0),
+         "final=0.*fraction"),
+        (lambda ds: pplot.accuracy_vs_gamma(ds.isel(gamma=0), axes()),
+         "needs the sweep dim.*gamma"),
+        (lambda ds: pplot.energy_ratio_vs_gamma(ds.drop_vars(["energy", "energy_ratio"]), axes()),
+         "record_inference=True"),
+    ],
+)
+def test_bad_input_is_named(call, message):
+    ds = synthetic(gamma=[0.01, 0.1])
+    with pytest.raises(ValueError, match=message):
+        call(ds)
+
+
+def test_by_width_missing_panel_is_named():
+    ds = by_width().sel(algorithm=["pc"])
+    with pytest.raises(ValueError, match="panel 'BP' needs algorithm='bp'"):
+        pplot.accuracy_vs_gamma_by_width(ds, Figure().subplots(1, 3))
