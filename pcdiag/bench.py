@@ -548,15 +548,12 @@ def eval_time(cfg, data, repeats: int = 3) -> float:
     on the weights, so it is timed here on the initial ones and subtracted from each epoch.
     """
     import jax
-    import jax.numpy as jnp
 
     _, fns = _program_fns(cfg)
     hyper, keys = _one_run(cfg)
     params = fns.init(hyper, keys).params
-    calls = [(params, data.x_train, data.y_train, jnp.int32(data.n_train)),
-             (params, data.x_test, data.y_test, jnp.int32(data.n_test))]
-    fn = [fns.executable("accuracy", *c) if hasattr(fns, "executable") else fns.accuracy
-          for c in calls]
+    calls = [(params, data.x_train, data.y_train), (params, data.x_test, data.y_test)]
+    fn = [fns.executable("correct", *c) for c in calls]
     jax.block_until_ready([f(*c) for f, c in zip(fn, calls)])
     times = []
     for _ in range(repeats):
