@@ -180,7 +180,7 @@ def _stack(results: dict[tuple, dict], axes: dict[str, list]) -> dict[str, np.nd
 def _pad(name: str, arrays: dict[tuple, np.ndarray], shape: tuple) -> np.ndarray:
     widest = np.max([a.shape for a in arrays.values()], axis=0)
     fill = -1 if name == "diverged_at" else np.nan
-    dtype = np.int64 if name == "diverged_at" else np.float32
+    dtype = np.int64 if name == "diverged_at" else np.result_type(*arrays.values())
     out = np.full(shape + tuple(widest), fill, dtype)
     for index, array in arrays.items():
         out[index + tuple(slice(0, n) for n in array.shape)] = array

@@ -130,7 +130,8 @@ class StepRecord(NamedTuple):
 
 
 def weight_optimizer(prog: Program, hyper: Hyper) -> optax.GradientTransformation:
-    """sgd / momentum with decoupled weight decay, or adamw; learning rate `weight_lr`."""
+    """sgd / momentum with L2 weight decay (weight_decay * theta added to the gradient), or
+    adamw (decoupled weight decay); learning rate `weight_lr`."""
     if prog.weight_optimizer == "adamw":
         return optax.adamw(hyper.weight_lr, weight_decay=hyper.weight_decay)
     momentum = hyper.momentum if prog.weight_optimizer == "momentum" else None
@@ -206,18 +207,15 @@ def pc_step(prog, hyper, params, opt_state, x0, y, record):
     finite = finite & jnp.isfinite(total)
     if not record:
         return new_params, opt_state, finite, None
-    energy = grad_norm = None
+    final = None
     if record_t:
         if prog.algorithm == "epc":
             _, z_grads = jax.value_and_grad(energy_fn, has_aux=True)(z)
         else:
             z_grads = jax.tree_util.tree_map(lambda g: g * x0.shape[0], state_grads)
-        energy, grad_norm = _join(inference, measure(energies, z_grads))
-    loss = jnp.mean(output_loss(_output_from(params, mu1, states0, prog), y, prog.output_energy))
-    record = _step_record(prog, energy, grad_norm, grads, new_params, params, loss, x0, y)
-    if prog.hessian_samples:
-        record = record._replace(hessian_condition=_hessian_condition(prog, params, x0, y, mu1))
-    return new_params, opt_state, finite, record
+        final = measure(energies, z_grads)
+    out = _logged(prog, inference, final, grads, new_params, params, mu1, states0, x0, y)
+    return new_params, opt_state, finite, out
 
 
 def ipc_step(prog, hyper, params, opt_state, x0, y, record):
@@ -248,20 +246,19 @@ def ipc_step(prog, hyper, params, opt_state, x0, y, record):
     carry = (params, opt_state, states0, optimizer.init(states0), jnp.array(True), zero_grads)
     carry, inference = jax.lax.scan(step, carry, None, length=prog.inference_steps)
     new_params, opt_state, states, _, finite, grads = carry
-    (total, energies), s_grads = jax.value_and_grad(
-        lambda s: total_energy(new_params, s), has_aux=True
-    )(states)
+    final = None
+    if record_t:  # t = T: after the last update
+        (total, energies), s_grads = jax.value_and_grad(
+            lambda s: total_energy(new_params, s), has_aux=True
+        )(states)
+        final = measure(energies, s_grads)
+    else:
+        total, _ = total_energy(new_params, states)
     finite = finite & jnp.isfinite(total)
     if not record:
         return new_params, opt_state, finite, None
-    energy = grad_norm = None
-    if record_t:
-        energy, grad_norm = _join(inference, measure(energies, s_grads))
-    loss = jnp.mean(output_loss(_output_from(params, mu1, states0, prog), y, prog.output_energy))
-    record = _step_record(prog, energy, grad_norm, grads, new_params, params, loss, x0, y)
-    if prog.hessian_samples:
-        record = record._replace(hessian_condition=_hessian_condition(prog, params, x0, y, mu1))
-    return new_params, opt_state, finite, record
+    out = _logged(prog, inference, final, grads, new_params, params, mu1, states0, x0, y)
+    return new_params, opt_state, finite, out
 
 
 def bp_step(prog, hyper, params, opt_state, x0, y, record):
@@ -280,6 +277,19 @@ def bp_step(prog, hyper, params, opt_state, x0, y, record):
 
 
 STEPS = {"pc": pc_step, "epc": pc_step, "ipc": ipc_step, "bp": bp_step}
+
+
+def _logged(prog, inference, final, grads, new_params, params, mu1, states0, x0, y):
+    """The StepRecord of a pc / epc / ipc step: per-t records (t = 0..T-1 from `inference`,
+    t = T from `final`, both None when per-t recording is off) and the per-step ones."""
+    energy = grad_norm = None
+    if final is not None:
+        energy, grad_norm = _join(inference, final)
+    loss = jnp.mean(output_loss(_output_from(params, mu1, states0, prog), y, prog.output_energy))
+    out = _step_record(prog, energy, grad_norm, grads, new_params, params, loss, x0, y)
+    if prog.hessian_samples:
+        out = out._replace(hessian_condition=_hessian_condition(prog, params, x0, y, mu1))
+    return out
 
 
 def _output_from(params, mu1, states0, prog):
