@@ -833,5 +833,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(parser.parse_args(argv))
 
 
+import pcdiag.figures_deep  # noqa: E402, F401  (registers the four deep-network figures)
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,7 +6,15 @@ and states the gamma convention. Nothing here changes matplotlib's global state:
 ``with pcdiag.plot.style():`` for pcdiag's look.
 """
 
+from pcdiag.plot import depth
 from pcdiag.plot._style import label, palette, style
+from pcdiag.plot.depth import (
+    accuracy_vs_depth,
+    bp_cosine_vs_layer,
+    energy_heatmap,
+    energy_propagation,
+    relative_update_vs_layer,
+)
 from pcdiag.plot.energy import energy_per_layer, energy_ratio_vs_gamma, median_ratio
 from pcdiag.plot.sensitivity import (
     WIDTH_PANELS,
@@ -18,12 +26,18 @@ from pcdiag.plot.sensitivity import (
 __all__ = [
     "WIDTH_PANELS",
     "accuracy_summary",
+    "accuracy_vs_depth",
     "accuracy_vs_gamma",
     "accuracy_vs_gamma_by_width",
+    "bp_cosine_vs_layer",
+    "depth",
+    "energy_heatmap",
     "energy_per_layer",
+    "energy_propagation",
     "energy_ratio_vs_gamma",
     "label",
     "median_ratio",
     "palette",
+    "relative_update_vs_layer",
     "style",
 ]

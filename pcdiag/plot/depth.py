@@ -1,0 +1,312 @@
+"""Deep networks: accuracy against depth, where the energy reaches, how updates and alignment
+with backprop decay towards the input.
+
+A `variant` dim (used by pcdiag.figures_deep) names a network / learning-rule combination
+("pc", "ipc", "bp", "mupc", "epc", ...); its optional coordinate `description(variant)` is
+the text shown in legends and panel titles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
+from pcdiag import metrics
+from pcdiag.plot._style import (
+    LINESTYLES,
+    decorate,
+    final_fraction,
+    label,
+    new_axes,
+    palette,
+    require_dims,
+    set_title,
+    value_text,
+)
+from pcdiag.plot.sensitivity import CHANCE, accuracy_summary
+
+#: Colour of heatmap cells whose energy is exactly 0 (the error signal has not arrived).
+NOT_REACHED = "#d9d9d9"
+HEATMAP_CMAP = "magma"
+#: Colour of the t = L - l guide: visible on the grey cells and on the whole colour map.
+FRONT_GUIDE = "#00a6d6"
+
+
+def describe(ds: xr.Dataset, dim: str, value) -> str:
+    """Legend text for `value` of `dim`: the `description` coord when there is one."""
+    desc = ds.coords.get("description")
+    if desc is not None and desc.dims == (dim,):
+        return str(desc.sel({dim: value}).item())
+    if dim == "depth":
+        return f"L = {value_text(value)}"
+    if dim == "gamma":
+        return f"γ = {value_text(value)}"
+    return value_text(value)
+
+
+def _final_median(da: xr.DataArray, ds: xr.Dataset, final: float) -> xr.DataArray:
+    """Median over the last `final` fraction of the logged steps (and over seeds)."""
+    part = final_fraction(da.to_dataset(name="v"), final)["v"]
+    dims = [d for d in ("seed", "step") if d in part.dims]
+    return part.median(dims, skipna=True)
+
+
+# --------------------------------------------------------------------------- accuracy
+
+
+def accuracy_vs_depth(
+    ds: xr.Dataset, ax: Axes | None = None, *, hue: str | None = "variant", epoch: int = -1,
+) -> Axes:
+    """Test accuracy at the last (or `epoch`-th) evaluation against depth (log2 x).
+
+    Line: mean over seeds; band: min to max over seeds; one colour per value of `hue`. An 'x'
+    marks a depth where at least one seed diverged (drawn at the mean of the others, or at
+    chance when none survived). Select any other sweep dim first.
+    """
+    what = "accuracy_vs_depth"
+    hue = hue if hue in ds.dims else None
+    require_dims(ds, ("depth",), tuple(d for d in ("seed", hue) if d), what)
+    summary = accuracy_summary(ds, epoch)
+    hues = list(ds[hue].values) if hue else [None]
+    colours = palette(len(hues))
+    depth = ds["depth"].values
+    ax = new_axes(ax)
+    ax.axhline(CHANCE, color="0.6", linestyle=":", linewidth=0.8, zorder=0)
+    any_diverged = False
+    for i, value in enumerate(hues):
+        s = summary.sel({hue: value}) if hue else summary
+        ax.plot(depth, s["mean"].values, color=colours[i], marker="o", markersize=4,
+                label=describe(ds, hue, value) if hue else "test accuracy")
+        if ds.sizes.get("seed", 1) > 1:
+            ax.fill_between(depth, s["min"].values, s["max"].values, color=colours[i],
+                            alpha=0.15, linewidth=0)
+        bad = s["diverged"].values > 0
+        if bad.any():
+            any_diverged = True
+            y = np.where(np.isfinite(s["mean"].values), s["mean"].values, CHANCE)
+            ax.plot(depth[bad], y[bad], linestyle="none", marker="x", markersize=8,
+                    markeredgewidth=1.8, color=colours[i])
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(depth, [str(int(d)) for d in depth])
+    ax.minorticks_off()
+    ax.set_xlabel(label(ds["depth"]))
+    ax.set_ylabel(label(ds["test_accuracy"]))
+    seeds = ds.sizes.get("seed", 1)
+    spread = "; band: min–max" if seeds > 1 else ""
+    set_title(ax, ds, f"mean over {seeds} seed{'s' if seeds > 1 else ''}{spread}")
+    handles, labels = ax.get_legend_handles_labels()
+    if any_diverged:
+        handles.append(Line2D([], [], color="0.3", linestyle="none", marker="x"))
+        labels.append("diverged (≥ 1 seed)")
+    ax.legend(handles, labels, fontsize="small")
+    decorate(ax)
+    return ax
+
+
+# --------------------------------------------------------------------------- energy heatmap
+
+
+def final_energy(ds: xr.Dataset, final: float = 0.1) -> xr.DataArray:
+    """The numbers energy_heatmap draws: E_l at every t, mean over the last `final` fraction
+    of the logged steps (and seeds), with t cut to the run's own T (padding dropped)."""
+    if "energy" not in ds or "t" not in ds.dims:
+        raise ValueError("energy_heatmap needs the per-iteration energies (variable 'energy' "
+                         "with dim 't'); train with record_inference=True")
+    energy = final_fraction(ds[["energy"]], final)["energy"]
+    dims = [d for d in ("seed", "step") if d in energy.dims]
+    mean = energy.mean(dims, skipna=True)
+    filled = mean.notnull().any("layer")
+    last = int(ds["t"].values[filled.values].max()) if bool(filled.any()) else 0
+    return mean.sel(t=slice(None, last))
+
+
+def log_energy_range(ds: xr.Dataset, final: float = 0.1) -> tuple[float, float]:
+    """(min, max) of log10 of the positive energies energy_heatmap would draw."""
+    energy = final_energy(ds, final)
+    values = energy.values[np.isfinite(energy.values) & (energy.values > 0)]
+    if values.size == 0:
+        return (-1.0, 0.0)
+    logs = np.log10(values)
+    return float(logs.min()), float(logs.max())
+
+
+def energy_heatmap(
+    ds: xr.Dataset,
+    ax: Axes | None = None,
+    *,
+    final: float = 0.1,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    front_guide: bool = True,
+    title: str | None = None,
+) -> Axes:
+    """log10 E_l over layer (y, layer 1 at the bottom) and inference iteration t (x).
+
+    Cells: mean over the last `final` fraction of the logged steps (and seeds). Cells whose
+    energy is exactly 0, where the error signal has not arrived (every hidden layer at t = 0,
+    after forward initialisation), are drawn in grey ("not reached"). `vmin` / `vmax` fix the
+    colour scale in log10 units (for panels that share one). `front_guide` draws the line
+    t = L - l, the earliest iteration at which a one-layer-per-step front can reach layer l.
+    Select every sweep dim except `seed` first.
+    """
+    require_dims(ds, (), ("seed",), "energy_heatmap")
+    energy = final_energy(ds, final)
+    values = energy.transpose("layer", "t").values
+    zero = values == 0
+    positive = np.isfinite(values) & (values > 0)
+    logs = np.full(values.shape, np.nan)
+    logs[positive] = np.log10(values[positive])
+    if vmin is None or vmax is None:
+        lo, hi = (float(np.nanmin(logs)), float(np.nanmax(logs))) if positive.any() else (-1, 0)
+        vmin = lo if vmin is None else vmin
+        vmax = hi if vmax is None else vmax
+    t = energy["t"].values
+    layer = energy["layer"].values
+    t_edges = np.concatenate([t - 0.5, [t[-1] + 0.5]])
+    l_edges = np.concatenate([layer - 0.5, [layer[-1] + 0.5]])
+    ax = new_axes(ax)
+    ax.pcolormesh(t_edges, l_edges, np.ma.masked_where(~zero, np.ones(values.shape)),
+                  cmap=ListedColormap([NOT_REACHED]), vmin=0, vmax=1, rasterized=True)
+    mesh = ax.pcolormesh(t_edges, l_edges, np.ma.masked_invalid(logs), cmap=HEATMAP_CMAP,
+                         vmin=vmin, vmax=vmax, rasterized=True)
+    mesh.set_label("log10 energy")
+    depth = int(layer[np.isfinite(values).any(axis=1)].max()) if np.isfinite(values).any() \
+        else int(layer[-1])
+    if front_guide:
+        ls = np.arange(1, depth + 1)
+        ax.plot(depth - ls, ls, color=FRONT_GUIDE, linestyle="--", linewidth=1.0,
+                label="t = L − l")
+    ax.set_xlim(t_edges[0], t_edges[-1])
+    ax.set_ylim(l_edges[0], depth + 0.5)
+    ax.set_xlabel(label(ds["t"]))
+    ax.set_ylabel(label(ds["layer"]) + " (1 = input side)")
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=8, integer=True, min_n_ticks=1))
+    set_title(ax, ds, title or f"mean over the last {final:.0%} of steps")
+    return ax
+
+
+def energy_propagation(
+    ds: xr.Dataset,
+    axes: Sequence[Axes] | None = None,
+    *,
+    dim: str = "variant",
+    final: float = 0.1,
+    colorbar: bool = True,
+) -> np.ndarray:
+    """One energy_heatmap per value of `dim`, on one shared colour scale (and one colour bar
+    with a 'not reached' swatch for zero energies). Returns the Axes."""
+    require_dims(ds, (dim,), ("seed",), "energy_propagation")
+    values = list(ds[dim].values)
+    if axes is None:
+        _, axes = plt.subplots(1, len(values), figsize=(3.2 * len(values), 3.4),
+                               sharey=True, layout="constrained")
+    axes = np.atleast_1d(np.asarray(axes, dtype=object))
+    if len(axes) != len(values):
+        raise ValueError(f"axes: got {len(axes)} Axes for {len(values)} values of {dim}; pass "
+                         f"one per value or axes=None")
+    ranges = [log_energy_range(ds.sel({dim: v}), final) for v in values]
+    vmin, vmax = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    for ax, value in zip(axes, values):
+        energy_heatmap(ds.sel({dim: value}), ax, final=final, vmin=vmin, vmax=vmax,
+                       title=describe(ds, dim, value))
+    for ax in axes[1:]:
+        ax.set_ylabel("")
+    if colorbar:
+        mesh = axes[-1].collections[-1]
+        figure = axes[-1].get_figure()
+        bar = figure.colorbar(mesh, ax=list(axes), fraction=0.04, pad=0.01)
+        bar.set_label(f"log10 {label(ds['energy'])}")
+        figure.legend(handles=heatmap_legend_handles(), loc="outside upper right", ncols=2,
+                      fontsize="small", frameon=False)
+    return axes
+
+
+def heatmap_legend_handles() -> list:
+    """Legend entries for energy_heatmap's grey cells and front guide."""
+    return [Patch(facecolor=NOT_REACHED, edgecolor="0.5", label="not reached (E = 0)"),
+            Line2D([], [], color=FRONT_GUIDE, linestyle="--",
+                   label="t = L − l (one layer per step)")]
+
+
+# --------------------------------------------------------------------------- per-layer lines
+
+
+def relative_update_vs_layer(
+    ds: xr.Dataset, ax: Axes | None = None, *, hue: str = "depth", final: float = 0.2,
+) -> Axes:
+    """Relative weight update ||Δθ_l|| / ||θ_l|| against layer l (log y), median over the last
+    `final` fraction of the logged steps (and seeds), one line per value of `hue`; the legend
+    gives each line's fitted decay rate (pcdiag.metrics.update_decay_rate, decades per layer
+    towards the input)."""
+    what = "relative_update_vs_layer"
+    hue = hue if hue in ds.dims else None
+    require_dims(ds, tuple(d for d in (hue,) if d), ("seed",), what)
+    rel = metrics.relative_update(ds)
+    median = _final_median(rel, ds, final)
+    n_final = final_fraction(ds[["update_norm"]], final).sizes["step"]
+    rate = update_rates(ds, final)
+    hues = list(ds[hue].values) if hue else [None]
+    colours = palette(len(hues), "sequential" if hue == "depth" else "qualitative")
+    ax = new_axes(ax)
+    for i, value in enumerate(hues):
+        line = median.sel({hue: value}) if hue else median
+        r = float(rate.sel({hue: value})) if hue else float(rate)
+        name = describe(ds, hue, value) if hue else "relative update"
+        ax.plot(ds["layer"].values, line.where(line > 0).values, color=colours[i], marker="o",
+                markersize=3, label=f"{name}: {r:.2f} dec/layer")
+    ax.set_yscale("log")
+    ax.set_xlabel(label(ds["layer"]) + " (1 = input side)")
+    ax.set_ylabel(label(rel))
+    set_title(ax, ds, f"median over the last {n_final} logged steps")
+    ax.legend(title="fitted decay rate", fontsize="small", title_fontsize="small")
+    decorate(ax)
+    return ax
+
+
+def update_rates(ds: xr.Dataset, final: float = 0.2) -> xr.DataArray:
+    """metrics.update_decay_rate over the final steps, averaged over seeds."""
+    n_final = final_fraction(ds[["update_norm"]], final).sizes["step"]
+    rate = metrics.update_decay_rate(ds, last_steps=n_final)
+    return rate.mean("seed") if "seed" in rate.dims else rate
+
+
+def bp_cosine_vs_layer(
+    ds: xr.Dataset, ax: Axes | None = None, *, hue: str = "depth", final: float = 0.2,
+) -> Axes:
+    """Cosine between each layer's PC weight gradient and backprop's, against layer l, median
+    over the last `final` fraction of the logged steps (and seeds), one line per `hue`."""
+    what = "bp_cosine_vs_layer"
+    if "bp_cosine" not in ds:
+        raise ValueError(f"{what} needs the variable 'bp_cosine'; train with "
+                         "bp_alignment=True")
+    hue = hue if hue in ds.dims else None
+    require_dims(ds, tuple(d for d in (hue,) if d), ("seed",), what)
+    median = _final_median(ds["bp_cosine"], ds, final)
+    n_final = final_fraction(ds[["bp_cosine"]], final).sizes["step"]
+    hues = list(ds[hue].values) if hue else [None]
+    colours = palette(len(hues), "sequential" if hue == "depth" else "qualitative")
+    ax = new_axes(ax)
+    for value in (0.0, 1.0):
+        ax.axhline(value, color="0.6", linestyle=":" if value == 0 else "-", linewidth=0.8,
+                   zorder=0)
+    for i, value in enumerate(hues):
+        line = median.sel({hue: value}) if hue else median
+        ax.plot(ds["layer"].values, line.values, color=colours[i], marker="o", markersize=3,
+                linestyle=LINESTYLES[0], label=describe(ds, hue, value) if hue else None)
+    ax.set_xlabel(label(ds["layer"]) + " (1 = input side)")
+    ax.set_ylabel(label(ds["bp_cosine"]))
+    ax.set_ylim(min(-0.05, float(np.nanmin(median.values)) - 0.05)
+                if np.isfinite(median.values).any() else -0.05, 1.05)
+    set_title(ax, ds, f"median over the last {n_final} logged steps")
+    if hue:
+        ax.legend(fontsize="small")
+    decorate(ax)
+    return ax

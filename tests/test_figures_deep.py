@@ -1,0 +1,289 @@
+"""Deep-network figures: plot functions on hand-made Datasets, the registry, a reduced real run.
+
+The plot tests build Datasets with known numbers (energies 10^-(L-l) once the front has
+arrived, exactly 0 before it; relative updates falling a known number of decades per layer)
+and check that what is drawn is what the Dataset says.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from test_plot import synthetic  # noqa: E402
+
+import pcdiag  # noqa: E402
+import pcdiag.plot as pplot  # noqa: E402
+from pcdiag import Config, figures, figures_deep, metrics  # noqa: E402
+
+NAMES = ("accuracy_vs_depth", "energy_propagation", "update_decay", "bp_alignment")
+REAL = Path(
+    os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+).resolve()
+
+
+@pytest.fixture(autouse=True)
+def clean_state():
+    """Every test: rcParams unchanged and no pyplot figure left open afterwards."""
+    before = dict(matplotlib.rcParams)
+    yield
+    open_figures = plt.get_fignums()
+    plt.close("all")
+    assert open_figures == [], "a plot function left a pyplot figure open"
+    changed = [k for k in before if str(before[k]) != str(matplotlib.rcParams[k])]
+    assert not changed, f"rcParams changed: {changed}"
+
+
+def axes():
+    return Figure().subplots()
+
+
+def curves(ax, n=None):
+    lines = [line for line in ax.get_lines() if len(line.get_xdata()) > 1]
+    return [line for line in lines if n is None or len(line.get_xdata()) == n]
+
+
+# --------------------------------------------------------------------------- hand-made data
+
+
+def front_energy(depth: int, n_t: int) -> np.ndarray:
+    """(t, layer): 10^-(L-l) once the one-layer-per-step front has arrived (t >= L - l),
+    exactly 0 before."""
+    t = np.arange(n_t)[:, None]
+    layer = np.arange(1, depth + 1)[None, :]
+    return np.where(t >= depth - layer, 10.0 ** -(depth - layer), 0.0)
+
+
+def heat_dataset(depth=4, steps=6, variants=("pc",)):
+    config = Config(depth=depth, inference_steps=steps, train_limit=256, test_limit=100)
+    ds = synthetic(config, variant=list(variants))
+    energy = np.broadcast_to(front_energy(depth, steps + 1), ds["energy"].shape)
+    return ds.assign(energy=ds["energy"].copy(data=energy.astype(np.float32)))
+
+
+def depth_dataset(depths=(2, 4), rate=0.5, seeds=(0, 1)):
+    """A depth sweep: relative update 10^-(rate (L - l)) / 100, NaN past each run's depth."""
+    config = Config(depth=max(depths), inference_steps=4, train_limit=640, test_limit=100)
+    ds = synthetic(config, depth=list(depths), seed=list(seeds))
+    layer = ds["layer"]
+    rel = 1e-2 * 10.0 ** (-rate * (ds["depth"] - layer))
+    own = layer <= ds["depth"]
+    weight = ds["weight_norm"].where(own)
+    ds["weight_norm"] = weight
+    ds["update_norm"] = (rel * weight).transpose(*weight.dims).astype(np.float32)
+    cosine = 1 - 0.1 * (ds["depth"] - layer) / ds["depth"]
+    ds["bp_cosine"] = cosine.broadcast_like(weight).where(own).transpose(*weight.dims)
+    ds["bp_cosine"].attrs = {"long_name": "cosine with backprop gradient", "units": "1",
+                             "comment": "hand-made"}
+    return ds
+
+
+# --------------------------------------------------------------------------- plot functions
+
+
+def test_accuracy_vs_depth_mean_band_labels():
+    config = Config(depth=8, train_limit=640, test_limit=100)
+    ds = synthetic(config, variant=["pc", "bp"], depth=[2, 4, 8], seed=[0, 1, 2])
+    ds = ds.assign_coords(description=("variant", ["PC, T = 16", "BP"]))
+    ds["depth"].attrs["long_name"] = "depth L (weight layers)"
+    ds["diverged_at"].loc[{"variant": "pc", "depth": 8, "seed": 0}] = 5
+    ax = pplot.accuracy_vs_depth(ds, axes())
+    lines = curves(ax, 3)
+    assert len(lines) == 2
+    final = ds["test_accuracy"].isel(epoch=-1)
+    for name, line in zip(["pc", "bp"], lines):
+        np.testing.assert_allclose(line.get_xdata(), [2, 4, 8])
+        np.testing.assert_allclose(line.get_ydata(), final.sel(variant=name).mean("seed"),
+                                   rtol=1e-6)
+    assert ax.get_xscale() == "log"
+    assert ax.get_xlabel() == "depth L (weight layers)" and ax.get_ylabel() == "test accuracy"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "PC, T = 16", "BP", "diverged (≥ 1 seed)"]
+    assert len(ax.collections) == 2, "a min-max band per variant"
+    assert "per-sample" in ax.get_title(loc="left")
+
+
+def test_energy_heatmap_draws_log_energy_and_marks_zeros_not_reached():
+    ds = heat_dataset().sel(variant="pc")
+    ax = pplot.energy_heatmap(ds, axes())
+    grey, mesh = ax.collections[:2]
+    expected = np.log10(np.where(front_energy(4, 7) > 0, front_energy(4, 7), np.nan)).T
+    drawn = np.ma.filled(mesh.get_array().astype(float), np.nan).reshape(expected.shape)
+    np.testing.assert_allclose(drawn, expected, rtol=1e-5)
+    zeros = ~np.ma.getmaskarray(grey.get_array()).reshape(expected.shape)
+    np.testing.assert_array_equal(zeros, front_energy(4, 7).T == 0)
+    assert zeros.sum() == 6, "hidden layers before the front: 3 + 2 + 1 cells"
+    assert mesh.get_clim() == pytest.approx((-3, 0))
+    assert ax.get_ylim()[0] < ax.get_ylim()[1], "layer 1 at the bottom"
+    assert ax.get_xlabel() == "inference iteration"
+    assert ax.get_ylabel().startswith("layer")
+    guide = curves(ax)[0]
+    np.testing.assert_allclose(guide.get_xdata(), [3, 2, 1, 0])  # t = L - l for l = 1..4
+
+
+def test_energy_propagation_shares_one_colour_scale_and_crops_padding():
+    ds = heat_dataset(variants=("pc", "epc"))
+    ds["energy"].loc[{"variant": "epc"}] = ds["energy"].sel(variant="epc") * 1e-3
+    ds["energy"].loc[{"variant": "epc", "t": [5, 6]}] = np.nan  # a shorter run: T = 4
+    ds = ds.assign_coords(description=("variant", ["PC", "ePC"]))
+    fig = Figure(layout="constrained")
+    ax_list = pplot.energy_propagation(ds, fig.subplots(1, 2))
+    meshes = [ax.collections[1] for ax in ax_list]
+    assert meshes[0].get_clim() == meshes[1].get_clim() == pytest.approx((-6, 0))
+    assert ax_list[1].get_xlim()[1] == pytest.approx(4.5), "t cut to the run's own T"
+    assert [ax.get_title(loc="left").split("\n")[0] for ax in ax_list] == ["PC", "ePC"]
+    assert len(fig.axes) == 3, "one shared colour bar"
+    assert "log10 layer energy" in fig.axes[-1].get_ylabel()
+    assert [t.get_text() for t in fig.legends[0].get_texts()][0] == "not reached (E = 0)"
+
+
+def test_relative_update_vs_layer_lines_and_fitted_rate():
+    ds = depth_dataset(rate=0.5)
+    ax = pplot.relative_update_vs_layer(ds, axes())
+    lines = curves(ax)
+    assert len(lines) == 2 and ax.get_yscale() == "log"
+    np.testing.assert_allclose(lines[1].get_ydata(), 1e-2 * 10.0 ** (-0.5 * (4 - np.arange(1, 5))),
+                               rtol=1e-5)
+    assert np.isnan(lines[0].get_ydata()[2:]).all(), "layers past a run's depth are not drawn"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["L = 2: 0.50 dec/layer", "L = 4: 0.50 dec/layer"]
+    rate = metrics.update_decay_rate(ds)
+    np.testing.assert_allclose(rate.values, 0.5, rtol=1e-4)
+    assert ax.get_ylabel() == "relative weight update"
+    assert ax.get_xlabel().startswith("layer")
+
+
+def test_bp_cosine_vs_layer_and_its_requirements():
+    ds = depth_dataset()
+    ax = pplot.bp_cosine_vs_layer(ds, axes())
+    lines = curves(ax, 4)
+    expected = ds["bp_cosine"].sel(depth=4).isel(step=-1, seed=0)
+    np.testing.assert_allclose(lines[1].get_ydata(), expected.values, rtol=1e-6)
+    assert ax.get_ylabel() == "cosine with backprop gradient"
+    with pytest.raises(ValueError, match="needs the variable 'bp_cosine'.*bp_alignment=True"):
+        pplot.bp_cosine_vs_layer(ds.drop_vars("bp_cosine"), axes())
+    with pytest.raises(ValueError, match="cannot show the sweep dim"):
+        pplot.energy_heatmap(heat_dataset(variants=("pc", "epc")), axes())
+
+
+def test_ax_none_makes_a_figure_the_caller_owns():
+    ax = pplot.energy_heatmap(heat_dataset().sel(variant="pc"))
+    assert plt.get_fignums() == [ax.get_figure().number]
+    plt.close(ax.get_figure())
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_the_four_figures_are_registered():
+    assert tuple(figures.FIGURES)[-4:] == NAMES
+    assert figures_deep.FIGURE_NAMES == NAMES
+    for name in NAMES:
+        figure = figures.FIGURES[name]
+        assert figure.description and callable(figure.plot) and callable(figure.summary)
+
+
+def test_sweeps_are_shared_and_follow_the_brief():
+    quick = figures.PROFILES["quick"]
+    deep = figures_deep.deep_profile(quick)
+    acc = figures.FIGURES["accuracy_vs_depth"].sweeps(quick)
+    assert set(acc) == {"pc", "ipc", "bp", "mupc", "epc"}
+    for spec in acc.values():
+        assert dict(spec.axes) == {"depth": deep.depths, "seed": deep.seeds}
+        assert spec.config.inference_steps >= 2 * max(deep.depths)
+    mupc = acc["mupc"].config
+    assert (mupc.parameterization, mupc.skip, mupc.weight_lr) == ("mupc", True, 1e-2)
+    heat = figures.FIGURES["energy_propagation"].sweeps(quick)
+    assert heat["pc"] == acc["pc"] and heat["epc"] == acc["epc"], "shared, run once"
+    assert heat["pc_more_steps"].config.inference_steps > acc["pc"].config.inference_steps
+    assert heat["precision"].config.layer_precision == figures_deep.PRECISION
+    decay = figures.FIGURES["update_decay"].sweeps(quick)
+    assert decay == figures.FIGURES["bp_alignment"].sweeps(quick)
+    cfg = decay["align"].config
+    assert (cfg.weight_optimizer, cfg.bp_alignment) == ("momentum", True)
+
+
+def test_profiles_and_estimate():
+    for name in ("quick", "default", "paper"):
+        assert name in figures_deep.DEEP_PROFILES
+    default = figures_deep.DEEP_PROFILES["default"]
+    assert default.depths[0] == 2 and max(default.depths) >= 32 and len(default.seeds) >= 3
+    seconds, text = figures.estimate("default", only=NAMES)
+    assert seconds <= 15 * 60, text
+    assert "deep-pc " in text and "deep-pc-momentum-align" in text
+    quick, _ = figures.estimate("quick", only=NAMES)
+    assert quick <= 5 * 60
+    assert figures.estimate("paper", only=NAMES)[0] > seconds
+    custom = figures.Profile(name="mine", description="x", train_limit=500, test_limit=100,
+                             epochs=1, gammas=(0.1,), seeds=(0, 1), width=64, widths=(64,))
+    deep = figures_deep.deep_profile(custom)
+    assert (deep.train_limit, deep.seeds) == (500, (0, 1))
+    with pytest.raises(ValueError, match="heat_depth=5 must be one of depths"):
+        figures_deep.DeepProfile(**{**figures_deep._profile_json(default), "heat_depth": 5,
+                                    "depths": (2, 4)})
+
+
+# --------------------------------------------------------------------------- a reduced real run
+
+TINY = figures_deep.DeepProfile(
+    name="tiny", description="test size", train_limit=256, test_limit=256, epochs=1,
+    seeds=(0,), width=16, depths=(2, 4), heat_depth=4, more_steps=12, decay_depths=(4,),
+    align_gammas=(0.1,), log_every=1, variants=("pc", "epc"), remedies=("pc", "pc_more_steps",
+                                                                        "epc"),
+)
+
+
+def no_sweep(*args, **kwargs):
+    raise AssertionError("pcdiag.sweep was called: --from-data must not train")
+
+
+@pytest.mark.skipif(not (REAL / "fashion-mnist").is_dir(), reason="Fashion-MNIST not found")
+def test_reduced_run_writes_files_and_redraws_from_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("PCDIAG_DATA", str(REAL))
+    monkeypatch.setitem(figures_deep.DEEP_PROFILES, "tiny", TINY)
+    profile = figures.Profile(name="tiny", description="test size", train_limit=256,
+                              test_limit=256, epochs=1, gammas=(0.1,), seeds=(0,), width=16,
+                              widths=(16,))
+    start = time.perf_counter()
+    written = figures.make_figures(profile, only=",".join(NAMES), out=tmp_path, progress=False)
+    seconds = time.perf_counter() - start
+    assert [w.name for w in written] == list(NAMES)
+    for name in NAMES:
+        for ext in ("png", "pdf", "nc"):
+            path = tmp_path / f"{name}.{ext}"
+            assert path.is_file() and path.stat().st_size > 0, path
+    assert plt.get_fignums() == []
+    acc = pcdiag.open_dataset(tmp_path / "accuracy_vs_depth.nc")
+    assert list(acc["variant"].values) == ["pc", "epc"] and "energy" not in acc
+    assert np.isnan(acc["weight_norm"].sel(depth=2, layer=4)).all(), "layers padded with NaN"
+    heat = pcdiag.open_dataset(tmp_path / "energy_propagation.nc")
+    assert list(heat["inference_steps"].values) == [8, 12, 8]
+    numbers = figures_deep.energy_numbers(heat)
+    # PC's front moves one layer per step: layer 1 of 4 first has energy at t >= 3;
+    # ePC's inference moves every error at once: layer 1 has energy after one step
+    assert numbers["pc"]["first_t"] >= 3 and numbers["epc"]["first_t"] == 1
+    energy0 = heat["energy"].sel(variant="pc", t=0)
+    assert (energy0.sel(layer=[1, 2, 3]) == 0).all() and (energy0.sel(layer=4) > 0).all()
+    decay = pcdiag.open_dataset(tmp_path / "update_decay.nc")
+    assert decay.attrs["config"] and json.loads(decay.attrs["sweep"]) == {"depth": [4],
+                                                                          "seed": [0]}
+    text = figures.summarise(tmp_path, only=NAMES)
+    for phrase in ("PC stays within" if "bp" in TINY.variants else "test accuracy",
+                   "layer 1 first non-zero at t = 1", "decades/layer", "bp_cosine"):
+        assert phrase in text, text
+    # redraw from the .nc files alone
+    monkeypatch.setattr(pcdiag, "sweep", no_sweep)
+    monkeypatch.setattr(figures.SweepSpec, "run", no_sweep)
+    before = {n: (tmp_path / f"{n}.nc").stat().st_mtime_ns for n in NAMES}
+    figures.make_figures(profile, only=NAMES, out=tmp_path, from_data=True, progress=False)
+    assert {n: (tmp_path / f"{n}.nc").stat().st_mtime_ns for n in NAMES} == before
+    assert plt.get_fignums() == []
+    print(f"reduced deep figures: {seconds:.0f} s")
