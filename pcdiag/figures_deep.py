@@ -225,11 +225,14 @@ def remedy_spec(profile, remedy: str) -> SweepSpec:
 
 
 def align_spec(profile) -> SweepSpec:
-    """PC with SGD-momentum weights and bp_alignment over depth x gamma (first seed)."""
+    """PC with SGD-momentum weights and bp_alignment over depth x gamma (first seed).
+
+    Weight decay 0: with decay, a layer that gets no gradient still moves by lr x decay per
+    step (a relative update of 1e-5 with momentum 0.9), a floor that hides the decay."""
     d = deep_profile(profile)
     config = d.base().replace(weight_optimizer="momentum", weight_lr=MOMENTUM_LR,
-                              bp_alignment=True, inference_steps=d.decay_steps,
-                              depth=max(d.decay_depths))
+                              weight_decay=0.0, bp_alignment=True,
+                              inference_steps=d.decay_steps, depth=max(d.decay_depths))
     return SweepSpec.make(f"{PREFIX}pc-momentum-align", config, depth=d.decay_depths,
                           gamma=d.align_gammas, seed=d.seeds[:1])
 
@@ -299,7 +302,7 @@ def _remedy_text(d: DeepProfile, remedy: str) -> str:
         "pc_more_steps": f"PC, T = {d.more_steps}",
         "epc": f"ePC, T = {d.inference_steps}",
         "mupc": f"μPC, T = {d.inference_steps}",
-        "precision": f"PC + precision {PRECISION.replace(':', ' ')}",
+        "precision": f"PC + precision {PRECISION.replace(':', ' ')}, T = {d.inference_steps}",
     }[remedy]
 
 
@@ -419,10 +422,12 @@ def plot_update_decay(ds: xr.Dataset) -> MplFigure:
             fig, ds,
             f"γ = {cfg.gamma:g}, T = {cfg.inference_steps} at every depth (2 x the deepest). "
             "Decay rate: minus the least-squares slope of log10 ||Δθ_l|| / ||θ_l|| against "
-            "the distance from the output L - l, fitted to the medians drawn "
-            "(pcdiag.metrics.update_decay_rate). SGD with momentum, not AdamW: AdamW "
-            "normalises each layer's update, which hides the decay (its fitted rate is ~0). "
-            f"{ds.sizes.get('seed', 1)} seed(s).",
+            "the distance from the output L - l, fitted to the non-zero medians drawn "
+            "(pcdiag.metrics.update_decay_rate); layers whose update is exactly 0 (the error "
+            "never reached them) are listed in the legend. SGD with momentum, not AdamW: AdamW "
+            "normalises each layer's update, which hides the decay (its fitted rate is ~0); "
+            "weight decay 0, else a layer without gradient still moves by lr x decay, a floor "
+            f"of ~1e-5. {ds.sizes.get('seed', 1)} seed(s).",
         )
     return fig
 
@@ -442,6 +447,9 @@ def plot_bp_alignment(ds: xr.Dataset) -> MplFigure:
             ax.set_ylabel("")
             if ax.get_legend() is not None:
                 ax.get_legend().remove()
+        drawn = pplot.depth.final_median(ds["bp_cosine"], ds, 0.2)
+        low = float(drawn.min()) if bool(drawn.notnull().any()) else 0.0
+        axes[0].set_ylim(min(-0.05, low - 0.05), 1.05)  # shared: every panel's lowest point
         fig.suptitle("Alignment of PC weight gradients with backprop, by layer",
                      fontsize="large")
         _deep_footnote(
@@ -530,8 +538,10 @@ def summary_update_decay(ds: xr.Dataset) -> str:
     for depth in ds["depth"].values:
         m = median.sel(depth=depth)
         top, bottom = float(m.sel(layer=int(depth))), float(m.sel(layer=1))
+        still = m["layer"].values[(m == 0).values]
+        zero = f"; layers {pplot.depth._ranges(still)} did not move" if still.size else ""
         cells.append(f"L = {int(depth)}: {_f(float(rate.sel(depth=depth)))} decades/layer "
-                     f"(layer 1 {_f(bottom)}, layer L {_f(top)})")
+                     f"(layer 1 {_f(bottom)}, layer L {_f(top)}{zero})")
     return "  relative-update decay rate (median over the final 20% of steps): " + "; ".join(
         cells)
 

@@ -161,6 +161,15 @@ def test_relative_update_vs_layer_lines_and_fitted_rate():
     assert ax.get_xlabel().startswith("layer")
 
 
+def test_relative_update_vs_layer_names_layers_that_did_not_move():
+    ds = depth_dataset(rate=0.5, seeds=(0,))
+    ds["update_norm"].loc[{"depth": 4, "layer": [1, 2]}] = 0.0  # the error never got there
+    ax = pplot.relative_update_vs_layer(ds, axes())
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[1] == "L = 4: 0.50 dec/layer (layers 1-2: 0)", "fit over the moving layers"
+    assert np.isnan(curves(ax)[1].get_ydata()[:2]).all()
+
+
 def test_bp_cosine_vs_layer_and_its_requirements():
     ds = depth_dataset()
     ax = pplot.bp_cosine_vs_layer(ds, axes())

@@ -52,7 +52,7 @@ def describe(ds: xr.Dataset, dim: str, value) -> str:
     return value_text(value)
 
 
-def _final_median(da: xr.DataArray, ds: xr.Dataset, final: float) -> xr.DataArray:
+def final_median(da: xr.DataArray, ds: xr.Dataset, final: float) -> xr.DataArray:
     """Median over the last `final` fraction of the logged steps (and over seeds)."""
     part = final_fraction(da.to_dataset(name="v"), final)["v"]
     dims = [d for d in ("seed", "step") if d in part.dims]
@@ -245,12 +245,13 @@ def relative_update_vs_layer(
     """Relative weight update ||Δθ_l|| / ||θ_l|| against layer l (log y), median over the last
     `final` fraction of the logged steps (and seeds), one line per value of `hue`; the legend
     gives each line's fitted decay rate (pcdiag.metrics.update_decay_rate, decades per layer
-    towards the input)."""
+    towards the input, fitted to the non-zero values) and which layers did not move at all
+    (update exactly 0: the error never reached them), which a log axis cannot show."""
     what = "relative_update_vs_layer"
     hue = hue if hue in ds.dims else None
     require_dims(ds, tuple(d for d in (hue,) if d), ("seed",), what)
     rel = metrics.relative_update(ds)
-    median = _final_median(rel, ds, final)
+    median = final_median(rel, ds, final)
     n_final = final_fraction(ds[["update_norm"]], final).sizes["step"]
     rate = update_rates(ds, final)
     hues = list(ds[hue].values) if hue else [None]
@@ -260,15 +261,32 @@ def relative_update_vs_layer(
         line = median.sel({hue: value}) if hue else median
         r = float(rate.sel({hue: value})) if hue else float(rate)
         name = describe(ds, hue, value) if hue else "relative update"
+        text = f"{name}: {r:.2f} dec/layer"
+        still = ds["layer"].values[(line == 0).values]
+        if still.size:
+            text += f" (layers {_ranges(still)}: 0)"
         ax.plot(ds["layer"].values, line.where(line > 0).values, color=colours[i], marker="o",
-                markersize=3, label=f"{name}: {r:.2f} dec/layer")
+                markersize=3, label=text)
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(label(ds["layer"]) + " (1 = input side)")
     ax.set_ylabel(label(rel))
     set_title(ax, ds, f"median over the last {n_final} logged steps")
     ax.legend(title="fitted decay rate", fontsize="small", title_fontsize="small")
     decorate(ax)
     return ax
+
+
+def _ranges(values) -> str:
+    """[1, 2, 3, 7] -> '1-3, 7'."""
+    values = sorted(int(v) for v in values)
+    runs = [[values[0], values[0]]]
+    for value in values[1:]:
+        if value == runs[-1][1] + 1:
+            runs[-1][1] = value
+        else:
+            runs.append([value, value])
+    return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
 
 
 def update_rates(ds: xr.Dataset, final: float = 0.2) -> xr.DataArray:
@@ -289,7 +307,7 @@ def bp_cosine_vs_layer(
                          "bp_alignment=True")
     hue = hue if hue in ds.dims else None
     require_dims(ds, tuple(d for d in (hue,) if d), ("seed",), what)
-    median = _final_median(ds["bp_cosine"], ds, final)
+    median = final_median(ds["bp_cosine"], ds, final)
     n_final = final_fraction(ds[["bp_cosine"]], final).sizes["step"]
     hues = list(ds[hue].values) if hue else [None]
     colours = palette(len(hues), "sequential" if hue == "depth" else "qualitative")
@@ -301,6 +319,7 @@ def bp_cosine_vs_layer(
         line = median.sel({hue: value}) if hue else median
         ax.plot(ds["layer"].values, line.values, color=colours[i], marker="o", markersize=3,
                 linestyle=LINESTYLES[0], label=describe(ds, hue, value) if hue else None)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(label(ds["layer"]) + " (1 = input side)")
     ax.set_ylabel(label(ds["bp_cosine"]))
     ax.set_ylim(min(-0.05, float(np.nanmin(median.values)) - 0.05)
