@@ -87,7 +87,7 @@ def test_train_writes_a_run_whose_config_matches_the_flags(trained):
     assert test_acc > 0.3
     assert f"{test_acc:.4f}" in out
     assert f"{float(ds['train_accuracy'][-1]):.4f}" in out
-    assert re.search(r"\d+\.\d steps/s", out) and "compile:" in out
+    assert re.search(r"\d+\.\d steps/s", out) and "compile (apart):" in out
     assert f"saved: {path}" in out
 
 
