@@ -31,7 +31,7 @@ from pcdiag.plot._style import (
     set_title,
     value_text,
 )
-from pcdiag.plot.sensitivity import CHANCE, accuracy_summary
+from pcdiag.plot.sensitivity import CHANCE, accuracy_line, accuracy_summary
 
 #: Colour of heatmap cells whose energy is exactly 0 (the error signal has not arrived).
 NOT_REACHED = "#d9d9d9"
@@ -83,17 +83,10 @@ def accuracy_vs_depth(
     any_diverged = False
     for i, value in enumerate(hues):
         s = summary.sel({hue: value}) if hue else summary
-        ax.plot(depth, s["mean"].values, color=colours[i], marker="o", markersize=4,
-                label=describe(ds, hue, value) if hue else "test accuracy")
-        if ds.sizes.get("seed", 1) > 1:
-            ax.fill_between(depth, s["min"].values, s["max"].values, color=colours[i],
-                            alpha=0.15, linewidth=0)
-        bad = s["diverged"].values > 0
-        if bad.any():
-            any_diverged = True
-            y = np.where(np.isfinite(s["mean"].values), s["mean"].values, CHANCE)
-            ax.plot(depth[bad], y[bad], linestyle="none", marker="x", markersize=8,
-                    markeredgewidth=1.8, color=colours[i])
+        any_diverged |= accuracy_line(
+            ax, depth, s, colours[i], band=ds.sizes.get("seed", 1) > 1, markersize=4,
+            label=describe(ds, hue, value) if hue else "test accuracy",
+        )
     ax.set_xscale("log", base=2)
     ax.set_xticks(depth, [str(int(d)) for d in depth])
     ax.minorticks_off()

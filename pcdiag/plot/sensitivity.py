@@ -23,6 +23,21 @@ from pcdiag.plot._style import (
 
 CHANCE = 0.1  # ten classes
 
+
+def accuracy_line(ax: Axes, x, summary: xr.Dataset, colour, *, band: bool, **line) -> bool:
+    """Mean accuracy against x, a min-max band over seeds when `band`, and an x where a run
+    diverged (drawn at chance where the mean is NaN). Returns whether any run diverged."""
+    ax.plot(x, summary["mean"].values, color=colour, marker="o", **line)
+    if band:
+        ax.fill_between(x, summary["min"].values, summary["max"].values, color=colour,
+                        alpha=0.15, linewidth=0)
+    bad = summary["diverged"].values > 0
+    if bad.any():
+        y = np.where(np.isfinite(summary["mean"].values), summary["mean"].values, CHANCE)
+        ax.plot(x[bad], y[bad], linestyle="none", marker="x", markersize=8,
+                markeredgewidth=1.8, color=colour)
+    return bool(bad.any())
+
 #: The panels of accuracy_vs_gamma_by_width: (title, selection, line-style dim).
 WIDTH_PANELS = (
     ("PC, SGD with momentum (weights)", {"algorithm": "pc", "weight_optimizer": "momentum"}, None),
@@ -81,18 +96,10 @@ def accuracy_vs_gamma(
             sel = {k: v for k, v in ((hue, hue_value), (style, style_value)) if k}
             s = summary.sel(sel) if sel else summary
             name = _hue_text(ds, hue, hue_value) if hue else "test accuracy"
-            ax.plot(gamma, s["mean"].values, color=colours[i], marker="o", markersize=3,
-                    linestyle=LINESTYLES[j % len(LINESTYLES)],
-                    label=name if j == 0 else None)
-            if "seed" in ds.dims and ds.sizes["seed"] > 1:
-                ax.fill_between(gamma, s["min"].values, s["max"].values, color=colours[i],
-                                alpha=0.15, linewidth=0)
-            bad = s["diverged"].values > 0
-            if bad.any():
-                any_diverged = True
-                y = np.where(np.isfinite(s["mean"].values), s["mean"].values, CHANCE)
-                ax.plot(gamma[bad], y[bad], linestyle="none", marker="x", markersize=8,
-                        markeredgewidth=1.8, color=colours[i])
+            any_diverged |= accuracy_line(
+                ax, gamma, s, colours[i], band=ds.sizes.get("seed", 1) > 1, markersize=3,
+                linestyle=LINESTYLES[j % len(LINESTYLES)], label=name if j == 0 else None,
+            )
     ax.set_xscale("log")
     ax.set_xlabel(label(ds["gamma"]))
     ax.set_ylabel(label(ds["test_accuracy"]))
