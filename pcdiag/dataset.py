@@ -238,12 +238,14 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
 
 
 def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write `ds` as netCDF4 atomically (a reader never sees half a file)."""
+    """Write `ds` as netCDF4 atomically (a reader never sees half a file), every data
+    variable zlib-compressed (lossless: per-t records padded with NaN shrink several-fold)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    encoding = {name: {"zlib": True, "complevel": 4} for name in ds.data_vars}
     try:
-        ds.to_netcdf(tmp, engine=ENGINE)
+        ds.to_netcdf(tmp, engine=ENGINE, encoding=encoding)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
