@@ -355,6 +355,18 @@ def _new_figure(ncols: int, width: float, height: float = 3.4):
     return fig, axes
 
 
+def one_panel(ds: xr.Dataset, draw: Callable, title: str, note: str,
+              size: tuple[float, float] = (5.5, 3.8), footnote: Callable | None = None
+              ) -> MplFigure:
+    """A styled one-Axes figure: `draw(ds, ax)`, a title, and a footnote ending in `note`."""
+    with style():
+        fig, (ax,) = _new_figure(1, *size)
+        draw(ds, ax)
+        fig.suptitle(title, fontsize="large")
+        (footnote or _footnote)(fig, ds, note)
+    return fig
+
+
 def plot_energy_per_layer(ds: xr.Dataset) -> MplFigure:
     with style():
         fig, (left, right) = _new_figure(2, 9.5)
@@ -370,23 +382,20 @@ def plot_energy_per_layer(ds: xr.Dataset) -> MplFigure:
 
 
 def plot_accuracy_vs_gamma(ds: xr.Dataset) -> MplFigure:
-    with style():
-        fig, (ax,) = _new_figure(1, 5.5, 3.8)
-        pplot.accuracy_vs_gamma(ds, ax, hue="weight_optimizer")
-        fig.suptitle("Test accuracy vs state learning rate γ (PC)", fontsize="large")
-        _footnote(fig, ds, "'SGD vs Adam' here varies the weight optimizer, as the "
-                           "released experiment code does; states use plain SGD.")
-    return fig
+    return one_panel(
+        ds, lambda d, ax: pplot.accuracy_vs_gamma(d, ax, hue="weight_optimizer"),
+        "Test accuracy vs state learning rate γ (PC)",
+        "'SGD vs Adam' here varies the weight optimizer, as the released experiment code "
+        "does; states use plain SGD.",
+    )
 
 
 def plot_energy_ratio_vs_gamma(ds: xr.Dataset) -> MplFigure:
-    with style():
-        fig, (ax,) = _new_figure(1, 5.5, 3.8)
-        pplot.energy_ratio_vs_gamma(ds, ax)
-        fig.suptitle("Energy imbalance E_l / E_l+1 vs γ (PC)", fontsize="large")
-        _footnote(fig, ds, "Line: median over the final 10% of logged steps and the seeds; "
-                           "band: interquartile range. Grey lines at 1e-2, 1 and 1e2.")
-    return fig
+    return one_panel(
+        ds, pplot.energy_ratio_vs_gamma, "Energy imbalance E_l / E_l+1 vs γ (PC)",
+        "Line: median over the final 10% of logged steps and the seeds; band: interquartile "
+        "range. Grey lines at 1e-2, 1 and 1e2.",
+    )
 
 
 def plot_accuracy_vs_gamma_by_width(ds: xr.Dataset) -> MplFigure:
@@ -403,13 +412,12 @@ def plot_accuracy_vs_gamma_by_width(ds: xr.Dataset) -> MplFigure:
 
 
 def plot_accuracy_vs_gamma_state_optimizer(ds: xr.Dataset) -> MplFigure:
-    with style():
-        fig, (ax,) = _new_figure(1, 5.5, 3.8)
-        pplot.accuracy_vs_gamma(ds, ax, hue="state_optimizer")
-        fig.suptitle("Test accuracy vs γ: state optimizer SGD vs Adam (PC)", fontsize="large")
-        _footnote(fig, ds, "Here the state optimizer varies (γ is its learning rate); "
-                           "the weights use AdamW in both.")
-    return fig
+    return one_panel(
+        ds, lambda d, ax: pplot.accuracy_vs_gamma(d, ax, hue="state_optimizer"),
+        "Test accuracy vs γ: state optimizer SGD vs Adam (PC)",
+        "Here the state optimizer varies (γ is its learning rate); the weights use AdamW in "
+        "both.",
+    )
 
 
 # summaries: the figures' numbers as text (for figures/README.md)

@@ -46,6 +46,7 @@ from pcdiag.figures import (
     _new_figure,
     combine,
     get_profile,
+    one_panel,
     select,
     trim,
 )
@@ -371,23 +372,19 @@ def _deep_footnote(fig: MplFigure, ds: xr.Dataset, *lines: str) -> None:
 
 def plot_accuracy_vs_depth(ds: xr.Dataset) -> MplFigure:
     cfg = _cfg(ds)
-    with style():
-        fig, (ax,) = _new_figure(1, 6.0, 4.0)
-        pplot.accuracy_vs_depth(ds, ax, hue="variant")
-        fig.suptitle("Test accuracy vs depth: PC and its remedies against backprop",
-                     fontsize="large")
-        _deep_footnote(
-            fig, ds,
-            f"T = {cfg.inference_steps} inference steps at every depth: 2 x the deepest "
-            "network, so T >= 2L everywhere (PC's error front moves at most one layer per "
-            "inference step, so layer 1 of an L-layer net gets no error before t = L - 1; in "
-            f"float32 the front is slower still). γ = {cfg.gamma:g} for PC, iPC, ePC and μPC. "
-            "iPC takes a weight step at every inference step (T per batch). μPC: "
-            "parameterization 'mupc' (N(0,1) weights, 1/sqrt(N L) residual branches), AdamW lr "
-            f"{MUPC_WEIGHT_LR:g} (the best of 1e-3, 1e-2, 1e-1 at depths 8-32). BP does not use "
-            "T or γ.",
-        )
-    return fig
+    return one_panel(
+        ds, lambda d, ax: pplot.accuracy_vs_depth(d, ax, hue="variant"),
+        "Test accuracy vs depth: PC and its remedies against backprop",
+        f"T = {cfg.inference_steps} inference steps at every depth: 2 x the deepest "
+        "network, so T >= 2L everywhere (PC's error front moves at most one layer per "
+        "inference step, so layer 1 of an L-layer net gets no error before t = L - 1; in "
+        f"float32 the front is slower still). γ = {cfg.gamma:g} for PC, iPC, ePC and μPC. "
+        "iPC takes a weight step at every inference step (T per batch). μPC: "
+        "parameterization 'mupc' (N(0,1) weights, 1/sqrt(N L) residual branches), AdamW lr "
+        f"{MUPC_WEIGHT_LR:g} (the best of 1e-3, 1e-2, 1e-1 at depths 8-32). BP does not use "
+        "T or γ.",
+        size=(6.0, 4.0), footnote=_deep_footnote,
+    )
 
 
 def plot_energy_propagation(ds: xr.Dataset) -> MplFigure:
@@ -413,23 +410,19 @@ def plot_energy_propagation(ds: xr.Dataset) -> MplFigure:
 
 def plot_update_decay(ds: xr.Dataset) -> MplFigure:
     cfg = _cfg(ds)
-    with style():
-        fig, (ax,) = _new_figure(1, 6.0, 4.0)
-        pplot.relative_update_vs_layer(ds, ax, hue="depth")
-        fig.suptitle("Relative weight update per layer (PC, SGD-momentum weights)",
-                     fontsize="large")
-        _deep_footnote(
-            fig, ds,
-            f"γ = {cfg.gamma:g}, T = {cfg.inference_steps} at every depth (2 x the deepest). "
-            "Decay rate: minus the least-squares slope of log10 ||Δθ_l|| / ||θ_l|| against "
-            "the distance from the output L - l, fitted to the non-zero medians drawn "
-            "(pcdiag.metrics.update_decay_rate); layers whose update is exactly 0 (the error "
-            "never reached them) are listed in the legend. SGD with momentum, not AdamW: AdamW "
-            "normalises each layer's update, which hides the decay (its fitted rate is ~0); "
-            "weight decay 0, else a layer without gradient still moves by lr x decay, a floor "
-            f"of ~1e-5. {ds.sizes.get('seed', 1)} seed(s).",
-        )
-    return fig
+    return one_panel(
+        ds, lambda d, ax: pplot.relative_update_vs_layer(d, ax, hue="depth"),
+        "Relative weight update per layer (PC, SGD-momentum weights)",
+        f"γ = {cfg.gamma:g}, T = {cfg.inference_steps} at every depth (2 x the deepest). "
+        "Decay rate: minus the least-squares slope of log10 ||Δθ_l|| / ||θ_l|| against "
+        "the distance from the output L - l, fitted to the non-zero medians drawn "
+        "(pcdiag.metrics.update_decay_rate); layers whose update is exactly 0 (the error "
+        "never reached them) are listed in the legend. SGD with momentum, not AdamW: AdamW "
+        "normalises each layer's update, which hides the decay (its fitted rate is ~0); "
+        "weight decay 0, else a layer without gradient still moves by lr x decay, a floor "
+        f"of ~1e-5. {ds.sizes.get('seed', 1)} seed(s).",
+        size=(6.0, 4.0), footnote=_deep_footnote,
+    )
 
 
 def plot_bp_alignment(ds: xr.Dataset) -> MplFigure:
