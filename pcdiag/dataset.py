@@ -68,7 +68,8 @@ VARIABLES = {
         ("step", "layer"),
         "update norm",
         "1",
-        "Frobenius norm of the step's total change of (W_l, b_l)",
+        "Frobenius norm of the weight optimizer's update to (W_l, b_l) in the step "
+        "(ipc: new - old, the sum of its T updates)",
     ),
     "bp_cosine": (
         ("step", "layer"),

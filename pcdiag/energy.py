@@ -32,8 +32,10 @@ def layer_energies(
     output_energy: str,
     mu1: jax.Array | None = None,
     precision: tuple[float, ...] | None = None,
+    batch_sum: bool = False,
 ) -> jax.Array:
-    """Per-sample energies, shape (batch, L); column l-1 is layer l.
+    """Per-sample energies, shape (batch, L); column l-1 is layer l. With `batch_sum`, their
+    sums over the batch, shape (L,): one reduction per layer, what the trainers record.
 
     `states` are the free nodes (x_1, ..., x_{L-1}); the output node is clamped to `y`.
     `mu1`, the prediction of node 1 from the clamped input, may be passed in precomputed:
@@ -48,8 +50,10 @@ def layer_energies(
     for layer in range(1, depth + 1):
         mu = mu1 if layer == 1 else predict(params, layer, nodes[layer - 2], arch)
         if layer == depth:
-            energies.append(output_loss(mu, y, output_energy))
+            energy = output_loss(mu, y, output_energy)
         else:
-            energies.append(squared_error(nodes[layer - 1], mu))
+            energy = squared_error(nodes[layer - 1], mu)
+        # per sample, then over the batch: faster on a CPU than one reduction over both axes
+        energies.append(jnp.sum(energy) if batch_sum else energy)
     energies = jnp.stack(energies, axis=-1)
     return energies if precision is None else energies * jnp.asarray(precision, energies.dtype)

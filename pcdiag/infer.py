@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from pcdiag.model import Arch, Params, predict
+from pcdiag.model import Arch, Params, predict, sums_of_squares
 
 Variables = tuple[jax.Array, ...]
 
@@ -62,11 +62,17 @@ def states_from_errors(params: Params, mu1: jax.Array, errors: Variables, arch) 
     return tuple(states)
 
 
-def measure(energies: jax.Array, grads: Variables) -> InferenceRecord:
-    """Batch means of per-sample energies (L,) and of per-sample ||dF_i/dz_l|| (NaN at L)."""
-    norms = [jnp.mean(jnp.sqrt(jnp.sum(g * g, axis=-1))) for g in grads]
-    norms.append(jnp.full((), jnp.nan, energies.dtype))  # the output node is clamped
-    return InferenceRecord(jnp.mean(energies, axis=0), jnp.stack(norms))
+def measure(energy_sums: jax.Array, grads: Variables, batch: int) -> InferenceRecord:
+    """Batch means of the energies (from their batch sums, (L,)) and of the per-sample
+    ||dF_i/dz_l|| (NaN at L). All layers' per-sample squares come from one variadic
+    reduction, and the sqrt and the mean act on them stacked: a few kernels per t, not a few
+    per layer and t."""
+    nan = jnp.full((1,), jnp.nan, energy_sums.dtype)  # the output node is clamped
+    if not grads:
+        return InferenceRecord(energy_sums / batch, nan)
+    squares = jnp.stack(sums_of_squares(grads, (grads[0].ndim - 1,)))  # (L - 1, batch)
+    norms = jnp.mean(jnp.sqrt(squares), axis=-1)
+    return InferenceRecord(energy_sums / batch, jnp.concatenate([norms, nan]))
 
 
 def scale_for_convention(grads, convention: str, batch_size: int):
@@ -80,15 +86,14 @@ EnergyFn = Callable[[Variables], tuple[jax.Array, jax.Array]]
 
 
 def infer(
-    energy_fn: EnergyFn, z0: Variables, gamma: jax.Array, prog, record: bool
+    energy_fn: EnergyFn, z0: Variables, gamma: jax.Array, prog, record: bool, batch: int
 ) -> tuple[Variables, InferenceRecord, jax.Array]:
-    """Run T optimizer steps on z from z0; `energy_fn(z)` -> (sum of F over the batch,
-    per-sample energies (batch, L)).
+    """Run T optimizer steps on z from z0 (batch rows); `energy_fn(z)` -> (sum of F over the
+    batch, per-layer energies summed over the batch (L,)).
 
     Returns z_T, the per-t record for t = 0..T-1, and whether every total energy was finite.
     """
     optimizer = state_optimizer(prog.state_optimizer, gamma, prog.state_momentum)
-    batch = jax.tree_util.tree_leaves(z0)[0].shape[0] if z0 else 1
 
     def step(carry, _):
         z, opt_state, finite = carry
@@ -96,9 +101,10 @@ def infer(
         grads_in = scale_for_convention(grads, prog.gamma_convention, batch)
         updates, opt_state = optimizer.update(grads_in, opt_state, z)
         z = optax.apply_updates(z, updates)
-        out = measure(energies, grads) if record else None
+        out = jnp.stack(measure(energies, grads, batch)) if record else None  # one output
         return (z, opt_state, finite & jnp.isfinite(total)), out
 
     carry = (z0, optimizer.init(z0), jnp.array(True))
     (z, _, finite), out = jax.lax.scan(step, carry, None, length=prog.inference_steps)
-    return z, out if record else InferenceRecord(None, None), finite
+    record_t = InferenceRecord(out[:, 0], out[:, 1]) if record else InferenceRecord(None, None)
+    return z, record_t, finite

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -26,58 +27,116 @@ CHUNKS_PER_EPOCH = 20
 
 @dataclass
 class DeviceData:
-    """Train and test sets on the device, padded to a multiple of EVAL_CHUNK rows."""
+    """Train and test sets on the device as one array (train rows first, each set padded with
+    label -1 to a multiple of EVAL_CHUNK rows), so one compiled evaluation counts both."""
 
-    x_train: jax.Array
-    y_train: jax.Array
-    x_test: jax.Array
-    y_test: jax.Array
+    x: jax.Array
+    y: jax.Array
     n_train: int
     n_test: int
+    train_rows: int  # padded: the test set starts here
 
     @classmethod
     def from_splits(cls, train, test) -> DeviceData:
         def pad(images, labels):
             extra = (-len(labels)) % EVAL_CHUNK
-            images = np.pad(images, ((0, extra), (0, 0)))
-            labels = np.pad(labels, (0, extra), constant_values=-1)
-            return jnp.asarray(images), jnp.asarray(labels)
+            return np.pad(images, ((0, extra), (0, 0))), np.pad(labels, (0, extra),
+                                                                 constant_values=-1)
 
-        x_train, y_train = pad(train.images, train.labels)
-        x_test, y_test = pad(test.images, test.labels)
-        return cls(x_train, y_train, x_test, y_test, len(train.labels), len(test.labels))
+        (x_train, y_train), (x_test, y_test) = pad(train.images, train.labels), pad(
+            test.images, test.labels)
+        x, y = np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])
+        return cls(jnp.asarray(x), jnp.asarray(y), len(train.labels), len(test.labels),
+                   len(y_train))
+
+    @property
+    def x_train(self) -> jax.Array:
+        return self.x[: self.train_rows]
+
+    @property
+    def y_train(self) -> jax.Array:
+        return self.y[: self.train_rows]
+
+    @property
+    def x_test(self) -> jax.Array:
+        return self.x[self.train_rows :]
+
+    @property
+    def y_test(self) -> jax.Array:
+        return self.y[self.train_rows :]
 
 
 @dataclass
 class Timing:
     compile_s: float = 0.0
     train_s: list[float] = field(default_factory=list)  # per epoch, compile excluded
+    eval_s: list[float] = field(default_factory=list)  # of train_s: the end-of-epoch accuracy
 
 
 def _correct(params, images, labels, arch):
-    """How many rows the feedforward prediction classifies right (padding rows: label -1).
+    """How many rows of each EVAL_CHUNK-row chunk the feedforward prediction classifies right
+    (padding rows: label -1), shape (chunks,).
 
-    The count, not a fraction: dividing on the host keeps a run's accuracy bit-equal whether
-    it trains alone or inside a vmapped sweep."""
+    Counts, not fractions: dividing on the host keeps a run's accuracy bit-equal whether it
+    trains alone or inside a vmapped sweep."""
 
     def correct(chunk):
         x, y = chunk
         return jnp.sum(jnp.argmax(forward(params, x, arch)[-1], axis=-1) == y)
 
     chunks = (images.reshape(-1, EVAL_CHUNK, images.shape[-1]), labels.reshape(-1, EVAL_CHUNK))
-    return jnp.sum(jax.lax.map(correct, chunks))
+    return jax.lax.map(correct, chunks)
 
 
-def _epoch_order(state: TrainState, *, n_train: int, steps: int, batch: int):
+def _epoch_order(state: TrainState, *, n_train: int, steps: int, batch: int,
+                 padded: int | None = None):
+    """The epoch's shuffle, (padded, batch) row indices: `steps` real steps, then rows of 0
+    up to a whole number of chunks (skipped by the guarded chunk)."""
     key, sub = jax.random.split(state.key)
     order = jax.random.permutation(sub, n_train)[: steps * batch].reshape(steps, batch)
-    return state._replace(key=key), order
+    return state._replace(key=key), jnp.pad(order, ((0, (padded or steps) - steps), (0, 0)))
 
 
-def _chunk(prog: Program, guarded: bool, state, hyper, x_train, y_train, order, n_valid):
-    """Run len(order) steps, recording every log_every-th. With `guarded`, only the first
+def record_layout(prog: Program) -> list[tuple[str, tuple[int, ...]]]:
+    """(field, shape) of each StepRecord field a logged step of `prog` fills, in order."""
+    f32 = jax.ShapeDtypeStruct((), jnp.float32)
+    hyper = Hyper(f32, f32, f32, f32)
+    key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+    x = jax.ShapeDtypeStruct((prog.batch_size, prog.sizes[0]), jnp.float32)
+    y = jax.ShapeDtypeStruct((prog.batch_size, prog.sizes[-1]), jnp.float32)
+
+    def logged_step(hyper, key, x, y):
+        return train_step(prog, hyper, init_state(prog, hyper, key), x, y, True)[1]
+
+    shapes = jax.eval_shape(logged_step, hyper, key, x, y)
+    return [(name, getattr(shapes, name).shape) for name in StepRecord._fields
+            if getattr(shapes, name) is not None]
+
+
+def pack(record: StepRecord) -> jax.Array:
+    """A logged step's record as one float32 vector (one write per step instead of one per
+    field: each is a kernel, and on a CPU a kernel costs microseconds)."""
+    leaves = [getattr(record, name) for name in StepRecord._fields]
+    return jnp.concatenate([jnp.ravel(a).astype(jnp.float32) for a in leaves if a is not None])
+
+
+def unpack(packed: np.ndarray, layout) -> StepRecord:
+    """pack's inverse on the host, for any leading axes: (..., P) -> StepRecord of numpy."""
+    fields, offset = {}, 0
+    for name, shape in layout:
+        size = math.prod(shape)
+        fields[name] = packed[..., offset : offset + size].reshape(*packed.shape[:-1], *shape)
+        offset += size
+    return StepRecord(**{name: fields.get(name) for name in StepRecord._fields})
+
+
+def _chunk(prog: Program, guarded: bool, length: int, state, hyper, x_train, y_train, order,
+           start, n_valid):
+    """Run steps start .. start + length - 1 of the epoch `order` (on the device: a call sends
+    two scalars, not indices), recording every log_every-th. With `guarded`, only the first
     n_valid steps are real (a lax.cond per step, which costs 10-20%: used only when no chunk
     length divides the epoch)."""
+    order = jax.lax.dynamic_slice_in_dim(order, start, length)
     k = prog.log_every
     n_out = prog.sizes[-1]
 
@@ -101,7 +160,7 @@ def _chunk(prog: Program, guarded: bool, state, hyper, x_train, y_train, order, 
             state, _ = jax.lax.scan(
                 lambda s, x: one(s, x[0], x[1], False), state, (idx[1:], pos[1:])
             )
-        return state, rec
+        return state, pack(rec)
 
     n = order.shape[0]
     positions = jnp.arange(n).reshape(n // k, k)
@@ -119,18 +178,28 @@ class Compiled:
     def __post_init__(self):
         prog = self.prog
         self.init = jax.jit(jax.vmap(partial(init_state, prog)))
-        for guarded in (False, True):
-            chunk = jax.vmap(partial(_chunk, prog, guarded), in_axes=(0, 0, None, None, 0, None))
-            name = "guarded_chunk" if guarded else "chunk"
-            setattr(self, name, jax.jit(chunk, donate_argnums=(0,)))
         self.correct = jax.jit(jax.vmap(partial(_correct, arch=prog.arch), in_axes=(0, None, None)))
+        self.layout = record_layout(prog)
 
-    def order(self, state: TrainState, n_train: int, steps: int, batch: int):
-        """The compiled epoch shuffle: state -> (state with a new key, (runs, steps, batch))."""
-        key = ("order", len(state.key), n_train, steps, batch)
+    def order(self, state: TrainState, n_train: int, steps: int, batch: int, padded: int):
+        """The compiled epoch shuffle: state -> (state with a new key, (runs, padded, batch))."""
+        key = ("order", state.key.shape[0], n_train, steps, batch, padded)
         if key not in self.executables:
-            order = partial(_epoch_order, n_train=n_train, steps=steps, batch=batch)
+            order = partial(_epoch_order, n_train=n_train, steps=steps, batch=batch, padded=padded)
             self.executables[key] = jax.jit(jax.vmap(order)).lower(state).compile()
+        return self.executables[key]
+
+    def chunk(self, length: int, guarded: bool, state, hyper, data: DeviceData, order):
+        """The compiled chunk of `length` steps for these arguments: called as
+        (state, hyper, x_train, y_train, order, start, n_valid) -> (state, packed records)."""
+        scalar = jax.ShapeDtypeStruct((), jnp.int32)
+        args = (state, hyper, data.x, data.y, order, scalar, scalar)
+        leaves, tree = jax.tree_util.tree_flatten(args)
+        key = ("chunk", length, guarded, tree, tuple((a.shape, str(a.dtype)) for a in leaves))
+        if key not in self.executables:
+            fn = jax.vmap(partial(_chunk, self.prog, guarded, length),
+                          in_axes=(0, 0, None, None, 0, None, None))
+            self.executables[key] = jax.jit(fn, donate_argnums=(0,)).lower(*args).compile()
         return self.executables[key]
 
     def executable(self, name: str, *args):
@@ -152,16 +221,23 @@ def compiled(prog: Program) -> Compiled:
     return _COMPILED[prog]
 
 
-def chunk_length(steps: int, log_every: int) -> tuple[int, bool]:
-    """Steps per compiled call, a multiple of log_every near 1/20 of an epoch, and whether the
-    last call of an epoch is partial (then the chunk is guarded). A length that divides the
-    epoch, from about half to twice the target, is preferred."""
-    target = max(1, math.ceil(steps / log_every / CHUNKS_PER_EPOCH))
+def chunk_length(steps: int, log_every: int, calls: int = CHUNKS_PER_EPOCH) -> tuple[int, bool]:
+    """Steps per compiled call, a multiple of log_every near 1/`calls` of an epoch, and whether
+    the last call of an epoch is partial (then the chunk is guarded). A length that divides
+    the epoch, from about half to twice the target, is preferred."""
+    target = max(1, math.ceil(steps / log_every / calls))
     candidates = sorted(range(max(1, target // 2), 2 * target + 3), key=lambda g: abs(g - target))
     for groups in candidates:
         if steps % (groups * log_every) == 0:
             return groups * log_every, False
     return target * log_every, True
+
+
+def _compile_together(jobs):
+    """Run the compile jobs side by side: XLA compiles without holding the GIL, so the four
+    executables of a run take about as long as the slowest (the chunk) where cores allow."""
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        return [f.result() for f in [pool.submit(job) for job in jobs]]
 
 
 def run(
@@ -178,44 +254,48 @@ def run(
     starting at the epoch's first); `progress` is an optional tqdm bar advanced per chunk.
     """
     fns = compiled(prog)
+    layout = fns.layout
     steps = data.n_train // prog.batch_size
-    length, guarded = chunk_length(steps, prog.log_every)
+    # a progress bar moves per call; without one an epoch is a single call
+    calls = CHUNKS_PER_EPOCH if progress is not None else 1
+    length, guarded = chunk_length(steps, prog.log_every, calls)
+    padded = math.ceil(steps / length) * length
     timing = Timing()
     start = time.perf_counter()
-    state = fns.init(hyper, keys)
-    order_fn = fns.order(state, data.n_train, steps, prog.batch_size)
-    chunk_shape = jax.ShapeDtypeStruct((len(keys), length, prog.batch_size), jnp.int32)
-    n_valid_shape = jax.ShapeDtypeStruct((), jnp.int32)
-    chunk = fns.executable(
-        "guarded_chunk" if guarded else "chunk",
-        state, hyper, data.x_train, data.y_train, chunk_shape, n_valid_shape,
-    )
-    correct_train = fns.executable("correct", state.params, data.x_train, data.y_train)
-    correct_test = fns.executable("correct", state.params, data.x_test, data.y_test)
-    jax.block_until_ready(state)
+    shape = jax.eval_shape(fns.init, hyper, keys)
+    order_shape = jax.ShapeDtypeStruct((len(keys), padded, prog.batch_size), jnp.int32)
+    init, order_fn, chunk, correct = _compile_together([
+        lambda: fns.executable("init", hyper, keys),
+        lambda: fns.order(shape, data.n_train, steps, prog.batch_size, padded),
+        lambda: fns.chunk(length, guarded, shape, hyper, data, order_shape),
+        lambda: fns.executable("correct", shape.params, data.x, data.y),
+    ])
+    state = init(hyper, keys)
+    # (start, valid steps) of each call, on the device once
+    bounds = [(begin, min(length, steps - begin)) for begin in range(0, steps, length)]
+    scalars = [tuple(jax.device_put(np.int32(v)) for v in b) for b in bounds]
+    jax.block_until_ready((state, scalars))
     timing.compile_s = time.perf_counter() - start
     logged, step_numbers, epoch_of_step, train_acc, test_acc = [], [], [], [], []
     for epoch in range(epochs):
         start = time.perf_counter()
         state, order = order_fn(state)
-        order = np.asarray(order)  # slicing on the host compiles nothing
         pieces = []
-        for begin in range(0, steps, length):
-            part = order[:, begin : begin + length]
-            n_valid = part.shape[1]
-            if n_valid < length:
-                part = np.pad(part, ((0, 0), (0, length - n_valid), (0, 0)))
-            state, records = chunk(state, hyper, data.x_train, data.y_train, part,
-                                   jnp.int32(n_valid))
+        for (_, n_valid), (begin_arg, n_valid_arg) in zip(bounds, scalars):
+            state, records = chunk(state, hyper, data.x, data.y, order, begin_arg, n_valid_arg)
             pieces.append(records)
             if progress is not None:
                 progress.update(n_valid * len(keys))
-                _describe(progress, records, test_acc, data.n_test, prog.records_energy)
-        train_acc.append(correct_train(state.params, data.x_train, data.y_train))
-        test_acc.append(correct_test(state.params, data.x_test, data.y_test))
-        jax.block_until_ready(test_acc[-1])
+                _describe(progress, unpack(np.asarray(records[:1, -1:]), layout), test_acc,
+                          data.n_test, prog.records_energy)
+        jax.block_until_ready(state)
+        trained = time.perf_counter()
+        counts = np.asarray(correct(state.params, data.x, data.y))  # (runs, chunks)
+        train_acc.append(counts[:, : data.train_rows // EVAL_CHUNK].sum(axis=1))
+        test_acc.append(counts[:, data.train_rows // EVAL_CHUNK :].sum(axis=1))
         timing.train_s.append(time.perf_counter() - start)
-        records = jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=1), *pieces)
+        timing.eval_s.append(time.perf_counter() - trained)
+        records = unpack(np.concatenate(pieces, axis=1), layout)
         positions = np.arange(records.train_loss.shape[1]) * prog.log_every
         keep = positions < steps
         logged.append(jax.tree_util.tree_map(lambda a, keep=keep: a[:, keep], records))
@@ -253,7 +333,7 @@ def _describe(progress, records: StepRecord, test_correct: list, n_test: int,
               has_energy: bool) -> None:
     """Progress-bar text: the first run's last energy (or loss) and its last test accuracy."""
     if has_energy:
-        value = float(jnp.sum(records.energy[0, 0, -1]))
+        value = float(np.sum(records.energy[0, 0, -1]))
         text = {"energy": f"{value:.3g}"}
     else:
         text = {"loss": f"{float(records.train_loss[0, 0]):.3g}"}

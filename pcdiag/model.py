@@ -124,6 +124,31 @@ def forward(params: Params, x0: jax.Array, arch: Arch | str) -> list[jax.Array]:
     return nodes
 
 
-def layer_norms(tree: Params) -> jax.Array:
-    """Frobenius norm of each layer's (W_l, b_l) taken together, shape (L,)."""
-    return jnp.stack([jnp.sqrt(jnp.sum(w**2) + jnp.sum(b**2)) for w, b in tree])
+def sums_of_squares(arrays, axes: tuple[int, ...]) -> list[jax.Array]:
+    """Sum of squares over `axes` of each array. Arrays of one shape are reduced together in
+    ONE variadic reduction (one kernel, one pass), not one reduction each: on a GPU each
+    kernel launch costs microseconds, and a record of many small norms is mostly launches
+    (measured: full recording of the depth-21 bench model 37% -> 7% slower than none)."""
+    groups: dict[tuple, list[int]] = {}
+    for i, a in enumerate(arrays):
+        groups.setdefault((a.shape, a.dtype), []).append(i)
+    out: list = [None] * len(arrays)
+    for members in groups.values():
+        squares = tuple(arrays[i] * arrays[i] for i in members)
+        zeros = tuple(jnp.zeros((), s.dtype) for s in squares)
+        sums = jax.lax.reduce(squares, zeros, lambda x, y: tuple(map(jnp.add, x, y)), axes)
+        for i, value in zip(members, sums):
+            out[i] = value
+    return out
+
+
+def layer_norms(*trees: Params) -> jax.Array:
+    """Frobenius norm of each layer's (W_l, b_l) taken together: (L,) for one tree, or
+    (n_trees, L) for several of the same structure (all their W_l read in one pass)."""
+    per_layer = []
+    for layer in zip(*trees):
+        weights = sums_of_squares([w for w, _ in layer], tuple(range(layer[0][0].ndim)))
+        biases = sums_of_squares([b for _, b in layer], tuple(range(layer[0][1].ndim)))
+        per_layer.append(jnp.sqrt(jnp.stack(weights) + jnp.stack(biases)))
+    norms = jnp.stack(per_layer, axis=-1)
+    return norms[0] if len(trees) == 1 else norms

@@ -30,7 +30,7 @@ import xarray as xr
 from pcdiag import resources
 from pcdiag.config import VECTORISABLE, Config, ConfigError, field_names
 from pcdiag.dataset import build
-from pcdiag.loop import run
+from pcdiag.loop import DeviceData, run
 from pcdiag.progress import progress_bar
 from pcdiag.run import load_device_data
 from pcdiag.store import open_store
@@ -83,9 +83,13 @@ def sweep(
     *,
     progress: bool = False,
     store: str | os.PathLike | None = None,
+    data: DeviceData | None = None,
     **axes,
 ) -> xr.Dataset:
     """Run every combination of the swept values; return one Dataset with a dim per axis.
+
+    `data` (from pcdiag.run.load_device_data(config)) skips loading the data set, as in
+    pcdiag.train; the fields that choose the data cannot be swept, so every unit uses it.
 
     With `store` (a folder), each finished unit (one combination of the non-vectorised
     axes) is saved there at once; rerunning the same sweep with the same store skips those
@@ -105,6 +109,8 @@ def sweep(
     steps = config.epochs * config.steps_per_epoch
     logged = config.epochs * -(-config.steps_per_epoch // config.log_every)
     data_cache: dict[tuple, Any] = {}
+    if data is not None:
+        data_cache[_data_key(config)] = data
     results: dict[tuple, dict[str, np.ndarray]] = {}
     opened = (open_store(store, config, axes, program_axes, combos) if store is not None
               else contextlib.nullcontext(None))
@@ -132,7 +138,7 @@ def sweep(
 
 def _run_unit(base: Config, vector_axes, vector_points, data_cache, bar, combo) -> dict:
     """Train one unit's runs (vmapped) and return their records, runs first."""
-    data_key = (base.dataset, base.data_dir, base.train_limit, base.test_limit)
+    data_key = _data_key(base)
     if data_key not in data_cache:
         data_cache[data_key] = load_device_data(base)
     runs = [base.replace(**dict(zip(vector_axes, point))) for point in vector_points]
@@ -144,6 +150,10 @@ def _run_unit(base: Config, vector_axes, vector_points, data_cache, bar, combo) 
     records, _ = run(Program.from_config(base), hyper, keys, data_cache[data_key],
                      base.epochs, bar)
     return records
+
+
+def _data_key(config: Config) -> tuple:
+    return (config.dataset, config.data_dir, config.train_limit, config.test_limit)
 
 
 def _label(names, combo) -> str:

@@ -11,7 +11,9 @@
 
 `weight_grad_norm` is the norm of the gradient the weight optimizer received (for ipc, at its
 last update of the batch); `weight_norm` is read after the step; `update_norm` is the norm of
-the step's total change of theta_l.
+the update the weight optimizer added to theta_l in the step (for ipc, new - old: the sum of
+its T updates). It is the optimizer's update, not new - old in float32, which rounds away
+updates smaller than the weights' resolution (about 6e-8 of |theta|).
 """
 
 from __future__ import annotations
@@ -149,19 +151,23 @@ def init_state(prog: Program, hyper: Hyper, key: jax.Array) -> TrainState:
 
 
 def _weight_update(prog, hyper, params, opt_state, grads):
+    """New weights, optimizer state and the update the optimizer added."""
     updates, opt_state = weight_optimizer(prog, hyper).update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
+    return optax.apply_updates(params, updates), opt_state, updates
 
 
-def _energies(prog, params, x0, states, y, mu1=None):
+def _energies(prog, params, x0, states, y, mu1=None, batch_sum=True):
+    """Per-layer energies summed over the batch (L,), or per sample (batch, L)."""
     return layer_energies(
-        params, x0, states, y, prog.arch, prog.output_energy, mu1=mu1, precision=prog.precision
+        params, x0, states, y, prog.arch, prog.output_energy, mu1=mu1, precision=prog.precision,
+        batch_sum=batch_sum,
     )
 
 
 def _mean_energy(params, x0, states, y, prog):
+    """Batch-mean F (what the weight step descends) and the per-layer batch sums."""
     energies = _energies(prog, params, x0, states, y)
-    return jnp.mean(jnp.sum(energies, axis=-1)), energies
+    return jnp.sum(energies) / x0.shape[0], energies
 
 
 def output_loss_of(prog, params, x0, y) -> jax.Array:
@@ -198,12 +204,12 @@ def pc_step(prog, hyper, params, opt_state, x0, y, record):
         energies = _energies(prog, params, x0, to_states(z), y, mu1=mu1)
         return jnp.sum(energies), energies
 
-    z, inference, finite = infer(energy_fn, z0, hyper.gamma, prog, record_t)
+    z, inference, finite = infer(energy_fn, z0, hyper.gamma, prog, record_t, x0.shape[0])
     states = to_states(z)
     (total, energies), (grads, state_grads) = jax.value_and_grad(
         _mean_energy, argnums=(0, 2), has_aux=True
     )(params, x0, states, y, prog)
-    new_params, opt_state = _weight_update(prog, hyper, params, opt_state, grads)
+    new_params, opt_state, change = _weight_update(prog, hyper, params, opt_state, grads)
     finite = finite & jnp.isfinite(total)
     if not record:
         return new_params, opt_state, finite, None
@@ -213,8 +219,8 @@ def pc_step(prog, hyper, params, opt_state, x0, y, record):
             _, z_grads = jax.value_and_grad(energy_fn, has_aux=True)(z)
         else:
             z_grads = jax.tree_util.tree_map(lambda g: g * x0.shape[0], state_grads)
-        final = measure(energies, z_grads)
-    out = _logged(prog, inference, final, grads, new_params, params, mu1, states0, x0, y)
+        final = measure(energies, z_grads, x0.shape[0])
+    out = _logged(prog, inference, final, grads, new_params, change, params, mu1, states0, x0, y)
     return new_params, opt_state, finite, out
 
 
@@ -238,39 +244,41 @@ def ipc_step(prog, hyper, params, opt_state, x0, y, record):
         s_in = scale_for_convention(s_grads, prog.gamma_convention, batch)
         s_updates, s_state = optimizer.update(s_in, s_state, states)
         states = optax.apply_updates(states, s_updates)
-        p, w_state = _weight_update(prog, hyper, p, w_state, grads)
-        out = measure(energies, s_grads) if record_t else None
+        p, w_state, _ = _weight_update(prog, hyper, p, w_state, grads)
+        out = jnp.stack(measure(energies, s_grads, batch)) if record_t else None
         return (p, w_state, states, s_state, finite & jnp.isfinite(total), grads), out
 
     zero_grads = jax.tree_util.tree_map(jnp.zeros_like, params)
     carry = (params, opt_state, states0, optimizer.init(states0), jnp.array(True), zero_grads)
-    carry, inference = jax.lax.scan(step, carry, None, length=prog.inference_steps)
+    carry, stacked = jax.lax.scan(step, carry, None, length=prog.inference_steps)
     new_params, opt_state, states, _, finite, grads = carry
+    inference = InferenceRecord(stacked[:, 0], stacked[:, 1]) if record_t else None
     final = None
     if record_t:  # t = T: after the last update
         (total, energies), s_grads = jax.value_and_grad(
             lambda s: total_energy(new_params, s), has_aux=True
         )(states)
-        final = measure(energies, s_grads)
+        final = measure(energies, s_grads, batch)
     else:
         total, _ = total_energy(new_params, states)
     finite = finite & jnp.isfinite(total)
     if not record:
         return new_params, opt_state, finite, None
-    out = _logged(prog, inference, final, grads, new_params, params, mu1, states0, x0, y)
+    change = jax.tree_util.tree_map(jnp.subtract, new_params, params)  # T updates in all
+    out = _logged(prog, inference, final, grads, new_params, change, params, mu1, states0, x0, y)
     return new_params, opt_state, finite, out
 
 
 def bp_step(prog, hyper, params, opt_state, x0, y, record):
     loss, grads = jax.value_and_grad(output_loss_of, argnums=1)(prog, params, x0, y)
-    new_params, opt_state = _weight_update(prog, hyper, params, opt_state, grads)
+    new_params, opt_state, change = _weight_update(prog, hyper, params, opt_state, grads)
     finite = jnp.isfinite(loss)
     if not record:
         return new_params, opt_state, finite, None
     nan = None
     if prog.record_inference:
         nan = jnp.full((prog.inference_steps + 1, prog.depth), jnp.nan, jnp.float32)
-    record = _step_record(prog, nan, nan, grads, new_params, params, loss, x0, y)
+    record = _step_record(prog, nan, nan, grads, new_params, change, params, loss, x0, y)
     if prog.hessian_samples:
         record = record._replace(hessian_condition=jnp.float32(jnp.nan))
     return new_params, opt_state, finite, record
@@ -279,14 +287,14 @@ def bp_step(prog, hyper, params, opt_state, x0, y, record):
 STEPS = {"pc": pc_step, "epc": pc_step, "ipc": ipc_step, "bp": bp_step}
 
 
-def _logged(prog, inference, final, grads, new_params, params, mu1, states0, x0, y):
+def _logged(prog, inference, final, grads, new_params, change, params, mu1, states0, x0, y):
     """The StepRecord of a pc / epc / ipc step: per-t records (t = 0..T-1 from `inference`,
     t = T from `final`, both None when per-t recording is off) and the per-step ones."""
     energy = grad_norm = None
     if final is not None:
         energy, grad_norm = _join(inference, final)
     loss = jnp.mean(output_loss(_output_from(params, mu1, states0, prog), y, prog.output_energy))
-    out = _step_record(prog, energy, grad_norm, grads, new_params, params, loss, x0, y)
+    out = _step_record(prog, energy, grad_norm, grads, new_params, change, params, loss, x0, y)
     if prog.hessian_samples:
         out = out._replace(hessian_condition=_hessian_condition(prog, params, x0, y, mu1))
     return out
@@ -303,8 +311,7 @@ def _cosines(a, b) -> jax.Array:
     return dots / (layer_norms(a) * layer_norms(b))
 
 
-def _step_record(prog, energy, grad_norm, grads, new_params, old_params, loss, x0, y):
-    delta = jax.tree_util.tree_map(jnp.subtract, new_params, old_params)
+def _step_record(prog, energy, grad_norm, grads, new_params, change, old_params, loss, x0, y):
     cosine = None
     if prog.bp_alignment:
         if prog.algorithm == "bp":
@@ -312,12 +319,13 @@ def _step_record(prog, energy, grad_norm, grads, new_params, old_params, loss, x
         else:
             bp_grads = jax.grad(output_loss_of, argnums=1)(prog, old_params, x0, y)
             cosine = _cosines(grads, bp_grads)
+    weight_grad_norm, weight_norm, update_norm = layer_norms(grads, new_params, change)
     return StepRecord(
         energy,
         grad_norm,
-        layer_norms(grads),
-        layer_norms(new_params),
-        layer_norms(delta),
+        weight_grad_norm,
+        weight_norm,
+        update_norm,
         loss,
         cosine,
         None,

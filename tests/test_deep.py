@@ -150,10 +150,10 @@ def relax(prog, params, x0, y, gamma):
                               precision=prog.precision)
 
     def energy_fn(z):
-        energies = energies_of(to_states(z))
+        energies = jnp.sum(energies_of(to_states(z)), axis=0)
         return jnp.sum(energies), energies
 
-    z, _, finite = infer(energy_fn, z0, gamma, prog, False)
+    z, _, finite = infer(energy_fn, z0, gamma, prog, False, x0.shape[0])
     states = to_states(z)
     return states, energies_of(states), finite
 

@@ -27,7 +27,14 @@ import pytest
 
 from pcdiag.energy import layer_energies, output_loss
 from pcdiag.infer import forward_init
-from pcdiag.model import forward, init_params, layer_norms, layer_sizes, predict
+from pcdiag.model import (
+    forward,
+    init_params,
+    layer_norms,
+    layer_sizes,
+    predict,
+    sums_of_squares,
+)
 
 BATCH = 6
 N_IN, N_OUT = 5, 4
@@ -274,3 +281,21 @@ def test_layer_norms_are_frobenius_of_weight_and_bias_together():
     params, *_ = network(3, seed=5)
     want = [np.sqrt(np.sum(np.asarray(w) ** 2) + np.sum(np.asarray(b) ** 2)) for w, b in params]
     np.testing.assert_allclose(np.asarray(layer_norms(params)), want, rtol=1e-6)
+
+
+def test_layer_norms_of_several_trees_and_sums_of_squares_of_mixed_shapes():
+    """Several trees at once (one variadic reduction per layer), under vmap too; arrays of
+    different shapes are grouped, each result in its input's place."""
+    params, *_ = network(3, seed=5)
+    twice = jax.tree_util.tree_map(lambda a: 2 * a, params)
+    one = np.asarray(layer_norms(params))
+    np.testing.assert_allclose(np.asarray(layer_norms(params, twice)), [one, 2 * one], rtol=1e-6)
+    stacked = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), params, twice)
+    np.testing.assert_allclose(np.asarray(jax.vmap(layer_norms)(stacked)), [one, 2 * one],
+                               rtol=1e-6)
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=s).astype(np.float32) for s in ((4, 3), (4, 5), (4, 3))]
+    got = sums_of_squares([jnp.asarray(a) for a in arrays], (1,))
+    for g, a in zip(got, arrays):
+        np.testing.assert_allclose(np.asarray(g), np.sum(a.astype(np.float64) ** 2, axis=1),
+                                   rtol=1e-6)

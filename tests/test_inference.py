@@ -44,17 +44,20 @@ def relax(prog, params, x0, y, gamma):
     """Forward-initialise, run pcdiag.infer, and read the energies at the final states."""
     mu1 = predict(params, 1, x0, prog.arch)
 
-    def energy_fn(states):
-        energies = layer_energies(
+    def energies_of(states, batch_sum):
+        return layer_energies(
             params, x0, states, y, prog.arch, prog.output_energy, mu1=mu1,
-            precision=prog.precision,
+            precision=prog.precision, batch_sum=batch_sum,
         )
-        return jnp.sum(energies), energies
+
+    def energy_fn(states):
+        sums = energies_of(states, True)
+        return jnp.sum(sums), sums
 
     states, record, finite = infer(
-        energy_fn, forward_init(params, mu1, prog.arch), gamma, prog, True
+        energy_fn, forward_init(params, mu1, prog.arch), gamma, prog, True, x0.shape[0]
     )
-    return states, record, finite, energy_fn(states)[1]
+    return states, record, finite, energies_of(states, False)
 
 
 @pytest.fixture(scope="module")

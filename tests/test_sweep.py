@@ -202,3 +202,15 @@ def test_numpy_scalar_axes_are_accepted():
     gamma = check_axes(SHORT, {"gamma": np.array([0.1], np.float32)})["gamma"][0]
     assert type(gamma) is float and gamma == pytest.approx(0.1)
     assert all(type(s) is int for s in check_axes(SHORT, {"seed": np.arange(2)})["seed"])
+
+
+def test_sweep_with_preloaded_data_equals_the_sweep_that_loads_it(grid):
+    from pcdiag.run import load_device_data
+
+    again = pcdiag.sweep(SHORT, gamma=GAMMAS, seed=SEEDS, data=load_device_data(SHORT))
+    for name in ("created", "history"):
+        again.attrs.pop(name, None)
+    expected = grid.copy()
+    for name in ("created", "history"):
+        expected.attrs.pop(name, None)
+    xr.testing.assert_identical(again, expected)

@@ -282,3 +282,23 @@ def test_diverged_at_counts_weight_steps_from_the_state():
     assert int(state.diverged_at) == 6
     state, _ = step_fn(prog, hyper, state, x0, y, False)
     assert int(state.diverged_at) == 6 and int(state.step) == 8
+
+
+def test_progress_bar_chunks_give_the_same_dataset(short):
+    """With a progress bar an epoch is ~20 compiled calls (here 10 of one step each), without
+    one a single call: the records and accuracies must not depend on it."""
+    with_bar = pcdiag.train(SHORT, progress=True)
+    xr.testing.assert_identical(_stable(with_bar), _stable(short))
+    timing = pcdiag.train.last_timing
+    assert len(timing.eval_s) == len(timing.train_s) == SHORT.epochs
+    assert all(0 < e < t for e, t in zip(timing.eval_s, timing.train_s))
+
+
+def test_update_norm_is_the_optimizers_step_even_below_float32_resolution():
+    """Plain SGD: the update is -lr * grad, so update_norm = lr * weight_grad_norm exactly,
+    also at lr = 1e-12 where new - old in float32 would be 0 for almost every weight."""
+    for lr in (0.05, 1e-12):
+        ds = pcdiag.train(SHORT, epochs=1, weight_optimizer="sgd", weight_decay=0.0,
+                          weight_lr=lr, algorithm="pc")
+        np.testing.assert_allclose(ds.update_norm.values, lr * ds.weight_grad_norm.values,
+                                   rtol=1e-5, err_msg=f"weight_lr={lr}")

@@ -28,8 +28,10 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from pcdiag.bench import MODELS, _chunk_call, _shuffle, bench_config  # noqa: E402
+from pcdiag.bench import MODELS, bench_config  # noqa: E402
 from pcdiag.run import load_device_data  # noqa: E402
+
+CALLS = [None]
 
 
 def main() -> None:
@@ -41,7 +43,11 @@ def main() -> None:
     ap.add_argument("--train-limit", type=int, default=None)
     ap.add_argument("--variants-dir", default="/tmp/pcexp")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--calls", type=int, default=1,
+                    help="chunk calls per epoch (1: pcdiag.train without a progress bar; 20: "
+                         "with one)")
     a = ap.parse_args()
+    CALLS[0] = a.calls
     sys.path.insert(0, a.variants_dir)
     model = next(m for m in MODELS if m.name == a.model)
     base = bench_config(model, full=True, epochs=1, train_limit=a.train_limit, test_limit=1000,
@@ -102,7 +108,7 @@ def ideal_runner(model, data, steps):
 
     def run():
         order = jnp.asarray(rng.permutation(data.n_train)[: steps * 128].reshape(steps, 128))
-        holder["c"] = epoch(holder["c"], order, data.x_train, data.y_train)
+        holder["c"] = epoch(holder["c"], order, data.x, data.y)
         return holder["c"]
 
     return run
@@ -119,18 +125,19 @@ def variant_runner(variant, config, model, train_limit, data, steps):
     prog = train.Program.from_config(cfg)
     fns = loop.compiled(prog)
     hyper = jax.tree_util.tree_map(lambda x: x[None], train.Hyper.from_config(cfg))
-    length, _ = loop.chunk_length(steps, cfg.log_every)
+    calls = getattr(loop, "CHUNKS_PER_EPOCH", 1) if CALLS[0] is None else CALLS[0]
+    length, guarded = loop.chunk_length(steps, cfg.log_every, calls)
+    padded = -(-steps // length) * length
     holder = {"s": fns.init(hyper, jax.random.PRNGKey(0)[None])}
+    order_fn = fns.order(holder["s"], data.n_train, steps, 128, padded)
+    order_shape = jax.ShapeDtypeStruct((1, padded, 128), jnp.int32)
+    chunk = fns.chunk(length, guarded, holder["s"], hyper, data, order_shape)
+    bounds = [(np.int32(b), np.int32(min(length, steps - b))) for b in range(0, steps, length)]
 
     def run():
-        state, order = _shuffle(fns, holder["s"], data.n_train, steps, 128)
-        order = np.asarray(order)
-        for begin in range(0, steps, length):
-            part = order[:, begin:begin + length]
-            n_valid = part.shape[1]
-            if n_valid < length:
-                part = np.pad(part, ((0, 0), (0, length - n_valid), (0, 0)))
-            state, _ = _chunk_call(fns, state, hyper, data, part, n_valid)
+        state, order = order_fn(holder["s"])
+        for begin, n_valid in bounds:
+            state, _ = chunk(state, hyper, data.x, data.y, order, begin, n_valid)
         holder["s"] = state
         return state
 

@@ -57,17 +57,25 @@ def main():
     data = run_mod.load_device_data(base)
     loop._COMPILED.clear()
     jax.clear_caches()
-    start = time.perf_counter()
-    pkg.sweep(base, gamma=list(SWEEP_GAMMAS))
-    vec = time.perf_counter() - start
-    print(f"{a.variant}: vectorised {vec:.2f}s  ({handler.summary()})", flush=True)
-    loop._COMPILED.clear()
-    jax.clear_caches()
-    start = time.perf_counter()
-    for g in SWEEP_GAMMAS:
-        pkg.train(base.replace(gamma=g), data=data)
-    seq = time.perf_counter() - start
-    print(f"{a.variant}: sequential {seq:.2f}s  ({handler.summary()})")
+    def vectorised():
+        pkg.sweep(base, gamma=list(SWEEP_GAMMAS), data=data)
+
+    def sequential():
+        for g in SWEEP_GAMMAS:
+            pkg.train(base.replace(gamma=g), data=data)
+
+    pkg.train(base.replace(depth=2, width=8, inference_steps=1), data=data)  # warm-up
+    times = {}
+    for name, fn in (("vectorised", vectorised), ("sequential", sequential)):
+        loop._COMPILED.clear()
+        jax.clear_caches()
+        for attempt in ("cold", "warm"):  # warm: the same again, everything compiled
+            start = time.perf_counter()
+            fn()
+            times[name, attempt] = time.perf_counter() - start
+            print(f"{a.variant}: {name} {attempt} {times[name, attempt]:.2f}s  "
+                  f"({handler.summary()})", flush=True)
+    vec, seq = times["vectorised", "cold"], times["sequential", "cold"]
     print(f"{a.variant}: speed-up {seq / vec:.2f}x on {jax.devices()[0]}, "
           f"{base.steps_per_epoch} steps")
 

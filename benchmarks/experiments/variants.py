@@ -21,40 +21,35 @@ SRC = Path(__file__).resolve().parents[2] / "pcdiag"
 COND_REC = "        return jax.lax.cond(pos < n_valid, real, lambda s: (s, skip), state)"
 COND_NOREC = ("            return jax.lax.cond(pos < n_valid, lambda s: real(s)[0], lambda s: s, "
               "state), None")
+WEIGHT_STEP = ("    new_params, opt_state, change = _weight_update(prog, hyper, params, opt_state, "
+               "grads)")
 SCAN_T = "    (z, _, finite), out = jax.lax.scan(step, carry, None, length=prog.inference_steps)"
 
 PATCHES = {
     "base": [],
+    "head": [],  # the working tree as it is (make "base" before a change, "head" after it)
     # no per-step lax.cond (every chunk step runs; the padded tail of an epoch's last chunk
     # would train on row 0: fine for timing, not for results)
     "nocond": [("loop.py", COND_REC, "        return real(state)"),
                ("loop.py", COND_NOREC, "            return real(state)[0], None")],
     # no per-step weight / gradient / update norms
-    "nonorms": [("train.py", """        layer_norms(grads),
-        layer_norms(new_params),
-        layer_norms(delta),""", """        jnp.zeros(len(grads)),
-        jnp.zeros(len(grads)),
-        jnp.zeros(len(grads)),""")],
+    "nonorms": [("train.py",
+                 "    weight_grad_norm, weight_norm, update_norm = layer_norms(grads, new_params, "
+                 "change)",
+                 "    weight_grad_norm = weight_norm = update_norm = jnp.zeros(len(grads))")],
     # no per-t state-gradient norms
-    "nomeasure": [("infer.py",
-                   "    norms = [jnp.mean(jnp.sqrt(jnp.sum(g * g, axis=-1))) for g in grads]",
-                   "    norms = [jnp.zeros(()) for g in grads]")],
-    # "sp" init from ONE uniform draw for all layers (other values than today's per-layer
-    # draws; same distribution): XLA compiles one threefry kernel instead of 2 per layer
-    "flatinit": [("model.py", '''    params = []
-    for key_l, n_in''', '''    if parameterization != "mupc":
-        total = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-        draw = jax.random.uniform(key, (total,), minval=-1.0, maxval=1.0)
-        out, i = [], 0
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-            bound = 1.0 / math.sqrt(n_in)
-            weight = draw[i:i + n_in * n_out].reshape(n_in, n_out) * bound
-            i += n_in * n_out
-            out.append((weight, draw[i:i + n_out] * bound))
-            i += n_out
-        return tuple(out)
-    params = []
-    for key_l, n_in''')],
+    "nomeasure": [("infer.py", "    norms = jnp.mean(jnp.sqrt(squares), axis=-1)",
+                   "    norms = jnp.zeros(len(grads))")],
+    # per-array reductions instead of one variadic reduction per group of equal shapes
+    "plainsums": [("model.py", """        squares = tuple(arrays[i] * arrays[i] for i in members)
+        zeros = tuple(jnp.zeros((), s.dtype) for s in squares)
+        sums = jax.lax.reduce(squares, zeros, lambda x, y: tuple(map(jnp.add, x, y)), axes)""",
+                   "        sums = [jnp.sum(arrays[i] * arrays[i], axis=axes) for i in members]")],
+    # update_norm from new - old (keeps a copy of the old weights each logged step)
+    "newold": [("train.py", WEIGHT_STEP, WEIGHT_STEP + "\n    change = jax.tree_util.tree_map("
+                "jnp.subtract, new_params, params)")],
+    # one chunk call per epoch also with a progress bar
+    "onecall": [("loop.py", "CHUNKS_PER_EPOCH = 20", "CHUNKS_PER_EPOCH = 1")],
     # the T inference steps unrolled
     "unroll": [("infer.py", SCAN_T, SCAN_T[:-1] + ", unroll=True)")],
 }
