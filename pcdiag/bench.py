@@ -692,46 +692,70 @@ def warm_up(base, data) -> None:
     pcdiag.train(base.replace(depth=2, width=8, inference_steps=1, log_every=1), data=data)
 
 
-def time_sweep(base, data, gammas) -> dict[str, Any]:
-    """One vectorised 8-gamma pcdiag.sweep against 8 pcdiag.train calls, compile included."""
-    import jax
-
+def sweep_side(side: str, config: dict, gammas: list[float]) -> dict[str, Any]:
+    """One side of the sweep comparison, in a fresh process (see :func:`time_sweep`): the data
+    loaded and a tiny warm-up run first (not timed), then the side cold (compile included)
+    and once more warm (everything compiled)."""
     import pcdiag
-    from pcdiag import loop
+    from pcdiag.config import Config
+    from pcdiag.run import load_device_data
 
-    def fresh():
-        loop._COMPILED.clear()  # so each side pays its own compilation
-        jax.clear_caches()
-
+    base = Config(**config)
+    data = load_device_data(base)
     warm_up(base, data)
-    fresh()
-    start = time.perf_counter()
-    ds = pcdiag.sweep(base, gamma=list(gammas), data=data)
-    vectorised = time.perf_counter() - start
-    swept_acc = np.asarray(ds.test_accuracy.values)[:, -1]
 
-    fresh()
-    start = time.perf_counter()
-    seq_acc = []
-    for g in gammas:
-        seq_acc.append(float(pcdiag.train(base.replace(gamma=g), data=data)
-                             .test_accuracy.values[-1]))
-    sequential = time.perf_counter() - start
-    fresh()
+    def once() -> list[float]:
+        if side == "vectorised":
+            ds = pcdiag.sweep(base, gamma=list(gammas), data=data)
+            return np.asarray(ds.test_accuracy.values)[:, -1].tolist()
+        return [float(pcdiag.train(base.replace(gamma=g), data=data).test_accuracy.values[-1])
+                for g in gammas]
+
+    out: dict[str, Any] = {}
+    for attempt in ("cold", "warm"):
+        start = time.perf_counter()
+        out["test_accuracy"] = once()
+        out[f"{attempt}_s"] = time.perf_counter() - start
+    return out
+
+
+def time_sweep(base, gammas) -> dict[str, Any]:
+    """An 8-gamma pcdiag.sweep (vectorised) against 8 pcdiag.train calls one after another,
+    each side in its own fresh process (so neither inherits the other's compiled programs or
+    autotuning), with the data preloaded and a tiny warm-up run before the clock starts.
+    Cold (compile included: the target) and warm (all compiled: the training alone)."""
+    sides = {}
+    for side in ("sequential", "vectorised"):
+        code = ("import json, sys; from pcdiag.bench import sweep_side; "
+                "print('SWEEP-SIDE ' + json.dumps(sweep_side(sys.argv[1], json.loads(sys.argv[2]), "
+                "json.loads(sys.argv[3]))))")
+        proc = subprocess.run([sys.executable, "-c", code, side, json.dumps(base.to_dict()),
+                               json.dumps(list(gammas))], capture_output=True, text=True)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("SWEEP-SIDE ")]
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"sweep comparison, {side} side failed (exit {proc.returncode}):"
+                               f" {proc.stderr.strip()[-2000:]}")
+        sides[side] = json.loads(lines[-1].removeprefix("SWEEP-SIDE "))
+    vec, seq = sides["vectorised"], sides["sequential"]
+    diff = np.abs(np.asarray(vec["test_accuracy"]) - np.asarray(seq["test_accuracy"]))
     return {
         "gammas": list(gammas),
-        "vectorised_s": vectorised,
-        "sequential_s": sequential,
-        "speedup": sequential / vectorised,
+        "vectorised_s": vec["cold_s"],
+        "sequential_s": seq["cold_s"],
+        "speedup": seq["cold_s"] / vec["cold_s"],
+        "vectorised_warm_s": vec["warm_s"],
+        "sequential_warm_s": seq["warm_s"],
+        "speedup_warm": seq["warm_s"] / vec["warm_s"],
         "train_limit": base.train_limit,
         "epochs": base.epochs,
         "log_every": base.log_every,
         "record_inference": base.record_inference,
-        "test_accuracy_vectorised": swept_acc.tolist(),
-        "test_accuracy_sequential": seq_acc,
-        "max_test_accuracy_diff": float(np.nanmax(np.abs(swept_acc - np.asarray(seq_acc)))),
-        "note": "both sides get the data preloaded (pcdiag.train / pcdiag.sweep(data=...)) and "
-                "start with empty pcdiag and jax caches, after a tiny warm-up run",
+        "test_accuracy_vectorised": vec["test_accuracy"],
+        "test_accuracy_sequential": seq["test_accuracy"],
+        "max_test_accuracy_diff": float(np.nanmax(diff)),
+        "note": "each side in a fresh process with the data preloaded (pcdiag.train / "
+                "pcdiag.sweep(data=...)) and a tiny warm-up run before the clock; cold: "
+                "compile included; warm: the same again with everything compiled",
     }
 
 
@@ -856,8 +880,7 @@ def run_bench(s: Settings) -> dict[str, Any]:
             _say("sweep: 8 gammas vectorised vs 8 runs one after another")
             base = bench_config(MODELS[0], full=True, epochs=1, train_limit=s.sweep_train_limit,
                                 test_limit=s.test_limit, data_dir=s.data_dir, seed=s.seed)
-            data = load_device_data(base)
-            result["sweep"] = time_sweep(base, data, SWEEP_GAMMAS)
+            result["sweep"] = time_sweep(base, SWEEP_GAMMAS)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     dev["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
@@ -1030,7 +1053,9 @@ def format_report(result: dict[str, Any]) -> str:
         lines += ["", f"sweep of {len(sw['gammas'])} gammas, {sw['epochs']} epoch, "
                   f"{sw['train_limit'] or 60000} examples, compile included: vectorised "
                   f"{sw['vectorised_s']:.1f} s, sequential {sw['sequential_s']:.1f} s, "
-                  f"speed-up {sw['speedup']:.2f}x (max test-accuracy diff "
+                  f"speed-up {sw['speedup']:.2f}x; compiled (warm): vectorised "
+                  f"{sw['vectorised_warm_s']:.2f} s, sequential {sw['sequential_warm_s']:.2f} s, "
+                  f"speed-up {sw['speedup_warm']:.2f}x (max test-accuracy diff "
                   f"{sw['max_test_accuracy_diff']:.4f})"]
     lines += ["", "targets:"]
     for row in result["targets"]:
