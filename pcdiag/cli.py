@@ -21,6 +21,7 @@ import importlib
 import inspect
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -72,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser(_extensions_for(argv))
         args = parser.parse_args(_join_negative_values(argv))
+        if args.command in CACHED_COMMANDS:
+            use_compilation_cache()
         return int(args.handler(args) or 0)
     except SystemExit as done:  # --help, --version
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
@@ -84,6 +87,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # e.g. --out not writable
         _error(str(error))
         return 1
+
+
+#: commands whose compiled programs are kept on disk (not bench: it measures compilation)
+CACHED_COMMANDS = ("train", "sweep", "figures")
+
+
+def use_compilation_cache() -> Path | None:
+    """Keep XLA's compiled programs on disk, so a later run of the same shapes (the same
+    command again, another seed or gamma) starts without compiling: $PCDIAG_XLA_CACHE, else
+    <user cache>/xla (see pcdiag.data); PCDIAG_XLA_CACHE=off turns it off. Returns the folder."""
+    import jax
+
+    from pcdiag.data import _cache_root
+
+    setting = os.environ.get("PCDIAG_XLA_CACHE", "").strip()
+    if setting.lower() in ("off", "0", "no", "false"):
+        return None
+    folder = Path(setting) if setting else _cache_root() / "xla"
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    return folder
 
 
 def _error(message: str) -> None:

@@ -331,15 +331,44 @@ def test_help_exits_0(capsys):
 
 
 def test_console_script_trains_on_real_fashion_mnist(tmp_path):
-    out = tmp_path / "cli.nc"
-    env = dict(os.environ, PCDIAG_DATA=str(REAL),
+    """Twice, with the on-disk XLA cache in a fresh folder: the first run fills it with the
+    run's compiled programs, the second reads them and gives the identical Dataset."""
+    cache = tmp_path / "xla"
+    env = dict(os.environ, PCDIAG_DATA=str(REAL), PCDIAG_XLA_CACHE=str(cache),
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    result = subprocess.run(
-        [sys.executable, "-m", "pcdiag.cli", "train", "--train-limit", "2000",
-         "--test-limit", "1000", "--epochs", "1", "--width", "32", "--out", str(out)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    ds = pcdiag.open_dataset(out)
-    assert float(ds["test_accuracy"][-1]) > 0.5
-    assert "steps/s" in result.stdout and str(out) in result.stdout
+    runs = []
+    for name in ("first.nc", "second.nc"):
+        out = tmp_path / name
+        result = subprocess.run(
+            [sys.executable, "-m", "pcdiag.cli", "train", "--train-limit", "2000",
+             "--test-limit", "1000", "--epochs", "1", "--width", "32", "--out", str(out)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "steps/s" in result.stdout and str(out) in result.stdout
+        if name == "first.nc":
+            cached = sorted(p.name.split("-")[0] for p in cache.iterdir())
+            assert {"jit__chunk", "jit__correct", "jit_init_state"} <= set(cached), cached
+        runs.append(without_volatile(pcdiag.open_dataset(out)))
+    assert float(runs[0]["test_accuracy"][-1]) > 0.5
+    xr.testing.assert_identical(runs[0], runs[1])
+
+
+def test_compilation_cache_setting(tmp_path, monkeypatch):
+    import jax
+
+    monkeypatch.setenv("PCDIAG_XLA_CACHE", "off")
+    assert cli.use_compilation_cache() is None
+    before = jax.config.jax_compilation_cache_dir
+    monkeypatch.setenv("PCDIAG_XLA_CACHE", str(tmp_path / "xla"))
+    try:
+        assert cli.use_compilation_cache() == tmp_path / "xla"
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "xla")
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)
+    monkeypatch.delenv("PCDIAG_XLA_CACHE")
+    monkeypatch.setenv("PCDIAG_CACHE", str(tmp_path / "user-cache"))
+    try:
+        assert cli.use_compilation_cache() == tmp_path / "user-cache" / "xla"
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)
