@@ -286,8 +286,9 @@ def run(
             pieces.append(records)
             if progress is not None:
                 progress.update(n_valid * len(keys))
-                _describe(progress, unpack(np.asarray(records[:1, -1:]), layout), test_acc,
-                          data.n_test, prog.records_energy)
+                last = (n_valid - 1) // prog.log_every  # the last real logged step
+                _describe(progress, unpack(np.asarray(records[:1, last : last + 1]), layout),
+                          test_acc, data.n_test, prog.records_energy)
         jax.block_until_ready(state)
         trained = time.perf_counter()
         counts = np.asarray(correct(state.params, data.x, data.y))  # (runs, chunks)
