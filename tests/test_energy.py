@@ -295,7 +295,9 @@ def test_layer_norms_of_several_trees_and_sums_of_squares_of_mixed_shapes():
                                rtol=1e-6)
     rng = np.random.default_rng(0)
     arrays = [rng.normal(size=s).astype(np.float32) for s in ((4, 3), (4, 5), (4, 3))]
-    got = sums_of_squares([jnp.asarray(a) for a in arrays], (1,))
-    for g, a in zip(got, arrays):
-        np.testing.assert_allclose(np.asarray(g), np.sum(a.astype(np.float64) ** 2, axis=1),
-                                   rtol=1e-6)
+    for variadic in (True, False, None):  # one variadic reduction per shape, or one each
+        got = jax.jit(lambda xs, v=variadic: sums_of_squares(xs, (1,), v))(
+            [jnp.asarray(a) for a in arrays])
+        for g, a in zip(got, arrays):
+            np.testing.assert_allclose(np.asarray(g), np.sum(a.astype(np.float64) ** 2, axis=1),
+                                       rtol=1e-6, err_msg=f"variadic={variadic}")
