@@ -30,16 +30,7 @@ REAL = Path(
 ).resolve()
 
 
-@pytest.fixture(autouse=True)
-def clean_state():
-    """Every test: rcParams unchanged and no pyplot figure left open afterwards."""
-    before = dict(matplotlib.rcParams)
-    yield
-    open_figures = plt.get_fignums()
-    plt.close("all")
-    assert open_figures == [], "a plot function left a pyplot figure open"
-    changed = [k for k in before if str(before[k]) != str(matplotlib.rcParams[k])]
-    assert not changed, f"rcParams changed: {changed}"
+pytestmark = pytest.mark.usefixtures("clean_plot_state")  # tests/conftest.py
 
 
 def axes():

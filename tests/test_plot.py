@@ -56,17 +56,7 @@ def synthetic(config: Config | None = None, rng_seed: int = 0, **axes) -> xr.Dat
     return build(records, config, {k: list(v) for k, v in axes.items()})
 
 
-@pytest.fixture(autouse=True)
-def clean_state():
-    """Every test: rcParams unchanged and no pyplot figure left open afterwards."""
-    before = dict(matplotlib.rcParams)
-    yield
-    open_figures = plt.get_fignums()
-    plt.close("all")
-    assert open_figures == [], "a plot function left a pyplot figure open"
-    after = dict(matplotlib.rcParams)
-    changed = [k for k in before if str(before[k]) != str(after[k])]
-    assert not changed, f"rcParams changed: {changed}"
+pytestmark = pytest.mark.usefixtures("clean_plot_state")  # tests/conftest.py
 
 
 def axes() -> plt.Axes:
