@@ -64,9 +64,9 @@ def states_from_errors(params: Params, mu1: jax.Array, errors: Variables, arch) 
 
 def measure(energy_sums: jax.Array, grads: Variables, batch: int) -> InferenceRecord:
     """Batch means of the energies (from their batch sums, (L,)) and of the per-sample
-    ||dF_i/dz_l|| (NaN at L). All layers' per-sample squares come from one variadic
-    reduction, and the sqrt and the mean act on them stacked: a few kernels per t, not a few
-    per layer and t."""
+    ||dF_i/dz_l|| (NaN at L). The sqrt and the mean act on all layers' per-sample squares
+    stacked, and on an accelerator those come from one variadic reduction
+    (`sums_of_squares`): a few kernels per t, not a few per layer and t."""
     nan = jnp.full((1,), jnp.nan, energy_sums.dtype)  # the output node is clamped
     if not grads:
         return InferenceRecord(energy_sums / batch, nan)

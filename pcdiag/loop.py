@@ -130,8 +130,8 @@ def unpack(packed: np.ndarray, layout) -> StepRecord:
     return StepRecord(**{name: fields.get(name) for name in StepRecord._fields})
 
 
-def _chunk(prog: Program, guarded: bool, length: int, state, hyper, x_train, y_train, order,
-           start, n_valid):
+def _chunk(prog: Program, guarded: bool, length: int, state, hyper, x, y, order, start,
+           n_valid):
     """Run steps start .. start + length - 1 of the epoch `order` (on the device: a call sends
     two scalars, not indices), recording every log_every-th. With `guarded`, only the first
     n_valid steps are real (a lax.cond per step, which costs 10-20%: used only when no chunk
@@ -142,8 +142,8 @@ def _chunk(prog: Program, guarded: bool, length: int, state, hyper, x_train, y_t
 
     def one(state, idx, pos, record):
         def real(s):
-            y = jax.nn.one_hot(y_train[idx], n_out, dtype=x_train.dtype)
-            return train_step(prog, hyper, s, x_train[idx], y, record)
+            target = jax.nn.one_hot(y[idx], n_out, dtype=x.dtype)
+            return train_step(prog, hyper, s, x[idx], target, record)
 
         if not guarded:
             return real(state)
@@ -183,31 +183,31 @@ class Compiled:
 
     def order(self, state: TrainState, n_train: int, steps: int, batch: int, padded: int):
         """The compiled epoch shuffle: state -> (state with a new key, (runs, padded, batch))."""
-        key = ("order", state.key.shape[0], n_train, steps, batch, padded)
-        if key not in self.executables:
-            order = partial(_epoch_order, n_train=n_train, steps=steps, batch=batch, padded=padded)
-            self.executables[key] = jax.jit(jax.vmap(order)).lower(state).compile()
-        return self.executables[key]
+        order = partial(_epoch_order, n_train=n_train, steps=steps, batch=batch, padded=padded)
+        return self._aot(("order", n_train, steps, batch, padded),
+                         lambda: jax.jit(jax.vmap(order)), state)
 
     def chunk(self, length: int, guarded: bool, state, hyper, data: DeviceData, order):
         """The compiled chunk of `length` steps for these arguments: called as
-        (state, hyper, x_train, y_train, order, start, n_valid) -> (state, packed records)."""
+        (state, hyper, data.x, data.y, order, start, n_valid) -> (state, packed records)."""
         scalar = jax.ShapeDtypeStruct((), jnp.int32)
-        args = (state, hyper, data.x, data.y, order, scalar, scalar)
-        leaves, tree = jax.tree_util.tree_flatten(args)
-        key = ("chunk", length, guarded, tree, tuple((a.shape, str(a.dtype)) for a in leaves))
-        if key not in self.executables:
-            fn = jax.vmap(partial(_chunk, self.prog, guarded, length),
-                          in_axes=(0, 0, None, None, 0, None, None))
-            self.executables[key] = jax.jit(fn, donate_argnums=(0,)).lower(*args).compile()
-        return self.executables[key]
+        chunk = jax.vmap(partial(_chunk, self.prog, guarded, length),
+                         in_axes=(0, 0, None, None, 0, None, None))
+        return self._aot(("chunk", length, guarded),
+                         lambda: jax.jit(chunk, donate_argnums=(0,)),
+                         state, hyper, data.x, data.y, order, scalar, scalar)
 
     def executable(self, name: str, *args):
         """The AOT-compiled `name` for arguments shaped like `args` (arrays or shape specs)."""
+        return self._aot((name,), lambda: getattr(self, name), *args)
+
+    def _aot(self, key: tuple, jitted, *args):
+        """The executable of `jitted()` for arguments shaped like `args`, compiled ahead of
+        time on first use and kept under `key` and the arguments' structure and shapes."""
         leaves, tree = jax.tree_util.tree_flatten(args)
-        key = (name, tree, tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves))
+        key = (*key, tree, tuple((leaf.shape, str(leaf.dtype)) for leaf in leaves))
         if key not in self.executables:
-            self.executables[key] = getattr(self, name).lower(*args).compile()
+            self.executables[key] = jitted().lower(*args).compile()
         return self.executables[key]
 
 
@@ -253,6 +253,8 @@ def run(
     Step-dim arrays hold the logged steps only (every log_every-th step of each epoch,
     starting at the epoch's first); `progress` is an optional tqdm bar advanced per chunk.
     """
+    timing = Timing()
+    start = time.perf_counter()  # compile time includes record_layout's trace of the step
     fns = compiled(prog)
     layout = fns.layout
     steps = data.n_train // prog.batch_size
@@ -260,8 +262,6 @@ def run(
     calls = CHUNKS_PER_EPOCH if progress is not None else 1
     length, guarded = chunk_length(steps, prog.log_every, calls)
     padded = math.ceil(steps / length) * length
-    timing = Timing()
-    start = time.perf_counter()
     shape = jax.eval_shape(fns.init, hyper, keys)
     order_shape = jax.ShapeDtypeStruct((len(keys), padded, prog.batch_size), jnp.int32)
     init, order_fn, chunk, correct = _compile_together([
