@@ -156,11 +156,11 @@ def _weight_update(prog, hyper, params, opt_state, grads):
     return optax.apply_updates(params, updates), opt_state, updates
 
 
-def _energies(prog, params, x0, states, y, mu1=None, batch_sum=True):
-    """Per-layer energies summed over the batch (L,), or per sample (batch, L)."""
+def _energies(prog, params, x0, states, y, mu1=None):
+    """Per-layer energies summed over the batch, shape (L,)."""
     return layer_energies(
         params, x0, states, y, prog.arch, prog.output_energy, mu1=mu1, precision=prog.precision,
-        batch_sum=batch_sum,
+        batch_sum=True,
     )
 
 
