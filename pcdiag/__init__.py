@@ -1,20 +1,28 @@
-"""pcdiag: see where the energy goes in predictive coding networks."""
+"""pcdiag: see where the energy goes in predictive coding networks.
 
-__version__ = "0.1.0"
+The face of the package: everything a researcher calls from a notebook or a script. The
+modules behind it are private to its layout (see the README's Layout section).
+"""
 
-from pcdiag.config import Config, ConfigError  # noqa: E402
-from pcdiag.dataset import SchemaError, open_dataset, save, validate  # noqa: E402
-from pcdiag.run import load_device_data, train  # noqa: E402
-from pcdiag.sweep import sweep  # noqa: E402
+from pcdiag._version import __version__
+from pcdiag.config import Config, ConfigError
+from pcdiag.dataset import SchemaError, open_dataset, save, validate
+from pcdiag.nets import Net
+from pcdiag.nets import register as register_net
+from pcdiag.runs import load_device_data, sweep, train, train_with_timing
 
 __all__ = [
     "Config",
     "ConfigError",
+    "Net",
     "SchemaError",
+    "__version__",
     "load_device_data",
     "open_dataset",
+    "register_net",
     "save",
     "sweep",
     "train",
+    "train_with_timing",
     "validate",
 ]

@@ -2,6 +2,24 @@
 
 Every invalid value raises `ConfigError` with a message that names the field, the value,
 and what is allowed, so a typo in a sweep never silently trains the wrong model.
+
+Facts about each field live in its metadata (`dataclasses.field(metadata=...)`), read by
+the trainers, sweeps, stores and the CLI through the functions below, never by hand lists:
+
+- ``role``: where the value goes. ``"data"`` chooses the data; ``"program"`` is a static
+  setting of the compiled program (a shape or a code path); ``"traced"`` is a traced scalar
+  (`pcdiag.algorithms.Hyper`), so runs that differ only in it share one program;
+  ``"key"`` seeds the run's random key; ``"loop"`` sets the length of the loop;
+  ``"resource"`` only limits resources.
+- ``choices``: the allowed values of a string field (a tuple, or a function returning one
+  for registries that can grow, such as `net`).
+- ``sweepable``: False for fields that would change the step axis or the data source of
+  runs in one Dataset.
+- ``affects_results``: False for fields that cannot change a result (a resumed sweep may
+  differ in them).
+- ``list_separator``: ``";"`` for fields whose own value may hold commas, so a CLI list
+  of their values is separated by semicolons.
+Nullable fields are those typed ``... | None``.
 """
 
 from __future__ import annotations
@@ -14,6 +32,7 @@ from typing import Any
 
 ACTIVATIONS = ("hard_tanh", "tanh", "relu", "leaky_relu", "gelu", "linear")
 OUTPUT_ENERGIES = ("se", "ce")
+#: Must equal the keys of pcdiag.algorithms.ALGORITHMS (a test checks it).
 ALGORITHMS = ("pc", "ipc", "bp", "epc")
 PARAMETERIZATIONS = ("sp", "mupc")
 GAMMA_CONVENTIONS = ("per_sample", "batch_mean")
@@ -21,11 +40,22 @@ STATE_OPTIMIZERS = ("sgd", "momentum", "adam")
 WEIGHT_OPTIMIZERS = ("sgd", "momentum", "adamw")
 DATASETS = ("fashion-mnist", "mnist")
 TRAIN_SIZE = {"fashion-mnist": 60000, "mnist": 60000}
+ROLES = ("data", "program", "traced", "key", "loop", "resource")
 
-NULLABLE = ("data_dir", "train_limit", "test_limit", "layer_precision", "memory_limit_gb")
 
-#: Fields that change neither array shapes nor code paths: a sweep over them is vmapped.
-VECTORISABLE = ("gamma", "weight_lr", "momentum", "weight_decay", "seed")
+def _nets() -> tuple[str, ...]:
+    from pcdiag.nets import NETS  # the registry can grow at run time (pcdiag.nets.register)
+
+    return tuple(NETS)
+
+
+def _field(default: Any, role: str, *, choices=None, sweepable: bool = True,
+           affects_results: bool = True, list_separator: str = ",") -> Any:
+    assert role in ROLES, role
+    return dataclasses.field(default=default, metadata={
+        "role": role, "choices": choices, "sweepable": sweepable,
+        "affects_results": affects_results, "list_separator": list_separator,
+    })
 
 
 class ConfigError(ValueError):
@@ -43,39 +73,42 @@ class Config:
     """
 
     # data
-    dataset: str = "fashion-mnist"
-    data_dir: str | None = None
-    train_limit: int | None = None
-    test_limit: int | None = None
+    dataset: str = _field("fashion-mnist", "data", choices=DATASETS)
+    data_dir: str | None = _field(None, "data", sweepable=False, affects_results=False,
+                                  list_separator=";")
+    train_limit: int | None = _field(None, "data", sweepable=False)
+    test_limit: int | None = _field(None, "data")
     # model
-    depth: int = 3
-    width: int = 128
-    activation: str = "hard_tanh"
-    output_energy: str = "ce"
-    skip: bool = False
-    parameterization: str = "sp"
-    layer_precision: str | None = None
+    net: str = _field("mlp", "program", choices=_nets)
+    depth: int = _field(3, "program")
+    width: int = _field(128, "program")
+    activation: str = _field("hard_tanh", "program", choices=ACTIVATIONS)
+    output_energy: str = _field("ce", "program", choices=OUTPUT_ENERGIES)
+    skip: bool = _field(False, "program")
+    parameterization: str = _field("sp", "program", choices=PARAMETERIZATIONS)
+    layer_precision: str | None = _field(None, "program", list_separator=";")
     # algorithm
-    algorithm: str = "pc"
-    inference_steps: int = 8
-    gamma: float = 0.1
-    gamma_convention: str = "per_sample"
-    state_optimizer: str = "sgd"
-    state_momentum: float = 0.9
-    weight_optimizer: str = "adamw"
-    weight_lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
+    algorithm: str = _field("pc", "program", choices=ALGORITHMS)
+    inference_steps: int = _field(8, "program")
+    gamma: float = _field(0.1, "traced")
+    gamma_convention: str = _field("per_sample", "program", choices=GAMMA_CONVENTIONS)
+    state_optimizer: str = _field("sgd", "program", choices=STATE_OPTIMIZERS)
+    state_momentum: float = _field(0.9, "program")
+    weight_optimizer: str = _field("adamw", "program", choices=WEIGHT_OPTIMIZERS)
+    weight_lr: float = _field(1e-3, "traced")
+    momentum: float = _field(0.9, "traced")
+    weight_decay: float = _field(1e-4, "traced")
     # training loop
-    batch_size: int = 64
-    epochs: int = 1
-    seed: int = 0
-    log_every: int = 1
-    record_inference: bool = True
-    bp_alignment: bool = False
-    hessian_samples: int = 0
+    batch_size: int = _field(64, "program", sweepable=False)
+    epochs: int = _field(1, "loop", sweepable=False)
+    seed: int = _field(0, "key")
+    log_every: int = _field(1, "program", sweepable=False)
+    record_inference: bool = _field(True, "program", sweepable=False)
+    bp_alignment: bool = _field(False, "program")
+    hessian_samples: int = _field(0, "program")
     # resources
-    memory_limit_gb: float | None = None  # None: half of the machine memory
+    memory_limit_gb: float | None = _field(None, "resource", sweepable=False,
+                                           affects_results=False)  # None: half the machine
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -132,6 +165,63 @@ class Config:
         return self.n_train // self.batch_size
 
 
+# --------------------------------------------------------------------------- field facts
+
+
+def _meta(name: str) -> dict:
+    try:
+        return _FIELDS[name].metadata
+    except KeyError:
+        raise ConfigError(f"unknown config field {name!r}; known fields: "
+                          f"{', '.join(field_names())}") from None
+
+
+def role(name: str) -> str:
+    """Where the field's value goes: one of ROLES (see the module docstring)."""
+    return _meta(name)["role"]
+
+
+def choices(name: str) -> tuple[str, ...] | None:
+    """The allowed values of a choice field, or None for a free-valued field."""
+    allowed = _meta(name)["choices"]
+    return allowed() if callable(allowed) else allowed
+
+
+def nullable(name: str) -> bool:
+    """Whether the field may be None (its type is ``... | None``)."""
+    return "None" in str(_FIELDS[name].type)
+
+
+def vectorisable(name: str) -> bool:
+    """Whether runs differing only in this field share one compiled program (vmapped)."""
+    return role(name) in ("traced", "key")
+
+
+def traced_fields() -> tuple[str, ...]:
+    """The fields passed to the compiled program as traced scalars (pcdiag.algorithms.Hyper)."""
+    return tuple(n for n in field_names() if role(n) == "traced")
+
+
+def program_fields() -> tuple[str, ...]:
+    """The fields a compiled program depends on statically (shapes and code paths)."""
+    return tuple(n for n in field_names() if role(n) == "program")
+
+
+def sweepable(name: str) -> bool:
+    """Whether a sweep may have an axis over this field."""
+    return _meta(name)["sweepable"]
+
+
+def affects_results(name: str) -> bool:
+    """Whether the field can change a result (False: a resumed sweep may differ in it)."""
+    return _meta(name)["affects_results"]
+
+
+def list_separator(name: str) -> str:
+    """What separates a list of this field's values on a command line."""
+    return _meta(name)["list_separator"]
+
+
 def parse_precision(text: str | None, depth: int) -> tuple[float, ...] | None:
     if text is None:
         return None
@@ -158,9 +248,12 @@ def field_names() -> tuple[str, ...]:
     return tuple(f.name for f in fields(Config))
 
 
+_FIELDS = {f.name: f for f in fields(Config)}
+
+
 def field_type(name: str) -> type:
     """The Python type a field holds (int, float, str or bool)."""
-    annotation = {f.name: f.type for f in fields(Config)}[name]
+    annotation = str(_FIELDS[name].type)
     for kind in (bool, int, float, str):
         if annotation.startswith(kind.__name__):
             return kind
@@ -170,8 +263,7 @@ def field_type(name: str) -> type:
 def _coerce(name: str, value: Any, source: str) -> Any:
     """Accept ints for float fields; reject every other type mismatch with a clear message."""
     kind = field_type(name)
-    nullable = name in NULLABLE
-    if value is None and nullable:
+    if value is None and nullable(name):
         return None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -187,15 +279,9 @@ def _fail(name: str, value: Any, rule: str) -> None:
     raise ConfigError(f"{name}={value!r} is invalid: {rule}")
 
 
-def _choice(cfg: Config, name: str, allowed: tuple[str, ...]) -> None:
+def _int_at_least(cfg: Config, name: str, low: int) -> None:
     value = getattr(cfg, name)
-    if value not in allowed:
-        _fail(name, value, f"must be one of {', '.join(allowed)}")
-
-
-def _int_at_least(cfg: Config, name: str, low: int, *, nullable: bool = False) -> None:
-    value = getattr(cfg, name)
-    if nullable and value is None:
+    if nullable(name) and value is None:
         return
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         _fail(name, value, f"must be an integer >= {low}")
@@ -203,6 +289,8 @@ def _int_at_least(cfg: Config, name: str, low: int, *, nullable: bool = False) -
 
 def _real(cfg: Config, name: str, *, low: float, low_open: bool, high: float = math.inf) -> None:
     value = getattr(cfg, name)
+    if nullable(name) and value is None:
+        return
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
         ok = (value > low if low_open else value >= low) and value <= high
@@ -212,32 +300,33 @@ def _real(cfg: Config, name: str, *, low: float, low_open: bool, high: float = m
         _fail(name, value, f"must be a finite number {sign} {low}{upper}")
 
 
+def _bool(cfg: Config, name: str) -> None:
+    if not isinstance(getattr(cfg, name), bool):
+        _fail(name, getattr(cfg, name), "must be true or false")
+
+
 def _validate(cfg: Config) -> None:
-    _choice(cfg, "dataset", DATASETS)
+    for name in field_names():  # every choice field, from its metadata
+        allowed = choices(name)
+        if allowed is not None and getattr(cfg, name) not in allowed:
+            _fail(name, getattr(cfg, name), f"must be one of {', '.join(allowed)}")
     if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
         _fail("data_dir", cfg.data_dir, "must be a path string or None")
-    _int_at_least(cfg, "train_limit", 1, nullable=True)
-    _int_at_least(cfg, "test_limit", 1, nullable=True)
+    _int_at_least(cfg, "train_limit", 1)
+    _int_at_least(cfg, "test_limit", 1)
     for name, size in (("train_limit", TRAIN_SIZE[cfg.dataset]), ("test_limit", 10000)):
         value = getattr(cfg, name)
         if value is not None and value > size:
             _fail(name, value, f"{cfg.dataset} has only {size} examples in that split")
     _int_at_least(cfg, "depth", 1)
     _int_at_least(cfg, "width", 1)
-    _choice(cfg, "activation", ACTIVATIONS)
-    _choice(cfg, "output_energy", OUTPUT_ENERGIES)
     _bool(cfg, "skip")
-    _choice(cfg, "parameterization", PARAMETERIZATIONS)
     if cfg.layer_precision is not None and not isinstance(cfg.layer_precision, str):
         _fail("layer_precision", cfg.layer_precision, "must be a string or None")
     parse_precision(cfg.layer_precision, cfg.depth)
-    _choice(cfg, "algorithm", ALGORITHMS)
     _int_at_least(cfg, "inference_steps", 1)
     _real(cfg, "gamma", low=0.0, low_open=True)
-    _choice(cfg, "gamma_convention", GAMMA_CONVENTIONS)
-    _choice(cfg, "state_optimizer", STATE_OPTIMIZERS)
     _real(cfg, "state_momentum", low=0.0, low_open=False, high=1.0)
-    _choice(cfg, "weight_optimizer", WEIGHT_OPTIMIZERS)
     _real(cfg, "weight_lr", low=0.0, low_open=True)
     _real(cfg, "momentum", low=0.0, low_open=False, high=1.0)
     _real(cfg, "weight_decay", low=0.0, low_open=False)
@@ -258,10 +347,4 @@ def _validate(cfg: Config) -> None:
     if cfg.hessian_samples > cfg.batch_size:
         _fail("hessian_samples", cfg.hessian_samples,
               f"must be <= batch_size ({cfg.batch_size}): samples are taken from the batch")
-    if cfg.memory_limit_gb is not None:
-        _real(cfg, "memory_limit_gb", low=0.0, low_open=True)
-
-
-def _bool(cfg: Config, name: str) -> None:
-    if not isinstance(getattr(cfg, name), bool):
-        _fail(name, getattr(cfg, name), "must be true or false")
+    _real(cfg, "memory_limit_gb", low=0.0, low_open=True)

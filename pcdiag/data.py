@@ -65,7 +65,7 @@ class DataError(Exception):
 
 @dataclass(frozen=True)
 class Split:
-    """One split: ``images`` float32 (N, 784) standardised, ``labels`` int32 (N,)."""
+    """One split: ``images`` float32 (N, 28, 28, 1) standardised, ``labels`` int32 (N,)."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -343,7 +343,7 @@ def load(
     mean, std = NORMALISATION[dataset]
 
     def split(x: np.ndarray, y: np.ndarray, n: int) -> Split:
-        images = x[:n].reshape(n, -1).astype(np.float32)
+        images = x[:n, :, :, None].astype(np.float32)  # (N, H, W, C): nets flatten if they want
         images /= 255
         images -= np.float32(mean)
         images /= np.float32(std)

@@ -1,7 +1,7 @@
 """Records -> labelled xarray Dataset; the schema; validation; netCDF save and open.
 
 The names here are the contract that plots, notebooks and checks rely on: bump
-SCHEMA_VERSION when they change.
+SCHEMA_VERSION when they change. Each variable is declared once, in pcdiag.records.
 """
 
 from __future__ import annotations
@@ -14,106 +14,14 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from pcdiag import __version__
+from pcdiag._version import __version__
 from pcdiag.config import Config
+from pcdiag.records import RECORDS, VARIABLES
 
 SCHEMA_VERSION = 1
 ENGINE = "h5netcdf"
 #: Global attrs that differ between two otherwise identical runs.
 VOLATILE_ATTRS = ("created", "history")
-
-#: variable -> (dims after the sweep dims, long_name, units, comment)
-VARIABLES = {
-    "energy": (
-        ("step", "t", "layer"),
-        "layer energy",
-        "1",
-        "batch mean of per-sample E_l = 1/2 ||x_l - mu_l||^2 (output node: its output energy; "
-        "with layer_precision, pi_l E_l); "
-        "t = 0 right after forward initialisation, t = k after the k-th state update",
-    ),
-    "energy_total": (
-        ("step", "t"),
-        "total energy",
-        "1",
-        "F = sum over layers of energy",
-    ),
-    "energy_ratio": (
-        ("step", "t", "layer"),
-        "energy ratio E_l / E_l+1",
-        "1",
-        "energy of layer l over energy of layer l+1 (lower over upper); NaN at l = L",
-    ),
-    "state_grad_norm": (
-        ("step", "t", "layer"),
-        "state gradient norm",
-        "1",
-        "batch mean of per-sample ||dF_i/dx_l||, read at the states of iteration t; "
-        "NaN where the node is clamped",
-    ),
-    "weight_grad_norm": (
-        ("step", "layer"),
-        "weight gradient norm",
-        "1",
-        "Frobenius norm of (dW_l, db_l): the gradient the weight optimizer received "
-        "(pc: batch-mean F at x_T; ipc: at its last update; bp: batch-mean output loss)",
-    ),
-    "weight_norm": (
-        ("step", "layer"),
-        "weight norm",
-        "1",
-        "Frobenius norm of (W_l, b_l) after the step",
-    ),
-    "update_norm": (
-        ("step", "layer"),
-        "update norm",
-        "1",
-        "Frobenius norm of the weight optimizer's update to (W_l, b_l) in the step "
-        "(ipc: new - old, the sum of its T updates)",
-    ),
-    "bp_cosine": (
-        ("step", "layer"),
-        "cosine with backprop gradient",
-        "1",
-        "cosine between the weight gradient the optimizer received and the backprop gradient "
-        "of the batch-mean output loss, same weights and batch (W_l and b_l together)",
-    ),
-    "hessian_condition": (
-        ("step",),
-        "Hessian condition number",
-        "1",
-        "lambda_max / lambda_min of the Hessian of a sample's F w.r.t. its inference "
-        "variables (states; errors for epc) at t = 0, median over the batch's first "
-        "hessian_samples samples; exact below 512 free units, else 64-step Lanczos",
-    ),
-    "train_loss": (
-        ("step",),
-        "train loss",
-        "1",
-        "batch mean of the output energy of the feedforward prediction, before the step",
-    ),
-    "train_accuracy": (
-        ("epoch",),
-        "train accuracy",
-        "1",
-        "fraction of the training set the feedforward prediction classifies correctly",
-    ),
-    "test_accuracy": (
-        ("epoch",),
-        "test accuracy",
-        "1",
-        "fraction of the test set the feedforward prediction classifies correctly",
-    ),
-    "diverged_at": (
-        (),
-        "diverged at step",
-        "1",
-        "first step with a non-finite energy (or loss for bp); -1 if none",
-    ),
-}
-REQUIRED = ("weight_grad_norm", "weight_norm", "update_norm", "train_loss",
-            "train_accuracy", "test_accuracy", "diverged_at")
-PER_T = ("energy", "energy_total", "energy_ratio", "state_grad_norm")
 
 COORDS = {
     "step": ("training step", "true step number (weight updates before this one)"),
@@ -135,12 +43,12 @@ def build(records: dict[str, np.ndarray], config: Config, sweep: dict[str, list]
     data_vars = {}
     for name in VARIABLES:
         if name in records:
-            dims = lead + VARIABLES[name][0]
-            data_vars[name] = (dims, records[name])
+            data_vars[name] = (lead + VARIABLES[name].dims, records[name])
     if "energy" in records:
-        energy = records["energy"]
-        data_vars["energy_total"] = (lead + ("step", "t"), _total(energy, sweep))
-        data_vars["energy_ratio"] = (lead + ("step", "t", "layer"), energy_ratio(energy))
+        data_vars["energy_total"] = (lead + ("step", "t"), _total(records["energy"], sweep))
+        for variable in RECORDS:
+            if variable.derive is not None:
+                data_vars[variable.name] = (lead + variable.dims, variable.derive(records))
     coords = {name: (name, list(values)) for name, values in sweep.items()}
     coords.update(
         step=("step", records["step"].astype(np.int64)),
@@ -153,8 +61,8 @@ def build(records: dict[str, np.ndarray], config: Config, sweep: dict[str, list]
     ds = xr.Dataset(data_vars, coords=coords)
     ds["diverged_at"] = ds["diverged_at"].astype(np.int64)
     for name in ds.data_vars:
-        _, long_name, units, comment = VARIABLES[name]
-        ds[name].attrs = {"long_name": long_name, "units": units, "comment": comment}
+        v = VARIABLES[name]
+        ds[name].attrs = {"long_name": v.long_name, "units": v.units, "comment": v.comment}
     for name, (long_name, comment) in COORDS.items():
         if name in ds.coords:
             ds[name].attrs = {"long_name": long_name, "units": "1", "comment": comment}
@@ -173,14 +81,6 @@ def _total(energy: np.ndarray, sweep: dict[str, list]) -> np.ndarray:
     depth = np.asarray(sweep["depth"]).reshape([-1 if i == axis else 1 for i in range(len(sweep))])
     own = np.arange(1, energy.shape[-1] + 1) <= depth[..., None, None, None]
     return np.where(own, energy, 0).sum(axis=-1)
-
-
-def energy_ratio(energy: np.ndarray) -> np.ndarray:
-    """E_l / E_{l+1} along the last axis, NaN at the output layer."""
-    ratio = np.full_like(energy, np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio[..., :-1] = energy[..., :-1] / energy[..., 1:]
-    return ratio
 
 
 def _global_attrs(config: Config, sweep: dict[str, list]) -> dict:
@@ -222,11 +122,11 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
             "upgrade pcdiag to read it"
         )
     sweep = json.loads(ds.attrs.get("sweep", "{}"))
-    names = list(REQUIRED) + (list(PER_T) if "t" in ds.dims else [])
+    names = [v.name for v in RECORDS if v.required and ("t" in ds.dims or "t" not in v.dims)]
     for name in names:
         if name not in ds:
             raise SchemaError(f"variable {name!r} missing from the Dataset (schema {version})")
-        expected = tuple(sweep) + VARIABLES[name][0]
+        expected = tuple(sweep) + VARIABLES[name].dims
         if ds[name].dims != expected:
             raise SchemaError(f"variable {name!r} has dims {ds[name].dims}, expected {expected}")
         for attr in ("long_name", "units", "comment"):

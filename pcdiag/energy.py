@@ -1,6 +1,8 @@
-"""Per-sample, per-layer energies of a PCN. The total energy F is their sum over layers.
+"""Per-sample, per-layer energies of a PCN over any network of the contract
+(`pcdiag.nets.base.Net`). The total energy F is their sum over layers.
 
-E_l = 1/2 ||x_l - mu_l||^2 for hidden nodes and for a squared-error output node;
+E_l = 1/2 ||x_l - mu_l||^2 for hidden nodes and for a squared-error output node, summed over
+all of the node's non-batch axes (units, or H x W x C of a feature map);
 E_L = -y . log_softmax(mu_L) for a cross-entropy output node, with x_L clamped to y.
 """
 
@@ -9,11 +11,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from pcdiag.model import Arch, Params, predict
+from pcdiag.nets.base import Net, Params, node_axes
 
 
 def squared_error(x: jax.Array, mu: jax.Array) -> jax.Array:
-    return 0.5 * jnp.sum((x - mu) ** 2, axis=-1)
+    return 0.5 * jnp.sum((x - mu) ** 2, axis=node_axes(x))
 
 
 def output_loss(mu_out: jax.Array, y: jax.Array, output_energy: str) -> jax.Array:
@@ -28,7 +30,7 @@ def layer_energies(
     x0: jax.Array,
     states: tuple[jax.Array, ...],
     y: jax.Array,
-    arch: Arch | str,
+    net: Net,
     output_energy: str,
     mu1: jax.Array | None = None,
     precision: tuple[float, ...] | None = None,
@@ -44,11 +46,11 @@ def layer_energies(
     """
     depth = len(params)
     if mu1 is None:
-        mu1 = predict(params, 1, x0, arch)
+        mu1 = net.predict(params, 1, x0)
     nodes = (*states, y)
     energies = []
     for layer in range(1, depth + 1):
-        mu = mu1 if layer == 1 else predict(params, layer, nodes[layer - 2], arch)
+        mu = mu1 if layer == 1 else net.predict(params, layer, nodes[layer - 2])
         if layer == depth:
             energy = output_loss(mu, y, output_energy)
         else:

@@ -10,9 +10,12 @@ The estimate, all float32 (4 bytes), for a program (one compiled unit of R vmapp
 with L layers, T inference steps, S logged steps per epoch (ceil(steps / log_every)) and E
 epochs:
 
-- per logged step and run: ``per_t = 2 (T+1) L`` values (energy, state_grad_norm; only with
-  ``record_inference``) plus ``per_step = 3 L + 1`` values (weight_grad_norm, weight_norm,
-  update_norm, train_loss; + L for bp_cosine when ``bp_alignment``);
+- per logged step and run: the values of the compiled step's record layout
+  (`pcdiag.engine.loop.record_layout`, the shapes of every StepRecord field the step fills,
+  found by tracing the step without compiling it), split into per-t values (the variables
+  with a t dim: energy and state_grad_norm, 2 (T+1) L with ``record_inference``) and
+  per-step values (weight_grad_norm, weight_norm, update_norm, train_loss, and bp_cosine and
+  hessian_condition when switched on);
 - device, one epoch's record buffers: ``R * S_pad * (per_t + per_step)``, S_pad counting the
   padding of the last chunk (the loop keeps an epoch's chunks on the device until its end);
 - host result: every run's records over all epochs, ``R * E * S * (per_t + per_step)`` (a
@@ -43,9 +46,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
+
+from pcdiag.algorithms import Program
 from pcdiag.config import Config, ConfigError
-from pcdiag.loop import EVAL_CHUNK, chunk_length
-from pcdiag.model import N_INPUT, layer_sizes
+from pcdiag.engine.loop import EVAL_CHUNK, chunk_length, record_layout
+from pcdiag.nets import DATA_SHAPES
+from pcdiag.records import VARIABLES
 
 GiB = 1024**3
 FLOAT = 4
@@ -53,8 +60,9 @@ FLOAT = 4
 HOST_COPIES = 3
 #: JAX/XLA working memory beside the arrays (see the module docstring).
 RUNTIME_BYTES = GiB
-#: The decoded IDX files pcdiag.data keeps cached (uint8 images and labels, both splits).
-RAW_FILES = 70000 * (N_INPUT + 1)
+#: Examples in the decoded files pcdiag.data keeps cached (uint8 images and labels, both
+#: splits).
+RAW_EXAMPLES = 70000
 OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adamw": 2}
 
 
@@ -105,25 +113,38 @@ def logged_steps(cfg: Config) -> tuple[int, int]:
 
 
 def values_per_step(cfg: Config) -> tuple[int, int]:
-    """(per-t, per-step) float32 values one logged step of one run records."""
-    per_t = 2 * (cfg.inference_steps + 1) * cfg.depth if cfg.record_inference else 0
-    per_step = (3 + int(bool(getattr(cfg, "bp_alignment", False)))) * cfg.depth + 1
+    """(per-t, per-step) float32 values one logged step of one run records, counted from the
+    compiled step's record layout (pcdiag.engine.loop.record_layout: traced, not compiled)."""
+    per_t = per_step = 0
+    for name, shape in record_layout(Program.from_config(cfg)):
+        size = math.prod(shape)
+        if "t" in VARIABLES[name].dims:
+            per_t += size
+        else:
+            per_step += size
     return per_t, per_step
+
+
+def _input_size(cfg: Config) -> int:
+    return math.prod(DATA_SHAPES[cfg.dataset][0])
 
 
 def _data_bytes(cfg: Config) -> int:
     n_test = cfg.test_limit or 10000
     padded = sum(math.ceil(n / EVAL_CHUNK) * EVAL_CHUNK for n in (cfg.n_train, n_test))
-    device = padded * (N_INPUT + 1) * FLOAT
-    host = (cfg.n_train + n_test) * (N_INPUT + 1) * FLOAT
-    return device + host + RAW_FILES
+    row = _input_size(cfg) + 1  # an image and its label
+    device = padded * row * FLOAT
+    host = (cfg.n_train + n_test) * row * FLOAT
+    return device + host + RAW_EXAMPLES * row
 
 
 def _state_bytes(cfg: Config, runs: int) -> int:
-    sizes = layer_sizes(cfg.depth, cfg.width)
-    params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    net = Program.from_config(cfg).net
+    shapes = jax.eval_shape(net.init, jax.ShapeDtypeStruct((2,), "uint32"))
+    params = sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(shapes))
     slots = OPTIMIZER_SLOTS.get(cfg.weight_optimizer, 2)
-    working = cfg.batch_size * sum(sizes) * 6
+    nodes = _input_size(cfg) + sum(math.prod(s) for s in net.node_shapes)
+    working = cfg.batch_size * nodes * 6
     return runs * FLOAT * (params * (1 + slots + 3) + working)
 
 

@@ -1,17 +1,20 @@
-"""Grids of runs. Each swept config field becomes a dimension named after the field.
+"""The two ways to train: `train(config)`, one run start to finish, and `sweep(config,
+**axes)`, a grid of runs; both return labelled Datasets.
 
-Fields that change no shape or code path (gamma, weight_lr, momentum, weight_decay, seed) are
-vectorised: all their combinations run as one vmapped batch inside one compiled program.
-Every combination of the other swept fields (depth, width, optimizer names, algorithm, ...)
-gets its own program. A diverging run keeps its place: `diverged_at` says when, and its
-later values are NaN. Sweeps over depth or inference_steps pad the shorter runs' `layer` or
-`t` with NaN.
+Sweeps: each swept config field becomes a dimension named after the field. Fields that
+change no shape or code path (``pcdiag.config.vectorisable``: gamma, weight_lr, momentum,
+weight_decay, seed) are vectorised: all their combinations run as one vmapped batch inside
+one compiled program. Every combination of the other swept fields (depth, width, optimizer
+names, algorithm, ...) gets its own program. A diverging run keeps its place: `diverged_at`
+says when, and its later values are NaN. Sweeps over depth or inference_steps pad the
+shorter runs' `layer` or `t` with NaN.
 
 A *unit* is one combination of the non-vectorised axes: one program and its vmapped runs.
-With ``store=DIR`` every finished unit is written to DIR at once (see pcdiag.store), and a
-rerun of the same sweep skips the finished units, so a killed sweep loses only the unit in
-flight and the resumed result equals an uninterrupted one. Before anything is loaded or
-compiled, pcdiag.resources checks that the sweep's records fit in memory.
+With ``store=DIR`` every finished unit is written to DIR at once (see
+pcdiag.engine.store), and a rerun of the same sweep skips the finished units, so a killed
+sweep loses only the unit in flight and the resumed result equals an uninterrupted one.
+Before anything is loaded or compiled, pcdiag.engine.resources checks that the records fit
+in memory.
 """
 
 from __future__ import annotations
@@ -27,20 +30,61 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from pcdiag import resources
-from pcdiag.config import VECTORISABLE, Config, ConfigError, field_names
+from pcdiag import data as data_module
+from pcdiag.algorithms import Hyper, Program
+from pcdiag.config import (
+    Config,
+    ConfigError,
+    affects_results,
+    field_names,
+    sweepable,
+    vectorisable,
+)
 from pcdiag.dataset import build
-from pcdiag.loop import DeviceData, run
+from pcdiag.engine import resources
+from pcdiag.engine.loop import DeviceData, Timing, run
+from pcdiag.engine.store import open_store
 from pcdiag.progress import progress_bar
-from pcdiag.run import load_device_data
-from pcdiag.store import open_store
-from pcdiag.train import Hyper, Program
 
-#: Fields that would change the step axis (or where data comes from) of runs in one Dataset.
-NOT_SWEEPABLE = ("batch_size", "train_limit", "epochs", "log_every", "record_inference",
-                 "data_dir")
-#: Fields that change no result: sweeping them would only repeat the same runs.
-NOT_RESULTS = ("memory_limit_gb",)
+
+def load_device_data(config: Config) -> DeviceData:
+    """The train and test sets `config` names, on the device (reuse it across runs)."""
+    train, test = data_module.load(
+        config.dataset, config.data_dir, config.train_limit, config.test_limit
+    )
+    return DeviceData.from_splits(train, test)
+
+
+def train(
+    config: Config | None = None, *, progress: bool = False, data: DeviceData | None = None,
+    **changes,
+) -> xr.Dataset:
+    """Train one network as `config` says (fields may be overridden by keyword).
+
+    Returns the run's Dataset (see pcdiag.dataset for the names); `ds.attrs["config"]` holds
+    the full config as JSON. Timings are not in the Dataset (the same config and seed give
+    the same Dataset): `train_with_timing` returns them too.
+    """
+    return train_with_timing(config, progress=progress, data=data, **changes)[0]
+
+
+def train_with_timing(
+    config: Config | None = None, *, progress: bool = False, data: DeviceData | None = None,
+    **changes,
+) -> tuple[xr.Dataset, Timing]:
+    """`train`, returning the Dataset and where the time went (compile, per-epoch train and
+    evaluation seconds)."""
+    config = (config or Config()).replace(**changes) if changes else (config or Config())
+    resources.check(config)  # ResourceError before any loading or compiling
+    data = data or load_device_data(config)
+    prog = Program.from_config(config)
+    hyper = jax.tree_util.tree_map(lambda a: a[None], Hyper.from_config(config))
+    keys = jax.random.PRNGKey(config.seed)[None]
+    total = config.epochs * (data.n_train // config.batch_size)
+    with progress_bar(total, f"{config.algorithm} train", enabled=progress) as bar:
+        records, timing = run(prog, hyper, keys, data, config.epochs, bar)
+    single = {k: (v if k in ("step", "epoch_of_step") else v[0]) for k, v in records.items()}
+    return build(single, config, {}), timing
 
 
 def check_axes(config: Config, axes: dict[str, Sequence[Any]]) -> dict[str, list]:
@@ -52,15 +96,15 @@ def check_axes(config: Config, axes: dict[str, Sequence[Any]]) -> dict[str, list
                 f"sweep axis {name!r} is not a config field; known fields: "
                 f"{', '.join(field_names())}"
             )
-        if name in NOT_SWEEPABLE:
-            raise ConfigError(
-                f"sweep axis {name!r} cannot be swept: it changes the step axis or the data "
-                f"source; run separate sweeps for each {name}"
-            )
-        if name in NOT_RESULTS:
+        if not affects_results(name):
             raise ConfigError(
                 f"sweep axis {name!r} cannot be swept: it changes no result; set it in the "
                 "base config instead"
+            )
+        if not sweepable(name):
+            raise ConfigError(
+                f"sweep axis {name!r} cannot be swept: it changes the step axis or the data "
+                f"source; run separate sweeps for each {name}"
             )
         values = list(values) if isinstance(values, (list, tuple, np.ndarray)) else [values]
         values = [_plain(v) for v in values]  # numpy scalars (np.arange(3)) -> Python ones
@@ -88,7 +132,7 @@ def sweep(
 ) -> xr.Dataset:
     """Run every combination of the swept values; return one Dataset with a dim per axis.
 
-    `data` (from pcdiag.run.load_device_data(config)) skips loading the data set, as in
+    `data` (from load_device_data(config)) skips loading the data set, as in
     pcdiag.train; the fields that choose the data cannot be swept, so every unit uses it.
 
     With `store` (a folder), each finished unit (one combination of the non-vectorised
@@ -97,8 +141,8 @@ def sweep(
     """
     config = config or Config()
     axes = check_axes(config, axes)
-    vector_axes = [n for n in axes if n in VECTORISABLE]
-    program_axes = [n for n in axes if n not in VECTORISABLE]
+    vector_axes = [n for n in axes if vectorisable(n)]
+    program_axes = [n for n in axes if not vectorisable(n)]
     combos = [dict(zip(program_axes, c))
               for c in itertools.product(*(axes[n] for n in program_axes))]
     vector_points = list(itertools.product(*(axes[n] for n in vector_axes)))
@@ -142,8 +186,7 @@ def _run_unit(base: Config, vector_axes, vector_points, data_cache, bar, combo) 
     if data_key not in data_cache:
         data_cache[data_key] = load_device_data(base)
     runs = [base.replace(**dict(zip(vector_axes, point))) for point in vector_points]
-    hyper = Hyper(*(jnp.asarray([getattr(r, f) for r in runs], jnp.float32)
-                    for f in Hyper._fields))
+    hyper = Hyper.of_runs(runs)
     keys = jnp.stack([jax.random.PRNGKey(r.seed) for r in runs])
     if bar is not None:
         bar.set_description(_label(list(combo), list(combo.values())))

@@ -8,6 +8,7 @@ function, a lax.scan over batches, so a progress bar can move; the chunk keeps e
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +19,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pcdiag.model import forward
-from pcdiag.train import Hyper, Program, StepRecord, TrainState, init_state, train_step
+from pcdiag.algorithms import (
+    Hyper,
+    Program,
+    TrainState,
+    init_state,
+    records_energy,
+    train_step,
+)
+from pcdiag.records import StepRecord
 
 EVAL_CHUNK = 1000
 CHUNKS_PER_EPOCH = 20
@@ -40,8 +48,8 @@ class DeviceData:
     def from_splits(cls, train, test) -> DeviceData:
         def pad(images, labels):
             extra = (-len(labels)) % EVAL_CHUNK
-            return np.pad(images, ((0, extra), (0, 0))), np.pad(labels, (0, extra),
-                                                                 constant_values=-1)
+            widths = ((0, extra),) + ((0, 0),) * (images.ndim - 1)
+            return np.pad(images, widths), np.pad(labels, (0, extra), constant_values=-1)
 
         (x_train, y_train), (x_test, y_test) = pad(train.images, train.labels), pad(
             test.images, test.labels)
@@ -68,12 +76,14 @@ class DeviceData:
 
 @dataclass
 class Timing:
+    """Where a run's time went (returned by pcdiag.runs.train_with_timing and the loop)."""
+
     compile_s: float = 0.0
     train_s: list[float] = field(default_factory=list)  # per epoch, compile excluded
     eval_s: list[float] = field(default_factory=list)  # of train_s: the end-of-epoch accuracy
 
 
-def _correct(params, images, labels, arch):
+def _correct(params, images, labels, net):
     """How many rows of each EVAL_CHUNK-row chunk the feedforward prediction classifies right
     (padding rows: label -1), shape (chunks,).
 
@@ -82,9 +92,9 @@ def _correct(params, images, labels, arch):
 
     def correct(chunk):
         x, y = chunk
-        return jnp.sum(jnp.argmax(forward(params, x, arch)[-1], axis=-1) == y)
+        return jnp.sum(jnp.argmax(net.forward(params, x)[-1], axis=-1) == y)
 
-    chunks = (images.reshape(-1, EVAL_CHUNK, images.shape[-1]), labels.reshape(-1, EVAL_CHUNK))
+    chunks = (images.reshape(-1, EVAL_CHUNK, *images.shape[1:]), labels.reshape(-1, EVAL_CHUNK))
     return jax.lax.map(correct, chunks)
 
 
@@ -97,13 +107,15 @@ def _epoch_order(state: TrainState, *, n_train: int, steps: int, batch: int,
     return state._replace(key=key), jnp.pad(order, ((0, (padded or steps) - steps), (0, 0)))
 
 
+@functools.cache
 def record_layout(prog: Program) -> list[tuple[str, tuple[int, ...]]]:
-    """(field, shape) of each StepRecord field a logged step of `prog` fills, in order."""
+    """(field, shape) of each StepRecord field a logged step of `prog` fills, in order
+    (traced once per program, never compiled; the memory estimate counts from it)."""
     f32 = jax.ShapeDtypeStruct((), jnp.float32)
-    hyper = Hyper(f32, f32, f32, f32)
+    hyper = Hyper(*[f32] * len(Hyper._fields))
     key = jax.ShapeDtypeStruct((2,), jnp.uint32)
-    x = jax.ShapeDtypeStruct((prog.batch_size, prog.sizes[0]), jnp.float32)
-    y = jax.ShapeDtypeStruct((prog.batch_size, prog.sizes[-1]), jnp.float32)
+    x = jax.ShapeDtypeStruct((prog.batch_size, *prog.net.input_shape), jnp.float32)
+    y = jax.ShapeDtypeStruct((prog.batch_size, prog.net.classes), jnp.float32)
 
     def logged_step(hyper, key, x, y):
         return train_step(prog, hyper, init_state(prog, hyper, key), x, y, True)[1]
@@ -138,7 +150,7 @@ def _chunk(prog: Program, guarded: bool, length: int, state, hyper, x, y, order,
     length divides the epoch)."""
     order = jax.lax.dynamic_slice_in_dim(order, start, length)
     k = prog.log_every
-    n_out = prog.sizes[-1]
+    n_out = prog.net.classes
 
     def one(state, idx, pos, record):
         def real(s):
@@ -178,7 +190,7 @@ class Compiled:
     def __post_init__(self):
         prog = self.prog
         self.init = jax.jit(jax.vmap(partial(init_state, prog)))
-        self.correct = jax.jit(jax.vmap(partial(_correct, arch=prog.arch), in_axes=(0, None, None)))
+        self.correct = jax.jit(jax.vmap(partial(_correct, net=prog.net), in_axes=(0, None, None)))
         self.layout = record_layout(prog)
 
     def order(self, state: TrainState, n_train: int, steps: int, batch: int, padded: int):
@@ -288,7 +300,7 @@ def run(
                 progress.update(n_valid * len(keys))
                 last = (n_valid - 1) // prog.log_every  # the last real logged step
                 _describe(progress, unpack(np.asarray(records[:1, last : last + 1]), layout),
-                          test_acc, data.n_test, prog.records_energy)
+                          test_acc, data.n_test, records_energy(prog))
         jax.block_until_ready(state)
         trained = time.perf_counter()
         counts = np.asarray(correct(state.params, data.x, data.y))  # (runs, chunks)

@@ -10,7 +10,7 @@ Layout of a store folder DIR::
 A *unit* is one combination of the non-vectorised axes: one compiled program and its batch
 of vmapped runs. `<hash12>` is the first 12 hex digits of the sha256 of the unit's axis values
 as sorted JSON; `0003` its index in the sweep's order. A unit file holds exactly the arrays
-`pcdiag.loop.run` returned for it (runs first), plus `_combo` (its axis values as JSON) and
+`pcdiag.engine.loop.run` returned for it (runs first), plus `_combo` (its axis values as JSON) and
 `_store_id` (the id in sweep.json), so a file copied from another store is refused.
 
 Every file is written to a temporary name in DIR, fsynced and renamed over its final name
@@ -34,14 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from pcdiag import __version__
-from pcdiag.config import Config, ConfigError
+from pcdiag._version import __version__
+from pcdiag.config import Config, ConfigError, affects_results, field_names
 
 STORE_VERSION = 1
 SPEC = "sweep.json"
 LOCK = ".lock"
-#: Config fields that cannot change results: a resumed sweep may differ in them.
-IGNORED = ("data_dir", "memory_limit_gb")
 _META = ("_combo", "_store_id")
 
 
@@ -112,8 +110,8 @@ def differences(stored: dict, config: Config, axes: dict[str, list]) -> list[str
     old, new = stored.get("config", {}), config.to_dict()
     defaults = Config().to_dict()
     for name in sorted(set(old) | set(new)):
-        if name in IGNORED:
-            continue
+        if name in field_names() and not affects_results(name):
+            continue  # cannot change a result: a resumed sweep may differ in it
         a, b = old.get(name, _ABSENT), new.get(name, _ABSENT)
         if a is _ABSENT and b == defaults.get(name, _ABSENT):
             continue  # a field added to Config since the store was written, left at its default

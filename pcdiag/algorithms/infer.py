@@ -1,9 +1,10 @@
 """The inference loop: T state-optimizer steps on dF/dz, a lax.scan over t that records
 per-layer energies and gradient norms as it goes (never the states themselves).
 
-z are the free variables: the states x_1..x_{L-1} for pc, the errors e_1..e_{L-1} for epc
-(x_l = mu_l(x_{l-1}) + e_l; Goemaere et al. 2025, "Error optimization: overcoming
-exponential signal decay in deep predictive coding networks").
+z are the free variables, a declared choice (`FreeVariables`): the states x_1..x_{L-1}
+(`STATES`, pc) or the errors e_1..e_{L-1} (`ERRORS`, epc: x_l = mu_l(x_{l-1}) + e_l;
+Goemaere et al. 2025, "Error optimization: overcoming exponential signal decay in deep
+predictive coding networks").
 
 Timing convention: the record at t describes z_t, before the (t+1)-th update; t = 0 is right
 after forward initialisation, and t = T (recorded by the caller) is the state after the T-th
@@ -13,13 +14,15 @@ update, the one the weight step reads.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from pcdiag.model import Arch, Params, predict, sums_of_squares
+from pcdiag.algorithms.optimizers import scale_for_convention, state_optimizer
+from pcdiag.nets.base import Net, Params, sums_of_squares
 
 Variables = tuple[jax.Array, ...]
 
@@ -31,55 +34,53 @@ class InferenceRecord(NamedTuple):
     state_grad_norm: jax.Array | None
 
 
-def state_optimizer(
-    name: str, gamma: jax.Array, state_momentum: float
-) -> optax.GradientTransformation:
-    """The optax transformation that moves the free variables with learning rate gamma."""
-    if name == "sgd":
-        return optax.sgd(gamma)
-    if name == "momentum":
-        return optax.sgd(gamma, momentum=state_momentum)
-    return optax.adam(gamma)
-
-
-def forward_init(params: Params, mu1: jax.Array, arch: Arch | str) -> Variables:
+def forward_init(params: Params, mu1: jax.Array, net: Net) -> Variables:
     """Free nodes x_1..x_{L-1} set to their feedforward predictions (hidden E_l become 0)."""
     states, x = [], mu1
     for layer in range(2, len(params) + 1):
         states.append(x)
-        x = predict(params, layer, x, arch)
+        x = net.predict(params, layer, x)
     return tuple(states)
 
 
-def states_from_errors(params: Params, mu1: jax.Array, errors: Variables, arch) -> Variables:
+def states_from_errors(params: Params, mu1: jax.Array, errors: Variables, net: Net) -> Variables:
     """ePC's states: x_l = mu_l(x_{l-1}) + e_l, computed upwards from the clamped input."""
     states, x = [], mu1 + errors[0] if errors else mu1
     for layer in range(2, len(params)):
         states.append(x)
-        x = predict(params, layer, x, arch) + errors[layer - 1]
+        x = net.predict(params, layer, x) + errors[layer - 1]
     if errors:
         states.append(x)
     return tuple(states)
 
 
+@dataclass(frozen=True)
+class FreeVariables:
+    """What inference moves: where it starts (`initial`) and how it gives the states."""
+
+    name: str  # "states" | "errors"
+    initial: Callable[[Variables], Variables]  # from the forward-initialised states
+    to_states: Callable[[Params, jax.Array, Variables, Net], Variables]
+
+
+STATES = FreeVariables("states", lambda states0: states0,
+                       lambda params, mu1, z, net: z)
+ERRORS = FreeVariables("errors", lambda states0: jax.tree_util.tree_map(jnp.zeros_like, states0),
+                       states_from_errors)
+
+
 def measure(energy_sums: jax.Array, grads: Variables, batch: int) -> InferenceRecord:
     """Batch means of the energies (from their batch sums, (L,)) and of the per-sample
-    ||dF_i/dz_l|| (NaN at L). The sqrt and the mean act on all layers' per-sample squares
-    stacked, and on an accelerator those come from one variadic reduction
-    (`sums_of_squares`): a few kernels per t, not a few per layer and t."""
+    ||dF_i/dz_l|| over all of a node's non-batch axes (NaN at L). The sqrt and the mean act
+    on all layers' per-sample squares stacked, and on an accelerator those come from one
+    variadic reduction per node shape (`sums_of_squares`): a few kernels per t, not a few
+    per layer and t."""
     nan = jnp.full((1,), jnp.nan, energy_sums.dtype)  # the output node is clamped
     if not grads:
         return InferenceRecord(energy_sums / batch, nan)
-    squares = jnp.stack(sums_of_squares(grads, (grads[0].ndim - 1,)))  # (L - 1, batch)
+    squares = jnp.stack(sums_of_squares(grads, keep_batch=True))  # (L - 1, batch)
     norms = jnp.mean(jnp.sqrt(squares), axis=-1)
     return InferenceRecord(energy_sums / batch, jnp.concatenate([norms, nan]))
-
-
-def scale_for_convention(grads, convention: str, batch_size: int):
-    """Gradients of the summed per-sample energies -> what the state optimizer receives."""
-    if convention == "per_sample":
-        return grads
-    return jax.tree_util.tree_map(lambda g: g / batch_size, grads)
 
 
 EnergyFn = Callable[[Variables], tuple[jax.Array, jax.Array]]

@@ -1,0 +1,49 @@
+"""Training algorithms: a registry of one module each (pc, epc, ipc, bp).
+
+A new algorithm is one module defining an `Algorithm` (pcdiag.algorithms.base: its pure
+``step`` and whether it infers) plus one line in `ALGORITHMS` and its name in
+`pcdiag.config.ALGORITHMS` (a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from pcdiag.algorithms.base import Algorithm, Hyper, Program, TrainState
+from pcdiag.algorithms.bp import BP
+from pcdiag.algorithms.epc import EPC
+from pcdiag.algorithms.ipc import IPC
+from pcdiag.algorithms.optimizers import weight_optimizer
+from pcdiag.algorithms.pc import PC
+from pcdiag.records import StepRecord
+
+ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (PC, IPC, BP, EPC)}
+
+
+def records_energy(prog: Program) -> bool:
+    """Whether a step of `prog` records per-t energies."""
+    return prog.record_inference and ALGORITHMS[prog.algorithm].infers
+
+
+def init_state(prog: Program, hyper: Hyper, key: jax.Array) -> TrainState:
+    key_init, key_data = jax.random.split(key)
+    params = prog.net.init(key_init)
+    opt_state = weight_optimizer(prog, hyper).init(params)
+    return TrainState(params, opt_state, key_data, jnp.int32(0), jnp.int32(-1))
+
+
+def train_step(
+    prog: Program, hyper: Hyper, state: TrainState, x0: jax.Array, y: jax.Array, record: bool
+) -> tuple[TrainState, StepRecord | None]:
+    """One weight update on a batch (x0 inputs, y one-hot targets)."""
+    params, opt_state, finite, out = ALGORITHMS[prog.algorithm].step(
+        prog, hyper, state.params, state.opt_state, x0, y, record
+    )
+    first_bad = (state.diverged_at < 0) & ~finite
+    diverged_at = jnp.where(first_bad, state.step, state.diverged_at)
+    return TrainState(params, opt_state, state.key, state.step + 1, diverged_at), out
+
+
+__all__ = ["ALGORITHMS", "Algorithm", "Hyper", "Program", "TrainState", "init_state",
+           "records_energy", "train_step", "weight_optimizer"]

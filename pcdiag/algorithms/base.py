@@ -1,0 +1,109 @@
+"""What every algorithm shares: the static Program, the traced Hyper, the TrainState, the
+step contract, and the energies a step descends.
+
+Which Config fields are static (a shape or a code path: `Program`) and which are traced
+scalars (`Hyper`: runs over them share one compiled program) comes from the fields'
+metadata (`pcdiag.config.role`), not from a hand copy.
+
+The step contract: an `Algorithm` has a pure, jit-compatible
+``step(prog, hyper, params, opt_state, x0, y, record) -> (new_params, opt_state, finite,
+StepRecord | None)``: one weight update on a batch (x0 inputs, y one-hot targets); `finite`
+says every energy (or loss) it met was finite; with `record` it returns the step's record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from pcdiag import config as config_facts
+from pcdiag.config import Config, parse_precision
+from pcdiag.energy import layer_energies, output_loss
+from pcdiag.nets import Net, Params, build
+
+
+#: The Program's settings besides `net` (which holds the built network, not its name).
+SETTINGS = tuple(name for name in config_facts.program_fields() if name != "net")
+
+
+@dataclass(frozen=True)
+class _ProgramBase:
+    """A compiled program's static settings: the built network (`net`) and every other
+    "program" Config field."""
+
+    net: Net
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Program:
+        return cls(build(cfg), *(getattr(cfg, name) for name in SETTINGS))
+
+    @property
+    def precision(self) -> tuple[float, ...] | None:
+        return parse_precision(self.layer_precision, self.net.depth)
+
+
+Program = dataclasses.make_dataclass(
+    "Program", [(name, Any) for name in SETTINGS],
+    bases=(_ProgramBase,), frozen=True,
+)
+Program.__module__, Program.__doc__ = __name__, _ProgramBase.__doc__
+
+
+class Hyper(NamedTuple("_Hyper", [(name, jax.Array) for name in config_facts.traced_fields()])):
+    """The traced settings (every "traced" Config field: gamma, weight_lr, momentum,
+    weight_decay) as float32 scalars, or arrays with a leading run axis."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Hyper:
+        return cls(*(jnp.float32(getattr(cfg, name)) for name in cls._fields))
+
+    @classmethod
+    def of_runs(cls, configs: list[Config]) -> Hyper:
+        """One leading run axis: the settings of each config in turn."""
+        return cls(*(jnp.asarray([getattr(c, name) for c in configs], jnp.float32)
+                     for name in cls._fields))
+
+
+class TrainState(NamedTuple):
+    params: Params
+    opt_state: Any
+    key: jax.Array
+    step: jax.Array  # weight updates done so far
+    diverged_at: jax.Array  # first step with a non-finite energy or loss; -1 if none
+
+
+Step = Callable[..., tuple]
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A registered training algorithm (see the module docstring for `step`)."""
+
+    name: str
+    step: Step
+    infers: bool  # runs inference, so it records per-t energies (bp does not)
+    description: str
+
+
+def energies(prog, params, x0, states, y, mu1=None) -> jax.Array:
+    """Per-layer energies summed over the batch, shape (L,)."""
+    return layer_energies(params, x0, states, y, prog.net, prog.output_energy, mu1=mu1,
+                          precision=prog.precision, batch_sum=True)
+
+
+def mean_energy(params, x0, states, y, prog):
+    """Batch-mean F (what the weight step descends) and the per-layer batch sums."""
+    per_layer = energies(prog, params, x0, states, y)
+    return jnp.sum(per_layer) / x0.shape[0], per_layer
+
+
+def output_loss_of(prog, params, x0, y) -> jax.Array:
+    """Batch-mean output loss of the feedforward prediction (what bp minimises)."""
+    return jnp.mean(output_loss(prog.net.forward(params, x0)[-1], y, prog.output_energy))

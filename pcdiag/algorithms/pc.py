@@ -1,0 +1,60 @@
+"""Standard predictive coding (and any variant that only changes what inference moves).
+
+Forward initialisation, T state steps with the weights fixed, one weight step on the batch
+mean of F at the final states x_T. Which variables inference moves is a `FreeVariables`
+choice: the states (`STATES`, pc) or the errors (`ERRORS`, epc, in pcdiag.algorithms.epc).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+from pcdiag.algorithms.base import Algorithm, energies, mean_energy
+from pcdiag.algorithms.infer import STATES, FreeVariables, forward_init, infer, measure
+from pcdiag.algorithms.optimizers import weight_update
+from pcdiag.algorithms.record import inference_record
+
+
+def inference_then_learning(free: FreeVariables, prog, hyper, params, opt_state, x0, y, record):
+    """Inference over `free` with the weights fixed, then one weight step at x_T."""
+    batch = x0.shape[0]
+    mu1 = prog.net.predict(params, 1, x0)
+    record_t = record and prog.record_inference
+    states0 = forward_init(params, mu1, prog.net)
+
+    def to_states(z):
+        return free.to_states(params, mu1, z, prog.net)
+
+    def energy_fn(z):
+        per_layer = energies(prog, params, x0, to_states(z), y, mu1=mu1)
+        return jnp.sum(per_layer), per_layer
+
+    z, inference, finite = infer(energy_fn, free.initial(states0), hyper.gamma, prog, record_t,
+                                 batch)
+    states = to_states(z)
+    (total, per_layer), (grads, state_grads) = jax.value_and_grad(
+        mean_energy, argnums=(0, 2), has_aux=True
+    )(params, x0, states, y, prog)
+    new_params, opt_state, change = weight_update(prog, hyper, params, opt_state, grads)
+    finite = finite & jnp.isfinite(total)
+    if not record:
+        return new_params, opt_state, finite, None
+    final = None
+    if record_t:  # t = T: dF/dz at z_T
+        if free is STATES:  # the weight step's state gradient is it (of the batch mean)
+            z_grads = jax.tree_util.tree_map(lambda g: g * batch, state_grads)
+        else:
+            _, z_grads = jax.value_and_grad(energy_fn, has_aux=True)(z)
+        final = measure(per_layer, z_grads, batch)
+    out = inference_record(prog, free, inference, final, grads, new_params, change, params, mu1,
+                           states0, x0, y)
+    return new_params, opt_state, finite, out
+
+
+PC = Algorithm(
+    "pc", partial(inference_then_learning, STATES), infers=True,
+    description="forward init, T state steps (lr gamma), one weight step at x_T",
+)

@@ -1,0 +1,74 @@
+"""The StepRecord of a logged step: per-t records from inference, and the per-step ones
+(norms, loss, and when switched on bp_cosine and hessian_condition). What each variable
+means is declared in pcdiag.records."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from pcdiag.algorithms.base import energies, output_loss_of
+from pcdiag.algorithms.infer import InferenceRecord, forward_init
+from pcdiag.energy import output_loss
+from pcdiag.hessian import condition_number
+from pcdiag.nets.base import cosines, layer_norms
+from pcdiag.records import STEP_FIELDS, StepRecord
+
+
+def join(first: InferenceRecord, last: InferenceRecord) -> tuple[jax.Array, jax.Array]:
+    """Stack the records for t = 0..T-1 and the one for t = T into (T+1, L) arrays."""
+    energy = jnp.concatenate([first.energy, last.energy[None]])
+    grad_norm = jnp.concatenate([first.state_grad_norm, last.state_grad_norm[None]])
+    return energy, grad_norm
+
+
+def step_record(prog, energy, grad_norm, grads, new_params, change, old_params, loss, x0, y,
+                bp_cosine=None, hessian=None) -> StepRecord:
+    """A StepRecord from a step's pieces (None for a record that is off)."""
+    if prog.bp_alignment and bp_cosine is None:
+        bp_grads = jax.grad(output_loss_of, argnums=1)(prog, old_params, x0, y)
+        bp_cosine = cosines(grads, bp_grads)
+    weight_grad_norm, weight_norm, update_norm = layer_norms(grads, new_params, change)
+    values = dict(energy=energy, state_grad_norm=grad_norm, weight_grad_norm=weight_grad_norm,
+                  weight_norm=weight_norm, update_norm=update_norm, train_loss=loss,
+                  bp_cosine=bp_cosine if prog.bp_alignment else None,
+                  hessian_condition=hessian if prog.hessian_samples else None)
+    return StepRecord(**{name: values.get(name) for name in STEP_FIELDS})
+
+
+def inference_record(prog, free, inference, final, grads, new_params, change, params, mu1,
+                     states0, x0, y) -> StepRecord:
+    """The StepRecord of a step that ran inference (pc, epc, ipc): per-t records (t = 0..T-1
+    from `inference`, t = T from `final`, both None when per-t recording is off) and the
+    per-step ones."""
+    energy = grad_norm = None
+    if final is not None:
+        energy, grad_norm = join(inference, final)
+    mu_out = prog.net.predict(params, prog.depth, states0[-1]) if states0 else mu1
+    loss = jnp.mean(output_loss(mu_out, y, prog.output_energy))
+    hessian = hessian_condition(prog, free, params, x0, y, mu1) if prog.hessian_samples else None
+    return step_record(prog, energy, grad_norm, grads, new_params, change, params, loss, x0, y,
+                       hessian=hessian)
+
+
+def hessian_condition(prog, free, params, x0, y, mu1) -> jax.Array:
+    """Median over the batch's first `hessian_samples` samples of the condition number of
+    the Hessian of F_i w.r.t. the free variables (states; errors for epc) at t = 0."""
+    count = prog.hessian_samples
+    if prog.depth == 1:
+        return jnp.float32(jnp.nan)
+
+    def one(x0_i, y_i, mu1_i, key):
+        states0 = forward_init(params, mu1_i[None], prog.net)
+
+        def energy(z):
+            z = tuple(v[None] for v in z)
+            states = free.to_states(params, mu1_i[None], z, prog.net)
+            return jnp.sum(energies(prog, params, x0_i[None], states, y_i[None],
+                                    mu1=mu1_i[None]))
+
+        z0 = tuple(s[0] for s in free.initial(states0))
+        return condition_number(energy, z0, key)
+
+    keys = jax.random.split(jax.random.PRNGKey(0), count)
+    return jnp.median(jax.vmap(one)(x0[:count], y[:count], mu1[:count], keys))

@@ -1,0 +1,135 @@
+"""Every recorded variable, declared once: its dims, long_name, units, comment, and where
+it is computed. The Dataset schema (pcdiag.dataset), the compiled step's record
+(`StepRecord`) and the memory estimate (pcdiag.engine.resources, which counts from the
+compiled record layout) all follow from `RECORDS`.
+
+``source`` says where a value comes from:
+
+- ``"step"``: computed inside the compiled training step, once per logged step
+  (`StepRecord`, in declaration order), packed into one float32 vector per step;
+- ``"host"``: derived on the host from step records when the Dataset is built
+  (``derive(records) -> array``);
+- ``"epoch"``: measured by the loop after each epoch (accuracies);
+- ``"run"``: one value per run (divergence).
+
+``when`` names the Program setting that switches an optional step record on (None: always
+recorded for the algorithms that define it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    dims: tuple[str, ...]  # after the sweep dims
+    long_name: str
+    comment: str
+    source: str  # "step" | "host" | "epoch" | "run"
+    computed_in: str  # where the value is computed (for readers of the code)
+    units: str = "1"
+    required: bool = False  # validate() insists on it (per-t ones only when t is present)
+    when: str | None = None
+    derive: Callable[[dict], np.ndarray] | None = None
+
+
+def energy_ratio(energy: np.ndarray) -> np.ndarray:
+    """E_l / E_{l+1} along the last axis, NaN at the output layer."""
+    ratio = np.full_like(energy, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio[..., :-1] = energy[..., :-1] / energy[..., 1:]
+    return ratio
+
+
+RECORDS: tuple[Variable, ...] = (
+    Variable(
+        "energy", ("step", "t", "layer"), "layer energy",
+        "batch mean of per-sample E_l = 1/2 ||x_l - mu_l||^2 (output node: its output energy; "
+        "with layer_precision, pi_l E_l); "
+        "t = 0 right after forward initialisation, t = k after the k-th state update",
+        "step", "pcdiag.algorithms.infer.measure", required=True, when="record_inference",
+    ),
+    Variable(
+        "energy_total", ("step", "t"), "total energy", "F = sum over layers of energy",
+        "host", "pcdiag.dataset.build (each run's own layers)", required=True,
+    ),
+    Variable(
+        "energy_ratio", ("step", "t", "layer"), "energy ratio E_l / E_l+1",
+        "energy of layer l over energy of layer l+1 (lower over upper); NaN at l = L",
+        "host", "pcdiag.records.energy_ratio", required=True,
+        derive=lambda r: energy_ratio(r["energy"]),
+    ),
+    Variable(
+        "state_grad_norm", ("step", "t", "layer"), "state gradient norm",
+        "batch mean of per-sample ||dF_i/dx_l||, read at the states of iteration t; "
+        "NaN where the node is clamped",
+        "step", "pcdiag.algorithms.infer.measure", required=True, when="record_inference",
+    ),
+    Variable(
+        "weight_grad_norm", ("step", "layer"), "weight gradient norm",
+        "Frobenius norm of (dW_l, db_l): the gradient the weight optimizer received "
+        "(pc: batch-mean F at x_T; ipc: at its last update; bp: batch-mean output loss)",
+        "step", "pcdiag.algorithms.record.step_record", required=True,
+    ),
+    Variable(
+        "weight_norm", ("step", "layer"), "weight norm",
+        "Frobenius norm of (W_l, b_l) after the step",
+        "step", "pcdiag.algorithms.record.step_record", required=True,
+    ),
+    Variable(
+        "update_norm", ("step", "layer"), "update norm",
+        "Frobenius norm of the weight optimizer's update to (W_l, b_l) in the step "
+        "(ipc: new - old, the sum of its T updates)",
+        "step", "pcdiag.algorithms.record.step_record", required=True,
+    ),
+    Variable(
+        "train_loss", ("step",), "train loss",
+        "batch mean of the output energy of the feedforward prediction, before the step",
+        "step", "pcdiag.algorithms.record.step_record", required=True,
+    ),
+    Variable(
+        "bp_cosine", ("step", "layer"), "cosine with backprop gradient",
+        "cosine between the weight gradient the optimizer received and the backprop gradient "
+        "of the batch-mean output loss, same weights and batch (W_l and b_l together)",
+        "step", "pcdiag.algorithms.record.step_record", when="bp_alignment",
+    ),
+    Variable(
+        "hessian_condition", ("step",), "Hessian condition number",
+        "lambda_max / lambda_min of the Hessian of a sample's F w.r.t. its inference "
+        "variables (states; errors for epc) at t = 0, median over the batch's first "
+        "hessian_samples samples; exact below 512 free units, else 64-step Lanczos",
+        "step", "pcdiag.algorithms.record.hessian_condition", when="hessian_samples",
+    ),
+    Variable(
+        "train_accuracy", ("epoch",), "train accuracy",
+        "fraction of the training set the feedforward prediction classifies correctly",
+        "epoch", "pcdiag.engine.loop.run", required=True,
+    ),
+    Variable(
+        "test_accuracy", ("epoch",), "test accuracy",
+        "fraction of the test set the feedforward prediction classifies correctly",
+        "epoch", "pcdiag.engine.loop.run", required=True,
+    ),
+    Variable(
+        "diverged_at", (), "diverged at step",
+        "first step with a non-finite energy (or loss for bp); -1 if none",
+        "run", "pcdiag.algorithms.train_step", required=True,
+    ),
+)
+
+VARIABLES: dict[str, Variable] = {v.name: v for v in RECORDS}
+#: The variables with a t dim (present when per-t recording is on).
+PER_T = tuple(v.name for v in RECORDS if "t" in v.dims)
+#: The variables the compiled step records, in the order of StepRecord's fields.
+STEP_FIELDS = tuple(v.name for v in RECORDS if v.source == "step")
+
+
+#: What one logged step records (fields: STEP_FIELDS); per-t ones are (T+1, L). An optional
+#: record that is off is None. Built from RECORDS, so a new step record is one declaration.
+StepRecord = NamedTuple("StepRecord", [(name, object) for name in STEP_FIELDS])
