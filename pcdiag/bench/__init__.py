@@ -1,0 +1,51 @@
+"""Benchmark pcdiag against PCX 0.6.3: throughput, compile time, FLOP/s, sweeps, energies.
+
+    pcdiag bench [--quick] [--no-pcx] [--out bench-out/bench.json] [--models mlp3-128,...]
+
+In one process, on one machine, with the same Fashion-MNIST arrays (pcdiag.data.load, so
+``$PCDIAG_DATA`` or ``--data-dir``), the same models and the same hyperparameters (hard_tanh,
+cross-entropy output, per-sample SGD on states with gamma 0.1, AdamW on weights with lr 1e-3
+and weight_decay 0, batch 128) it measures and prints:
+
+- training throughput (samples/s, the median over the epochs after the first; compile time
+  reported apart) of pcdiag with full recording (``log_every=1, record_inference=True``),
+  pcdiag with recording off (``record_inference=False`` and ``log_every`` = steps per epoch:
+  the per-step quantities -- weight norms, loss -- are still recorded, on the first step of
+  each epoch, and the per-t quantities never), and PCX 0.6.3 (benchmarks/pcx/pcx_mlp.py, run
+  in its own virtual environment, made on first use);
+- an 8-gamma sweep: one vectorised ``pcdiag.sweep`` against 8 ``pcdiag.train`` calls, one
+  epoch each, compile included;
+- achieved matmul GFLOP/s: the matmul FLOPs of pcdiag's compiled training chunk, counted from
+  its optimized HLO (dot ops, loop bodies times their trip counts), over the measured time,
+  against a large f32 matmul timed in the same run;
+- that pcdiag and PCX compute the same thing: per-layer energies at t = 0 and t = T from the
+  same initial weights and batch.
+
+Each target is printed with PASS or FAIL; ``--out`` gets every number as JSON.
+"""
+
+# One concern a module: settings (models, hyperparameters, Settings, the Config), device
+# (backend, CPU, reference matmul), programs (pcdiag's compiled chunk driven by hand), flops
+# (HLO and hand FLOP counts), timing (throughput, the sweep comparison), pcx (the PCX venv,
+# harness and energy check), report (targets, the printed table), suite (the whole run), cli
+# (the options and `python -m pcdiag.bench`). This docstring is `pcdiag bench --help`.
+
+from pcdiag.bench.cli import configure_parser, main, run_cli
+from pcdiag.bench.report import format_report
+from pcdiag.bench.settings import MODELS, SWEEP_GAMMAS, Model, Settings, bench_config
+from pcdiag.bench.suite import run_bench
+from pcdiag.bench.timing import sweep_side
+
+__all__ = [
+    "MODELS",
+    "SWEEP_GAMMAS",
+    "Model",
+    "Settings",
+    "bench_config",
+    "configure_parser",
+    "format_report",
+    "main",
+    "run_bench",
+    "run_cli",
+    "sweep_side",
+]

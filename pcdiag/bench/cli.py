@@ -1,0 +1,118 @@
+"""The bench's command line: `pcdiag bench ...` (configure_parser, run_cli) and
+`python -m pcdiag.bench ...` (main)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from pcdiag.bench import device
+from pcdiag.bench.pcx import DEFAULT_PCX_VENV, PCX_VENV_ENV, PCX_VERSION
+from pcdiag.bench.report import format_report
+from pcdiag.bench.settings import MODELS, QUICK, Settings
+from pcdiag.bench.suite import run_bench
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the bench options to `parser` (the `pcdiag bench` subcommand)."""
+    names = ", ".join(m.name for m in MODELS)
+    parser.add_argument("--quick", action="store_true",
+                        help="a short run (< 5 min on 2 CPU cores): the two 3-layer models, 3 "
+                        "epochs of a data subset each, the sweep on a subset; every column "
+                        "still measured")
+    parser.add_argument("--no-pcx", dest="pcx", action="store_false",
+                        help="skip PCX (its venv, throughput and the energy comparison)")
+    parser.add_argument("--out", default="bench-out/bench.json", metavar="PATH",
+                        help="write all numbers as JSON here (default: bench-out/bench.json; "
+                        "'-' for none)")
+    parser.add_argument("--models", default=None, metavar="LIST",
+                        help=f"comma-separated subset of: {names} (default: all)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs per throughput run, the first is warm-up (default 4; "
+                        "quick: 3)")
+    parser.add_argument("--train-limit", type=int, default=None, metavar="N",
+                        help="training examples per epoch for every model (default: all "
+                        "60000; quick: a subset per model)")
+    parser.add_argument("--no-sweep", dest="sweep", action="store_false",
+                        help="skip the 8-gamma sweep comparison")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="folder holding fashion-mnist/ (default: $PCDIAG_DATA, the cache...)")
+    parser.add_argument("--pcx-venv", default=None, metavar="DIR",
+                        help=f"PCX {PCX_VERSION} virtual environment, made there if missing "
+                        f"(default: ${PCX_VENV_ENV}, else {DEFAULT_PCX_VENV})")
+    parser.add_argument("--matmul-size", type=int, default=2048, metavar="N",
+                        help="size of the square f32 matmul that sets the FLOP/s reference")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The run's Settings from the parsed options; ValueError names a bad option."""
+    known = {m.name for m in MODELS}
+    models = tuple(m.name for m in MODELS)
+    if args.models:
+        models = tuple(s.strip() for s in args.models.split(",") if s.strip())
+        unknown = [m for m in models if m not in known]
+        if unknown:
+            raise ValueError(f"--models: unknown model(s) {', '.join(unknown)}; "
+                             f"choose from {', '.join(sorted(known))}")
+    s = Settings(quick=args.quick, pcx=args.pcx, models=models, sweep=args.sweep,
+                 data_dir=args.data_dir, pcx_venv=args.pcx_venv,
+                 matmul_size=args.matmul_size, seed=args.seed,
+                 out=None if args.out in (None, "-") else args.out)
+    if args.quick:
+        if not args.models:
+            s.models = models = QUICK["models"]
+        s.epochs = QUICK["epochs"]
+        s.test_limit = QUICK["test_limit"]
+        if device.backend() == "cpu":  # an accelerator runs full epochs in well under a second
+            s.train_limits = {m: QUICK[m] for m in models}
+            s.sweep_train_limit = QUICK["sweep_train_limit"]
+    if args.epochs is not None:
+        if args.epochs < 2:
+            raise ValueError("--epochs must be >= 2: the first epoch is warm-up")
+        s.epochs = args.epochs
+    if args.train_limit is not None:
+        s.train_limits = {m: args.train_limit for m in models}
+        s.sweep_train_limit = args.train_limit
+    return s
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """Run the benchmark; print the table and targets; write JSON. 0 unless it broke."""
+    try:
+        settings = settings_from_args(args)
+    except ValueError as err:
+        print(f"pcdiag bench: error: {err}", file=sys.stderr)
+        return 2
+    result = run_bench(settings)
+    print()
+    print(format_report(result))
+    if settings.out:
+        out = Path(settings.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+        print(f"\nwrote {out}")
+    return 0
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pcdiag.bench ...`, the same as `pcdiag bench ...`."""
+    from pcdiag import bench  # the package, whose docstring is the help text
+
+    parser = argparse.ArgumentParser(prog="pcdiag bench", description=bench.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    configure_parser(parser)
+    return run_cli(parser.parse_args(argv))
+

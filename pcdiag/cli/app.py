@@ -1,0 +1,165 @@
+"""The `pcdiag` parser and entry point: the built-in commands, the extension commands
+(figures, bench: modules with configure_parser(parser) and run_cli(args)), and main()."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import pcdiag
+from pcdiag.cli.cache import use_compilation_cache
+from pcdiag.cli.commands import cmd_info, cmd_sweep, cmd_train
+from pcdiag.cli.fields import (
+    UsageError,
+    add_config_flags,
+    add_sources,
+    join_negative_values,
+    semicolon_fields,
+)
+from pcdiag.config import ConfigError
+from pcdiag.data import DataError
+from pcdiag.dataset import SchemaError
+
+PROG = "pcdiag"
+BUILTIN = ("train", "sweep", "info")
+#: Modules that add a subcommand through configure_parser(parser) and run_cli(args).
+EXTENSIONS = ("figures", "bench")
+#: commands whose compiled programs are kept on disk (not bench: it measures compilation)
+CACHED_COMMANDS = ("train", "sweep", "figures")
+INPUT_ERRORS = (ConfigError, DataError, SchemaError, FileNotFoundError)
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of printing usage and exiting."""
+
+    def error(self, message: str):  # noqa: D102 (argparse API)
+        raise UsageError(message)
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `pcdiag` command; returns the exit status (0 ok, 2 bad input, 130 Ctrl-C)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(_extensions_for(argv))
+        args = parser.parse_args(join_negative_values(argv))
+        if args.command in CACHED_COMMANDS:
+            use_compilation_cache()
+        return int(args.handler(args) or 0)
+    except SystemExit as done:  # --help, --version
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except (UsageError, *INPUT_ERRORS) as error:
+        _error(str(error))
+        return 2
+    except OSError as error:  # e.g. --out not writable
+        _error(str(error))
+        return 1
+
+
+def _error(message: str) -> None:
+    one_line = " ".join(message.split())
+    print(f"{PROG}: error: {one_line}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# the parser
+
+
+def build_parser(extensions: dict[str, Any] | None = None) -> Parser:
+    """The full parser; `extensions` maps subcommand name -> module with the two hooks."""
+    parser = Parser(
+        prog=PROG,
+        description="Train predictive coding networks and see where the energy goes.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {pcdiag.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = commands.add_parser(
+        "train", help="train one network and save its Dataset",
+        description="Train one network; save its Dataset as netCDF; print a summary. "
+        + _PRECEDENCE,
+    )
+    train.add_argument("--out", default="run.nc", metavar="RUN.nc",
+                       help="where to save the Dataset (default: run.nc)")
+    add_sources(train)
+    add_config_flags(train, sweep=False)
+    train.set_defaults(handler=cmd_train)
+
+    sweep = commands.add_parser(
+        "sweep", help="train a grid of networks (comma lists = swept axes)",
+        description="Train every combination of the swept values; save one Dataset with a "
+        "dim per swept field. A flag with a comma-separated list (e.g. --gamma 0.01,0.1; "
+        "a trailing comma makes a one-value axis: --seed 0,) is a swept axis; dims follow "
+        "the command-line order. A single value fixes the field. Fields whose values hold "
+        f"commas ({', '.join(semicolon_fields())}) separate their list with ';'. "
+        + _PRECEDENCE,
+    )
+    sweep.add_argument("--out", default="sweep.nc", metavar="SWEEP.nc",
+                       help="where to save the Dataset (default: sweep.nc)")
+    sweep.add_argument("--store", metavar="DIR", default=None,
+                       help="save each finished part of the sweep in DIR; rerunning the same "
+                       "sweep with the same DIR skips the parts already there")
+    add_sources(sweep)
+    add_config_flags(sweep, sweep=True)
+    sweep.set_defaults(handler=cmd_sweep)
+
+    info = commands.add_parser(
+        "info", help="summarise a saved run or sweep",
+        description="Print a saved run's or sweep's config, sweep axes, accuracies, the "
+        "per-layer energies at t = T of the last logged step, divergence and schema version.",
+    )
+    info.add_argument("path", metavar="RUN.nc", help="a netCDF file pcdiag wrote")
+    info.set_defaults(handler=cmd_info)
+
+    for name, module in (extensions or {}).items():
+        doc = (inspect.getdoc(module) or f"the {name} command").splitlines()[0]
+        sub = commands.add_parser(name, help=doc, description=inspect.getdoc(module),
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.configure_parser(sub)
+        sub.set_defaults(handler=module.run_cli)
+    return parser
+
+
+_PRECEDENCE = ("Config values, lowest precedence first: defaults < --from RUN.nc < "
+               "--config FILE.toml < flags.")
+
+
+# ---------------------------------------------------------------------------------------------
+# extension commands (figures, bench)
+
+
+def _extensions_for(argv: list[str]) -> dict[str, Any]:
+    """Import the extension modules unless the command is a built-in one (they are slow)."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in BUILTIN:
+        return {}
+    return load_extensions()
+
+
+def load_extensions(names: Sequence[str] | None = None) -> dict[str, Any]:
+    """name -> module for each `pcdiag.<name>` (default: EXTENSIONS) that has both hooks;
+    a name with no such module is not offered."""
+    found = {}
+    for name in EXTENSIONS if names is None else names:
+        module_name = f"pcdiag.{name}"
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name == module_name:
+                continue
+            raise
+        if callable(getattr(module, "configure_parser", None)) and callable(
+            getattr(module, "run_cli", None)
+        ):
+            found[name] = module
+    return found

@@ -1,0 +1,57 @@
+"""The built-in commands: train, sweep, info (each parses nothing: it gets argparse's args)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pcdiag
+from pcdiag.cli.fields import UsageError, build_config, config_values, explicit_fields
+from pcdiag.cli.summaries import info_text, sweep_summary, train_summary
+
+
+def train_timed(config, **kwargs):
+    """(Dataset, Timing) of one pcdiag.train run: the only place the CLI reads a timing."""
+    # remapped to pcdiag.runs.train_with_timing on merge
+    ds = pcdiag.train(config, **kwargs)
+    return ds, pcdiag.train.last_timing
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    values, source = config_values(args)
+    config = build_config(values, source)
+    out = _check_out(args.out)
+    ds, timing = train_timed(config, progress=True)
+    saved = pcdiag.save(ds, out)
+    print(train_summary(ds, config, timing, saved))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    values, source = config_values(args)
+    given = explicit_fields(args)
+    axes = {name: value for name, value in given.items() if isinstance(value, list)}
+    if not axes:
+        raise UsageError("sweep needs at least one swept field: give a comma-separated list, "
+                         "e.g. --gamma 0.01,0.1 (a trailing comma makes a one-value axis)")
+    fixed = {name: value for name, value in values.items() if name not in axes}
+    config = build_config(fixed, source)
+    out = _check_out(args.out)
+    ds = pcdiag.sweep(config, progress=True, store=args.store, **axes)
+    saved = pcdiag.save(ds, out)
+    print(sweep_summary(ds, list(axes)))
+    print(f"saved: {saved}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    ds = pcdiag.open_dataset(args.path)
+    print(info_text(ds, args.path))
+    return 0
+
+
+def _check_out(out: str) -> Path:
+    path = Path(out)
+    if path.is_dir():
+        raise UsageError(f"--out {out}: is a folder; give a file name such as {path / 'run.nc'}")
+    return path

@@ -1,0 +1,170 @@
+"""The text the commands print: a run's accuracies and speed, a sweep's table of final
+accuracies and diverged runs, and a saved file's config, axes and energies (`pcdiag info`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from pcdiag.config import Config, field_names
+from pcdiag.dataset import config_of
+
+
+def train_summary(ds, config: Config, timing, path: Path) -> str:
+    """Accuracies per epoch, divergence, speed (from the run's Timing) and where it was saved."""
+    lines = [f"{ds.attrs.get('title', 'pcdiag run')}", "  epoch  train_acc  test_acc"]
+    for epoch, train_acc, test_acc in zip(
+        ds["epoch"].values, ds["train_accuracy"].values, ds["test_accuracy"].values
+    ):
+        lines.append(f"  {epoch:5d}  {_acc(train_acc):>9}  {_acc(test_acc):>8}")
+    diverged = int(ds["diverged_at"])
+    if diverged >= 0:
+        lines.append(f"diverged at step {diverged} (later values are NaN)")
+    if timing.train_s:
+        median = float(np.median(timing.train_s))
+        rate = config.steps_per_epoch / median if median > 0 else math.inf
+        lines.append(f"speed: {rate:.1f} steps/s ({config.steps_per_epoch} steps/epoch, "
+                     f"median epoch {median:.2f} s incl. the end-of-epoch evaluation); "
+                     f"compile (apart): {timing.compile_s:.2f} s")
+    lines.append(f"saved: {path}")
+    return "\n".join(lines)
+
+
+def _acc(value) -> str:
+    value = float(value)
+    return "nan" if math.isnan(value) else f"{value:.4f}"
+
+
+def sweep_summary(ds, axes: list[str]) -> str:
+    """Final test accuracy per combination (mean over seed if swept) and the diverged runs."""
+    final = ds["test_accuracy"].isel(epoch=-1)
+    diverged = ds["diverged_at"] >= 0
+    shown = [a for a in axes if a != "seed"]
+    if "seed" in axes:
+        n_seeds = ds.sizes["seed"]
+        final = final.mean("seed")  # skips diverged (NaN) seeds; the count is shown beside
+        header = f"test_acc (mean of {n_seeds} seeds)"
+        n_div = diverged.sum("seed")
+    else:
+        header, n_seeds, n_div = "test_acc", 1, diverged.astype(int)
+    widths = [max(len(a), *(len(_fmt(v)) for v in ds[a].values)) for a in shown]
+    lines = ["  ".join([*(a.ljust(w) for a, w in zip(shown, widths)), header, "diverged"])]
+    for index in np.ndindex(*(ds.sizes[a] for a in shown)):
+        where = dict(zip(shown, index))
+        cells = [_fmt(ds[a].values[i]).ljust(w) for a, i, w in zip(shown, index, widths)]
+        acc = _acc(final.isel(where).values)
+        count = int(n_div.isel(where).values)
+        lines.append("  ".join([*cells, acc.ljust(len(header)), f"{count}/{n_seeds}"]))
+    runs = _diverged_runs(ds, axes)
+    lines.append("diverged runs: " + ("none" if not runs else "; ".join(runs)))
+    return "\n".join(lines)
+
+
+def _diverged_runs(ds, axes: list[str]) -> list[str]:
+    values = ds["diverged_at"].transpose(*axes).values
+    out = []
+    for index in zip(*np.nonzero(values >= 0)):
+        label = ", ".join(f"{a}={_fmt(ds[a].values[i])}" for a, i in zip(axes, index))
+        out.append(f"{label} at step {int(values[index])}")
+    return out
+
+
+def _fmt(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):g}"
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+def info_text(ds, path: str) -> str:
+    config = config_of(ds)
+    axes = list(json.loads(ds.attrs.get("sweep", "{}")))
+    lines = [f"{path}: {ds.attrs.get('title', '')} "
+             f"(pcdiag {ds.attrs.get('pcdiag_version', '?')})"]
+    lines.append("config:" + ("  (base config of the sweep)" if axes else ""))
+    width = max(map(len, field_names()))
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        lines.append(f"  {field.name.ljust(width)} = {'none' if value is None else value}")
+    if axes:
+        lines.append("sweep axes:")
+        for axis in axes:
+            lines.append(f"  {axis} = {', '.join(_fmt(v) for v in ds[axis].values)}")
+    else:
+        lines.append("sweep axes: none (a single run)")
+    if axes:
+        lines.extend(_info_sweep(ds, axes, config))
+    else:
+        lines.extend(_info_run(ds, config))
+    lines.append(f"schema_version: {ds.attrs['schema_version']}")
+    return "\n".join(lines)
+
+
+def _where_energies(ds) -> str:
+    """Which energies the info lines show."""
+    if "t" not in ds.dims:
+        return "energies: none recorded"
+    return (f"E_l at t = T = {int(ds['t'].values[-1])} of the last logged step "
+            f"(step {int(ds['step'].values[-1])}), layer 1 first")
+
+
+def _info_run(ds, config: Config) -> list[str]:
+    lines = [_where_energies(ds) + ":"]
+    lines.extend(_energy_lines(ds, config.algorithm, indent="  "))
+    lines.append("accuracy:")
+    lines.append("  epoch  train_acc  test_acc")
+    for epoch, train_acc, test_acc in zip(
+        ds["epoch"].values, ds["train_accuracy"].values, ds["test_accuracy"].values
+    ):
+        lines.append(f"  {int(epoch):5d}  {_acc(train_acc):>9}  {_acc(test_acc):>8}")
+    diverged = int(ds["diverged_at"])
+    lines.append(f"diverged_at: {diverged}" + (" (did not diverge)" if diverged < 0 else ""))
+    return lines
+
+
+def _info_sweep(ds, axes: list[str], config: Config) -> list[str]:
+    n_epochs = ds.sizes["epoch"]
+    lines = [f"per combination: accuracies after epoch {n_epochs}; {_where_energies(ds)}:"]
+    for index in np.ndindex(*(ds.sizes[a] for a in axes)):
+        where = dict(zip(axes, index))
+        point = ds.isel(where)
+        label = " ".join(f"{a}={_fmt(ds[a].values[i])}" for a, i in zip(axes, index))
+        algorithm = str(point["algorithm"].values) if "algorithm" in axes else config.algorithm
+        energy = " ".join(_energy_lines(point, algorithm, indent="", compact=True))
+        lines.append(
+            f"  {label}: train {_acc(point['train_accuracy'].values[-1])} "
+            f"test {_acc(point['test_accuracy'].values[-1])} "
+            f"diverged_at {int(point['diverged_at'])}; {energy}"
+        )
+    n_div = int((ds["diverged_at"] >= 0).sum())
+    lines.append(f"diverged: {n_div} of {int(ds['diverged_at'].size)} runs")
+    return lines
+
+
+def _energy_lines(ds, algorithm: str, *, indent: str, compact: bool = False) -> list[str]:
+    """Per-layer energies at t = T of the last logged step and their finite ratio range."""
+    if "t" not in ds.dims or "energy" not in ds:
+        return [f"{indent}no energies (record_inference false)"]
+    energy = ds["energy"].isel(step=-1, t=-1).transpose("layer").values
+    ratio = ds["energy_ratio"].isel(step=-1, t=-1).transpose("layer").values
+    if not np.isfinite(energy).any():
+        if algorithm == "bp":
+            return [f"{indent}no energies (bp)"]
+        return [f"{indent}energies: all NaN at the last logged step (diverged?)"]
+    finite = ratio[np.isfinite(ratio)]
+    digits = ".3g" if compact else ".7g"
+    e_text = " ".join(format(float(e), digits) for e in energy)
+    if finite.size:
+        r_text = (f"min {format(float(finite.min()), digits)}, "
+                  f"max {format(float(finite.max()), digits)}")
+    else:
+        r_text = "no finite values"
+    if compact:
+        return [f"E {e_text}; ratio {r_text}"]
+    return [f"{indent}E_l: {e_text}",
+            f"{indent}E_l/E_l+1 (finite values): {r_text}"]
