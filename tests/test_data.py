@@ -186,7 +186,8 @@ def test_unknown_dataset():
 def test_load_real_values(dataset, counts):
     train, test = load(dataset, REAL)
     assert isinstance(train, Split)
-    assert train.images.shape == (60000, 784) and test.images.shape == (10000, 784)
+    # images keep their shape (N, H, W, C) until a network flattens them
+    assert train.images.shape == (60000, 28, 28, 1) and test.images.shape == (10000, 28, 28, 1)
     assert train.images.dtype == test.images.dtype == np.float32
     assert train.labels.shape == (60000,) and test.labels.shape == (10000,)
     assert train.labels.dtype == test.labels.dtype == np.int32
@@ -196,7 +197,7 @@ def test_load_real_values(dataset, counts):
     # the values against a decoding written independently of read_idx
     raw = np.frombuffer(
         gzip.decompress((REAL / dataset / TEST_IMAGES).read_bytes()), np.uint8, offset=16
-    ).reshape(10000, 784)
+    ).reshape(10000, 28, 28, 1)
     mean, std = NORMALISATION[dataset]
     np.testing.assert_allclose(test.images, (raw / 255 - mean) / std, atol=1e-5)
     labels = np.frombuffer(

@@ -14,13 +14,12 @@ from pcdiag.config import Config
 from pcdiag.dataset import (
     ENGINE,
     SCHEMA_VERSION,
-    VARIABLES,
     VOLATILE_ATTRS,
     SchemaError,
     config_of,
-    energy_ratio,
     validate,
 )
+from pcdiag.records import VARIABLES, energy_ratio
 
 DATA = Path(
     os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -77,7 +76,7 @@ def test_every_variable_and_coord_has_long_name_units_and_comment(ds):
         for key in ("long_name", "units", "comment"):
             assert isinstance(attrs.get(key), str) and attrs[key], (name, key)
     for name in ds.data_vars:
-        assert ds[name].attrs["long_name"] == VARIABLES[name][1]
+        assert ds[name].attrs["long_name"] == VARIABLES[name].long_name
         assert ds[name].attrs["units"] == "1"
 
 

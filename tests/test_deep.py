@@ -16,7 +16,6 @@
 Notation (row vectors, as in pcdiag.model): mu_l = x_{l-1} @ W_l + b_l for a linear layer.
 """
 
-import dataclasses
 import math
 import os
 from functools import partial
@@ -29,18 +28,20 @@ import pytest
 
 import pcdiag
 from pcdiag import data as data_module
-from pcdiag.config import Config, parse_precision
-from pcdiag.energy import layer_energies
-from pcdiag.infer import forward_init, infer, states_from_errors
-from pcdiag.model import ACTIVATION_FNS, Arch, forward, init_params, mupc_multiplier, predict
-from pcdiag.train import (
+from pcdiag.algorithms import (
     Hyper,
     Program,
     TrainState,
-    output_loss_of,
     train_step,
     weight_optimizer,
 )
+from pcdiag.algorithms.base import output_loss_of
+from pcdiag.algorithms.infer import forward_init, infer, states_from_errors
+from pcdiag.config import Config, parse_precision
+from pcdiag.energy import layer_energies
+from pcdiag.nets.base import ACTIVATION_FNS
+from pcdiag.nets.mlp import init_params, mupc_multiplier
+from tests._nets import forward, mlp, predict, with_sizes
 
 DATA = Path(
     os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -58,7 +59,7 @@ def real_batch():
 
 def program(sizes, **changes) -> Program:
     cfg = Config(**(dict(activation="tanh", output_energy="ce", state_optimizer="sgd") | changes))
-    return dataclasses.replace(Program.from_config(cfg), sizes=tuple(sizes))
+    return with_sizes(Program.from_config(cfg), sizes)
 
 
 def first_record(prog, params, x0, y, gamma):
@@ -132,13 +133,13 @@ def linear_equilibrium(params, x0, y, precision=None):
 def relax(prog, params, x0, y, gamma):
     """Inference as pc_step runs it (pc: states from forward init; epc: errors from 0),
     returning the final states and the per-sample energies there."""
-    mu1 = predict(params, 1, x0, prog.arch)
-    start = forward_init(params, mu1, prog.arch)
+    mu1 = predict(params, 1, x0, prog.net)
+    start = forward_init(params, mu1, prog.net)
     if prog.algorithm == "epc":
         z0 = tuple(jnp.zeros_like(s) for s in start)
 
         def to_states(z):
-            return states_from_errors(params, mu1, z, prog.arch)
+            return states_from_errors(params, mu1, z, prog.net)
     else:
         z0 = start
 
@@ -146,7 +147,7 @@ def relax(prog, params, x0, y, gamma):
             return z
 
     def energies_of(states):
-        return layer_energies(params, x0, states, y, prog.arch, prog.output_energy, mu1=mu1,
+        return layer_energies(params, x0, states, y, prog.net, prog.output_energy, mu1=mu1,
                               precision=prog.precision)
 
     def energy_fn(z):
@@ -181,7 +182,7 @@ def test_mupc_predict_uses_the_multipliers():
     params = tuple((w, jnp.full(w.shape[1], 0.1 * (i + 1))) for i, (w, _) in enumerate(params))
     rng = np.random.default_rng(2)
     x = jnp.asarray(rng.standard_normal((3, 6)), jnp.float32)
-    arch = Arch("tanh", "mupc", True)
+    arch = mlp("tanh", "mupc", True)
     w = [np.asarray(p[0], np.float64) for p in params]
     b = [np.asarray(p[1], np.float64) for p in params]
     xn = np.asarray(x, np.float64)
@@ -195,7 +196,7 @@ def test_mupc_predict_uses_the_multipliers():
                                    err_msg=f"mu_{layer}")
     # without skips: no identity and a_l = 1/sqrt(N) for the hidden layers
     no_skip = np.tanh(want[0]) @ w[1] / math.sqrt(5) + b[1]
-    got = predict(params, 2, jnp.asarray(want[0], jnp.float32), Arch("tanh", "mupc", False))
+    got = predict(params, 2, jnp.asarray(want[0], jnp.float32), mlp("tanh", "mupc", False))
     np.testing.assert_allclose(np.asarray(got), no_skip, rtol=1e-5, atol=1e-6)
 
 
@@ -218,7 +219,7 @@ def test_mupc_forward_pass_stays_order_one_with_depth(real_batch, activation):
     width, depths = 64, (8, 32, 128)
     hidden, outputs = {"mupc": [], "sp": []}, []
     for parameterization in ("mupc", "sp"):
-        arch = Arch(activation, parameterization, True)
+        arch = mlp(activation, parameterization, True)
         for depth in depths:
             sizes = [784] + [width] * (depth - 1) + [10]
             params = gaussian_params(sizes, seed=depth, parameterization=parameterization)
@@ -243,7 +244,7 @@ def test_mupc_output_scale_falls_as_one_over_width(real_batch):
     for width in (64, 1024):
         sizes = [784] + [width] * 3 + [10]
         params = gaussian_params(sizes, seed=width, parameterization="mupc")
-        means.append(float(jnp.mean(forward(params, x0, Arch("hard_tanh", "mupc", True))[-1]
+        means.append(float(jnp.mean(forward(params, x0, mlp("hard_tanh", "mupc", True))[-1]
                                      ** 2)))
     # mean square ~ 1/N: 16 times smaller for a 16 times wider net (loose: 10 columns)
     assert 5 < means[0] / means[1] < 50, means
@@ -256,24 +257,24 @@ def test_states_from_zero_errors_are_the_forward_initialisation():
     sizes = (6, 5, 5, 5, 3)  # equal hidden widths: the mupc arch has identity skips
     params = gaussian_params(sizes, seed=3)
     x0 = jnp.asarray(np.random.default_rng(4).standard_normal((2, 6)), jnp.float32)
-    for arch in ("tanh", Arch("relu", "mupc", True)):
+    for arch in ("tanh", mlp("relu", "mupc", True)):
         mu1 = predict(params, 1, x0, arch)
         zero = tuple(jnp.zeros((2, n)) for n in sizes[1:-1])
-        for got, want in zip(states_from_errors(params, mu1, zero, arch),
-                             forward_init(params, mu1, arch), strict=True):
+        for got, want in zip(states_from_errors(params, mu1, zero, mlp(arch)),
+                             forward_init(params, mu1, mlp(arch)), strict=True):
             np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     # non-zero errors are exactly the hidden prediction errors: E_l = 1/2 ||e_l||^2
     rng = np.random.default_rng(5)
     errors = tuple(jnp.asarray(rng.standard_normal((2, n)), jnp.float32) for n in sizes[1:-1])
     mu1 = predict(params, 1, x0, "tanh")
-    states = states_from_errors(params, mu1, errors, "tanh")
-    energies = layer_energies(params, x0, states, jnp.zeros((2, 3)), "tanh", "se")
+    states = states_from_errors(params, mu1, errors, mlp("tanh"))
+    energies = layer_energies(params, x0, states, jnp.zeros((2, 3)), mlp("tanh"), "se")
     want = np.stack([0.5 * np.sum(np.asarray(e) ** 2, -1) for e in errors], -1)
     np.testing.assert_allclose(np.asarray(energies[:, :-1]), want, rtol=1e-5)
     # edge cases: one free node, and none
-    one = states_from_errors(params[-2:], x0[:, :5], (errors[-1],), "tanh")
+    one = states_from_errors(params[-2:], x0[:, :5], (errors[-1],), mlp("tanh"))
     np.testing.assert_allclose(np.asarray(one[0]), np.asarray(x0[:, :5] + errors[-1]))
-    assert states_from_errors(params[:1], mu1, (), "tanh") == ()
+    assert states_from_errors(params[:1], mu1, (), mlp("tanh")) == ()
 
 
 def linear_problem(sizes, seed):
@@ -332,7 +333,7 @@ def test_epc_reaches_layer_one_in_one_step_pc_needs_L_minus_1(real_batch):
     assert epc[-1, 0] > 1e3 * pc[-1, 0], (epc[-1], pc[-1])
     # known answer: at e = 0 the hidden terms have zero gradient, so dF/de_l is backprop's
     # d loss / d x_l and one sgd step gives E_l(t = 1) = gamma^2 / 2 ||d loss_i / d x_l||^2
-    arch = Arch("tanh")
+    arch = mlp("tanh")
 
     def loss_of_nudges(nudges):  # per-sample output loss with x_l = mu_l(x_{l-1}) + nudge_l
         x = x0
@@ -375,8 +376,8 @@ def test_layer_energies_with_precision_are_weighted_unweighted_energies():
     y = jax.nn.one_hot(jnp.arange(4) % 3, 3)
     precision = (2.0, 0.5, 0.25)
     for output_energy in ("se", "ce"):
-        plain = layer_energies(params, x0, states, y, "tanh", output_energy)
-        weighted = layer_energies(params, x0, states, y, "tanh", output_energy,
+        plain = layer_energies(params, x0, states, y, mlp("tanh"), output_energy)
+        weighted = layer_energies(params, x0, states, y, mlp("tanh"), output_energy,
                                   precision=precision)
         np.testing.assert_allclose(np.asarray(weighted), np.asarray(plain) * precision,
                                    rtol=1e-6)
@@ -412,7 +413,7 @@ def direct_cosines(prog, params, x0, y, gamma):
     states, _, _ = relax(prog, params, x0, y, jnp.float32(gamma))
 
     def mean_f(p):
-        return jnp.mean(jnp.sum(layer_energies(p, x0, states, y, prog.arch, prog.output_energy,
+        return jnp.mean(jnp.sum(layer_energies(p, x0, states, y, prog.net, prog.output_energy,
                                                precision=prog.precision), -1))
 
     pc = jax.grad(mean_f)(params)

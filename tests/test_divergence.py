@@ -11,9 +11,9 @@ import xarray as xr
 
 import pcdiag
 from pcdiag import Config
-from pcdiag.loop import _epoch_order
-from pcdiag.run import load_device_data
-from pcdiag.train import Hyper, Program, init_state, train_step
+from pcdiag.algorithms import Hyper, Program, init_state, train_step
+from pcdiag.engine.loop import _epoch_order
+from pcdiag.runs import load_device_data
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = os.environ.get("PCDIAG_DATA") or str(ROOT.parent / "shared" / "data")

@@ -25,16 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pcdiag.algorithms.infer import forward_init
 from pcdiag.energy import layer_energies, output_loss
-from pcdiag.infer import forward_init
-from pcdiag.model import (
-    forward,
-    init_params,
-    layer_norms,
-    layer_sizes,
-    predict,
-    sums_of_squares,
-)
+from pcdiag.nets.base import layer_norms, sums_of_squares
+from pcdiag.nets.mlp import init_params, layer_sizes
+from tests._nets import forward, mlp, predict
 
 BATCH = 6
 N_IN, N_OUT = 5, 4
@@ -135,7 +130,7 @@ def hand_grads(params, x0, states, y, activation, output_energy):
 
 
 def total_energy(params, x0, states, y, activation, output_energy):
-    return jnp.sum(layer_energies(params, x0, states, y, activation, output_energy))
+    return jnp.sum(layer_energies(params, x0, states, y, mlp(activation), output_energy))
 
 
 CASES = [(a, o) for a in ACT for o in ("se", "ce")]
@@ -157,7 +152,7 @@ def test_energies_and_gradients_match_prediction_error_formulas(depth, activatio
     """E_l >= 0 and equal to the hand formula; F is their sum; jax.grad of F with respect to
     the free states and to the weights equals the prediction-error expressions."""
     params, x0, states, y = network(depth, seed=depth)
-    energies = layer_energies(params, x0, states, y, activation, output_energy)
+    energies = layer_energies(params, x0, states, y, mlp(activation), output_energy)
     _, _, _, want, _ = hand_forward(params, x0, states, y, activation, output_energy)
     energies = np.asarray(energies)
     assert energies.shape == (BATCH, depth)
@@ -179,7 +174,7 @@ def test_energies_and_gradients_match_prediction_error_formulas(depth, activatio
 
     # mu1 may be passed precomputed: same numbers
     mu1 = predict(params, 1, x0, activation)
-    again = layer_energies(params, x0, states, y, activation, output_energy, mu1=mu1)
+    again = layer_energies(params, x0, states, y, mlp(activation), output_energy, mu1=mu1)
     np.testing.assert_array_equal(np.asarray(again), energies)
 
 
@@ -188,7 +183,7 @@ def test_single_layer_network_energy_is_the_output_loss(output_energy):
     """Depth 1: no free node; F is the output loss and dF/dW the delta rule."""
     params, x0, states, y = network(1, seed=11)
     assert states == ()
-    energies = np.asarray(layer_energies(params, x0, (), y, "tanh", output_energy))
+    energies = np.asarray(layer_energies(params, x0, (), y, mlp("tanh"), output_energy))
     logits = forward(params, x0, "tanh")[-1]
     check_close(energies[:, 0], np.asarray(output_loss(logits, y, output_energy)), "E_1", 1e-6)
     grads = jax.grad(total_energy)(params, x0, (), y, "tanh", output_energy)
@@ -220,8 +215,8 @@ def test_forward_initialisation_puts_all_energy_in_the_output_node(activation, o
 
     def energies_at_init(params, x0, y):
         mu1 = predict(params, 1, x0, activation)
-        states = forward_init(params, mu1, activation)
-        energies = layer_energies(params, x0, states, y, activation, output_energy, mu1=mu1)
+        states = forward_init(params, mu1, mlp(activation))
+        energies = layer_energies(params, x0, states, y, mlp(activation), output_energy, mu1=mu1)
         return states, energies
 
     fn = jax.jit(energies_at_init) if jit else energies_at_init
@@ -296,7 +291,7 @@ def test_layer_norms_of_several_trees_and_sums_of_squares_of_mixed_shapes():
     rng = np.random.default_rng(0)
     arrays = [rng.normal(size=s).astype(np.float32) for s in ((4, 3), (4, 5), (4, 3))]
     for variadic in (True, False, None):  # one variadic reduction per shape, or one each
-        got = jax.jit(lambda xs, v=variadic: sums_of_squares(xs, (1,), v))(
+        got = jax.jit(lambda xs, v=variadic: sums_of_squares(xs, True, v))(
             [jnp.asarray(a) for a in arrays])
         for g, a in zip(got, arrays):
             np.testing.assert_allclose(np.asarray(g), np.sum(a.astype(np.float64) ** 2, axis=1),

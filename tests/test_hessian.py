@@ -11,7 +11,6 @@
   where the Hessian is I + J^T (d^2 E_L) J, so its smallest eigenvalue is exactly 1).
 """
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -22,12 +21,13 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from pcdiag import data as data_module
+from pcdiag.algorithms import Hyper, Program, TrainState, train_step, weight_optimizer
+from pcdiag.algorithms.infer import forward_init
 from pcdiag.config import Config
 from pcdiag.energy import layer_energies
 from pcdiag.hessian import condition_number, lanczos_extremes
-from pcdiag.infer import forward_init
-from pcdiag.model import init_params, predict
-from pcdiag.train import Hyper, Program, TrainState, train_step, weight_optimizer
+from pcdiag.nets.mlp import init_params
+from tests._nets import mlp, predict, with_sizes
 
 DATA = Path(
     os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -89,7 +89,7 @@ def sample_energy(params, x0, y, arch, output_energy, precision=None):
     def energy(flat):
         states = tuple(s[None] for s in unravel(flat))
         return jnp.sum(
-            layer_energies(params, x0[None], states, y[None], arch, output_energy,
+            layer_energies(params, x0[None], states, y[None], mlp(arch), output_energy,
                            precision=precision)
         )
 
@@ -147,7 +147,7 @@ def test_condition_number_exact_and_lanczos_agree_on_a_small_pcn():
     x0 = jnp.asarray(rng.standard_normal(sizes[0]), jnp.float32)
     y = jax.nn.one_hot(1, sizes[-1])
     energy, _ = sample_energy(params, x0, y, "tanh", "ce")
-    start = forward_init(params, predict(params, 1, x0[None], "tanh"), "tanh")
+    start = forward_init(params, predict(params, 1, x0[None], "tanh"), mlp("tanh"))
     flat0, unravel = ravel_pytree(tuple(s[0] for s in start))
     assert flat0.shape == (48,)
 
@@ -246,7 +246,7 @@ def first_step(algorithm, x0, y, activation="tanh", samples=2, sizes=(784, 16, 1
     """Params and the record of one train_step with hessian_samples = `samples`."""
     cfg = Config(algorithm=algorithm, activation=activation, output_energy="ce",
                  inference_steps=3, hessian_samples=samples, batch_size=8)
-    prog = dataclasses.replace(Program.from_config(cfg), sizes=tuple(sizes))
+    prog = with_sizes(Program.from_config(cfg), sizes)
     params = init_params(jax.random.PRNGKey(11), list(sizes))
     hyper = Hyper(jnp.float32(0.1), jnp.float32(1e-3), jnp.float32(0.9), jnp.float32(0.0))
     state = TrainState(params, weight_optimizer(prog, hyper).init(params),
@@ -258,12 +258,12 @@ def first_step(algorithm, x0, y, activation="tanh", samples=2, sizes=(784, 16, 1
 def direct_spectra(params, x0, y, samples, activation, errors: bool):
     """Per sample (rows): the eigenvalues (float64) of the Hessian of F_i at forward
     initialisation, w.r.t. the states (pc) or the errors e_l = x_l - mu_l(x_{l-1}) (epc),
-    built here from pcdiag.model.predict alone."""
+    built here from the MLP's predict alone."""
 
     def hessian(xi, yi):
         xi, yi = xi[None], yi[None]
         mu1 = predict(params, 1, xi, activation)
-        states0 = forward_init(params, mu1, activation)
+        states0 = forward_init(params, mu1, mlp(activation))
         flat0, unravel = ravel_pytree(tuple(s[0] for s in states0))
 
         def energy(flat):
@@ -274,7 +274,7 @@ def direct_spectra(params, x0, y, samples, activation, errors: bool):
                     states.append(x)
                     x = predict(params, layer, x, activation) + z[layer - 1]
                 z = [*states, x]
-            return jnp.sum(layer_energies(params, xi, tuple(z), yi, activation, "ce"))
+            return jnp.sum(layer_energies(params, xi, tuple(z), yi, mlp(activation), "ce"))
 
         return jax.hessian(energy)(jnp.zeros_like(flat0) if errors else flat0)
 

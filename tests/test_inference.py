@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 
 from pcdiag import data as data_module
+from pcdiag.algorithms import Hyper, Program, TrainState, train_step, weight_optimizer
+from pcdiag.algorithms.infer import forward_init, infer
 from pcdiag.config import Config
 from pcdiag.energy import layer_energies, output_loss
-from pcdiag.infer import forward_init, infer
-from pcdiag.model import forward, predict
-from pcdiag.train import Hyper, Program, TrainState, train_step, weight_optimizer
+from tests._nets import forward, mlp, predict, with_sizes
 
 DATA = Path(
     os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -36,17 +36,17 @@ def program(sizes, **changes) -> Program:
     """A Program for a tiny synthetic or real network of the given node sizes."""
     defaults = dict(activation="tanh", output_energy="ce", state_optimizer="sgd")
     cfg = Config(**(defaults | changes))
-    return dataclasses.replace(Program.from_config(cfg), sizes=tuple(sizes))
+    return with_sizes(Program.from_config(cfg), sizes)
 
 
 @partial(jax.jit, static_argnums=0)
 def relax(prog, params, x0, y, gamma):
     """Forward-initialise, run pcdiag.infer, and read the energies at the final states."""
-    mu1 = predict(params, 1, x0, prog.arch)
+    mu1 = predict(params, 1, x0, prog.net)
 
     def energies_of(states, batch_sum):
         return layer_energies(
-            params, x0, states, y, prog.arch, prog.output_energy, mu1=mu1,
+            params, x0, states, y, prog.net, prog.output_energy, mu1=mu1,
             precision=prog.precision, batch_sum=batch_sum,
         )
 
@@ -55,7 +55,7 @@ def relax(prog, params, x0, y, gamma):
         return jnp.sum(sums), sums
 
     states, record, finite = infer(
-        energy_fn, forward_init(params, mu1, prog.arch), gamma, prog, True, x0.shape[0]
+        energy_fn, forward_init(params, mu1, prog.net), gamma, prog, True, x0.shape[0]
     )
     return states, record, finite, energies_of(states, False)
 
@@ -329,11 +329,11 @@ def test_pc_weight_gradient_approaches_backprop_with_weak_output_nudge(real_batc
     out = forward(params, x0, "tanh")[-1]
     y = out + 0.05 * np.random.default_rng(5).standard_normal(out.shape).astype(np.float32)
     prog = program(NET, output_energy="se", inference_steps=400)
-    prog = dataclasses.replace(prog, precision=(1.0, 1.0, beta))
+    prog = dataclasses.replace(prog, layer_precision=f"1,1,{beta!r}")
     states, _, _, _ = relax(prog, params, x0, y, jnp.float32(0.2))
 
     def mean_f(p):
-        energies = layer_energies(p, x0, states, y, "tanh", "se", precision=prog.precision)
+        energies = layer_energies(p, x0, states, y, mlp("tanh"), "se", precision=prog.precision)
         return jnp.mean(jnp.sum(energies, -1))
 
     def bp_loss(p):

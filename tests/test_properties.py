@@ -10,11 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pcdiag import config as config_module
+from pcdiag.algorithms import Hyper, Program, init_state, train_step
+from pcdiag.algorithms.infer import forward_init
 from pcdiag.config import Config, ConfigError, field_names, field_type
 from pcdiag.energy import layer_energies
-from pcdiag.infer import forward_init
-from pcdiag.model import init_params, predict
-from pcdiag.train import Hyper, Program, init_state, train_step
+from pcdiag.nets.mlp import init_params
+from tests._nets import mlp, predict
 
 SETTINGS = settings(max_examples=25, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -194,8 +195,8 @@ def test_energy_invariants_on_random_networks(net):
     mu1 = predict(params, 1, x0, activation)
 
     # forward initialisation: every hidden energy is exactly 0, the output's is >= 0
-    at_init = np.asarray(layer_energies(params, x0, forward_init(params, mu1, activation), y,
-                                        activation, output_energy))
+    at_init = np.asarray(layer_energies(params, x0, forward_init(params, mu1, mlp(activation)), y,
+                                        mlp(activation), output_energy))
     assert at_init.shape == (batch, len(sizes) - 1)
     assert np.all(at_init[:, :-1] == 0.0)
     assert np.all(at_init[:, -1] >= 0)
@@ -203,7 +204,7 @@ def test_energy_invariants_on_random_networks(net):
     # random states: every E_l >= 0, each equals its definition, and F is their sum
     states = tuple(scale * jax.random.normal(k, (batch, n))
                    for k, n in zip(jax.random.split(keys[3], len(sizes)), sizes[1:-1]))
-    energies = np.asarray(layer_energies(params, x0, states, y, activation, output_energy))
+    energies = np.asarray(layer_energies(params, x0, states, y, mlp(activation), output_energy))
     assert np.all(energies >= 0)
     expected = _reference(params, x0, states, y, activation, output_energy)
     np.testing.assert_allclose(energies, expected, rtol=2e-5, atol=1e-5)

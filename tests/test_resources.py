@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 import pcdiag
-from pcdiag import Config, ConfigError, resources
-from pcdiag.resources import GiB, ResourceError, check, estimate, machine_memory
+from pcdiag import Config, ConfigError
+from pcdiag.engine import resources
+from pcdiag.engine.resources import GiB, ResourceError, check, estimate, machine_memory
 
-sweep_module = importlib.import_module("pcdiag.sweep")
-run_module = importlib.import_module("pcdiag.run")
+sweep_module = importlib.import_module("pcdiag.runs")
+run_module = importlib.import_module("pcdiag.runs")
 SMALL = Config(train_limit=6400, test_limit=500, depth=4, width=16, inference_steps=9,
                log_every=3, batch_size=32, epochs=2)
 DEEP = Config(depth=64, inference_steps=100, width=128, log_every=1)  # full training set

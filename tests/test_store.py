@@ -16,9 +16,9 @@ import xarray as xr
 import pcdiag
 from pcdiag import Config
 from pcdiag.dataset import VOLATILE_ATTRS
-from pcdiag.store import StoreError, open_store
+from pcdiag.engine.store import StoreError, open_store
 
-sweep_module = importlib.import_module("pcdiag.sweep")
+sweep_module = importlib.import_module("pcdiag.runs")
 ROOT = Path(__file__).resolve().parents[1]
 DATA = os.environ.get("PCDIAG_DATA") or str(ROOT.parent / "shared" / "data")
 # the same base and axes as tests/test_divergence.py, so one pytest session compiles them once:
@@ -90,7 +90,8 @@ KILLED = textwrap.dedent("""
     import json, os, signal, sys
     import numpy as np
     import pcdiag
-    from pcdiag import Config, store
+    from pcdiag import Config
+    from pcdiag.engine import store
     base, axes = Config.from_json(sys.argv[2]), json.loads(sys.argv[3])
     calls = []
     real_savez = np.savez

@@ -9,7 +9,7 @@ import xarray as xr
 
 import pcdiag
 from pcdiag.config import Config, ConfigError
-from pcdiag.sweep import check_axes
+from pcdiag.runs import check_axes
 
 DATA = Path(
     os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -205,7 +205,7 @@ def test_numpy_scalar_axes_are_accepted():
 
 
 def test_sweep_with_preloaded_data_equals_the_sweep_that_loads_it(grid):
-    from pcdiag.run import load_device_data
+    from pcdiag.runs import load_device_data
 
     again = pcdiag.sweep(SHORT, gamma=GAMMAS, seed=SEEDS, data=load_device_data(SHORT))
     for name in ("created", "history"):

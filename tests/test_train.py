@@ -22,13 +22,13 @@ import pytest
 import xarray as xr
 
 import pcdiag
+from pcdiag.algorithms import Hyper, Program, TrainState, init_state, train_step, weight_optimizer
 from pcdiag.config import Config
 from pcdiag.dataset import VOLATILE_ATTRS
 from pcdiag.energy import output_loss
-from pcdiag.loop import _epoch_order
-from pcdiag.model import forward
-from pcdiag.run import load_device_data
-from pcdiag.train import Hyper, Program, TrainState, init_state, train_step, weight_optimizer
+from pcdiag.engine.loop import _epoch_order
+from pcdiag.runs import load_device_data
+from tests._nets import forward
 
 DATA = Path(
     os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -287,9 +287,8 @@ def test_diverged_at_counts_weight_steps_from_the_state():
 def test_progress_bar_chunks_give_the_same_dataset(short):
     """With a progress bar an epoch is ~20 compiled calls (here 10 of one step each), without
     one a single call: the records and accuracies must not depend on it."""
-    with_bar = pcdiag.train(SHORT, progress=True)
+    with_bar, timing = pcdiag.train_with_timing(SHORT, progress=True)
     xr.testing.assert_identical(_stable(with_bar), _stable(short))
-    timing = pcdiag.train.last_timing
     assert len(timing.eval_s) == len(timing.train_s) == SHORT.epochs
     assert all(0 < e < t for e, t in zip(timing.eval_s, timing.train_s))
 

@@ -26,7 +26,6 @@ from pcdiag.config import Config, parse_precision
 from pcdiag.energy import layer_energies, output_loss
 from pcdiag.nets import Net, Params, build
 
-
 #: The Program's settings besides `net` (which holds the built network, not its name).
 SETTINGS = tuple(name for name in config_facts.program_fields() if name != "net")
 

@@ -20,9 +20,9 @@ def bp_step(prog, hyper, params, opt_state, x0, y, record):
         return new_params, opt_state, finite, None
     nan = None
     if prog.record_inference:
-        nan = jnp.full((prog.inference_steps + 1, prog.depth), jnp.nan, jnp.float32)
+        nan = jnp.full((prog.inference_steps + 1, prog.net.depth), jnp.nan, jnp.float32)
     out = step_record(prog, nan, nan, grads, new_params, change, params, loss, x0, y,
-                      bp_cosine=jnp.full((prog.depth,), jnp.nan, jnp.float32),
+                      bp_cosine=jnp.full((prog.net.depth,), jnp.nan, jnp.float32),
                       hessian=jnp.float32(jnp.nan))
     return new_params, opt_state, finite, out
 

@@ -44,7 +44,7 @@ def inference_record(prog, free, inference, final, grads, new_params, change, pa
     energy = grad_norm = None
     if final is not None:
         energy, grad_norm = join(inference, final)
-    mu_out = prog.net.predict(params, prog.depth, states0[-1]) if states0 else mu1
+    mu_out = prog.net.predict(params, prog.net.depth, states0[-1]) if states0 else mu1
     loss = jnp.mean(output_loss(mu_out, y, prog.output_energy))
     hessian = hessian_condition(prog, free, params, x0, y, mu1) if prog.hessian_samples else None
     return step_record(prog, energy, grad_norm, grads, new_params, change, params, loss, x0, y,
@@ -55,7 +55,7 @@ def hessian_condition(prog, free, params, x0, y, mu1) -> jax.Array:
     """Median over the batch's first `hessian_samples` samples of the condition number of
     the Hessian of F_i w.r.t. the free variables (states; errors for epc) at t = 0."""
     count = prog.hessian_samples
-    if prog.depth == 1:
+    if prog.net.depth == 1:
         return jnp.float32(jnp.nan)
 
     def one(x0_i, y_i, mu1_i, key):

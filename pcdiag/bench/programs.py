@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pcdiag import loop
-from pcdiag.train import Hyper, Program
+from pcdiag.algorithms import Hyper, Program
+from pcdiag.engine import loop
 
 
 def _program_fns(cfg):
@@ -41,7 +41,7 @@ def compiled_chunk(cfg, data):
     length, _ = loop.chunk_length(steps, cfg.log_every)
     state, order = _shuffle(fns, fns.init(hyper, keys), data.n_train, steps, cfg.batch_size)
     chunk = fns.chunk(length, False, state, hyper, data, order[:, :length])
-    return chunk, length, list(prog.sizes)
+    return chunk, length, list(prog.net.sizes)
 
 
 def pcdiag_energies(cfg, data) -> tuple[np.ndarray, list[np.ndarray]]:

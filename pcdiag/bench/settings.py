@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pcdiag import Config
+from pcdiag.config import Config
+from pcdiag.nets.mlp import layer_sizes
 
 BATCH = 128
 GAMMA = 0.1
@@ -23,7 +24,7 @@ class Model:
 
     @property
     def sizes(self) -> list[int]:
-        return [784] + [self.width] * (self.depth - 1) + [10]
+        return layer_sizes(self.depth, self.width)  # Fashion-MNIST: 784 inputs, 10 classes
 
 
 MODELS = (

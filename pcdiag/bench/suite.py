@@ -36,7 +36,7 @@ from pcdiag.bench.settings import (
 )
 from pcdiag.bench.timing import time_pcdiag, time_sweep
 from pcdiag.data import load as load_dataset
-from pcdiag.run import load_device_data
+from pcdiag.runs import load_device_data
 
 
 def run_bench(s: Settings) -> dict[str, Any]:

@@ -13,14 +13,7 @@ from typing import Any
 import numpy as np
 
 import pcdiag
-from pcdiag.run import load_device_data
-
-
-def train_timed(config, **kwargs):
-    """(Dataset, Timing) of one pcdiag.train run: the only place the bench reads a timing."""
-    # remapped to pcdiag.runs.train_with_timing on merge
-    ds = pcdiag.train(config, **kwargs)
-    return ds, pcdiag.train.last_timing
+from pcdiag.runs import load_device_data
 
 
 def time_pcdiag(cfg, data) -> dict[str, Any]:
@@ -33,7 +26,7 @@ def time_pcdiag(cfg, data) -> dict[str, Any]:
     first call).
     """
     wall = time.perf_counter()
-    ds, timing = train_timed(cfg, data=data)
+    ds, timing = pcdiag.train_with_timing(cfg, data=data)
     wall = time.perf_counter() - wall
     evals = list(timing.eval_s)
     epoch_s = [t - e for t, e in zip(timing.train_s, evals)]

@@ -10,18 +10,11 @@ from pcdiag.cli.fields import UsageError, build_config, config_values, explicit_
 from pcdiag.cli.summaries import info_text, sweep_summary, train_summary
 
 
-def train_timed(config, **kwargs):
-    """(Dataset, Timing) of one pcdiag.train run: the only place the CLI reads a timing."""
-    # remapped to pcdiag.runs.train_with_timing on merge
-    ds = pcdiag.train(config, **kwargs)
-    return ds, pcdiag.train.last_timing
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     values, source = config_values(args)
     config = build_config(values, source)
     out = _check_out(args.out)
-    ds, timing = train_timed(config, progress=True)
+    ds, timing = pcdiag.train_with_timing(config, progress=True)
     saved = pcdiag.save(ds, out)
     print(train_summary(ds, config, timing, saved))
     return 0

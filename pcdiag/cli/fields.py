@@ -1,8 +1,8 @@
 """How config fields become command-line flags and values: one flag a field, converters,
 swept lists, TOML config files, and the merged config (--from < --config < flags).
 
-The facts about each field (its choices, whether it takes none, its list separator) are read
-in one block below, so that they can come from pcdiag.config in one edit.
+The facts about each field (its choices, whether it takes none, its list separator) come
+from the field's metadata in pcdiag.config.
 """
 
 from __future__ import annotations
@@ -19,43 +19,27 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 import pcdiag
-from pcdiag import config as config_module
-from pcdiag.config import Config, ConfigError, field_names, field_type
+from pcdiag.config import (
+    Config,
+    ConfigError,
+    choices,
+    field_names,
+    field_type,
+    list_separator,
+    nullable,
+)
 from pcdiag.dataset import config_of
 
 NONE_WORDS = ("none", "null")
-#: Fields whose values may hold commas (a path, a per-layer list): in `sweep` their lists are
-#: separated by ";" instead, e.g. --layer-precision "geometric:0.5;geometric:2".
-SEMICOLON_LISTS = ("data_dir", "layer_precision")
 
 
 class UsageError(Exception):
     """Bad command-line input; main() prints it as one line and exits with 2."""
 
 
-# ---------------------------------------------------------------------------------------------
-# facts about the fields (the one place they are read)
-
-
-def choices(name: str) -> tuple[str, ...] | None:
-    """The allowed values of a choice field, from pcdiag.config's constants (help text only)."""
-    plural = name[:-1] + "ies" if name.endswith("y") else name + "s"
-    value = getattr(config_module, plural.upper(), None)
-    return tuple(value) if isinstance(value, tuple) else None
-
-
-def nullable(name: str) -> bool:
-    """Whether a field accepts None."""
-    return name in config_module.NULLABLE
-
-
-def list_separator(name: str) -> str:
-    """What separates a swept list of the field's values: ";" where values hold commas."""
-    return ";" if name in SEMICOLON_LISTS else ","
-
-
 def semicolon_fields() -> list[str]:
-    """The fields whose swept lists are separated by ";"."""
+    """The fields whose values may hold commas (a path, a per-layer list): in `sweep` their
+    lists are separated by ";", e.g. --layer-precision "geometric:0.5;geometric:2"."""
     return [name for name in field_names() if list_separator(name) == ";"]
 
 

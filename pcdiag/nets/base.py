@@ -54,7 +54,7 @@ class Net:
     def forward(self, params: Params, x0: jax.Array) -> list[jax.Array]:
         """Feedforward values [x_1, ..., x_L]: the forward initialisation of every node."""
         nodes, x = [], x0
-        for layer in range(1, self.depth + 1):
+        for layer in range(1, len(params) + 1):
             x = self.predict(params, layer, x)
             nodes.append(x)
         return nodes
