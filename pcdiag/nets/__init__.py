@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pcdiag.config import ConfigError
 from pcdiag.nets.base import (
     ACTIVATION_FNS,
+    FunctionNet,
     Net,
     Params,
     cosines,
@@ -39,10 +41,26 @@ def register(name: str, build: Builder) -> None:
 
 
 def build(config) -> Net:
-    """The network `config` describes, for its data set's input shape and classes."""
+    """The network `config` describes, for its data set's input shape and classes.
+
+    Its number of weight layers must be `config.depth` (the Dataset's layer axis is 1..depth),
+    its input shape the data set's and its output node one score per class."""
     input_shape, classes = DATA_SHAPES[config.dataset]
-    return NETS[config.net](config, input_shape, classes)
+    net = NETS[config.net](config, input_shape, classes)
+    problems = []
+    if net.depth != config.depth:
+        problems.append(f"has {net.depth} weight layers but depth={config.depth}; set "
+                        f"depth={net.depth}")
+    if tuple(net.input_shape) != tuple(input_shape):
+        problems.append(f"takes inputs of shape {tuple(net.input_shape)} but {config.dataset} "
+                        f"images are {tuple(input_shape)}; build it for that shape")
+    if tuple(net.node_shapes[-1]) != (classes,):
+        problems.append(f"has an output node of shape {tuple(net.node_shapes[-1])} but "
+                        f"{config.dataset} has {classes} classes; end it with ({classes},)")
+    if problems:
+        raise ConfigError(f"net={config.net!r} " + "; it ".join(problems))
+    return net
 
 
-__all__ = ["ACTIVATION_FNS", "MLP", "NETS", "DATA_SHAPES", "Net", "Params", "build", "cosines",
-           "layer_norms", "node_axes", "register", "sums_of_squares"]
+__all__ = ["ACTIVATION_FNS", "DATA_SHAPES", "FunctionNet", "MLP", "NETS", "Net", "Params",
+           "build", "cosines", "layer_norms", "node_axes", "register", "sums_of_squares"]

@@ -135,3 +135,22 @@ def cosines(a: Params, b: Params) -> jax.Array:
 def node_axes(x: jax.Array) -> tuple[int, ...]:
     """The non-batch axes of a node's batch (energies and norms sum over them)."""
     return tuple(range(1, x.ndim))
+
+
+class FunctionNet(Net):
+    """A network from plain functions, for a notebook: ``init(key) -> params`` (a tuple of L
+    per-layer pytrees) and ``predict(params, l, x_prev) -> mu_l``, with the per-sample
+    `input_shape` and `node_shapes` (x_1..x_L). Compared by identity: one compiled program
+    per FunctionNet object."""
+
+    def __init__(self, init, predict, input_shape, node_shapes):
+        self._init, self._predict = init, predict
+        self.input_shape = tuple(input_shape)
+        self.node_shapes = tuple(tuple(s) for s in node_shapes)
+        self.depth = len(self.node_shapes)
+
+    def init(self, key: jax.Array) -> Params:
+        return tuple(self._init(key))
+
+    def predict(self, params: Params, layer: int, x_prev: jax.Array) -> jax.Array:
+        return self._predict(params, layer, x_prev)
