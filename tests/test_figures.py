@@ -17,10 +17,11 @@ from test_plot import synthetic  # noqa: E402
 
 import pcdiag  # noqa: E402
 from pcdiag import figures  # noqa: E402
+from pcdiag.figures import registry  # noqa: E402
 
 NAMES = ("energy_per_layer", "accuracy_vs_gamma", "energy_ratio_vs_gamma",
          "accuracy_vs_gamma_by_width", "accuracy_vs_gamma_state_optimizer")
-ONLY = ",".join(NAMES)  # the five analysis figures (figures_deep.py adds four more)
+ONLY = ",".join(NAMES)  # the five analysis figures (pcdiag/figures/depth.py adds four more)
 REAL = Path(
     os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
 ).resolve()
@@ -200,7 +201,7 @@ def test_profiles_follow_the_issue():
 
 
 def test_a_new_figure_is_one_registry_entry(fake_sweep, tmp_path, monkeypatch):
-    monkeypatch.setattr(figures, "FIGURES", dict(figures.FIGURES))
+    monkeypatch.setattr(registry, "FIGURES", dict(registry.FIGURES))  # register() writes here
     figures.register(figures.Figure(  # the recipe in pcdiag.figures' docstring
         name="accuracy_adamw_only",
         description="test accuracy vs gamma, AdamW weights only",
@@ -211,7 +212,7 @@ def test_a_new_figure_is_one_registry_entry(fake_sweep, tmp_path, monkeypatch):
         summary=figures.summary_accuracy_vs_gamma,
     ))
     with pytest.raises(figures.FigureError, match="already registered"):
-        figures.register(figures.FIGURES["accuracy_adamw_only"])
+        figures.register(registry.FIGURES["accuracy_adamw_only"])
     figures.make_figures("quick", only="accuracy_vs_gamma,accuracy_adamw_only", out=tmp_path,
                          progress=False)
     assert len(fake_sweep.calls) == 2  # pc-adamw is shared with accuracy_vs_gamma
