@@ -1,8 +1,13 @@
-"""pcdiag.figures: the registry, shared sweeps, the files written, --from-data, the CLI."""
+"""pcdiag.figures: the registry, shared sweeps, the files written, --from-data, the CLI, the
+cost models, and the package's import structure."""
 
 import argparse
+import ast
 import json
+import math
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,10 +22,11 @@ from test_plot import synthetic  # noqa: E402
 
 import pcdiag  # noqa: E402
 from pcdiag import figures  # noqa: E402
+from pcdiag.figures import cost, registry  # noqa: E402
 
 NAMES = ("energy_per_layer", "accuracy_vs_gamma", "energy_ratio_vs_gamma",
          "accuracy_vs_gamma_by_width", "accuracy_vs_gamma_state_optimizer")
-ONLY = ",".join(NAMES)  # the five analysis figures (figures_deep.py adds four more)
+ONLY = ",".join(NAMES)  # the five analysis figures (pcdiag/figures/depth.py adds four more)
 REAL = Path(
     os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
 ).resolve()
@@ -200,7 +206,7 @@ def test_profiles_follow_the_issue():
 
 
 def test_a_new_figure_is_one_registry_entry(fake_sweep, tmp_path, monkeypatch):
-    monkeypatch.setattr(figures, "FIGURES", dict(figures.FIGURES))
+    monkeypatch.setattr(registry, "FIGURES", dict(registry.FIGURES))  # register() writes here
     figures.register(figures.Figure(  # the recipe in pcdiag.figures' docstring
         name="accuracy_adamw_only",
         description="test accuracy vs gamma, AdamW weights only",
@@ -211,12 +217,128 @@ def test_a_new_figure_is_one_registry_entry(fake_sweep, tmp_path, monkeypatch):
         summary=figures.summary_accuracy_vs_gamma,
     ))
     with pytest.raises(figures.FigureError, match="already registered"):
-        figures.register(figures.FIGURES["accuracy_adamw_only"])
+        figures.register(registry.FIGURES["accuracy_adamw_only"])
     figures.make_figures("quick", only="accuracy_vs_gamma,accuracy_adamw_only", out=tmp_path,
                          progress=False)
     assert len(fake_sweep.calls) == 2  # pc-adamw is shared with accuracy_vs_gamma
     assert (tmp_path / "accuracy_adamw_only.png").is_file()
     assert "all runs: test accuracy by gamma" in figures.summarise(tmp_path)
+
+
+# --------------------------------------------------------------------------- cost models
+
+
+def test_cost_of_a_sweep_over_algorithms_has_no_gaps(monkeypatch):
+    """Every spec is priced by its own cost model from its config and axes: an algorithm a
+    model has not measured (epc on the plain MLP) costs like pc instead of raising."""
+    base = figures.PROFILES["quick"].base()
+    mixed = figures.SweepSpec.make("mixed", base, algorithm=["pc", "epc", "bp"],
+                                   gamma=[0.01, 0.1], seed=[0])
+    assert (mixed.programs, mixed.runs) == (3, 2)
+    for model in (cost.MLP, cost.RESIDUAL_MLP):
+        spec = figures.SweepSpec.make("mixed", base, cost=model, algorithm=["pc", "epc", "bp"],
+                                      gamma=[0.01, 0.1], seed=[0])
+        assert spec == mixed and hash(spec) == hash(mixed), "the cost model is not identity"
+        assert math.isfinite(spec.seconds) and spec.seconds > 0
+    alone = {a: figures.SweepSpec.make(a, base.replace(algorithm=a), gamma=[0.01, 0.1],
+                                       seed=[0]).seconds for a in ("pc", "epc", "bp")}
+    assert mixed.seconds == pytest.approx(sum(alone.values()))
+    assert alone["epc"] == alone["pc"] * cost.UNMEASURED_FACTOR
+    assert alone["bp"] < alone["pc"]
+    deeper = figures.SweepSpec.make("deeper", base, depth=[3, 6], inference_steps=[8, 16])
+    times = [cost.MLP.program_seconds(c, 1) for c in deeper.program_configs()]
+    assert times[0] < min(times[1:3]) and times[3] > max(times[1:3]), "depth and T both cost"
+    monkeypatch.setattr(registry, "FIGURES", dict(registry.FIGURES))
+    figures.register(figures.Figure(
+        name="mixed_algorithms", description="x", sweeps=lambda p: {"mixed": mixed},
+        data=lambda p, r: r["mixed"], plot=figures.plot_accuracy_vs_gamma))
+    seconds, text = figures.estimate("quick", only="mixed_algorithms")
+    assert seconds == mixed.seconds and "mixed" in text
+
+
+def test_estimate_prices_each_family_with_its_model():
+    quick = figures.PROFILES["quick"]
+    for figure in figures.FIGURES.values():
+        for spec in figure.sweeps(quick).values():
+            deep = spec.config.skip
+            assert spec.cost is (cost.RESIDUAL_MLP if deep else cost.MLP), spec.name
+
+
+# --------------------------------------------------------------------------- import structure
+
+PACKAGE = Path(figures.__file__).parent
+
+
+def figure_imports(path: Path) -> tuple[set[str], list[str]]:
+    """The pcdiag.figures modules `path` imports ("" for the package itself), and the
+    private names it imports from them."""
+    edges, private = set(), []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            edges |= {a.name.removeprefix("pcdiag.figures").lstrip(".") for a in node.names
+                      if a.name.split(".")[:2] == ["pcdiag", "figures"]}
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            assert node.level == 0, f"{path.name}: relative import"
+            if module == "pcdiag.figures":
+                for a in node.names:
+                    edges.add(a.name if (PACKAGE / f"{a.name}.py").is_file() else "")
+            elif module.startswith("pcdiag.figures."):
+                edges.add(module.removeprefix("pcdiag.figures."))
+                private += [f"{module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    return edges, private
+
+
+def test_submodules_form_no_cycle_and_import_no_private_names():
+    modules = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+    graph = {}
+    for name in modules:
+        edges, private = figure_imports(PACKAGE / f"{name}.py")
+        assert "" not in edges, f"{name} imports the package pcdiag.figures (its __init__)"
+        assert not private, f"{name} imports private names {private}"
+        graph[name] = edges
+    order = []
+    while graph:  # peel off the modules whose imports are all placed
+        ready = sorted(n for n, edges in graph.items() if edges <= set(order))
+        assert ready, f"import cycle among {sorted(graph)}"
+        order += ready
+        for n in ready:
+            del graph[n]
+    assert order.index("registry") > order.index("experiments") > order.index("cost")
+    assert {"gamma", "depth"}.isdisjoint(set().union(
+        *(figure_imports(PACKAGE / f"{n}.py")[0] for n in modules if n not in ("gamma", "depth"))
+    )), "only the package's __init__ imports the figure families"
+
+
+SUBMODULES_ALONE = """
+import importlib, json, sys, types
+folder, names = sys.argv[1], sys.argv[2:]
+for name in names:
+    for key in [k for k in sys.modules if k.split(".")[:2] == ["pcdiag", "figures"]]:
+        del sys.modules[key]
+    package = types.ModuleType("pcdiag.figures")  # the package without its __init__
+    package.__path__ = [folder]
+    sys.modules["pcdiag.figures"] = package
+    importlib.import_module("pcdiag.figures." + name)
+    registry = sys.modules.get("pcdiag.figures.registry")
+    print(name, json.dumps(sorted(getattr(registry, "FIGURES", {}))))
+"""
+
+
+def test_each_submodule_imports_alone():
+    """Each module of pcdiag.figures imports in a fresh interpreter with nothing but what
+    it imports itself (the package's __init__, which imports them all, left out); a figure
+    family registers its own figures, once."""
+    names = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+    out = subprocess.run([sys.executable, "-c", SUBMODULES_ALONE, str(PACKAGE), *names],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    loaded = dict(line.split(" ", 1) for line in out.stdout.strip().splitlines())
+    assert list(loaded) == names
+    assert json.loads(loaded["gamma"]) == sorted(NAMES)
+    deep = ["accuracy_vs_depth", "bp_alignment", "energy_propagation", "update_decay"]
+    assert json.loads(loaded["depth"]) == deep
+    assert json.loads(loaded["make"]) == []
 
 
 @pytest.mark.skipif(not (REAL / "fashion-mnist").is_dir(), reason="Fashion-MNIST not found")

@@ -22,7 +22,9 @@ from test_plot import synthetic  # noqa: E402
 
 import pcdiag  # noqa: E402
 import pcdiag.plot as pplot  # noqa: E402
-from pcdiag import Config, figures, figures_deep, metrics  # noqa: E402
+from pcdiag import Config, figures, metrics  # noqa: E402
+from pcdiag.figures import depth as depth_figures  # noqa: E402
+from pcdiag.figures import profiles  # noqa: E402
 
 NAMES = ("accuracy_vs_depth", "energy_propagation", "update_decay", "bp_alignment")
 REAL = Path(
@@ -185,7 +187,7 @@ def test_ax_none_makes_a_figure_the_caller_owns():
 
 def test_the_four_figures_are_registered():
     assert tuple(figures.FIGURES)[-4:] == NAMES
-    assert figures_deep.FIGURE_NAMES == NAMES
+    assert depth_figures.FIGURE_NAMES == NAMES
     for name in NAMES:
         figure = figures.FIGURES[name]
         assert figure.description and callable(figure.plot) and callable(figure.summary)
@@ -193,7 +195,7 @@ def test_the_four_figures_are_registered():
 
 def test_sweeps_are_shared_and_follow_the_brief():
     quick = figures.PROFILES["quick"]
-    deep = figures_deep.deep_profile(quick)
+    deep = profiles.deep_profile(quick)
     acc = figures.FIGURES["accuracy_vs_depth"].sweeps(quick)
     assert set(acc) == {"pc", "ipc", "bp", "mupc", "epc"}
     for spec in acc.values():
@@ -204,7 +206,7 @@ def test_sweeps_are_shared_and_follow_the_brief():
     heat = figures.FIGURES["energy_propagation"].sweeps(quick)
     assert heat["pc"] == acc["pc"] and heat["epc"] == acc["epc"], "shared, run once"
     assert heat["pc_more_steps"].config.inference_steps > acc["pc"].config.inference_steps
-    assert heat["precision"].config.layer_precision == figures_deep.PRECISION
+    assert heat["precision"].config.layer_precision == profiles.PRECISION
     decay = figures.FIGURES["update_decay"].sweeps(quick)
     assert decay == figures.FIGURES["bp_alignment"].sweeps(quick)
     cfg = decay["align"].config
@@ -213,8 +215,8 @@ def test_sweeps_are_shared_and_follow_the_brief():
 
 def test_profiles_and_estimate():
     for name in ("quick", "default", "paper"):
-        assert name in figures_deep.DEEP_PROFILES
-    default = figures_deep.DEEP_PROFILES["default"]
+        assert name in profiles.DEEP_PROFILES
+    default = profiles.DEEP_PROFILES["default"]
     assert default.depths[0] == 2 and max(default.depths) >= 32 and len(default.seeds) >= 3
     seconds, text = figures.estimate("default", only=NAMES)
     assert seconds <= 15 * 60, text
@@ -224,16 +226,15 @@ def test_profiles_and_estimate():
     assert figures.estimate("paper", only=NAMES)[0] > seconds
     custom = figures.Profile(name="mine", description="x", train_limit=500, test_limit=100,
                              epochs=1, gammas=(0.1,), seeds=(0, 1), width=64, widths=(64,))
-    deep = figures_deep.deep_profile(custom)
+    deep = profiles.deep_profile(custom)
     assert (deep.train_limit, deep.seeds) == (500, (0, 1))
     with pytest.raises(ValueError, match="heat_depth=5 must be one of depths"):
-        figures_deep.DeepProfile(**{**figures_deep._profile_json(default), "heat_depth": 5,
-                                    "depths": (2, 4)})
+        profiles.DeepProfile(**{**default.as_dict(), "heat_depth": 5, "depths": (2, 4)})
 
 
 # --------------------------------------------------------------------------- a reduced real run
 
-TINY = figures_deep.DeepProfile(
+TINY = profiles.DeepProfile(
     name="tiny", description="test size", train_limit=256, test_limit=256, epochs=1,
     seeds=(0,), width=16, depths=(2, 4), heat_depth=4, more_steps=12, decay_depths=(4,),
     align_gammas=(0.1,), log_every=1, variants=("pc", "epc"), remedies=("pc", "pc_more_steps",
@@ -248,7 +249,7 @@ def no_sweep(*args, **kwargs):
 @pytest.mark.skipif(not (REAL / "fashion-mnist").is_dir(), reason="Fashion-MNIST not found")
 def test_reduced_run_writes_files_and_redraws_from_data(tmp_path, monkeypatch):
     monkeypatch.setenv("PCDIAG_DATA", str(REAL))
-    monkeypatch.setitem(figures_deep.DEEP_PROFILES, "tiny", TINY)
+    monkeypatch.setitem(profiles.DEEP_PROFILES, "tiny", TINY)
     profile = figures.Profile(name="tiny", description="test size", train_limit=256,
                               test_limit=256, epochs=1, gammas=(0.1,), seeds=(0,), width=16,
                               widths=(16,))
@@ -266,7 +267,7 @@ def test_reduced_run_writes_files_and_redraws_from_data(tmp_path, monkeypatch):
     assert np.isnan(acc["weight_norm"].sel(depth=2, layer=4)).all(), "layers padded with NaN"
     heat = pcdiag.open_dataset(tmp_path / "energy_propagation.nc")
     assert list(heat["inference_steps"].values) == [8, 12, 8]
-    numbers = figures_deep.energy_numbers(heat)
+    numbers = depth_figures.energy_numbers(heat)
     # PC's front moves one layer per step: layer 1 of 4 first has energy at t >= 3;
     # ePC's inference moves every error at once: layer 1 has energy after one step
     assert numbers["pc"]["first_t"] >= 3 and numbers["epc"]["first_t"] == 1

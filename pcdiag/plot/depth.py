@@ -1,7 +1,7 @@
 """Deep networks: accuracy against depth, where the energy reaches, how updates and alignment
 with backprop decay towards the input.
 
-A `variant` dim (used by pcdiag.figures_deep) names a network / learning-rule combination
+A `variant` dim (used by pcdiag.figures.depth) names a network / learning-rule combination
 ("pc", "ipc", "bp", "mupc", "epc", ...); its optional coordinate `description(variant)` is
 the text shown in legends and panel titles.
 """

@@ -1,200 +1,52 @@
 """Deep networks: four figures on how the error signal decays with depth, and the remedies.
 
-Registered into pcdiag.figures (imported at the bottom of that module):
-
 - ``accuracy_vs_depth``: test accuracy against depth for PC, iPC, BP, muPC and ePC;
 - ``energy_propagation``: log10 energy over layer x inference iteration, PC beside each remedy;
 - ``update_decay``: relative weight update against layer, one line per depth, with the fitted
   decay rate (decades per layer) in the legend;
 - ``bp_alignment``: cosine between PC's and backprop's weight gradients against layer.
 
-Sizes come from `DEEP_PROFILES` (one `DeepProfile` per pcdiag.figures profile name, so
-``pcdiag figures --profile quick`` runs these at their quick size); a profile without an
-entry there (a custom `Profile`) uses the quick entry's networks with its own data size and
-seeds. `estimate()` covers these sweeps through `deep_spec_seconds`, a cost model of depth and
-inference steps measured on the reference machine.
-
-The network (every variant): residual MLP [784, W, ..., W, 10] (`skip=True`: identity skips
-around every hidden layer but the first and last), hard_tanh, cross-entropy output energy,
-forward initialisation, plain-SGD states with gamma 0.1 (per-sample convention), batch 64.
-Without skips the standard initialisation makes even backprop fail at depth 32 (measured:
-BP 0.10, PC 0.09 test accuracy, 10,000 images), so the comparison would say nothing about PC;
-with skips BP trains at every depth and any gap is the learning rule's.
+Sizes come from `DEEP_PROFILES` (pcdiag.figures.profiles: one `DeepProfile` per profile
+name, so ``pcdiag figures --profile quick`` runs these at their quick size); a profile
+without an entry there (a custom `Profile`) uses the quick entry's networks with its own data
+size and seeds. Their sweeps carry the residual-MLP cost model (pcdiag.figures.cost:
+`RESIDUAL_MLP`, measured on the reference machine as a function of depth and inference
+steps). The networks, variants and remedies are described in pcdiag.figures.profiles.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sys
 import textwrap
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
-import pcdiag.figures as _figures
 import pcdiag.plot as pplot
 from pcdiag import metrics
-from pcdiag.config import VECTORISABLE, Config
-from pcdiag.figures import (
-    Profile,
-    SweepSpec,
-    _fix,
-    _new_figure,
-    combine,
-    get_profile,
-    one_panel,
-    select,
-    trim,
+from pcdiag.figures.cost import RESIDUAL_MLP
+from pcdiag.figures.experiments import SweepSpec, combine, config_of, conform, select, trim
+from pcdiag.figures.layout import new_figure, one_panel
+from pcdiag.figures.profiles import (
+    DEEP_GAMMA,
+    MOMENTUM_LR,
+    MUPC_WEIGHT_LR,
+    PRECISION,
+    VARIANTS,
+    DeepProfile,
+    deep_profile,
+    layer_sizes_of,
 )
+from pcdiag.figures.registry import Figure, register
 from pcdiag.plot._style import convention_long, final_fraction, style
-
-# --------------------------------------------------------------------------- settings
-
-#: State learning rate of every inference algorithm (and the gamma update_decay shows).
-GAMMA = 0.1
-#: AdamW learning rate of pc, ipc, bp and epc (the shallow figures' AdamW setting).
-WEIGHT_LR = 1e-3
-#: AdamW learning rate of muPC. Measured (10,000 images, 1 epoch, width 64, best gamma):
-#: depth 8: 1e-3 0.59, 1e-2 0.77, 1e-1 0.77; depth 16: 0.60, 0.75, 0.72; depth 32: 1e-2 0.70,
-#: 1e-1 0.59. 1e-2 is the best at every depth tried.
-MUPC_WEIGHT_LR = 1e-2
-#: Momentum (SGD, momentum 0.9) learning rate of update_decay / bp_alignment: AdamW would
-#: normalise each layer's update and hide the decay (its update decay rate is ~0).
-MOMENTUM_LR = 1e-2
-#: The layer-precision remedy (pi_l proportional to R^(L-l), largest 1). No R helped: at depth
-#: 16, T = 64 (5,000 images) the energy decay rate at t = T was 0.61 decades/layer without
-#: precision, 1.32 with R = 0.8, 2.19 with 0.5, 9.2 with 2, and layer 1 was never reached
-#: (without: at t = 30); pi_l <= 1 scales down the push each layer gets from the one above.
-#: R = 0.5 is shown as the measured counter-example.
-PRECISION = "geometric:0.5"
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A network / learning-rule combination: legend text and the config fields it sets."""
-
-    text: str
-    changes: tuple[tuple[str, object], ...]
-
-    def config(self, base: Config) -> Config:
-        return base.replace(**dict(self.changes))
-
-
-#: accuracy_vs_depth's lines.
-VARIANTS = {
-    "pc": Variant("PC", (("algorithm", "pc"),)),
-    "ipc": Variant("iPC", (("algorithm", "ipc"),)),
-    "bp": Variant("BP", (("algorithm", "bp"),)),
-    "mupc": Variant("μPC", (("algorithm", "pc"), ("parameterization", "mupc"),
-                            ("weight_lr", MUPC_WEIGHT_LR))),
-    "epc": Variant("ePC", (("algorithm", "epc"),)),
-}
-#: energy_propagation's panels: standard PC, then each remedy. "pc", "epc" and "mupc" reuse
-#: accuracy_vs_depth's runs at the heatmap depth; the other two are runs of their own.
-REMEDIES = ("pc", "pc_more_steps", "epc", "mupc", "precision")
-
-
-@dataclass(frozen=True)
-class DeepProfile:
-    """The sizes of the deep figures for one pcdiag.figures profile."""
-
-    name: str
-    description: str
-    train_limit: int | None
-    test_limit: int | None
-    epochs: int
-    seeds: tuple[int, ...]
-    width: int
-    depths: tuple[int, ...]  # accuracy_vs_depth (one program each)
-    heat_depth: int  # energy_propagation's network; must be one of `depths`
-    more_steps: int  # T of the "PC, more inference steps" remedy
-    decay_depths: tuple[int, ...]  # update_decay and bp_alignment
-    align_gammas: tuple[float, ...]  # bp_alignment; must contain GAMMA
-    log_every: int
-    variants: tuple[str, ...] = tuple(VARIANTS)
-    remedies: tuple[str, ...] = REMEDIES
-
-    def __post_init__(self):
-        if self.heat_depth not in self.depths:
-            raise ValueError(f"heat_depth={self.heat_depth} must be one of depths {self.depths}")
-        if GAMMA not in self.align_gammas:
-            raise ValueError(f"align_gammas={self.align_gammas} must contain {GAMMA}")
-        shared = [r for r in self.remedies if r in VARIANTS]
-        if not set(shared) <= set(self.variants):
-            raise ValueError(f"remedies {shared} reuse accuracy_vs_depth runs: list them in "
-                             f"variants too (variants={self.variants})")
-
-    @property
-    def inference_steps(self) -> int:
-        """T of accuracy_vs_depth (and the heatmap's standard PC): 2 x the deepest depth, one
-        T for every depth so that one sweep per variant covers them all."""
-        return 2 * max(self.depths)
-
-    @property
-    def decay_steps(self) -> int:
-        """T of update_decay / bp_alignment: 2 x their deepest depth."""
-        return 2 * max(self.decay_depths)
-
-    def base(self) -> Config:
-        return Config(
-            depth=max(self.depths), width=self.width, activation="hard_tanh",
-            output_energy="ce", skip=True, algorithm="pc", inference_steps=self.inference_steps,
-            gamma=GAMMA, gamma_convention="per_sample", state_optimizer="sgd",
-            weight_optimizer="adamw", weight_lr=WEIGHT_LR, train_limit=self.train_limit,
-            test_limit=self.test_limit, epochs=self.epochs, log_every=self.log_every,
-            batch_size=64,
-        )
-
-
-DEEP_PROFILES = {
-    "quick": DeepProfile(
-        name="quick",
-        description="2,000 training / 1,000 test images, 1 epoch, 1 seed, width 32, depths "
-                    "2-8 (T = 16), heatmap depth 8",
-        train_limit=2000, test_limit=1000, epochs=1, seeds=(0,), width=32,
-        depths=(2, 4, 8), heat_depth=8, more_steps=64, decay_depths=(4, 8),
-        align_gammas=(0.03, 0.1, 0.3), log_every=2,
-    ),
-    "default": DeepProfile(
-        name="default",
-        description="10,000 training / 10,000 test images, 1 epoch, 3 seeds, width 64, "
-                    "depths 2-32 (T = 64), heatmap depth 16",
-        train_limit=10000, test_limit=None, epochs=1, seeds=(0, 1, 2), width=64,
-        depths=(2, 4, 8, 16, 32), heat_depth=16, more_steps=256, decay_depths=(4, 8, 16),
-        align_gammas=(0.03, 0.1, 0.3), log_every=5,
-    ),
-    "paper": DeepProfile(
-        name="paper",
-        description="full Fashion-MNIST, 4 epochs, 5 seeds, width 128, depths 2-64 "
-                    "(T = 128), heatmap depth 16 (for a GPU)",
-        train_limit=None, test_limit=None, epochs=4, seeds=(0, 1, 2, 3, 4), width=128,
-        depths=(2, 4, 8, 16, 32, 64), heat_depth=16, more_steps=512,
-        decay_depths=(4, 8, 16, 32), align_gammas=(0.01, 0.03, 0.1, 0.3), log_every=20,
-    ),
-}
-
-
-def deep_profile(profile: str | Profile | DeepProfile) -> DeepProfile:
-    """The DeepProfile of a pcdiag.figures profile (by name; else quick's networks with the
-    profile's data size, epochs and seeds)."""
-    if isinstance(profile, DeepProfile):
-        return profile
-    if isinstance(profile, str):
-        profile = get_profile(profile)
-    if profile.name in DEEP_PROFILES:
-        return DEEP_PROFILES[profile.name]
-    return replace(DEEP_PROFILES["quick"], name=profile.name,
-                   description=f"quick's networks, {profile.description}",
-                   train_limit=profile.train_limit, test_limit=profile.test_limit,
-                   epochs=profile.epochs, seeds=profile.seeds)
-
 
 # --------------------------------------------------------------------------- sweeps
 
+#: The deep specs' name prefix (their store folders and lines of the estimate).
 PREFIX = "deep-"
 
 
@@ -202,18 +54,8 @@ def variant_spec(profile, variant: str) -> SweepSpec:
     """One sweep per variant over depth x seed (depth: a program each; seeds: vmapped)."""
     d = deep_profile(profile)
     config = VARIANTS[variant].config(d.base())
-    return SweepSpec.make(f"{PREFIX}{variant}", config, depth=d.depths, seed=d.seeds)
-
-
-def remedy_config(d: DeepProfile, remedy: str) -> Config:
-    base = d.base().replace(depth=d.heat_depth)
-    if remedy in VARIANTS:
-        return VARIANTS[remedy].config(base)
-    if remedy == "pc_more_steps":
-        return base.replace(inference_steps=d.more_steps)
-    if remedy == "precision":
-        return base.replace(layer_precision=PRECISION)
-    raise ValueError(f"unknown remedy {remedy!r}; known: {', '.join(REMEDIES)}")
+    return SweepSpec.make(f"{PREFIX}{variant}", config, cost=RESIDUAL_MLP,
+                          depth=d.depths, seed=d.seeds)
 
 
 def remedy_spec(profile, remedy: str) -> SweepSpec:
@@ -222,7 +64,8 @@ def remedy_spec(profile, remedy: str) -> SweepSpec:
     d = deep_profile(profile)
     if remedy in VARIANTS:
         return variant_spec(d, remedy)
-    return SweepSpec.make(f"{PREFIX}{remedy}", remedy_config(d, remedy), seed=d.seeds[:1])
+    return SweepSpec.make(f"{PREFIX}{remedy}", d.remedy_config(remedy), cost=RESIDUAL_MLP,
+                          seed=d.seeds[:1])
 
 
 def align_spec(profile) -> SweepSpec:
@@ -234,8 +77,8 @@ def align_spec(profile) -> SweepSpec:
     config = d.base().replace(weight_optimizer="momentum", weight_lr=MOMENTUM_LR,
                               weight_decay=0.0, bp_alignment=True,
                               inference_steps=d.decay_steps, depth=max(d.decay_depths))
-    return SweepSpec.make(f"{PREFIX}pc-momentum-align", config, depth=d.decay_depths,
-                          gamma=d.align_gammas, seed=d.seeds[:1])
+    return SweepSpec.make(f"{PREFIX}pc-momentum-align", config, cost=RESIDUAL_MLP,
+                          depth=d.decay_depths, gamma=d.align_gammas, seed=d.seeds[:1])
 
 
 def _accuracy_specs(profile) -> dict[str, SweepSpec]:
@@ -253,7 +96,7 @@ def _align_specs(profile) -> dict[str, SweepSpec]:
 # --------------------------------------------------------------------------- data
 
 
-def _describe_variants(ds: xr.Dataset, configs: Mapping[str, Config], texts: Mapping[str, str]
+def _describe_variants(ds: xr.Dataset, configs: Mapping[str, Any], texts: Mapping[str, str]
                        ) -> xr.Dataset:
     """Label the `variant` dim and add the coords that say what each variant ran."""
     names = [str(v) for v in ds["variant"].values]
@@ -293,7 +136,7 @@ def _accuracy_data(profile, results) -> xr.Dataset:
     texts = {v: VARIANTS[v].text + (f" (AdamW lr {MUPC_WEIGHT_LR:g})" if v == "mupc" else "")
              for v in d.variants}
     ds = _describe_variants(ds, configs, texts)
-    ds.attrs["deep_profile"] = json.dumps(_profile_json(d))
+    ds.attrs["deep_profile"] = json.dumps(d.as_dict())
     return _depth_attrs(ds)
 
 
@@ -315,49 +158,43 @@ def _energy_data(profile, results) -> xr.Dataset:
         if "depth" in part.dims:
             part = select(part, depth=d.heat_depth)
         part = select(part, seed=d.seeds[0]).isel(layer=slice(0, d.heat_depth))
-        parts[remedy] = _fix(part)
+        parts[remedy] = conform(part)
     longest = max(int(p.sizes["t"]) for p in parts.values())
     parts = {r: p.reindex(t=np.arange(longest)) for r, p in parts.items()}  # NaN past own T
     ds = combine(parts, "variant")
-    configs = {r: remedy_config(d, r) for r in d.remedies}
+    configs = {r: d.remedy_config(r) for r in d.remedies}
     texts = {r: _remedy_text(d, r) for r in d.remedies}
     ds = _describe_variants(ds, configs, texts)
     ds.attrs["config"] = configs[d.remedies[0]].replace(seed=d.seeds[0]).to_json()
-    ds.attrs["deep_profile"] = json.dumps(_profile_json(d))
+    ds.attrs["deep_profile"] = json.dumps(d.as_dict())
     return ds
 
 
 def _update_data(profile, results) -> xr.Dataset:
-    ds = trim(select(results["align"], gamma=GAMMA), keep_t=False)
-    ds.attrs["deep_profile"] = json.dumps(_profile_json(deep_profile(profile)))
+    ds = trim(select(results["align"], gamma=DEEP_GAMMA), keep_t=False)
+    ds.attrs["deep_profile"] = json.dumps(deep_profile(profile).as_dict())
     return _depth_attrs(ds)
 
 
 def _align_data(profile, results) -> xr.Dataset:
     ds = trim(results["align"], keep_t=False)
-    ds.attrs["deep_profile"] = json.dumps(_profile_json(deep_profile(profile)))
+    ds.attrs["deep_profile"] = json.dumps(deep_profile(profile).as_dict())
     return _depth_attrs(ds)
-
-
-def _profile_json(d: DeepProfile) -> dict:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.__dict__.items()}
 
 
 # --------------------------------------------------------------------------- plots
 
 
-def _cfg(ds: xr.Dataset) -> Config:
-    return Config.from_json(ds.attrs["config"])
-
-
 def _deep_footnote(fig: MplFigure, ds: xr.Dataset, *lines: str) -> None:
-    cfg = _cfg(ds)
+    cfg = config_of(ds)
     depth = "L" if "depth" in ds.dims else str(cfg.depth)
     weights = (f"AdamW lr {cfg.weight_lr:g}" if cfg.weight_optimizer == "adamw"
                else f"{cfg.weight_optimizer} (momentum {cfg.momentum:g}) lr {cfg.weight_lr:g}")
+    sizes = layer_sizes_of(cfg)
     head = [
         f"{convention_long(ds)}. Energies at t = T are read after the T-th state update.",
-        f"Residual MLP [784, {cfg.width} x ({depth} - 1), 10] (identity skips around every "
+        f"Residual MLP [{sizes[0]}, {cfg.width} x ({depth} - 1), {sizes[-1]}] (identity skips "
+        f"around every "
         f"hidden layer but the first and last), {cfg.activation}, {cfg.output_energy} output "
         f"energy, forward initialisation, states: plain SGD, batch {cfg.batch_size}, "
         f"{cfg.n_train} {cfg.dataset} training images, {cfg.epochs} epoch"
@@ -371,7 +208,7 @@ def _deep_footnote(fig: MplFigure, ds: xr.Dataset, *lines: str) -> None:
 
 
 def plot_accuracy_vs_depth(ds: xr.Dataset) -> MplFigure:
-    cfg = _cfg(ds)
+    cfg = config_of(ds)
     return one_panel(
         ds, lambda d, ax: pplot.accuracy_vs_depth(d, ax, hue="variant"),
         "Test accuracy vs depth: PC and its remedies against backprop",
@@ -388,7 +225,7 @@ def plot_accuracy_vs_depth(ds: xr.Dataset) -> MplFigure:
 
 
 def plot_energy_propagation(ds: xr.Dataset) -> MplFigure:
-    cfg = _cfg(ds)
+    cfg = config_of(ds)
     n = ds.sizes["variant"]
     with style():
         fig = MplFigure(figsize=(2.9 * n + 0.8, 3.6), layout="constrained")
@@ -409,7 +246,7 @@ def plot_energy_propagation(ds: xr.Dataset) -> MplFigure:
 
 
 def plot_update_decay(ds: xr.Dataset) -> MplFigure:
-    cfg = _cfg(ds)
+    cfg = config_of(ds)
     return one_panel(
         ds, lambda d, ax: pplot.relative_update_vs_layer(d, ax, hue="depth"),
         "Relative weight update per layer (PC, SGD-momentum weights)",
@@ -426,10 +263,10 @@ def plot_update_decay(ds: xr.Dataset) -> MplFigure:
 
 
 def plot_bp_alignment(ds: xr.Dataset) -> MplFigure:
-    cfg = _cfg(ds)
+    cfg = config_of(ds)
     gammas = list(ds["gamma"].values)
     with style():
-        fig, axes = _new_figure(len(gammas), 3.6 * len(gammas) + 0.4, 3.6)
+        fig, axes = new_figure(len(gammas), 3.6 * len(gammas) + 0.4, 3.6)
         for ax in axes[1:]:
             ax.sharey(axes[0])
         for ax, gamma in zip(axes, gammas):
@@ -511,7 +348,7 @@ def energy_numbers(ds: xr.Dataset, final: float = 0.1) -> dict[str, dict[str, fl
 
 
 def summary_energy_propagation(ds: xr.Dataset) -> str:
-    cfg = _cfg(ds)
+    cfg = config_of(ds)
     lines = [f"  depth {cfg.depth}, seed 0, mean over the last 10% of logged steps:"]
     for v, n in energy_numbers(ds).items():
         first = (f"layer 1 first non-zero at t = {int(n['first_t'])}" if np.isfinite(n["first_t"])
@@ -554,98 +391,10 @@ def summary_bp_alignment(ds: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- cost estimate
-
-#: Cost model of one deep sweep on the reference machine (2 CPU cores, jax CPU, idle),
-#: measured with 10,000 images, width 64, batch 64, log_every 5, 3 vmapped seeds (each seed
-#: counted as a run): seconds per run-step are ~ depth x (T + 1) "layer-steps" x a cost per
-#: layer-step that grows past depth 16 (cache): pc 15 us at depth 8, 13.8 at 16 (also with
-#: one seed at T = 256), 21 at 32. Per-run-step factors against pc at the same depth: ipc 1.7,
-#: muPC 1.16, bp_alignment 1.05 (depth 16); epc 3.8 at depth 16 and 5.2 at depth 32 (its
-#: inference differentiates through the whole forward chain); bp 0.08 ms per layer, no T.
-LAYER_STEP_S = 13.5e-6
-STEP_FIXED_S = 5e-4
-DEEP_ALGORITHM_FACTOR = {"pc": 1.0, "ipc": 1.7, "bp": 0.0, "epc": 1.0}
-MUPC_FACTOR = 1.16
-ALIGN_FACTOR = 1.05
-BP_LAYER_S = 8e-5
-#: Compile seconds per program: 2.5 + 0.3 per layer (pc: 3.3 s at depth 4, 6.3 at 16, 11.8
-#: at 32; epc 1.6 times that; bp 2 + 0.12 per layer).
-COMPILE_FIXED_S = 2.5
-COMPILE_LAYER_S = 0.3
-
-
-def layer_step_seconds(depth: int) -> float:
-    """Seconds per layer-step of one pc run at width 64 (grows past depth 16)."""
-    return LAYER_STEP_S * (1 + max(0, depth - 16) / 32)
-
-
-def epc_factor(depth: int) -> float:
-    """epc's cost per run-step relative to pc's (3.8 at depth 16, 5.2 at 32)."""
-    return 1 + 2.8 * (depth / 16) ** 0.6
-
-
-def deep_spec_seconds(spec: SweepSpec) -> float:
-    """Predicted seconds of one deep sweep spec on the reference machine (cost model above;
-    widths other than 64 scaled by FLOPs, width^2)."""
-    axes = dict(spec.axes)
-    cfg = spec.config
-    runs = math.prod(len(v) for k, v in spec.axes if k in VECTORISABLE)
-    steps = cfg.epochs * cfg.steps_per_epoch
-    scale = (cfg.width / 64) ** 2
-    total = 0.0
-    for depth in axes.get("depth", (cfg.depth,)):
-        for n_t in axes.get("inference_steps", (cfg.inference_steps,)):
-            if cfg.algorithm == "bp":
-                per_step = STEP_FIXED_S + BP_LAYER_S * depth * scale
-                compile_s = 2.0 + 0.12 * depth
-            else:
-                factor = (epc_factor(depth) if cfg.algorithm == "epc"
-                          else DEEP_ALGORITHM_FACTOR[cfg.algorithm])
-                factor *= MUPC_FACTOR if cfg.parameterization == "mupc" else 1.0
-                factor *= ALIGN_FACTOR if cfg.bp_alignment else 1.0
-                per_step = STEP_FIXED_S + (layer_step_seconds(depth) * depth * (n_t + 1)
-                                           * scale * factor)
-                compile_s = (COMPILE_FIXED_S + COMPILE_LAYER_S * depth) * (
-                    1.6 if cfg.algorithm == "epc" else 1.0)
-            total += compile_s + runs * steps * per_step
-    return total
-
-
-def _is_deep(spec: SweepSpec) -> bool:
-    return spec.name.startswith(PREFIX)
-
-
-def _registries() -> list:
-    """pcdiag.figures, and its copy running as __main__ under `python -m pcdiag.figures`
-    (which imports this module before it runs main())."""
-    modules = [_figures]
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    if main is not _figures and getattr(spec, "name", None) == "pcdiag.figures":
-        modules.append(main)
-    return modules
-
-
-def _extend_estimate(module) -> None:
-    """Route the deep specs of `module.estimate()` (which looks spec_seconds up at call
-    time) to deep_spec_seconds; the other specs keep the module's own cost model."""
-    shallow = module.spec_seconds
-
-    def spec_seconds(spec) -> float:
-        return deep_spec_seconds(spec) if _is_deep(spec) else shallow(spec)
-
-    spec_seconds.__doc__ = "pcdiag.figures.spec_seconds; deep specs: deep_spec_seconds."
-    module.spec_seconds = spec_seconds
-
-
 # --------------------------------------------------------------------------- registration
 
-FIGURE_NAMES = ("accuracy_vs_depth", "energy_propagation", "update_decay", "bp_alignment")
-
-#: (name, description, sweeps, data, plot, summary) of each figure, in registry order.
-FIGURE_PARTS = (
-    dict(
+FIGURES_HERE = tuple(register(figure) for figure in (
+    Figure(
         name="accuracy_vs_depth",
         description="Test accuracy against depth (residual MLP) for PC, iPC, BP, muPC and "
                     "ePC, mean and min-max over seeds; T = 2 x the deepest depth.",
@@ -654,7 +403,7 @@ FIGURE_PARTS = (
         plot=plot_accuracy_vs_depth,
         summary=summary_accuracy_vs_depth,
     ),
-    dict(
+    Figure(
         name="energy_propagation",
         description="log10 energy over layer x inference iteration for a deep network: "
                     "standard PC beside more inference steps, ePC, muPC and layer precision; "
@@ -664,7 +413,7 @@ FIGURE_PARTS = (
         plot=plot_energy_propagation,
         summary=summary_energy_propagation,
     ),
-    dict(
+    Figure(
         name="update_decay",
         description="Relative weight update against layer (log), one line per depth, fitted "
                     "decay rate in decades per layer; PC with SGD-momentum weights.",
@@ -673,7 +422,7 @@ FIGURE_PARTS = (
         plot=plot_update_decay,
         summary=summary_update_decay,
     ),
-    dict(
+    Figure(
         name="bp_alignment",
         description="Cosine between PC's and backprop's weight gradients against layer, one "
                     "line per depth, one panel per gamma; SGD-momentum weights.",
@@ -682,9 +431,5 @@ FIGURE_PARTS = (
         plot=plot_bp_alignment,
         summary=summary_bp_alignment,
     ),
-)
-for _module in _registries():
-    for _parts in FIGURE_PARTS:  # each registry's own Figure class (see _registries)
-        _module.register(_module.Figure(**_parts))
-for _module in _registries():
-    _extend_estimate(_module)
+))
+FIGURE_NAMES = tuple(figure.name for figure in FIGURES_HERE)

@@ -1,0 +1,163 @@
+"""Making the figures: predict the run time (`estimate`), run the experiments and write
+NAME.png, NAME.pdf and NAME.nc per figure (`make_figures`), and print what the saved data say
+(`summarise`)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import xarray as xr
+from matplotlib.figure import Figure as MplFigure
+
+import pcdiag
+from pcdiag.figures.cost import COMPILE_S, RUN_EPOCH_S
+from pcdiag.figures.errors import FigureError
+from pcdiag.figures.experiments import Runner, SweepSpec
+from pcdiag.figures.profiles import Profile, get_profile
+from pcdiag.figures.registry import Figure, resolve
+from pcdiag.progress import progress_bar
+
+# --------------------------------------------------------------------------- estimate
+
+
+def estimate(profile: str | Profile, only=None) -> tuple[float, str]:
+    """Predicted seconds for make_figures(profile, only) and a table of the sweeps (each
+    sweep run once, priced by its own cost model: pcdiag.figures.cost)."""
+    profile = get_profile(profile)
+    specs: dict[SweepSpec, None] = {}
+    for figure in resolve(only):
+        specs.update(dict.fromkeys(figure.sweeps(profile).values()))
+    lines = [f"profile {profile.name!r}: {profile.description}"]
+    total = 0.0
+    for spec in specs:
+        seconds = spec.seconds
+        total += seconds
+        axes = ", ".join(f"{k}={list(v)}" for k, v in spec.axes)
+        lines.append(f"  {spec.name:<16} {spec.programs:>2} program(s) x {spec.runs:>2} runs "
+                     f"[{axes}]: ~{seconds / 60:.1f} min")
+    lines.append(f"  estimated total: ~{total / 60:.1f} min on the reference 2-core CPU "
+                 f"(from per-run costs measured there: {RUN_EPOCH_S[128]:g} s per pc "
+                 f"run-epoch at width 128, {RUN_EPOCH_S[512]:g} s at 512; {COMPILE_S:g} s per "
+                 "compile)")
+    backend = jax.default_backend()
+    if backend != "cpu":
+        lines.append(f"  (jax runs on {backend} here: expect far less than the CPU estimate)")
+    return total, "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- make & summarise
+
+
+@dataclass
+class Written:
+    name: str
+    png: Path
+    pdf: Path
+    nc: Path
+    seconds: float
+
+
+def save_figure(fig: MplFigure, out: Path, name: str) -> tuple[Path, Path]:
+    png, pdf = out / f"{name}.png", out / f"{name}.pdf"
+    fig.savefig(png, dpi=150, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None, "Creator": None})
+    return png, pdf
+
+
+def make_figures(
+    profile: str | Profile = "default",
+    only: str | Iterable[str] | None = None,
+    out: str | Path = "figures",
+    from_data: bool = False,
+    *,
+    progress: bool = True,
+    store: bool = True,
+) -> list[Written]:
+    """Run the experiments of the selected figures and write NAME.png, .pdf and .nc to `out`.
+
+    With `from_data=True` nothing is trained: each figure is redrawn from `out/NAME.nc`.
+    Sweeps shared by several figures run once. With `store`, sweeps keep their finished runs
+    under `out/.store/` so an interrupted call resumes.
+    """
+    profile = get_profile(profile)
+    figures = resolve(only)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if from_data:
+        missing = [f.name for f in figures if not (out / f"{f.name}.nc").is_file()]
+        if missing:
+            raise FigureError(
+                f"--from-data: no data for {', '.join(missing)} in {out}; run "
+                f"`pcdiag figures --only {','.join(missing)} --out {out}` first"
+            )
+    runner = Runner(progress=progress, store=out / ".store" if store else None)
+    written = []
+    with progress_bar(len(figures), "figures", enabled=progress, unit="figure") as bar:
+        for figure in figures:
+            if bar is not None:
+                bar.set_description(f"figure {figure.name}")
+            start = time.perf_counter()
+            nc = out / f"{figure.name}.nc"
+            if from_data:
+                ds = pcdiag.open_dataset(nc)
+            else:
+                ds = _label(figure.experiment(profile, runner), figure, profile)
+                pcdiag.save(ds, nc)
+            fig = figure.plot(ds)
+            png, pdf = save_figure(fig, out, figure.name)
+            written.append(Written(figure.name, png, pdf, nc, time.perf_counter() - start))
+            if bar is not None:
+                bar.update(1)
+    if not from_data:
+        _write_timings(out, profile, written)
+    return written
+
+
+def _label(ds: xr.Dataset, figure: Figure, profile: Profile) -> xr.Dataset:
+    """Global attrs saying which figure and profile the data belong to."""
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    ds.attrs.update(
+        title=f"pcdiag figure {figure.name} ({profile.name} profile): {figure.description}",
+        figure=figure.name,
+        profile=profile.name,
+        history=f"{ds.attrs.get('history', '')}\n{now}: pcdiag figures --profile "
+                f"{profile.name} --only {figure.name}".strip(),
+    )
+    return ds
+
+
+def _write_timings(out: Path, profile: Profile, written: list[Written]) -> None:
+    path = out / "timings.json"
+    timings = json.loads(path.read_text()) if path.is_file() else {}
+    for w in written:
+        timings[w.name] = {"profile": profile.name, "seconds": round(w.seconds, 1)}
+    path.write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n")
+
+
+def summarise(out: str | Path = "figures", only=None) -> str:
+    """The numeric findings of the figures whose .nc files are in `out`, as text."""
+    out = Path(out)
+    timings_path = out / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    blocks = []
+    for figure in resolve(only):
+        path = out / f"{figure.name}.nc"
+        if not path.is_file():
+            continue
+        ds = pcdiag.open_dataset(path)
+        head = f"{figure.name} (profile {ds.attrs.get('profile', '?')}"
+        if figure.name in timings:
+            head += f", {timings[figure.name]['seconds']:g} s"
+        head += f", {ds.attrs.get('gamma_convention', '?')} gamma convention)"
+        blocks.append(head + "\n" + figure.summary(ds))
+    if not blocks:
+        return f"no figure data (.nc) in {out}"
+    return "\n".join(blocks)
+
+

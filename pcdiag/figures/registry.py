@@ -1,0 +1,60 @@
+"""The figure registry: a `Figure` is an experiment (its sweeps and the data it keeps) and a
+plot; `register` adds one to `FIGURES` (in order), `resolve` looks names up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import xarray as xr
+from matplotlib.figure import Figure as MplFigure
+
+from pcdiag.figures.errors import FigureError
+from pcdiag.figures.experiments import Runner, SweepSpec
+from pcdiag.figures.profiles import Profile, get_profile
+
+__all__ = ["FIGURES", "Figure", "FigureError", "register", "resolve"]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A registered figure: what to run, what to keep, how to draw it, what it says."""
+
+    name: str
+    description: str
+    sweeps: Callable[[Profile], dict[str, SweepSpec]]
+    data: Callable[[Profile, Mapping[str, xr.Dataset]], xr.Dataset]
+    plot: Callable[[xr.Dataset], MplFigure]
+    summary: Callable[[xr.Dataset], str] = field(default=lambda ds: "")
+
+    def experiment(self, profile: str | Profile, runner: Runner | None = None) -> xr.Dataset:
+        """Run (or reuse) the sweeps and return exactly the data the figure plots."""
+        profile = get_profile(profile)
+        runner = runner or Runner()
+        return self.data(profile, runner(self.sweeps(profile)))
+
+
+FIGURES: dict[str, Figure] = {}
+
+
+def register(figure: Figure) -> Figure:
+    """Add a figure to the registry (its name is its file name)."""
+    if figure.name in FIGURES:
+        raise FigureError(f"a figure named {figure.name!r} is already registered")
+    FIGURES[figure.name] = figure
+    return figure
+
+
+def resolve(only: str | Iterable[str] | None) -> list[Figure]:
+    """The registered figures named in `only` (comma-separated or a list); None: all."""
+    if only is None:
+        return list(FIGURES.values())
+    names = [n.strip() for n in (only.split(",") if isinstance(only, str) else only)]
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in FIGURES]
+    if unknown or not names:
+        raise FigureError(
+            f"unknown figure name(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+            f"known figures: {', '.join(FIGURES)}"
+        )
+    return [FIGURES[n] for n in dict.fromkeys(names)]
