@@ -228,7 +228,7 @@ def test_recorded_state_gradient_norm_is_batch_mean_of_per_sample_norms(real_bat
     x0, y = real_batch[0][:BATCH], real_batch[1][:BATCH]
     params = real_net(3)
     _, record, _, _ = relax(program(NET, inference_steps=STEPS), params, x0, y, 0.1)
-    logits = np.asarray(x0, np.float64)
+    logits = np.asarray(x0, np.float64).reshape(len(x0), -1)  # the MLP flattens the images
     for w, b in params[:-1]:
         logits = np.tanh(logits @ np.asarray(w, np.float64) + np.asarray(b, np.float64))
     w_out = np.asarray(params[-1][0], np.float64)

@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from pcdiag.bench import MODELS, bench_config  # noqa: E402
-from pcdiag.run import load_device_data  # noqa: E402
+from pcdiag.runs import load_device_data  # noqa: E402
 
 CALLS = [None]
 
@@ -99,7 +99,7 @@ def main() -> None:
 def ideal_runner(model, data, steps):
     from ideal import make_epoch
 
-    from pcdiag.model import init_params
+    from pcdiag.nets.mlp import init_params
 
     epoch, opt = make_epoch(model.sizes, 128, model.T, 0.1, 1e-3)
     params = init_params(jax.random.PRNGKey(0), model.sizes)
@@ -116,8 +116,8 @@ def ideal_runner(model, data, steps):
 
 def variant_runner(variant, config, model, train_limit, data, steps):
     pkg = f"pcdiag_{variant.replace('+', '_')}"
-    loop = importlib.import_module(pkg + ".loop")
-    train = importlib.import_module(pkg + ".train")
+    loop = importlib.import_module(pkg + ".engine.loop")
+    train = importlib.import_module(pkg + ".algorithms")
     config_mod = importlib.import_module(pkg + ".config")
     cfg = bench_config(model, full=(config == "full"), epochs=1, train_limit=train_limit,
                        test_limit=1000, data_dir=None, seed=0)

@@ -30,28 +30,30 @@ PATCHES = {
     "head": [],  # the working tree as it is (make "base" before a change, "head" after it)
     # no per-step lax.cond (every chunk step runs; the padded tail of an epoch's last chunk
     # would train on row 0: fine for timing, not for results)
-    "nocond": [("loop.py", COND_REC, "        return real(state)"),
-               ("loop.py", COND_NOREC, "            return real(state)[0], None")],
+    "nocond": [("engine/loop.py", COND_REC, "        return real(state)"),
+               ("engine/loop.py", COND_NOREC, "            return real(state)[0], None")],
     # no per-step weight / gradient / update norms
-    "nonorms": [("train.py",
+    "nonorms": [("algorithms/record.py",
                  "    weight_grad_norm, weight_norm, update_norm = layer_norms(grads, new_params, "
                  "change)",
                  "    weight_grad_norm = weight_norm = update_norm = jnp.zeros(len(grads))")],
     # no per-t state-gradient norms
-    "nomeasure": [("infer.py", "    norms = jnp.mean(jnp.sqrt(squares), axis=-1)",
+    "nomeasure": [("algorithms/infer.py", "    norms = jnp.mean(jnp.sqrt(squares), axis=-1)",
                    "    norms = jnp.zeros(len(grads))")],
     # per-array reductions instead of one variadic reduction per group of equal shapes
-    "plainsums": [("model.py", """        squares = tuple(arrays[i] * arrays[i] for i in members)
+    "plainsums": [("nets/base.py",
+                   """        squares = tuple(arrays[i] * arrays[i] for i in members)
         zeros = tuple(jnp.zeros((), s.dtype) for s in squares)
         sums = jax.lax.reduce(squares, zeros, lambda x, y: tuple(map(jnp.add, x, y)), axes)""",
                    "        sums = [jnp.sum(arrays[i] * arrays[i], axis=axes) for i in members]")],
     # update_norm from new - old (keeps a copy of the old weights each logged step)
-    "newold": [("train.py", WEIGHT_STEP, WEIGHT_STEP + "\n    change = jax.tree_util.tree_map("
+    "newold": [("algorithms/record.py", WEIGHT_STEP,
+                WEIGHT_STEP + "\n    change = jax.tree_util.tree_map("
                 "jnp.subtract, new_params, params)")],
     # one chunk call per epoch also with a progress bar
-    "onecall": [("loop.py", "CHUNKS_PER_EPOCH = 20", "CHUNKS_PER_EPOCH = 1")],
+    "onecall": [("engine/loop.py", "CHUNKS_PER_EPOCH = 20", "CHUNKS_PER_EPOCH = 1")],
     # the T inference steps unrolled
-    "unroll": [("infer.py", SCAN_T, SCAN_T[:-1] + ", unroll=True)")],
+    "unroll": [("algorithms/infer.py", SCAN_T, SCAN_T[:-1] + ", unroll=True)")],
 }
 
 
@@ -61,7 +63,7 @@ def make(dst: Path, name: str) -> Path:
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(SRC, out, ignore=shutil.ignore_patterns("__pycache__", "plot"))
-    for f in out.glob("*.py"):
+    for f in out.rglob("*.py"):
         text = f.read_text()
         text = re.sub(r"\bfrom pcdiag(\.| import)", rf"from pcdiag_{tag}\1", text)
         text = re.sub(r"\bimport pcdiag\b", f"import pcdiag_{tag}", text)

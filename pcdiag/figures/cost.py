@@ -26,7 +26,7 @@ import math
 from abc import ABC, abstractmethod
 from typing import Any
 
-from pcdiag.figures.profiles import layer_sizes
+from pcdiag.nets.mlp import layer_sizes
 
 #: The factor of an algorithm or state optimizer a model has not measured: costs like pc / sgd.
 UNMEASURED_FACTOR = 1.0
@@ -73,7 +73,7 @@ ALGORITHM_FACTOR = {"pc": 1.0, "ipc": 1.3, "bp": 0.5}
 
 def macs(width: int, depth: int = REFERENCE_DEPTH) -> int:
     """Multiply-accumulates of one forward pass of the MLP [784, W x (depth - 1), 10]."""
-    sizes = layer_sizes(width, depth)
+    sizes = layer_sizes(depth, width)
     return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 

@@ -18,10 +18,10 @@ import numpy as np
 import xarray as xr
 
 import pcdiag
-from pcdiag.config import VECTORISABLE, Config
-from pcdiag.dataset import PER_T
+from pcdiag.config import Config, vectorisable
 from pcdiag.figures.cost import MLP, CostModel
 from pcdiag.figures.profiles import WEIGHT_LR, WEIGHT_OPTIMIZERS, Profile
+from pcdiag.records import PER_T
 
 # --------------------------------------------------------------------------- sweeps
 
@@ -52,16 +52,16 @@ class SweepSpec:
     @property
     def programs(self) -> int:
         """Compiled programs: one per combination of the non-vectorisable axes."""
-        return math.prod(len(v) for k, v in self.axes if k not in VECTORISABLE)
+        return math.prod(len(v) for k, v in self.axes if not vectorisable(k))
 
     @property
     def runs(self) -> int:
         """Runs vmapped into each program: the product of the vectorisable axes."""
-        return math.prod(len(v) for k, v in self.axes if k in VECTORISABLE)
+        return math.prod(len(v) for k, v in self.axes if vectorisable(k))
 
     def program_configs(self) -> Iterator[Config]:
         """The config each program runs (vectorisable axes left at the spec's config)."""
-        axes = [(k, v) for k, v in self.axes if k not in VECTORISABLE]
+        axes = [(k, v) for k, v in self.axes if not vectorisable(k)]
         names = [k for k, _ in axes]
         for values in itertools.product(*(v for _, v in axes)):
             yield self.config.replace(**dict(zip(names, values))) if names else self.config

@@ -8,22 +8,21 @@ out the layer sizes of the networks these configs describe.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from pcdiag.config import Config
 from pcdiag.figures.errors import FigureError
+from pcdiag.nets import build
 
 # --------------------------------------------------------------------------- networks
 
 
-def layer_sizes(width: int, depth: int) -> list[int]:
-    """Node sizes [784, W, ..., W, 10] of a depth-L MLP on 28 x 28 images with 10 classes."""
-    return [784] + [width] * (depth - 1) + [10]
-
-
 def layer_sizes_of(config: Config) -> list[int]:
-    """Node sizes of the network `config` describes (input first)."""
-    return layer_sizes(config.width, config.depth)
+    """Units of each node of the network `config` describes, input first (its contract's
+    input and node shapes)."""
+    net = build(config)
+    return [math.prod(net.input_shape)] + [math.prod(shape) for shape in net.node_shapes]
 
 
 # --------------------------------------------------------------------------- analysis figures
