@@ -54,6 +54,15 @@ def test_estimate_follows_the_documented_formula():
     assert swept.device_records == 3 * estimate([(wide, 1)]).device_records
 
 
+def test_the_estimate_counts_every_record_the_compiled_step_fills():
+    """Counted from the compiled record layout: bp_cosine adds L per step and
+    hessian_condition 1 (the hand count before the house plan left the latter out)."""
+    plain = resources.values_per_step(SMALL)
+    both = resources.values_per_step(SMALL.replace(bp_alignment=True, hessian_samples=2))
+    assert plain == (2 * (9 + 1) * 4, 3 * 4 + 1)
+    assert both == (plain[0], plain[1] + 4 + 1)
+
+
 def test_the_deep_run_needs_under_a_gib_and_is_not_refused():
     """depth 64, T = 100, width 128, log_every = 1 on all 60000 images (937 steps)."""
     est = check(DEEP.replace(memory_limit_gb=64.0))
