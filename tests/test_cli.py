@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from _tolerance import assert_runs_close
 
 import pcdiag
 from pcdiag.cli import app, cache, fields, main
@@ -97,6 +98,7 @@ def test_from_reruns_the_same_config_identically(trained, tmp_path):
     assert code == 0
     first, second = pcdiag.open_dataset(path), pcdiag.open_dataset(again)
     assert second.attrs["config"] == first.attrs["config"]
+    # the same program on the same machine again: reproducible bit for bit
     xr.testing.assert_identical(without_volatile(first), without_volatile(second))
 
 
@@ -207,9 +209,9 @@ def test_sweep_has_a_dim_per_swept_flag_in_command_line_order(tmp_path, capsys):
                  "--out", str(reversed_)]) == 0
     other = pcdiag.open_dataset(reversed_)
     assert other["test_accuracy"].dims == ("seed", "gamma", "epoch")
-    for name in ("test_accuracy", "energy"):
-        np.testing.assert_array_equal(other[name].transpose(*ds[name].dims).values,
-                                      ds[name].values)
+    # the same executable with the runs in another order along the vmapped axis: held to the
+    # bound for different programs (tests/_tolerance.py), coordinates and config exact
+    assert_runs_close(other, ds, ("test_accuracy", "energy"))
 
 
 def test_sweep_store_is_passed_on(tmp_path, monkeypatch, capsys):

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _tolerance import rtol_after
 
 import pcdiag
 from pcdiag import data as data_module
@@ -321,7 +322,11 @@ def test_epc_reaches_layer_one_in_one_step_pc_needs_L_minus_1(real_batch):
         first_record(program(sizes, inference_steps=5, algorithm="epc"), params, x0, y, 0.1)
         .energy
     )
-    np.testing.assert_array_equal(pc[0], epc[0])  # the same forward initialisation
+    # the same forward initialisation: hidden energies exactly 0 in both; the output energy
+    # is the same arithmetic compiled into two programs, equal up to one step's rounding
+    # (tests/_tolerance.py)
+    np.testing.assert_array_equal(pc[0, :-1], epc[0, :-1])
+    np.testing.assert_allclose(pc[0, -1], epc[0, -1], rtol=rtol_after(1))
     assert (pc[0, :-1] == 0).all() and pc[0, -1] > 0
     for layer in range(1, depth):
         arrival = depth - layer

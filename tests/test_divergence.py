@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 import xarray as xr
+from _tolerance import assert_runs_close, assert_steps_close, run_config
 
 import pcdiag
 from pcdiag import Config
@@ -84,8 +85,12 @@ def test_diverged_at_matches_a_python_loop_replay(swept):
     run = swept.sel(state_optimizer="sgd", gamma=10.0, weight_lr=10.0)
     assert first_bad >= 1
     assert int(state.diverged_at) == first_bad == int(run.diverged_at)
-    np.testing.assert_allclose(run.energy.values[:first_bad], np.stack(energies[:first_bad]),
-                               rtol=1e-3)
+    # another program (one jitted step per call against 8 vmapped runs in a scan): the steps
+    # before the divergence within the bound for different programs (tests/_tolerance.py;
+    # a linear network has no corners, and its blow-up scales values, not relative errors)
+    before = run.energy.isel(step=slice(first_bad))
+    assert_steps_close(before.copy(data=np.stack(energies[:first_bad])), before, run_config(run),
+                       "energy")
 
 
 def test_other_runs_are_unaffected_by_diverging_ones(swept):
@@ -93,14 +98,13 @@ def test_other_runs_are_unaffected_by_diverging_ones(swept):
 
     Not bit for bit: XLA compiles a batch of 2 runs and one of 4 into different matmul and
     reduction kernels, so values may differ in the last float32 bits (seen here: bit for bit
-    equal for 4 against 2 runs; up to 2.4e-7 apart for 8 against 4 runs at width 16).
+    equal for 4 against 2 runs; up to 2.4e-7 apart for 8 against 4 runs at width 16): the
+    bound for different programs (tests/_tolerance.py), diverged_at and coordinates exact.
     """
     alone = pcdiag.sweep(BASE, state_optimizer=["sgd"], gamma=[0.1], weight_lr=[0.01, 10.0])
     assert (alone.diverged_at == -1).all()
     mixed = swept.sel(state_optimizer=["sgd"], gamma=[0.1])
-    for name in alone.data_vars:
-        np.testing.assert_allclose(mixed[name].values, alone[name].values, rtol=1e-5,
-                                   atol=1e-6, err_msg=name)
+    assert_runs_close(mixed, alone)
 
 
 def test_bp_diverged_at_is_the_first_non_finite_loss():

@@ -38,7 +38,11 @@ def stable(ds: xr.Dataset) -> xr.Dataset:
 
 @pytest.fixture(scope="module")
 def reference() -> xr.Dataset:
-    """The same sweep run uninterrupted, without a store."""
+    """The same sweep run uninterrupted, without a store.
+
+    Stored, resumed and rerun units are the same executables on the same inputs (a killed
+    subprocess compiles them alike on the same machine), so they must equal it bit for bit:
+    reproducibility, not the bound for different programs of tests/_tolerance.py."""
     return stable(pcdiag.sweep(BASE, **AXES))
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from _tolerance import assert_accuracy_close, assert_runs_close, run_config
 
 import pcdiag
 from pcdiag.config import Config, ConfigError
@@ -18,24 +19,13 @@ DATA = Path(
 SHORT = Config(data_dir=str(DATA), train_limit=320, test_limit=1000, depth=3, width=64,
                batch_size=32, inference_steps=8, seed=1, epochs=2)
 GAMMAS, SEEDS = [0.05, 0.2], [1, 2]
-STEP_VARS = ("energy", "energy_total", "state_grad_norm", "weight_grad_norm", "weight_norm",
-             "update_norm", "train_loss")
-#: vmapped runs differ from single ones by float32 rounding only; the absolute part covers
-#: small hidden energies (e = x - mu cancels: ~7e-7 apart on 0.05 after 20 steps)
-RTOL, ATOL = 1e-5, 2e-6
 
 
 def assert_same_run(point: xr.Dataset, alone: xr.Dataset):
-    for name in STEP_VARS:
-        np.testing.assert_allclose(point[name].values, alone[name].values, rtol=RTOL,
-                                   atol=ATOL, err_msg=name)
-    # the same number of correctly classified images (the float32 fractions may differ in
-    # the last bit: see test_sweep_accuracy_is_bit_equal_to_the_run_alone)
-    for name, n in (("test_accuracy", SHORT.test_limit), ("train_accuracy", SHORT.train_limit)):
-        np.testing.assert_array_equal(np.round(point[name].values * n),
-                                      np.round(alone[name].values * n), err_msg=name)
-    assert int(point.diverged_at) == int(alone.diverged_at)
-    np.testing.assert_array_equal(point.step.values, alone.step.values)
+    """A sweep point and the run trained alone: a vmapped program and a single run round
+    differently, so equal where they must be and within tests/_tolerance.py's bound for
+    float32 and the step count elsewhere."""
+    assert_runs_close(point, alone)
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +62,10 @@ def test_gamma_seed_sweep_equals_runs_trained_alone(grid, alone):
 def test_sweep_axis_order_follows_the_call(grid):
     ds = pcdiag.sweep(SHORT, seed=SEEDS, gamma=GAMMAS)
     assert ds.energy.dims[:2] == ("seed", "gamma")
-    for name in STEP_VARS:
-        np.testing.assert_allclose(ds[name].transpose(*grid[name].dims).values,
-                                   grid[name].values, rtol=RTOL, atol=ATOL, err_msg=name)
+    # the same executable with the runs in another order along the vmapped axis: nothing
+    # promises that a run rounds alike at another position (vectorised loops), so the bound
+    # for different programs
+    assert_runs_close(ds, grid)
 
 
 def test_weight_optimizer_by_gamma_sweep(optimizers, alone):
@@ -120,14 +111,11 @@ def test_depth_sweep_pads_shallower_runs_with_nan(depths):
         assert np.isnan(shallow[name].sel(layer=[2, 3]).values).all(), name
     for name in ("weight_norm", "update_norm", "weight_grad_norm"):
         assert np.isfinite(shallow[name].sel(layer=1).values).all(), name
-    # the depth-1 run alone, and the depth-3 run alone, are what the sweep holds
+    # the depth-1 run alone, and the depth-3 run alone, are what the sweep holds (each depth is
+    # a unit of one run, today the executable pcdiag.train uses, and bit-equal to it; held to
+    # the bound for different programs so that the test does not rest on that)
     single = pcdiag.train(SHORT, depth=1)
-    for name in ("energy", "weight_norm", "update_norm", "weight_grad_norm", "train_loss"):
-        np.testing.assert_allclose(shallow[name].sel(layer=[1]).values
-                                   if "layer" in shallow[name].dims else shallow[name].values,
-                                   single[name].values, rtol=RTOL, atol=ATOL, err_msg=name)
-    np.testing.assert_array_equal(np.round(shallow.test_accuracy.values * SHORT.test_limit),
-                                  np.round(single.test_accuracy.values * SHORT.test_limit))
+    assert_runs_close(shallow.sel(layer=[1]), single)
     assert_same_run(deep, pcdiag.train(SHORT))
     # a depth-1 pc network has one node, the output: its energy is the output loss
     np.testing.assert_allclose(shallow.energy.sel(layer=1).values[:, 0],
@@ -151,18 +139,28 @@ def test_one_diverging_gamma_leaves_the_other_runs_unchanged(grid, alone):
     assert np.isnan(ds.test_accuracy.sel(gamma=1e4).values).all()
     assert (grid.diverged_at.values == -1).all()
     for s in SEEDS:
-        assert_same_run(ds.sel(gamma=0.05, seed=s), grid.sel(gamma=0.05, seed=s))
-        assert_same_run(ds.sel(gamma=0.05, seed=s), alone[(0.05, s)])
+        # the same executable (4 runs of one program) with the same inputs at the same place
+        # in the batch: the run beside it cannot change a bit of it
+        beside = ds.sel(gamma=0.05, seed=s)
+        xr.testing.assert_equal(beside, grid.sel(gamma=0.05, seed=s))
+        assert_same_run(beside, alone[(0.05, s)])
     pcdiag.validate(ds)
 
 
-def test_sweep_accuracy_is_bit_equal_to_the_run_alone(grid, alone):
+def test_sweep_accuracy_is_a_count_like_the_run_alone(grid, alone):
+    """Accuracies are correct counts / n in float64 in the sweep and alone (not a float32
+    mean, whose last bits depend on the program); the counts agree within the bound for
+    images near a decision boundary, and equal counts give bit-equal fractions."""
     for (g, s), single in alone.items():
         point = grid.sel(gamma=g, seed=s)
-        for name in ("test_accuracy", "train_accuracy"):
-            assert point[name].dtype == single[name].dtype, name
-        np.testing.assert_array_equal(point.test_accuracy.values, single.test_accuracy.values)
-        np.testing.assert_array_equal(point.train_accuracy.values, single.train_accuracy.values)
+        for name, n in (("test_accuracy", SHORT.test_limit),
+                        ("train_accuracy", SHORT.train_limit)):
+            assert point[name].dtype == single[name].dtype == np.float64, name
+            for values in (point[name].values, single[name].values):
+                np.testing.assert_array_equal(values, np.round(values * n) / n, err_msg=name)
+            assert_accuracy_close(point[name], single[name], run_config(single), name)
+            same = np.round(point[name].values * n) == np.round(single[name].values * n)
+            np.testing.assert_array_equal(point[name].values[same], single[name].values[same])
 
 
 @pytest.mark.parametrize(
@@ -213,4 +211,4 @@ def test_sweep_with_preloaded_data_equals_the_sweep_that_loads_it(grid):
     expected = grid.copy()
     for name in ("created", "history"):
         expected.attrs.pop(name, None)
-    xr.testing.assert_identical(again, expected)
+    xr.testing.assert_identical(again, expected)  # the same executable: bit for bit
