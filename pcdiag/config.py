@@ -44,9 +44,7 @@ ROLES = ("data", "program", "traced", "key", "loop", "resource")
 
 
 def _nets() -> tuple[str, ...]:
-    from pcdiag.nets import NETS  # the registry can grow at run time (pcdiag.nets.register)
-
-    return tuple(NETS)
+    return tuple(_net_module().NETS)  # the registry can grow (pcdiag.nets.register)
 
 
 def _field(default: Any, role: str, *, choices=None, sweepable: bool = True,
@@ -79,7 +77,7 @@ class Config:
     train_limit: int | None = _field(None, "data", sweepable=False)
     test_limit: int | None = _field(None, "data")
     # model
-    net: str = _field("mlp", "program", choices=_nets)
+    net: str = _field("mlp", "program", choices=_nets)  # mlp, vgg, resnet (pcdiag.nets)
     depth: int = _field(3, "program")
     width: int = _field(128, "program")
     activation: str = _field("hard_tanh", "program", choices=ACTIVATIONS)
@@ -348,3 +346,10 @@ def _validate(cfg: Config) -> None:
         _fail("hessian_samples", cfg.hessian_samples,
               f"must be <= batch_size ({cfg.batch_size}): samples are taken from the batch")
     _real(cfg, "memory_limit_gb", low=0.0, low_open=True)
+    _net_module().build(cfg)  # the network's own rules (e.g. the depths a family has)
+
+
+def _net_module():
+    import pcdiag.nets  # lazily: pcdiag.nets imports this module
+
+    return pcdiag.nets

@@ -22,11 +22,15 @@ from pcdiag.nets.base import (
     sums_of_squares,
 )
 from pcdiag.nets.mlp import MLP
+from pcdiag.nets.resnet import ResNet
+from pcdiag.nets.vgg import VGG
 
 Builder = Callable[[Any, tuple[int, ...], int], Net]
 
 NETS: dict[str, Builder] = {
     "mlp": MLP.from_config,
+    "vgg": VGG.from_config,
+    "resnet": ResNet.from_config,
 }
 
 #: Per-sample input shape and number of classes of each data set.
@@ -63,4 +67,5 @@ def build(config) -> Net:
 
 
 __all__ = ["ACTIVATION_FNS", "DATA_SHAPES", "FunctionNet", "MLP", "NETS", "Net", "Params",
-           "build", "cosines", "layer_norms", "node_axes", "register", "sums_of_squares"]
+           "ResNet", "VGG", "build", "cosines", "layer_norms", "node_axes", "register",
+           "sums_of_squares"]
