@@ -1,0 +1,108 @@
+"""Convolutional and residual PCNs through the network contract: shapes as PCX builds them,
+the im2col convolution equals XLA's, and every algorithm trains them with full recording on
+real Fashion-MNIST images (tiny widths: a CPU test)."""
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pcdiag
+from pcdiag.nets import build
+from pcdiag.nets.conv import conv, max_pool
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SMALL = dict(data_dir=str(DATA), train_limit=256, test_limit=1000, batch_size=64, width=4,
+             inference_steps=4, gamma=0.05, activation="gelu", log_every=1)
+
+
+def test_vgg_node_shapes_follow_pcx():
+    """28 x 28 images are padded to PCX's 32 x 32; VGG-7 keeps PCX's unpadded convs."""
+    shapes = {d: build(pcdiag.Config(net="vgg", depth=d, width=8)).node_shapes
+              for d in (5, 7, 9)}
+    assert shapes[5] == ((16, 16, 8), (8, 8, 16), (4, 4, 32), (2, 2, 32), (10,))
+    assert [s[:2] for s in shapes[7][:-1]] == [(16, 16), (16, 16), (8, 8), (6, 6), (3, 3),
+                                               (1, 1)]  # PCX's VGG-7 vodes on CIFAR
+    assert [s[2] for s in shapes[7][:-1]] == [8, 8, 16, 16, 32, 32]
+    assert len(shapes[9]) == 9 and shapes[9][-2] == (2, 2, 32)
+
+
+def test_resnet_has_one_node_per_block():
+    net = build(pcdiag.Config(net="resnet", depth=10, width=4))  # ResNet-18: 2 blocks a stage
+    assert net.node_shapes == ((32, 32, 4), (32, 32, 4), (32, 32, 4), (16, 16, 8), (16, 16, 8),
+                               (8, 8, 16), (8, 8, 16), (4, 4, 32), (4, 4, 32), (10,))
+    params = jax.eval_shape(net.init, jax.random.PRNGKey(0))
+    assert "shortcut" in params[3] and "shortcut" not in params[2]  # projection where it strides
+    assert params[3]["shortcut"]["w"].shape == (1, 1, 4, 8)
+
+
+@pytest.mark.parametrize("net, depth, rule", [
+    ("vgg", 6, r"depth=6 is invalid for net='vgg': must be 5, 7 or 4k \+ 1"),
+    ("resnet", 7, r"depth=7 is invalid for net='resnet': must be 2 \+ 4 \* blocks per stage"),
+])
+def test_depths_a_family_lacks_are_refused(net, depth, rule):
+    with pytest.raises(pcdiag.ConfigError, match=rule):
+        pcdiag.Config(net=net, depth=depth)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(3, 1, "SAME"), (3, 2, "SAME"),
+                                                     (3, 1, "VALID"), (1, 2, "SAME")])
+def test_im2col_convolution_equals_xlas(kernel, stride, padding):
+    """Same sums in another order: float32 rounding of a k*k*C = 288-term dot product."""
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 9, 9, 32))
+    w = jax.random.normal(jax.random.PRNGKey(1), (kernel, kernel, 32, 5)) / 10
+    b = jnp.arange(5.0)
+    ours = conv(x, w, b, stride=stride, padding=padding, im2col=True)
+    xla = conv(x, w, b, stride=stride, padding=padding, im2col=False)
+    assert ours.shape == xla.shape
+    np.testing.assert_allclose(ours, xla, rtol=0, atol=288 * 1.2e-7 * float(jnp.abs(xla).max()))
+
+
+def test_max_pool_takes_each_windows_maximum_and_drops_an_odd_edge():
+    x = jnp.arange(2 * 5 * 5 * 1, dtype=jnp.float32).reshape(2, 5, 5, 1)
+    np.testing.assert_array_equal(max_pool(x)[0, :, :, 0], [[6, 8], [16, 18]])
+
+
+@pytest.mark.parametrize("algorithm", ["pc", "epc", "ipc", "bp"])
+def test_vgg5_trains_with_every_algorithm_and_full_recording(algorithm):
+    cfg = pcdiag.Config(net="vgg", depth=5, algorithm=algorithm, bp_alignment=True,
+                        hessian_samples=1 if algorithm == "pc" else 0, **SMALL)
+    ds = pcdiag.validate(pcdiag.train(cfg))
+    assert ds["layer"].values.tolist() == [1, 2, 3, 4, 5]
+    assert np.all(np.isfinite(ds.weight_norm)) and np.all(ds.weight_grad_norm > 0)
+    assert 0 <= float(ds.test_accuracy[-1]) <= 1  # a 4-channel net after 4 steps: near chance
+    if algorithm == "bp":
+        return
+    energy = ds.energy.values
+    assert np.all(energy >= 0)
+    if algorithm != "ipc":
+        assert np.all(energy[:, 0, :-1] == 0.0)  # forward initialisation
+    # t = 1: the output error has reached node 4 (one layer per step for pc), and its
+    # weights' PC gradient then points like backprop's
+    assert np.all(energy[:, -1, 3] > 0)
+    assert np.all(np.isfinite(ds.bp_cosine.sel(layer=5)))
+    assert float(ds.bp_cosine.sel(layer=5).median()) > 0.5
+    if algorithm == "pc":  # 4 x 8 x 8 x ... free units: the Hessian by Lanczos
+        assert np.all(np.isfinite(ds.hessian_condition)) and np.all(ds.hessian_condition >= 1)
+
+
+@pytest.mark.parametrize("net, depth", [("resnet", 6), ("vgg", 9)])
+def test_resnet_and_vgg9_complete_with_full_recording(net, depth):
+    cfg = pcdiag.Config(net=net, depth=depth, bp_alignment=True, **(SMALL | {"train_limit": 128}))
+    ds = pcdiag.validate(pcdiag.train(cfg))
+    assert ds.sizes["layer"] == depth
+    assert np.all(np.isfinite(ds.energy)) and np.all(ds.energy >= 0)
+    reached = ds.energy.isel(t=-1) > 0  # layers the error has reached by t = T
+    cos = ds.bp_cosine.where(reached.all("step"))
+    assert np.all(np.isfinite(cos.sel(layer=depth)))
+    assert np.all(np.isfinite(ds.state_grad_norm.sel(layer=slice(1, depth - 1))))
+
+
+def test_memory_estimate_counts_conv_nodes():
+    from pcdiag.engine.resources import estimate
+    small = estimate([(pcdiag.Config(net="vgg", depth=5, width=4, batch_size=64), 1)]).state
+    wide = estimate([(pcdiag.Config(net="vgg", depth=5, width=32, batch_size=64), 1)]).state
+    mlp = estimate([(pcdiag.Config(width=4, batch_size=64), 1)]).state
+    assert wide > 8 * small > 8 * mlp
