@@ -7,6 +7,7 @@ modules behind it are private to its layout (see the README's Layout section).
 from pcdiag._version import __version__
 from pcdiag.config import Config, ConfigError
 from pcdiag.dataset import SchemaError, open_dataset, save, validate
+from pcdiag.engine.checkpoint import load_params
 from pcdiag.nets import Net
 from pcdiag.nets import register as register_net
 from pcdiag.runs import load_device_data, sweep, train, train_with_timing
@@ -18,6 +19,7 @@ __all__ = [
     "SchemaError",
     "__version__",
     "load_device_data",
+    "load_params",
     "open_dataset",
     "register_net",
     "save",

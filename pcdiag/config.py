@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-ACTIVATIONS = ("hard_tanh", "tanh", "relu", "leaky_relu", "gelu", "linear")
+ACTIVATIONS = ("hard_tanh", "tanh", "relu", "leaky_relu", "gelu", "gelu_tanh", "linear")
 OUTPUT_ENERGIES = ("se", "ce")
 #: Must equal the keys of pcdiag.algorithms.ALGORITHMS (a test checks it).
 ALGORITHMS = ("pc", "ipc", "bp", "epc")
@@ -39,6 +39,13 @@ GAMMA_CONVENTIONS = ("per_sample", "batch_mean")
 STATE_OPTIMIZERS = ("sgd", "momentum", "adam")
 WEIGHT_OPTIMIZERS = ("sgd", "momentum", "adamw")
 DATASETS = ("fashion-mnist", "mnist")
+#: How images become inputs (pcdiag.data.load): "standardise" = (x/255 - mean) / std of the
+#: data set; "pcx" = (x/255 - 0.5) / 0.5, PCX's torchvision Normalize((0.5,), (0.5,)).
+NORMALISATIONS = ("standardise", "pcx")
+#: Weight learning-rate schedules (pcdiag.algorithms.optimizers.weight_schedule).
+LR_SCHEDULES = ("constant", "warmup_cosine")
+#: Output nudging (pcdiag.algorithms.nudging): "off" clamps the output node to the target.
+NUDGINGS = ("off", "positive", "negative", "centred")
 TRAIN_SIZE = {"fashion-mnist": 60000, "mnist": 60000}
 ROLES = ("data", "program", "traced", "key", "loop", "resource")
 
@@ -68,6 +75,28 @@ class Config:
     ``gamma_convention="per_sample"`` each sample's states follow the gradient of that
     sample's own energy (step independent of batch size); with ``"batch_mean"`` they follow
     the gradient of the batch-mean energy, as PCX's API does (step gamma / batch_size).
+
+    Weight learning-rate schedule (`lr_schedule`, counted in weight updates, the count kept
+    in the optimizer state as optax does): ``"constant"`` is `weight_lr` throughout;
+    ``"warmup_cosine"`` is optax's ``warmup_cosine_decay_schedule(init=weight_lr,
+    peak=lr_peak_factor * weight_lr, warmup_steps=lr_warmup_steps,
+    decay_steps=lr_decay_steps, end=lr_end_factor * weight_lr)``, PCX's benchmark schedule.
+    ``lr_warmup_steps=None`` is 10% and ``lr_decay_steps=None`` 100% of the run's weight
+    updates (epochs x steps per epoch, x inference_steps for ipc, which updates the weights
+    at every inference step), PCX's rule.
+
+    Output nudging (`nudging`, PCX's discriminative benchmarks): ``"off"`` clamps the output
+    node to the one-hot target y (today's behaviour). Otherwise the output node is clamped
+    for the whole batch to ``h = u0 - beta (u0 - y)``, written ``y + (1 - beta)(u0 - y)``
+    so that beta = 1 gives y exactly, where u0 is the output's feedforward prediction at
+    forward initialisation, and the weight gradient is multiplied by 1 / beta (PCX's
+    ``optim_w.step(..., mul=1/beta)``; at beta = 0 the output is free: h = u0, no energy,
+    no gradient, and no division). In epoch e (0-based) the magnitude is
+    ``min(nudge_beta + nudge_beta_step * e, 1)`` (PCX's beta, beta_ir and its clip at 1);
+    the sign is + for ``"positive"``, - for ``"negative"`` and, for ``"centred"``, the e-th
+    character of `nudge_signs` (a string of + and -, one per epoch: PCX's per-epoch beta
+    lists), alternating + - + ... when `nudge_signs` is None. With a cross-entropy output,
+    h mixes the target with u0's logits, as PCX does.
     """
 
     # data
@@ -76,6 +105,7 @@ class Config:
                                   list_separator=";")
     train_limit: int | None = _field(None, "data", sweepable=False)
     test_limit: int | None = _field(None, "data")
+    normalisation: str = _field("standardise", "data", choices=NORMALISATIONS, sweepable=False)
     # model
     net: str = _field("mlp", "program", choices=_nets)  # mlp, vgg, resnet (pcdiag.nets)
     depth: int = _field(3, "program")
@@ -96,6 +126,17 @@ class Config:
     weight_lr: float = _field(1e-3, "traced")
     momentum: float = _field(0.9, "traced")
     weight_decay: float = _field(1e-4, "traced")
+    # weight learning-rate schedule (weight_lr is its base value; see Config's docstring)
+    lr_schedule: str = _field("constant", "program", choices=LR_SCHEDULES)
+    lr_warmup_steps: int | None = _field(None, "program")
+    lr_decay_steps: int | None = _field(None, "program")
+    lr_peak_factor: float = _field(1.1, "program")
+    lr_end_factor: float = _field(0.1, "program")
+    # output nudging (see Config's docstring)
+    nudging: str = _field("off", "program", choices=NUDGINGS)
+    nudge_beta: float = _field(1.0, "traced")
+    nudge_beta_step: float = _field(0.0, "traced")
+    nudge_signs: str | None = _field(None, "program")
     # training loop
     batch_size: int = _field(64, "program", sweepable=False)
     epochs: int = _field(1, "loop", sweepable=False)
@@ -156,6 +197,23 @@ class Config:
     def n_train(self) -> int:
         """Number of training examples this config uses."""
         return self.train_limit or TRAIN_SIZE[self.dataset]
+
+    @property
+    def weight_updates(self) -> int:
+        """Weight updates of the whole run (ipc updates the weights at every inference step)."""
+        per_step = self.inference_steps if self.algorithm == "ipc" else 1
+        return self.epochs * self.steps_per_epoch * per_step
+
+    @property
+    def lr_schedule_steps(self) -> tuple[int, int] | None:
+        """(warmup, decay) steps of the weight schedule, None filled in by PCX's rule (10%
+        and 100% of the run's weight updates); None for a constant learning rate."""
+        if self.lr_schedule == "constant":
+            return None
+        total = self.weight_updates
+        warmup = self.lr_warmup_steps if self.lr_warmup_steps is not None else round(0.1 * total)
+        decay = self.lr_decay_steps if self.lr_decay_steps is not None else total
+        return warmup, decay
 
     @property
     def steps_per_epoch(self) -> int:
@@ -328,6 +386,8 @@ def _validate(cfg: Config) -> None:
     _real(cfg, "weight_lr", low=0.0, low_open=True)
     _real(cfg, "momentum", low=0.0, low_open=False, high=1.0)
     _real(cfg, "weight_decay", low=0.0, low_open=False)
+    _validate_schedule(cfg)
+    _validate_nudging(cfg)
     _int_at_least(cfg, "batch_size", 1)
     if cfg.batch_size > cfg.n_train:
         _fail(
@@ -347,6 +407,39 @@ def _validate(cfg: Config) -> None:
               f"must be <= batch_size ({cfg.batch_size}): samples are taken from the batch")
     _real(cfg, "memory_limit_gb", low=0.0, low_open=True)
     _net_module().build(cfg)  # the network's own rules (e.g. the depths a family has)
+
+
+def _validate_schedule(cfg: Config) -> None:
+    _int_at_least(cfg, "lr_warmup_steps", 0)
+    _int_at_least(cfg, "lr_decay_steps", 1)
+    _real(cfg, "lr_peak_factor", low=0.0, low_open=True)
+    _real(cfg, "lr_end_factor", low=0.0, low_open=False)
+    if cfg.lr_schedule == "constant":
+        return
+    warmup, decay = cfg.lr_schedule_steps
+    if decay <= warmup:
+        _fail("lr_decay_steps", decay,
+              f"must be > the warmup steps ({warmup}): it counts the warmup too (optax's "
+              "warmup_cosine_decay_schedule); raise lr_decay_steps or lower lr_warmup_steps")
+
+
+def _validate_nudging(cfg: Config) -> None:
+    _real(cfg, "nudge_beta", low=0.0, low_open=False, high=1.0)
+    _real(cfg, "nudge_beta_step", low=0.0, low_open=False)
+    if cfg.nudging != "off" and cfg.algorithm == "bp":
+        _fail("nudging", cfg.nudging, "applies to the output node of a PC network; bp has "
+              "none: use nudging='off' with algorithm='bp'")
+    signs = cfg.nudge_signs
+    if signs is None:
+        return
+    if cfg.nudging != "centred":
+        _fail("nudge_signs", signs, "sets the per-epoch signs of centred nudging only; "
+              "set nudging='centred' or nudge_signs=None")
+    if not isinstance(signs, str) or not signs or set(signs) - {"+", "-"}:
+        _fail("nudge_signs", signs, "must be a string of + and - (one per epoch), e.g. '+-+-'")
+    if len(signs) < cfg.epochs:
+        _fail("nudge_signs", signs, f"gives {len(signs)} signs but epochs is {cfg.epochs}; "
+              "give one sign per epoch")
 
 
 def _net_module():

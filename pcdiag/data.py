@@ -26,6 +26,9 @@ DATASETS = ("fashion-mnist", "mnist")
 N_TRAIN = {"fashion-mnist": 60000, "mnist": 60000}
 N_CLASSES = 10
 NORMALISATION = {"fashion-mnist": (0.286, 0.353), "mnist": (0.1307, 0.3081)}  # mean, std after /255
+#: (mean, std) after /255 of each normalisation other than "standardise" (the data set's own):
+#: "pcx" is torchvision's Normalize((0.5,), (0.5,)) of PCX's scripts: 0 -> -1, 255 -> 1.
+FIXED_NORMALISATION = {"pcx": (0.5, 0.5)}
 
 FILES = {  # file name -> what it is, for messages
     "train-images-idx3-ubyte.gz": "training image file",
@@ -330,17 +333,26 @@ def load(
     data_dir: str | os.PathLike | None = None,
     train_limit: int | None = None,
     test_limit: int | None = None,
+    normalisation: str = "standardise",
 ) -> tuple[Split, Split]:
     """(train, test); ``*_limit`` keeps the first N examples.
 
     Decoded files are cached in-process per (dataset, folder); each call returns fresh float32
-    copies standardised with :data:`NORMALISATION`: ``(x / 255 - mean) / std``.
+    copies normalised as ``(x / 255 - mean) / std``: with the data set's own
+    :data:`NORMALISATION` (``normalisation="standardise"``), or ``mean = std = 0.5``
+    (``"pcx"``, PCX's benchmark scripts: pixels 0 and 255 become -1 and 1).
     """
     folder = locate(dataset, data_dir)
     train_x, train_y, test_x, test_y = _load_raw(dataset, str(folder.resolve()))
     n_train = _limit("train_limit", train_limit, len(train_y))
     n_test = _limit("test_limit", test_limit, len(test_y))
-    mean, std = NORMALISATION[dataset]
+    if normalisation == "standardise":
+        mean, std = NORMALISATION[dataset]
+    elif normalisation in FIXED_NORMALISATION:
+        mean, std = FIXED_NORMALISATION[normalisation]
+    else:
+        raise DataError(f"normalisation={normalisation!r}: must be one of standardise, "
+                        f"{', '.join(FIXED_NORMALISATION)}.")
 
     def split(x: np.ndarray, y: np.ndarray, n: int) -> Split:
         images = x[:n, :, :, None].astype(np.float32)  # (N, H, W, C): nets flatten if they want

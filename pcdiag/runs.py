@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -50,27 +51,32 @@ from pcdiag.progress import progress_bar
 def load_device_data(config: Config) -> DeviceData:
     """The train and test sets `config` names, on the device (reuse it across runs)."""
     train, test = data_module.load(
-        config.dataset, config.data_dir, config.train_limit, config.test_limit
+        config.dataset, config.data_dir, config.train_limit, config.test_limit,
+        config.normalisation,
     )
     return DeviceData.from_splits(train, test)
 
 
 def train(
     config: Config | None = None, *, progress: bool = False, data: DeviceData | None = None,
-    **changes,
+    checkpoint_dir: str | os.PathLike | None = None, **changes,
 ) -> xr.Dataset:
     """Train one network as `config` says (fields may be overridden by keyword).
 
     Returns the run's Dataset (see pcdiag.dataset for the names); `ds.attrs["config"]` holds
     the full config as JSON. Timings are not in the Dataset (the same config and seed give
-    the same Dataset): `train_with_timing` returns them too.
+    the same Dataset): `train_with_timing` returns them too. With `checkpoint_dir`, the
+    parameters and optimizer state are saved there at every epoch's end, a run killed
+    mid-way resumes from its last finished epoch (same Dataset as an uninterrupted run), and
+    `pcdiag.load_params(checkpoint_dir)` gives the trained network back.
     """
-    return train_with_timing(config, progress=progress, data=data, **changes)[0]
+    return train_with_timing(config, progress=progress, data=data,
+                             checkpoint_dir=checkpoint_dir, **changes)[0]
 
 
 def train_with_timing(
     config: Config | None = None, *, progress: bool = False, data: DeviceData | None = None,
-    **changes,
+    checkpoint_dir: str | os.PathLike | None = None, **changes,
 ) -> tuple[xr.Dataset, Timing]:
     """`train`, returning the Dataset and where the time went (compile, per-epoch train and
     evaluation seconds)."""
@@ -82,7 +88,9 @@ def train_with_timing(
     keys = jax.random.PRNGKey(config.seed)[None]
     total = config.epochs * (data.n_train // config.batch_size)
     with progress_bar(total, f"{config.algorithm} train", enabled=progress) as bar:
-        records, timing = run(prog, hyper, keys, data, config.epochs, bar)
+        records, timing = run(prog, hyper, keys, data, config.epochs, bar,
+                              checkpoint_dir=checkpoint_dir,
+                              checkpoint_meta=checkpoint_identity([config]))
     single = {k: (v if k in ("step", "epoch_of_step") else v[0]) for k, v in records.items()}
     return build(single, config, {}), timing
 
@@ -128,6 +136,7 @@ def sweep(
     progress: bool = False,
     store: str | os.PathLike | None = None,
     data: DeviceData | None = None,
+    checkpoints: bool = False,
     **axes,
 ) -> xr.Dataset:
     """Run every combination of the swept values; return one Dataset with a dim per axis.
@@ -138,7 +147,14 @@ def sweep(
     With `store` (a folder), each finished unit (one combination of the non-vectorised
     axes) is saved there at once; rerunning the same sweep with the same store skips those
     units. A store written by a different sweep is refused (StoreError naming the fields).
+    With `checkpoints` (needs `store`), each unit also saves its parameters and optimizer
+    state at every epoch's end in ``<unit file>.ckpt/`` of the store, so a unit killed
+    mid-way resumes from its last finished epoch, and `pcdiag.load_params` reads the trained
+    networks back.
     """
+    if checkpoints and store is None:
+        raise ConfigError("checkpoints=True needs a store folder (store=DIR): the "
+                          "checkpoints are kept there")
     config = config or Config()
     axes = check_axes(config, axes)
     vector_axes = [n for n in axes if vectorisable(n)]
@@ -163,7 +179,9 @@ def sweep(
         for unit, (combo, base) in enumerate(zip(combos, bases)):
             records = kept.load(unit, combo, n_runs, logged) if kept is not None else None
             if records is None:
-                records = _run_unit(base, vector_axes, vector_points, data_cache, bar, combo)
+                ckpt = kept.path(unit, combo).with_suffix(".ckpt") if checkpoints else None
+                records = _run_unit(base, vector_axes, vector_points, data_cache, bar, combo,
+                                    ckpt)
                 if kept is not None:
                     kept.save(unit, combo, records)
             elif bar is not None:
@@ -180,7 +198,14 @@ def sweep(
     return ds
 
 
-def _run_unit(base: Config, vector_axes, vector_points, data_cache, bar, combo) -> dict:
+def checkpoint_identity(runs: list[Config]) -> dict:
+    """What a checkpoint of these runs must match: each run's result-affecting fields."""
+    return {"configs": [json.dumps({k: v for k, v in r.to_dict().items() if affects_results(k)},
+                                   sort_keys=True) for r in runs]}
+
+
+def _run_unit(base: Config, vector_axes, vector_points, data_cache, bar, combo,
+              checkpoint_dir=None) -> dict:
     """Train one unit's runs (vmapped) and return their records, runs first."""
     data_key = _data_key(base)
     if data_key not in data_cache:
@@ -191,12 +216,14 @@ def _run_unit(base: Config, vector_axes, vector_points, data_cache, bar, combo) 
     if bar is not None:
         bar.set_description(_label(list(combo), list(combo.values())))
     records, _ = run(Program.from_config(base), hyper, keys, data_cache[data_key],
-                     base.epochs, bar)
+                     base.epochs, bar, checkpoint_dir=checkpoint_dir,
+                     checkpoint_meta=checkpoint_identity(runs))
     return records
 
 
 def _data_key(config: Config) -> tuple:
-    return (config.dataset, config.data_dir, config.train_limit, config.test_limit)
+    return (config.dataset, config.data_dir, config.train_limit, config.test_limit,
+            config.normalisation)
 
 
 def _label(names, combo) -> str:

@@ -118,11 +118,14 @@ def test_every_field_has_its_facts_and_the_roles_partition_the_fields():
     for name in names:
         assert config_facts.role(name) in config_facts.ROLES
         assert config_facts.list_separator(name) in (",", ";")
-    assert config_facts.traced_fields() == ("gamma", "weight_lr", "momentum", "weight_decay")
+    assert config_facts.traced_fields() == ("gamma", "weight_lr", "momentum", "weight_decay",
+                                            "nudge_beta", "nudge_beta_step")
     assert [n for n in names if config_facts.vectorisable(n)] == [
-        "gamma", "weight_lr", "momentum", "weight_decay", "seed"]
+        "gamma", "weight_lr", "momentum", "weight_decay", "nudge_beta", "nudge_beta_step",
+        "seed"]
     assert [n for n in names if config_facts.nullable(n)] == [
-        "data_dir", "train_limit", "test_limit", "layer_precision", "memory_limit_gb"]
+        "data_dir", "train_limit", "test_limit", "layer_precision", "lr_warmup_steps",
+        "lr_decay_steps", "nudge_signs", "memory_limit_gb"]
     assert [n for n in names if not config_facts.affects_results(n)] == [
         "data_dir", "memory_limit_gb"]
     from pcdiag.algorithms import Hyper, Program

@@ -39,7 +39,10 @@ class _ProgramBase:
 
     @classmethod
     def from_config(cls, cfg: Config) -> Program:
-        return cls(build(cfg), *(getattr(cfg, name) for name in SETTINGS))
+        values = {name: getattr(cfg, name) for name in SETTINGS}
+        if cfg.lr_schedule_steps is not None:  # None steps filled in from the run's length
+            values["lr_warmup_steps"], values["lr_decay_steps"] = cfg.lr_schedule_steps
+        return cls(build(cfg), **values)
 
     @property
     def precision(self) -> tuple[float, ...] | None:

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from pcdiag.algorithms import nudging
 from pcdiag.algorithms.base import Algorithm, energies
 from pcdiag.algorithms.infer import STATES, InferenceRecord, forward_init, measure
 from pcdiag.algorithms.optimizers import scale_for_convention, state_optimizer, weight_update
@@ -21,9 +22,13 @@ def ipc_step(prog, hyper, params, opt_state, x0, y, record):
     mu1 = prog.net.predict(params, 1, x0)
     states0 = forward_init(params, mu1, prog.net)
     record_t = record and prog.record_inference
+    target = y
+    if nudging.on(prog):  # the output clamped to y + (1 - beta)(u0 - y) for the batch
+        u0 = prog.net.predict(params, prog.net.depth, states0[-1]) if states0 else mu1
+        target = nudging.target(prog, hyper, u0, y)
 
     def total_energy(p, states):
-        per_layer = energies(prog, p, x0, states, y)
+        per_layer = energies(prog, p, x0, states, target)
         return jnp.sum(per_layer), per_layer
 
     def step(carry, _):
@@ -32,6 +37,7 @@ def ipc_step(prog, hyper, params, opt_state, x0, y, record):
             total_energy, argnums=(0, 1), has_aux=True
         )(p, states)
         grads = jax.tree_util.tree_map(lambda g: g / batch, grads)  # batch-mean F for weights
+        grads = nudging.scale_weight_grads(prog, hyper, grads)
         s_in = scale_for_convention(s_grads, prog.gamma_convention, batch)
         s_updates, s_state = optimizer.update(s_in, s_state, states)
         states = optax.apply_updates(states, s_updates)

@@ -12,6 +12,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from pcdiag.algorithms import nudging
 from pcdiag.algorithms.base import Algorithm, energies, mean_energy
 from pcdiag.algorithms.infer import STATES, FreeVariables, forward_init, infer, measure
 from pcdiag.algorithms.optimizers import weight_update
@@ -24,12 +25,16 @@ def inference_then_learning(free: FreeVariables, prog, hyper, params, opt_state,
     mu1 = prog.net.predict(params, 1, x0)
     record_t = record and prog.record_inference
     states0 = forward_init(params, mu1, prog.net)
+    target = y
+    if nudging.on(prog):  # the output clamped to y + (1 - beta)(u0 - y) for the batch
+        u0 = prog.net.predict(params, prog.net.depth, states0[-1]) if states0 else mu1
+        target = nudging.target(prog, hyper, u0, y)
 
     def to_states(z):
         return free.to_states(params, mu1, z, prog.net)
 
     def energy_fn(z):
-        per_layer = energies(prog, params, x0, to_states(z), y, mu1=mu1)
+        per_layer = energies(prog, params, x0, to_states(z), target, mu1=mu1)
         return jnp.sum(per_layer), per_layer
 
     z, inference, finite = infer(energy_fn, free.initial(states0), hyper.gamma, prog, record_t,
@@ -37,7 +42,8 @@ def inference_then_learning(free: FreeVariables, prog, hyper, params, opt_state,
     states = to_states(z)
     (total, per_layer), (grads, state_grads) = jax.value_and_grad(
         mean_energy, argnums=(0, 2), has_aux=True
-    )(params, x0, states, y, prog)
+    )(params, x0, states, target, prog)
+    grads = nudging.scale_weight_grads(prog, hyper, grads)
     new_params, opt_state, change = weight_update(prog, hyper, params, opt_state, grads)
     finite = finite & jnp.isfinite(total)
     if not record:

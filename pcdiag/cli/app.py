@@ -27,9 +27,9 @@ from pcdiag.dataset import SchemaError
 PROG = "pcdiag"
 BUILTIN = ("train", "sweep", "info")
 #: Modules that add a subcommand through configure_parser(parser) and run_cli(args).
-EXTENSIONS = ("figures", "bench")
+EXTENSIONS = ("figures", "bench", "benchmark")
 #: commands whose compiled programs are kept on disk (not bench: it measures compilation)
-CACHED_COMMANDS = ("train", "sweep", "figures")
+CACHED_COMMANDS = ("train", "sweep", "figures", "benchmark")
 INPUT_ERRORS = (ConfigError, DataError, SchemaError, FileNotFoundError)
 
 

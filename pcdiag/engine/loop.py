@@ -27,6 +27,8 @@ from pcdiag.algorithms import (
     records_energy,
     train_step,
 )
+from pcdiag.algorithms.nudging import epoch_hyper
+from pcdiag.engine import checkpoint
 from pcdiag.records import StepRecord
 
 EVAL_CHUNK = 1000
@@ -259,11 +261,17 @@ def run(
     data: DeviceData,
     epochs: int,
     progress=None,
+    checkpoint_dir=None,
+    checkpoint_meta: dict | None = None,
 ) -> tuple[dict[str, np.ndarray], Timing]:
     """Train R runs (leading axis of `hyper` and `keys`) and return their records as numpy.
 
     Step-dim arrays hold the logged steps only (every log_every-th step of each epoch,
     starting at the epoch's first); `progress` is an optional tqdm bar advanced per chunk.
+    With `checkpoint_dir`, the TrainState and the epoch's records are saved there at each
+    epoch's end (pcdiag.engine.checkpoint), and a checkpoint already there (of the same runs:
+    `checkpoint_meta`, e.g. their configs, must match) is resumed from its last epoch; the
+    records returned are the same as an uninterrupted run's.
     """
     timing = Timing()
     start = time.perf_counter()  # compile time includes record_layout's trace of the step
@@ -283,18 +291,36 @@ def run(
         lambda: fns.executable("correct", shape.params, data.x, data.y),
     ])
     state = init(hyper, keys)
+    restored = None
+    if checkpoint_dir is not None:
+        restored = checkpoint.restore(checkpoint_dir, shape, checkpoint_meta or {})
+        if restored is not None:
+            state = restored.state
     # (start, valid steps) of each call, on the device once
     bounds = [(begin, min(length, steps - begin)) for begin in range(0, steps, length)]
     scalars = [tuple(jax.device_put(np.int32(v)) for v in b) for b in bounds]
     jax.block_until_ready((state, scalars))
     timing.compile_s = time.perf_counter() - start
     logged, step_numbers, epoch_of_step, train_acc, test_acc = [], [], [], [], []
-    for epoch in range(epochs):
+    first, elapsed = 0, timing.compile_s
+    if restored is not None:
+        first, elapsed = restored.epochs_done, restored.elapsed_s + timing.compile_s
+        for done in restored.epochs:
+            logged.append(StepRecord(**{name: done.get(name) for name in StepRecord._fields}))
+            step_numbers.append(done["_step"])
+            epoch_of_step.append(done["_epoch_of_step"])
+            train_acc.append(done["_train_correct"])
+            test_acc.append(done["_test_correct"])
+        if progress is not None:
+            progress.update(first * steps * len(keys))
+    for epoch in range(first, epochs):
         start = time.perf_counter()
         state, order = order_fn(state)
+        epoch_hyper_ = epoch_hyper(fns.prog, hyper, epoch)  # nudging's beta of this epoch
         pieces = []
         for (_, n_valid), (begin_arg, n_valid_arg) in zip(bounds, scalars):
-            state, records = chunk(state, hyper, data.x, data.y, order, begin_arg, n_valid_arg)
+            state, records = chunk(state, epoch_hyper_, data.x, data.y, order, begin_arg,
+                                   n_valid_arg)
             pieces.append(records)
             if progress is not None:
                 progress.update(n_valid * len(keys))
@@ -314,6 +340,15 @@ def run(
         logged.append(jax.tree_util.tree_map(lambda a, keep=keep: a[:, keep], records))
         step_numbers.append(epoch * steps + positions[keep])
         epoch_of_step.append(np.full(keep.sum(), epoch + 1))
+        if checkpoint_dir is not None:
+            elapsed += timing.train_s[-1]
+            saved = {name: getattr(logged[-1], name) for name in StepRecord._fields
+                     if getattr(logged[-1], name) is not None}
+            saved.update(_step=step_numbers[-1], _epoch_of_step=epoch_of_step[-1],
+                         _train_correct=np.asarray(train_acc[-1]),
+                         _test_correct=np.asarray(test_acc[-1]))
+            checkpoint.save_epoch(checkpoint_dir, epoch + 1, state, saved,
+                                  dict(checkpoint_meta or {}, elapsed_s=elapsed))
     out = {
         name: np.concatenate([getattr(r, name) for r in logged], axis=1)
         for name in StepRecord._fields

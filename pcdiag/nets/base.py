@@ -34,6 +34,7 @@ ACTIVATION_FNS = {
     "relu": jax.nn.relu,
     "leaky_relu": jax.nn.leaky_relu,  # negative slope 0.01
     "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+    "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),  # jax.nn.gelu's default (PCX's)
     "linear": lambda x: x,
 }
 

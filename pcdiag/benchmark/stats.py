@@ -1,0 +1,90 @@
+"""Seed statistics of a benchmark: best and last epoch, PCX's top-5-of-7, and the
+paired-seed comparison of a PC recipe with BP on the same model.
+
+Conventions (PCX's seed.py): each seed keeps its best epoch's test accuracy; the spread is
+numpy's std (ddof = 0, the population std, as PCX reports it); "top-5 of 7" is the mean of
+the best-epoch accuracies without the two lowest seeds (PCX's ``sort(best)[2:]``).
+
+The paired comparison uses scipy.stats (a well-kept, widely reviewed implementation):
+seeds pair because the same seed gives PC and BP the same initial weights and the same batch
+order (the seed's key splits into the init key and the shuffle key, and the networks share
+their shapes). It reports the mean difference of the best-epoch accuracies with the 95%
+confidence interval of the paired t-test (`scipy.stats.ttest_rel`), its p value, and Welch's
+unpaired test (`scipy.stats.ttest_ind(equal_var=False)`) as a check that does not rely on
+the pairing. The difference is "within seed noise" when the paired interval contains 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One recipe over its seeds (accuracies as fractions)."""
+
+    best_mean: float
+    best_std: float
+    last_mean: float
+    last_std: float
+    top5_mean: float
+    seeds: int
+    diverged: int
+
+
+def summarise(test_accuracy: np.ndarray, diverged_at: np.ndarray | None = None) -> Summary:
+    """From test accuracies (seed, epoch): best epoch per seed (NaN epochs of a diverged
+    run are skipped), last epoch, PCX's top-5-of-7 (all but the two lowest seeds)."""
+    acc = np.asarray(test_accuracy, np.float64)
+    best = np.nanmax(np.where(np.isnan(acc), -np.inf, acc), axis=1)
+    last = acc[:, -1]
+    top = np.sort(best)[2:] if len(best) > 2 else np.array([np.nan])
+    diverged = int(np.sum(np.asarray(diverged_at) >= 0)) if diverged_at is not None else 0
+    return Summary(float(np.mean(best)), float(np.std(best)), float(np.mean(last)),
+                   float(np.std(last)), float(np.mean(top)), len(best), diverged)
+
+
+def best_per_seed(test_accuracy: np.ndarray) -> np.ndarray:
+    acc = np.asarray(test_accuracy, np.float64)
+    return np.nanmax(np.where(np.isnan(acc), -np.inf, acc), axis=1)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """PC minus BP over paired seeds (accuracies as fractions)."""
+
+    pc: str
+    bp: str
+    mean_difference: float
+    ci_low: float
+    ci_high: float
+    p_paired: float
+    p_welch: float
+    seeds: int
+
+    @property
+    def verdict(self) -> str:
+        if not (np.isfinite(self.ci_low) and np.isfinite(self.ci_high)):
+            return "undetermined"
+        if self.ci_low <= 0 <= self.ci_high:
+            return "within seed noise"
+        return "PC higher" if self.mean_difference > 0 else "BP higher"
+
+
+def compare(pc_name: str, pc_best: np.ndarray, bp_name: str, bp_best: np.ndarray,
+            confidence: float = 0.95) -> Comparison:
+    """Paired t-test (CI of the mean difference) and Welch's test of PC against BP."""
+    from scipy import stats
+
+    pc_best, bp_best = np.asarray(pc_best, np.float64), np.asarray(bp_best, np.float64)
+    diff = pc_best - bp_best
+    if len(diff) < 2 or np.all(diff == diff[0]):
+        nan = float("nan")
+        return Comparison(pc_name, bp_name, float(np.mean(diff)), nan, nan, nan, nan, len(diff))
+    paired = stats.ttest_rel(pc_best, bp_best)
+    ci = paired.confidence_interval(confidence)
+    welch = stats.ttest_ind(pc_best, bp_best, equal_var=False)
+    return Comparison(pc_name, bp_name, float(np.mean(diff)), float(ci.low), float(ci.high),
+                      float(paired.pvalue), float(welch.pvalue), len(diff))

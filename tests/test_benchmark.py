@@ -1,0 +1,100 @@
+"""pcdiag benchmark: the recipes are PCX's, the statistics are PCX's (best epoch, ddof-0 std,
+top 5 of 7) plus a paired comparison, and a tiny CLI run writes the table, the Dataset and
+resumes from its store."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from pcdiag.benchmark import available, load_recipe
+from pcdiag.benchmark.runner import pairs
+from pcdiag.benchmark.stats import compare, summarise
+from pcdiag.cli import main
+
+DATA = Path(
+    os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
+CELLS = ("pc-se", "pc-ce", "pc-pn", "pc-nn", "pc-cn", "ipc", "bp-se", "bp-ce")
+
+
+def test_every_mlp_cell_has_a_recipe_that_cites_its_pcx_file():
+    names = available()
+    for data in ("fmnist", "mnist"):
+        for cell in CELLS:
+            assert f"mlp-{data}-{cell}" in names
+    for name in names:
+        recipe = load_recipe(name)
+        assert recipe.name == name
+        for key in ("source", "script"):
+            assert recipe.meta[key].startswith("https://github.com/liukidar/pcx/blob/")
+        assert "/examples/s4_1_discriminative_mode/" in recipe.meta["source"]
+        c = recipe.config
+        assert (c.depth, c.width, c.batch_size, c.epochs, c.normalisation) == (
+            4, 128, 128, 25, "pcx")
+        assert c.lr_schedule == "warmup_cosine"
+        per_step = c.inference_steps if c.algorithm == "ipc" else 1
+        assert (c.lr_warmup_steps, c.lr_decay_steps) == (1170 * per_step, 11700 * per_step)
+
+
+def test_pc_se_fashion_mnist_recipe_is_pcx_l_pc_se_fmnist():
+    c = load_recipe("mlp-fmnist-pc-se").config
+    assert (c.algorithm, c.output_energy, c.activation, c.inference_steps) == (
+        "pc", "se", "gelu_tanh", 5)
+    assert (c.state_optimizer, c.gamma, c.state_momentum, c.gamma_convention) == (
+        "momentum", 0.026070879231635192, 0.1, "per_sample")
+    assert (c.weight_optimizer, c.weight_lr, c.weight_decay) == (
+        "adamw", 0.0002972210629627541, 0.0018383293983087593)
+    assert c.nudging == "off"
+    nn = load_recipe("mlp-fmnist-pc-nn").config
+    assert (nn.nudging, nn.nudge_beta, nn.nudge_beta_step) == ("negative", 0.9, 0.02)
+
+
+def test_statistics_follow_pcx_seed_py():
+    acc = np.array([[0.5, 0.9, 0.8], [0.6, 0.7, 0.95], [0.1, 0.2, 0.3], [0.4, np.nan, np.nan],
+                    [0.85, 0.8, 0.8], [0.7, 0.75, 0.72], [0.9, 0.91, 0.9]])
+    s = summarise(acc, np.array([-1, -1, -1, 3, -1, -1, -1]))
+    best = np.array([0.9, 0.95, 0.3, 0.4, 0.85, 0.75, 0.91])
+    assert s.best_mean == pytest.approx(best.mean())
+    assert s.best_std == pytest.approx(np.std(best))  # ddof 0, as PCX
+    assert s.top5_mean == pytest.approx(np.sort(best)[2:].mean())
+    assert s.diverged == 1 and np.isnan(s.last_mean)
+
+    pc = np.array([0.895, 0.893, 0.897, 0.894, 0.896, 0.892, 0.898])
+    c = compare("pc", pc, "bp", pc - 0.01 + np.array([0, 1, -1, 0, 1, -1, 0]) * 1e-4)
+    assert c.mean_difference == pytest.approx(0.01) and c.ci_low > 0 and c.verdict == "PC higher"
+    noise = compare("pc", pc, "bp", pc[::-1])
+    assert noise.ci_low < 0 < noise.ci_high and noise.verdict == "within seed noise"
+
+
+def test_pairs_match_pc_with_bp_of_the_same_loss_and_model():
+    recipes = [load_recipe(n) for n in ("mlp-fmnist-pc-se", "mlp-fmnist-pc-ce", "mlp-fmnist-bp-se",
+                                        "mlp-fmnist-bp-ce", "mlp-mnist-bp-se")]
+    found = {(a.name, b.name) for a, b in pairs(recipes)}
+    assert found == {("mlp-fmnist-pc-se", "mlp-fmnist-bp-se"),
+                     ("mlp-fmnist-pc-ce", "mlp-fmnist-bp-ce")}
+
+
+def test_cli_runs_a_tiny_benchmark_and_resumes(tmp_path, capsys):
+    out = tmp_path / "bench"
+    argv = ["benchmark", "--recipes", "mlp-fmnist-pc-se,mlp-fmnist-bp-se", "--seeds", "3",
+            "--out", str(out), "--set", "train_limit=384", "--set", "test_limit=300",
+            "--set", "epochs=2", "--set", f"data_dir={DATA}"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "estimate" in text
+    table = (out / "table.md").read_text()
+    assert "MLP / Fashion-MNIST / PC-SE" in table and "MLP / Fashion-MNIST / BP-SE" in table
+    assert "mlp-fmnist-pc-se | mlp-fmnist-bp-se" in (out / "comparisons.md").read_text()
+    assert r"\begin{tabular}" in (out / "table.tex").read_text()
+    ds = xr.open_dataset(out / "benchmark.nc", engine="h5netcdf").load()
+    assert dict(ds.test_accuracy.sizes) == {"recipe": 2, "seed": 3, "epoch": 2}
+    np.testing.assert_array_equal(ds.best_test_accuracy, ds.test_accuracy.max("epoch"))
+    assert np.isfinite(ds.energy_tT.sel(recipe="mlp-fmnist-pc-se")).all()
+    assert np.isnan(ds.energy_tT.sel(recipe="mlp-fmnist-bp-se")).all()
+    assert (ds.seconds_per_seed > 0).all()
+    before = (out / "table.md").read_text()
+    assert main(argv) == 0  # finished recipes come from the store: same table
+    assert (out / "table.md").read_text() == before
