@@ -4,6 +4,7 @@ Search order of :func:`locate`: ``data_dir`` argument, ``$PCDIAG_DATA``, the use
 (``$PCDIAG_CACHE``, else ``$XDG_CACHE_HOME/pcdiag``, else ``~/.cache/pcdiag``), Debian's
 ``/usr/share/datasets/fashion-mnist`` (fashion-mnist only), then a download into the cache.
 ``data_dir``, ``$PCDIAG_DATA`` and the cache each hold one subfolder per data set.
+Downloads go through pooch (temporary file, hash check, then a move into place).
 Every problem raises :class:`DataError` naming the file or folder, the rule and the fix.
 """
 
@@ -131,27 +132,57 @@ def _ways(dataset: str) -> str:
     return "Ways to provide the data:\n" + "\n".join(f"  - {way}" for way in ways)
 
 
+def _file_download(url: str, output_file, pooch_instance=None) -> None:
+    """A pooch downloader for file:// URLs (pooch has none): a plain copy through urllib."""
+    with urllib.request.urlopen(url, timeout=60) as response:
+        if hasattr(output_file, "write"):
+            shutil.copyfileobj(response, output_file)
+        else:
+            with open(output_file, "wb") as out:
+                shutil.copyfileobj(response, out)
+
+
+def _fetch(url: str, folder: Path, name: str, known_hash: str | None) -> Path:
+    """``folder / name`` downloaded from ``url`` through pooch: into a temporary file, checked
+    against ``known_hash`` (``"md5:..."``; None: the caller checks), then moved into place.
+
+    A failed transfer raises OSError (requests' errors are OSErrors); a hash mismatch
+    raises ValueError, and nothing is saved."""
+    import pooch  # only a download needs it
+
+    if url.startswith("file:"):
+        downloader = _file_download
+    elif url.startswith(("http:", "https:")):
+        downloader = pooch.HTTPDownloader(timeout=60)
+    else:
+        downloader = pooch.choose_downloader(url)
+    logger = pooch.get_logger()
+    level = logger.level
+    if known_hash is None:  # pooch would suggest pinning the file's hash: we check the payload
+        logger.setLevel("WARNING")
+    try:
+        return Path(pooch.retrieve(url, known_hash, fname=name, path=folder,
+                                   downloader=downloader))
+    finally:
+        logger.setLevel(level)
+
+
 def _download(dataset: str, folder: Path, names: list[str]) -> None:
-    """Fetch ``names`` into ``folder``: temp file, checksum, then atomic rename."""
+    """Fetch ``names`` into ``folder``: temp folder, payload checksum, then atomic rename."""
     base = _env(MIRROR_ENV[dataset]) or MIRRORS[dataset]
     folder.mkdir(parents=True, exist_ok=True)
     for name in names:
         url = base.rstrip("/") + "/" + name
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-                shutil.copyfileobj(response, out)
+        with tempfile.TemporaryDirectory(prefix=f".{name}.", suffix=".part", dir=folder) as tmp:
+            path = _fetch(url, Path(tmp), name, None)  # the payload's sha256 is checked here:
             try:
-                read_idx(Path(tmp), SHA256[dataset][name])
+                read_idx(path, SHA256[dataset][name])
             except DataError as err:
                 raise DataError(
                     f"downloaded {url} but it failed verification, so nothing was saved: {err}\n"
                     f"Fix: set {MIRROR_ENV[dataset]} to a mirror serving the official files."
                 ) from None
-            os.replace(tmp, folder / name)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            os.replace(path, folder / name)
 
 
 def locate(
