@@ -38,8 +38,8 @@ PARAMETERIZATIONS = ("sp", "mupc")
 GAMMA_CONVENTIONS = ("per_sample", "batch_mean")
 STATE_OPTIMIZERS = ("sgd", "momentum", "adam")
 WEIGHT_OPTIMIZERS = ("sgd", "momentum", "adamw")
-DATASETS = ("fashion-mnist", "mnist")
-TRAIN_SIZE = {"fashion-mnist": 60000, "mnist": 60000}
+DATASETS = ("fashion-mnist", "mnist", "cifar-10")
+TRAIN_SIZE = {"fashion-mnist": 60000, "mnist": 60000, "cifar-10": 50000}
 ROLES = ("data", "program", "traced", "key", "loop", "resource")
 
 
