@@ -76,6 +76,11 @@ class Config:
                                   list_separator=";")
     train_limit: int | None = _field(None, "data", sweepable=False)
     test_limit: int | None = _field(None, "data")
+    # PCX's training augmentation, on the device inside the compiled step loop: each training
+    # image flipped left-right with p = 0.5, then randomly cropped back to its size from a
+    # 4-pixel border of black pixels (torchvision's RandomHorizontalFlip, RandomCrop(32,
+    # padding=4)); a new draw every step (pcdiag.engine.loop.augment)
+    augment: bool = _field(False, "program")
     # model
     net: str = _field("mlp", "program", choices=_nets)  # mlp, vgg, resnet (pcdiag.nets)
     depth: int = _field(3, "program")
@@ -312,6 +317,7 @@ def _validate(cfg: Config) -> None:
         _fail("data_dir", cfg.data_dir, "must be a path string or None")
     _int_at_least(cfg, "train_limit", 1)
     _int_at_least(cfg, "test_limit", 1)
+    _bool(cfg, "augment")
     for name, size in (("train_limit", TRAIN_SIZE[cfg.dataset]), ("test_limit", 10000)):
         value = getattr(cfg, name)
         if value is not None and value > size:

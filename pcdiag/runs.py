@@ -52,7 +52,7 @@ def load_device_data(config: Config) -> DeviceData:
     train, test = data_module.load(
         config.dataset, config.data_dir, config.train_limit, config.test_limit
     )
-    return DeviceData.from_splits(train, test)
+    return DeviceData.from_splits(train, test, data_module.black(config.dataset))
 
 
 def train(

@@ -1,4 +1,5 @@
-"""CIFAR-10 (pcdiag.data) on a small archive written here in the official format.
+"""CIFAR-10 (pcdiag.data) on a small archive written here in the official format, and the
+on-device augmentation (pcdiag.engine.loop.augment, Config.augment).
 
 The real archive cannot be downloaded where these tests run: `written` builds
 cifar-10-python.tar.gz as the official one is built (one folder cifar-10-batches-py/ holding
@@ -16,9 +17,11 @@ import tarfile
 from pathlib import Path
 from types import SimpleNamespace
 
+import jax
 import numpy as np
 import pytest
 
+import pcdiag
 from pcdiag import data
 from pcdiag.config import Config, ConfigError
 from pcdiag.data import (
@@ -32,6 +35,7 @@ from pcdiag.data import (
     locate,
     read_cifar10,
 )
+from pcdiag.engine.loop import CROP_PADDING, augment
 from pcdiag.nets import DATA_SHAPES
 
 PER_BATCH, N_TEST = 6, 10  # images in each of the five training batches, in the test batch
@@ -352,3 +356,56 @@ def test_config_knows_cifar10():
         Config(dataset=CIFAR10, train_limit=50001)
     with pytest.raises(ConfigError, match="test_limit=10001 is invalid: cifar-10 has only 10000"):
         Config(dataset=CIFAR10, test_limit=10001)
+    with pytest.raises(ConfigError, match="augment='yes' is invalid: must be true or false"):
+        Config(augment="yes")
+
+
+# --- augmentation ------------------------------------------------------------------------------
+
+
+def test_augment_flips_and_shifts_each_image():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 1, (32, 32, 32, 3)).astype(np.float32)
+    fill = (-1.0, -2.0, -3.0)  # unlike any pixel: the border shows where the image moved
+    jitted = jax.jit(augment)  # one compile, not one per operation
+    out = np.asarray(jitted(jax.random.PRNGKey(5), x, fill))
+    assert out.shape == x.shape
+    pad = CROP_PADDING
+    seen = []
+    for image, result in zip(x, out):
+        matches = []
+        for flip in (False, True):
+            source = image[:, ::-1] if flip else image
+            padded = np.concatenate([np.broadcast_to(np.float32(f), (32 + 2 * pad,) * 2 + (1,))
+                                     for f in fill], axis=-1).copy()
+            padded[pad : pad + 32, pad : pad + 32] = source
+            matches += [(flip, dy - pad, dx - pad)
+                        for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
+                        if np.array_equal(padded[dy : dy + 32, dx : dx + 32], result)]
+        assert len(matches) == 1, matches  # each image is exactly one flip and shift of itself
+        seen.append(matches[0])
+    flips = sum(flip for flip, _, _ in seen)
+    assert 4 <= flips <= 28  # p = 1/2 of 32 images
+    assert len({shift[1:] for shift in seen}) > 10  # offsets vary image to image
+    assert not np.array_equal(out, x)
+    np.testing.assert_array_equal(jitted(jax.random.PRNGKey(5), x, fill), out)  # keyed
+    assert not np.array_equal(jitted(jax.random.PRNGKey(6), x, fill), out)
+    assert jax.eval_shape(augment, jax.random.PRNGKey(0), x[:4, :28, :28, :1]).shape == (
+        4, 28, 28, 1)  # any image size and channel count; a scalar fill
+
+
+def test_training_with_augmentation_on_the_written_archive(written, own_checksums):
+    cfg = Config(dataset=CIFAR10, data_dir=str(written.root), train_limit=24, batch_size=8,
+                 depth=2, width=16, inference_steps=2, record_inference=False)
+    plain = pcdiag.train(cfg)
+    assert plain.attrs["input_normalisation"] == (
+        "(x / 255 - mean) / std per channel (R, G, B), mean (0.4914, 0.4822, 0.4465), "
+        "std (0.2023, 0.1994, 0.201)")
+    assert plain.sizes["step"] == 3
+    augmented = pcdiag.train(cfg.replace(augment=True))
+    pcdiag.validate(augmented)
+    assert np.isfinite(augmented["train_loss"]).all()
+    assert 0 <= augmented["test_accuracy"].item() <= 1
+    # same seed: same initial weights and batch order, so the first step's loss of the
+    # feedforward prediction differs only because the batch it sees does
+    assert plain["train_loss"][0].item() != augmented["train_loss"][0].item()
