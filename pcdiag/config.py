@@ -38,7 +38,7 @@ PARAMETERIZATIONS = ("sp", "mupc")
 GAMMA_CONVENTIONS = ("per_sample", "batch_mean")
 STATE_OPTIMIZERS = ("sgd", "momentum", "adam")
 WEIGHT_OPTIMIZERS = ("sgd", "momentum", "adamw")
-DATASETS = ("fashion-mnist", "mnist")
+DATASETS = ("fashion-mnist", "mnist", "cifar-10")
 #: How images become inputs (pcdiag.data.load): "standardise" = (x/255 - mean) / std of the
 #: data set; "pcx" = (x/255 - 0.5) / 0.5, PCX's torchvision Normalize((0.5,), (0.5,)).
 NORMALISATIONS = ("standardise", "pcx")
@@ -46,7 +46,7 @@ NORMALISATIONS = ("standardise", "pcx")
 LR_SCHEDULES = ("constant", "warmup_cosine")
 #: Output nudging (pcdiag.algorithms.nudging): "off" clamps the output node to the target.
 NUDGINGS = ("off", "positive", "negative", "centred")
-TRAIN_SIZE = {"fashion-mnist": 60000, "mnist": 60000}
+TRAIN_SIZE = {"fashion-mnist": 60000, "mnist": 60000, "cifar-10": 50000}
 ROLES = ("data", "program", "traced", "key", "loop", "resource")
 
 
@@ -106,6 +106,11 @@ class Config:
     train_limit: int | None = _field(None, "data", sweepable=False)
     test_limit: int | None = _field(None, "data")
     normalisation: str = _field("standardise", "data", choices=NORMALISATIONS, sweepable=False)
+    # PCX's training augmentation, on the device inside the compiled step loop: each training
+    # image flipped left-right with p = 0.5, then randomly cropped back to its size from a
+    # 4-pixel border of black pixels (torchvision's RandomHorizontalFlip, RandomCrop(32,
+    # padding=4)); a new draw every step (pcdiag.engine.loop.augment)
+    augment: bool = _field(False, "program")
     # model
     net: str = _field("mlp", "program", choices=_nets)  # mlp, vgg, resnet (pcdiag.nets)
     depth: int = _field(3, "program")
@@ -370,6 +375,7 @@ def _validate(cfg: Config) -> None:
         _fail("data_dir", cfg.data_dir, "must be a path string or None")
     _int_at_least(cfg, "train_limit", 1)
     _int_at_least(cfg, "test_limit", 1)
+    _bool(cfg, "augment")
     for name, size in (("train_limit", TRAIN_SIZE[cfg.dataset]), ("test_limit", 10000)):
         value = getattr(cfg, name)
         if value is not None and value > size:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from pcdiag import data as data_module
 from pcdiag._version import __version__
 from pcdiag.config import Config
 from pcdiag.records import RECORDS, VARIABLES
@@ -95,11 +96,20 @@ def _global_attrs(config: Config, sweep: dict[str, list]) -> dict:
         "config": config.to_json(),
         "sweep": json.dumps({k: list(v) for k, v in sweep.items()}),
         "gamma_convention": config.gamma_convention,
+        "input_normalisation": _normalisation(config, sweep),
         "energy_read": "t = T is read after the T-th state update: the states the weight "
                        "step uses",
         "created": now,
         "history": f"{now}: pcdiag {__version__} {kind}",
     }
+
+
+def _normalisation(config: Config, sweep: dict[str, list]) -> str:
+    """How the input images were standardised (per data set when the sweep has several)."""
+    if "dataset" not in sweep:
+        return data_module.normalisation_note(config.dataset, config.normalisation)
+    return "; ".join(f"{name}: {data_module.normalisation_note(name, config.normalisation)}"
+                     for name in sweep["dataset"])
 
 
 def config_of(ds: xr.Dataset) -> Config:

@@ -54,7 +54,7 @@ def load_device_data(config: Config) -> DeviceData:
         config.dataset, config.data_dir, config.train_limit, config.test_limit,
         config.normalisation,
     )
-    return DeviceData.from_splits(train, test)
+    return DeviceData.from_splits(train, test, data_module.black(config.dataset, config.normalisation))
 
 
 def train(

@@ -5,7 +5,6 @@ import hashlib
 import os
 import re
 import shutil
-import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -408,11 +407,14 @@ def test_download_failure_says_where_it_looked(tmp_path):
 
 
 def test_default_mirror_offline(monkeypatch):
+    import pooch
+    import requests
+
     monkeypatch.delenv("PCDIAG_MIRROR_MNIST")
 
-    def offline(url, *args, **kwargs):
-        raise urllib.error.URLError("no network")
+    def offline(self, url, *args, **kwargs):
+        raise requests.exceptions.ConnectionError("no network")
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", offline)  # http(s) goes through pooch
     with pytest.raises(DataError, match=re.escape(data.MIRRORS["mnist"]) + ".*no network"):
         locate("mnist")

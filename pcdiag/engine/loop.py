@@ -33,6 +33,8 @@ from pcdiag.records import StepRecord
 
 EVAL_CHUNK = 1000
 CHUNKS_PER_EPOCH = 20
+#: The random crop's border, in pixels on each side (PCX: RandomCrop(32, padding=4)).
+CROP_PADDING = 4
 
 
 @dataclass
@@ -45,9 +47,11 @@ class DeviceData:
     n_train: int
     n_test: int
     train_rows: int  # padded: the test set starts here
+    #: a black pixel after standardisation, per channel: the random crop's border (None: 0)
+    black: tuple[float, ...] | None = None
 
     @classmethod
-    def from_splits(cls, train, test) -> DeviceData:
+    def from_splits(cls, train, test, black: tuple[float, ...] | None = None) -> DeviceData:
         def pad(images, labels):
             extra = (-len(labels)) % EVAL_CHUNK
             widths = ((0, extra),) + ((0, 0),) * (images.ndim - 1)
@@ -57,7 +61,7 @@ class DeviceData:
             test.images, test.labels)
         x, y = np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])
         return cls(jnp.asarray(x), jnp.asarray(y), len(train.labels), len(test.labels),
-                   len(y_train))
+                   len(y_train), black)
 
     @property
     def x_train(self) -> jax.Array:
@@ -144,12 +148,32 @@ def unpack(packed: np.ndarray, layout) -> StepRecord:
     return StepRecord(**{name: fields.get(name) for name in StepRecord._fields})
 
 
+def augment(key: jax.Array, x: jax.Array, fill=0.0) -> jax.Array:
+    """PCX's training augmentation of a batch `x` (B, H, W, C), on the device: each image is
+    flipped left-right with probability 1/2, then padded with CROP_PADDING pixels of `fill`
+    (a scalar or one value per channel) on every side and cropped back to H x W at a uniformly
+    random offset, each image its own draw (torchvision's RandomHorizontalFlip, then
+    RandomCrop(H, padding=4): a shift by -4..4 pixels each way, the uncovered border `fill`)."""
+    b, h, w, c = x.shape
+    pad = CROP_PADDING
+    flip_key, crop_key = jax.random.split(key)
+    flip = jax.random.bernoulli(flip_key, 0.5, (b,))
+    x = jnp.where(flip[:, None, None, None], x[:, :, ::-1, :], x)
+    fill = jnp.broadcast_to(jnp.asarray(fill, x.dtype), (c,))
+    padded = jnp.broadcast_to(fill, (b, h + 2 * pad, w + 2 * pad, c))
+    padded = padded.at[:, pad : pad + h, pad : pad + w, :].set(x)
+    corner = jax.random.randint(crop_key, (b, 2), 0, 2 * pad + 1)
+    return jax.vmap(lambda image, at: jax.lax.dynamic_slice(image, (at[0], at[1], 0),
+                                                            (h, w, c)))(padded, corner)
+
+
 def _chunk(prog: Program, guarded: bool, length: int, state, hyper, x, y, order, start,
-           n_valid):
+           n_valid, *, black=None):
     """Run steps start .. start + length - 1 of the epoch `order` (on the device: a call sends
     two scalars, not indices), recording every log_every-th. With `guarded`, only the first
     n_valid steps are real (a lax.cond per step, which costs 10-20%: used only when no chunk
-    length divides the epoch)."""
+    length divides the epoch). With `prog.augment`, each step's batch is augmented (see
+    `augment`; border `black`) with a key folded from the run's key and its step number."""
     order = jax.lax.dynamic_slice_in_dim(order, start, length)
     k = prog.log_every
     n_out = prog.net.classes
@@ -157,7 +181,11 @@ def _chunk(prog: Program, guarded: bool, length: int, state, hyper, x, y, order,
     def one(state, idx, pos, record):
         def real(s):
             target = jax.nn.one_hot(y[idx], n_out, dtype=x.dtype)
-            return train_step(prog, hyper, s, x[idx], target, record)
+            batch = x[idx]
+            if prog.augment:  # static: without it the program is unchanged
+                batch = augment(jax.random.fold_in(s.key, s.step), batch,
+                                0.0 if black is None else black)
+            return train_step(prog, hyper, s, batch, target, record)
 
         if not guarded:
             return real(state)
@@ -205,9 +233,10 @@ class Compiled:
         """The compiled chunk of `length` steps for these arguments: called as
         (state, hyper, data.x, data.y, order, start, n_valid) -> (state, packed records)."""
         scalar = jax.ShapeDtypeStruct((), jnp.int32)
-        chunk = jax.vmap(partial(_chunk, self.prog, guarded, length),
+        black = data.black if self.prog.augment else None
+        chunk = jax.vmap(partial(_chunk, self.prog, guarded, length, black=black),
                          in_axes=(0, 0, None, None, 0, None, None))
-        return self._aot(("chunk", length, guarded),
+        return self._aot(("chunk", length, guarded, black),
                          lambda: jax.jit(chunk, donate_argnums=(0,)),
                          state, hyper, data.x, data.y, order, scalar, scalar)
 

@@ -34,7 +34,8 @@ NETS: dict[str, Builder] = {
 }
 
 #: Per-sample input shape and number of classes of each data set.
-DATA_SHAPES = {"fashion-mnist": ((28, 28, 1), 10), "mnist": ((28, 28, 1), 10)}
+DATA_SHAPES = {"fashion-mnist": ((28, 28, 1), 10), "mnist": ((28, 28, 1), 10),
+               "cifar-10": ((32, 32, 3), 10)}
 
 
 def register(name: str, build: Builder) -> None:
