@@ -54,7 +54,8 @@ def load_device_data(config: Config) -> DeviceData:
         config.dataset, config.data_dir, config.train_limit, config.test_limit,
         config.normalisation,
     )
-    return DeviceData.from_splits(train, test, data_module.black(config.dataset, config.normalisation))
+    black = data_module.black(config.dataset, config.normalisation)
+    return DeviceData.from_splits(train, test, black)
 
 
 def train(
