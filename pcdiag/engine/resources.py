@@ -143,8 +143,7 @@ def _state_bytes(cfg: Config, runs: int) -> int:
     shapes = jax.eval_shape(net.init, jax.ShapeDtypeStruct((2,), "uint32"))
     params = sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(shapes))
     slots = OPTIMIZER_SLOTS.get(cfg.weight_optimizer, 2)
-    nodes = _input_size(cfg) + sum(math.prod(s) for s in net.node_shapes)
-    working = cfg.batch_size * nodes * 6
+    working = cfg.batch_size * net.working_units * 6
     return runs * FLOAT * (params * (1 + slots + 3) + working)
 
 

@@ -61,6 +61,12 @@ class Net:
         return nodes
 
     @property
+    def working_units(self) -> int:
+        """Values one sample holds in a step: its input and nodes (a family whose predictions
+        have larger intermediates, as a conv before its pooling, adds them)."""
+        return math.prod(self.input_shape) + sum(math.prod(s) for s in self.node_shapes)
+
+    @property
     def classes(self) -> int:
         return math.prod(self.node_shapes[-1])
 

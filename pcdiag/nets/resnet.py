@@ -63,9 +63,9 @@ class ResNet(Net):
         return (*shapes, (self.n_out,))
 
     @property
-    def conv_units(self) -> int:
-        """Units of each block's inner conv output (the working set beside the nodes)."""
-        return sum(h * w * c for h, w, c in self.node_shapes[1:-1])
+    def working_units(self) -> int:
+        """The nodes, and each block's inner conv output."""
+        return super().working_units + sum(h * w * c for h, w, c in self.node_shapes[1:-1])
 
     def init(self, key: jax.Array) -> Params:
         keys = jax.random.split(key, self.depth)

@@ -61,9 +61,9 @@ class VGG(Net):
         return (*shapes, (self.n_out,))
 
     @property
-    def conv_units(self) -> int:
-        """Units of the conv outputs before pooling (the working set beside the nodes)."""
-        units, side = 0, max(SIDE, self.input_shape[0])
+    def working_units(self) -> int:
+        """The nodes, and the conv outputs before their pooling."""
+        units, side = super().working_units, max(SIDE, self.input_shape[0])
         for block in self.blocks:
             side = side if block.padding == "SAME" else side - 2
             units += side * side * block.channels
