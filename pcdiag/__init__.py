@@ -9,7 +9,7 @@ from pcdiag.config import Config, ConfigError
 from pcdiag.dataset import SchemaError, open_dataset, save, validate
 from pcdiag.nets import Net
 from pcdiag.nets import register as register_net
-from pcdiag.runs import load_device_data, sweep, train, train_with_timing
+from pcdiag.runs import load_device_data, open_store, sweep, train, train_with_timing
 
 __all__ = [
     "Config",
@@ -19,6 +19,7 @@ __all__ = [
     "__version__",
     "load_device_data",
     "open_dataset",
+    "open_store",
     "register_net",
     "save",
     "sweep",
