@@ -392,3 +392,20 @@ def test_a_unit_sharded_over_two_devices_matches_the_unsharded_one(env, referenc
                                    atol=2e-6, err_msg=name)
     for name in ("train_accuracy", "test_accuracy", "diverged_at"):
         np.testing.assert_array_equal(sharded[name].values, alone[name].values, err_msg=name)
+
+
+def test_figures_take_the_executor_flags_and_a_store_folder(monkeypatch, tmp_path, capsys):
+    from pcdiag.figures import cli as figures_cli
+
+    calls = []
+    monkeypatch.setattr(figures_cli, "estimate", lambda profile, only: (0.0, "estimate"))
+    monkeypatch.setattr(figures_cli, "make_figures",
+                        lambda *args, **kwargs: calls.append(kwargs) or [])
+    assert main(["figures", "--profile", "quick", "--out", str(tmp_path), "--store",
+                 str(tmp_path / "stores"), "--executor", "processes", "--workers", "2"]) == 0
+    (kwargs,) = calls
+    assert kwargs["store"] == str(tmp_path / "stores")
+    runner = kwargs["executor"]
+    assert runner.name == "processes" and runner.workers == 2
+    assert main(["sweep", "--status", str(tmp_path)]) == 2  # not a store: one line, status 2
+    assert "is not a sweep store" in capsys.readouterr().err

@@ -180,7 +180,8 @@ def _alive(pid: int, started: str | None) -> bool:
     return started is None or now is None or now == started
 
 
-_SELF_START = _process_start(os.getpid())
+#: One writer at a time for this process's event log (sweeps in threads share it).
+_EVENTS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,6 @@ class Store:
     def __init__(self, root: Path, spec: dict):
         self.root = root
         self.spec = spec
-        self._events_lock = threading.Lock()
 
     @classmethod
     def attach(cls, root: str | os.PathLike) -> Store:
@@ -307,7 +307,7 @@ class Store:
         path = self.claim_path(index)
         started = time.time()
         text = json.dumps({"token": token, "host": HOST, "pid": os.getpid(),
-                           "pid_start": _SELF_START, "started": started}).encode()
+                           "pid_start": _process_start(os.getpid()), "started": started}).encode()
 
         def gone(held: tuple[dict, float]) -> bool:
             return held[0].get("token") in replaces or _stale(*held)
@@ -392,7 +392,7 @@ class Store:
         line = json.dumps({"event": event, "unit": index, "time": time.time(), "host": HOST,
                            "pid": os.getpid(), **fields}) + "\n"
         folder = self.root / EVENTS
-        with self._events_lock, contextlib.suppress(OSError):
+        with _EVENTS_LOCK, contextlib.suppress(OSError):
             folder.mkdir(exist_ok=True)
             with open(folder / f"{HOST}-{os.getpid()}.jsonl", "a") as handle:
                 handle.write(line)

@@ -1,8 +1,10 @@
 """`ray`: one Ray task per unit, on an existing Ray cluster or a local one started for the sweep.
 
-With `address` ("auto", "ray://head:10001", "head:6379") the sweep joins that cluster; with
-none it uses the Ray runtime this process already has (ray.init called before), or starts a
-local one (`workers` CPUs, no dashboard) and shuts it down at the end. Each task asks for
+The sweep uses the Ray runtime this process already has (ray.init called before); else,
+with `address` ("auto", "ray://head:10001", "head:6379"), it joins that cluster; else it
+starts a local runtime (`workers` CPUs, no dashboard). What it connects or starts stays up
+for the later sweeps of the process (pcdiag figures runs several), as after any ray.init;
+ray.shutdown() ends it. Each task asks for
 `num_cpus` CPUs (default 1) and `num_gpus` GPUs (default 1 where the cluster has GPUs, else 0;
 a fraction shares a GPU, and then JAX's memory preallocation is turned off); `workers` caps
 the tasks in flight. Ray's own retries are off: the driver retries a task whose worker died
@@ -45,17 +47,15 @@ class RayExecutor(Executor):
         self.address = address
         self.num_cpus = num_cpus
         self.num_gpus = num_gpus
-        self._started = False
         self._refs: dict = {}
 
     def start(self, task_fn: Callable[[Task], Outcome], store: Store) -> None:
         ray = import_extra("ray", "ray", self.name)
-        if self.address is not None:
-            ray.init(address=self.address)
-            self._started = True
-        elif not ray.is_initialized():
-            ray.init(num_cpus=self.workers, include_dashboard=False)
-            self._started = True
+        if not ray.is_initialized():
+            if self.address is not None:
+                ray.init(address=self.address)
+            else:
+                ray.init(num_cpus=self.workers, include_dashboard=False)
         gpus = self.num_gpus
         if gpus is None:
             gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
@@ -104,6 +104,3 @@ class RayExecutor(Executor):
             except Exception:  # noqa: BLE001, S110 - best effort on the way out
                 pass
         self._refs = {}
-        if self._started:
-            ray.shutdown()
-            self._started = False
