@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import importlib
+import importlib.util
 import os
 import time
 import traceback
@@ -289,11 +291,16 @@ def failure_message(store: Store, failed: dict[int, str], executor: Executor) ->
             "rerunning the same sweep retries the failed ones")
 
 
-def import_extra(module: str, extra: str, executor: str):
-    """Import an optional dependency, or say which extra installs it."""
+def import_extra(module: str, extra: str, executor: str, *, check_only: bool = False):
+    """Import an optional dependency (with `check_only`: only see that it is installed), or
+    say which extra installs it."""
     try:
-        return __import__(module)
-    except ImportError as error:
+        if check_only:
+            if importlib.util.find_spec(module) is None:
+                raise ImportError(f"no module named {module!r}")
+            return None
+        return importlib.import_module(module)
+    except (ImportError, ValueError) as error:
         raise ExecutorError(
             f"executor={executor!r} needs the {module!r} package, which is not installed "
             f"({error}); install it with: pip install 'pcdiag[{extra}]'"

@@ -41,6 +41,7 @@ class RayExecutor(Executor):
                  num_cpus: float = 1, num_gpus: float | None = None,
                  max_attempts: int = MAX_ATTEMPTS):
         super().__init__(workers=workers, max_attempts=max_attempts)
+        import_extra("ray", "ray", self.name, check_only=True)
         if address is not None and not (isinstance(address, str) and address.strip()):
             raise ExecutorError(f"address={address!r} is invalid: give 'auto' or the cluster's "
                                 "address, e.g. 'ray://head:10001'")

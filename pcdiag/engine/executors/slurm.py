@@ -55,6 +55,13 @@ class SlurmExecutor(Executor):
         if not isinstance(units_per_task, int) or units_per_task < 1:
             raise ExecutorError(f"units_per_task={units_per_task!r} is invalid: give a whole "
                                 "number >= 1")
+        import_extra("submitit", "slurm", self.name, check_only=True)
+        if cluster == "slurm" and shutil.which("sbatch") is None:
+            raise ExecutorError(
+                "executor='slurm' submits with SLURM's sbatch, which is not on this machine's "
+                "PATH; run the sweep on a SLURM login node (or, to try it without SLURM, give "
+                "the executor option cluster=local)"
+            )
         self.cluster = cluster
         self.units_per_task = units_per_task
         self.folder = folder
@@ -63,12 +70,6 @@ class SlurmExecutor(Executor):
 
     def start(self, task_fn: Callable[[Task], Outcome], store: Store) -> None:
         submitit = import_extra("submitit", "slurm", self.name)
-        if self.cluster == "slurm" and shutil.which("sbatch") is None:
-            raise ExecutorError(
-                "executor='slurm' submits with SLURM's sbatch, which is not on this machine's "
-                "PATH; run the sweep on a SLURM login node (or, to try it without SLURM, give "
-                "the executor option cluster=local)"
-            )
         folder = Path(self.folder) if self.folder else store.root / "slurm"
         executor = submitit.AutoExecutor(folder=folder / "%j", cluster=self.cluster)
         env = worker_settings()[0]
