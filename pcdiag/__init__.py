@@ -10,7 +10,7 @@ from pcdiag.dataset import SchemaError, open_dataset, save, validate
 from pcdiag.engine.checkpoint import load_params
 from pcdiag.nets import Net
 from pcdiag.nets import register as register_net
-from pcdiag.runs import load_device_data, sweep, train, train_with_timing
+from pcdiag.runs import load_device_data, open_store, sweep, train, train_with_timing
 
 __all__ = [
     "Config",
@@ -21,6 +21,7 @@ __all__ = [
     "load_device_data",
     "load_params",
     "open_dataset",
+    "open_store",
     "register_net",
     "save",
     "sweep",

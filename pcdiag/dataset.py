@@ -70,7 +70,7 @@ def build(records: dict[str, np.ndarray], config: Config, sweep: dict[str, list]
     for name in sweep:
         ds[name].attrs = {"long_name": name.replace("_", " "), "units": "1",
                           "comment": f"swept config field {name!r}"}
-    ds.attrs = _global_attrs(config, sweep)
+    ds.attrs = global_attrs(config, sweep)
     return ds
 
 
@@ -84,7 +84,7 @@ def _total(energy: np.ndarray, sweep: dict[str, list]) -> np.ndarray:
     return np.where(own, energy, 0).sum(axis=-1)
 
 
-def _global_attrs(config: Config, sweep: dict[str, list]) -> dict:
+def global_attrs(config: Config, sweep: dict[str, list]) -> dict:
     kind = "sweep over " + ", ".join(sweep) if sweep else "run"
     title = (f"pcdiag {kind}: {config.algorithm} on {config.dataset}, depth {config.depth}, "
              f"width {config.width}")

@@ -16,7 +16,8 @@ import xarray as xr
 import pcdiag
 from pcdiag import Config
 from pcdiag.dataset import VOLATILE_ATTRS
-from pcdiag.engine.store import StoreError, open_store
+from pcdiag.engine import store as store_module
+from pcdiag.engine.store import StoreError, use_store
 
 sweep_module = importlib.import_module("pcdiag.runs")
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,7 +132,7 @@ def test_sigkill_mid_write_loses_only_that_unit(tmp_path, reference, counted):
 
 def test_different_sweep_is_refused_naming_the_fields(tmp_path, reference):
     store = tmp_path / "store"
-    with open_store(store, BASE, AXES, ["state_optimizer"],
+    with use_store(store, BASE, AXES, ["state_optimizer"],
                     [{"state_optimizer": "sgd"}, {"state_optimizer": "adam"}]):
         pass
     cases = [
@@ -168,14 +169,24 @@ def test_bad_store_folders_are_refused(tmp_path):
         pcdiag.sweep(BASE, store=broken, **AXES)
 
 
-def test_store_in_use_is_refused(tmp_path):
+def test_a_store_in_use_is_shared_unit_by_unit(tmp_path):
+    """Two sweeps may open one store at once; a unit claimed by one (a live process) is
+    refused to the other until it is released, and a dead holder's claim is taken over."""
     units = [{"state_optimizer": "sgd"}, {"state_optimizer": "adam"}]
-    with open_store(tmp_path / "s", BASE, AXES, ["state_optimizer"], units):
-        with pytest.raises(StoreError, match=rf"in use by another sweep \(pid {os.getpid()}\)"):
-            with open_store(tmp_path / "s", BASE, AXES, ["state_optimizer"], units):
-                pass
-    with open_store(tmp_path / "s", BASE, AXES, ["state_optimizer"], units):
-        pass  # released
+    with use_store(tmp_path / "s", BASE, AXES, ["state_optimizer"], units) as first, \
+            use_store(tmp_path / "s", BASE, AXES, ["state_optimizer"], units) as second:
+        claim = first.claim(0)
+        assert claim is not None and second.claim(0) is None and second.running(0)
+        other = second.claim(1)
+        assert other is not None  # another unit is free
+        first.release(claim)
+        second.release(other)
+        assert not second.running(0) and second.claim(0) is not None
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    path = tmp_path / "s" / first.claim_path(1).name
+    path.write_text(json.dumps({"token": "x", "host": store_module.HOST, "pid": int(dead)}))
+    assert not first.running(1) and first.claim(1) is not None  # stale: taken over
 
 
 def test_damaged_or_foreign_unit_files_are_refused(tmp_path, reference):

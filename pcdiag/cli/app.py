@@ -13,6 +13,7 @@ from typing import Any
 import pcdiag
 from pcdiag.cli.cache import use_compilation_cache
 from pcdiag.cli.commands import cmd_info, cmd_sweep, cmd_train
+from pcdiag.cli.executor_flags import add_executor_flags
 from pcdiag.cli.fields import (
     UsageError,
     add_config_flags,
@@ -23,6 +24,7 @@ from pcdiag.cli.fields import (
 from pcdiag.config import ConfigError
 from pcdiag.data import DataError
 from pcdiag.dataset import SchemaError
+from pcdiag.engine.executors import SweepError
 
 PROG = "pcdiag"
 BUILTIN = ("train", "sweep", "info")
@@ -61,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, *INPUT_ERRORS) as error:
         _error(str(error))
         return 2
+    except SweepError as error:  # units failed on every attempt; the rest are in the store
+        _error(str(error))
+        return 1
     except OSError as error:  # e.g. --out not writable
         _error(str(error))
         return 1
@@ -109,6 +114,10 @@ def build_parser(extensions: dict[str, Any] | None = None) -> Parser:
     sweep.add_argument("--store", metavar="DIR", default=None,
                        help="save each finished part of the sweep in DIR; rerunning the same "
                        "sweep with the same DIR skips the parts already there")
+    sweep.add_argument("--status", metavar="DIR", default=None,
+                       help="print the state of the sweep in store DIR (finished, running, "
+                       "failed units, time left) and exit; nothing is trained")
+    add_executor_flags(sweep)
     add_sources(sweep)
     add_config_flags(sweep, sweep=True)
     sweep.set_defaults(handler=cmd_sweep)

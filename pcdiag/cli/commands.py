@@ -1,4 +1,5 @@
-"""The built-in commands: train, sweep, info (each parses nothing: it gets argparse's args)."""
+"""The built-in commands: train, sweep (and sweep --status), info (each parses nothing: it
+gets argparse's args)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import argparse
 from pathlib import Path
 
 import pcdiag
+from pcdiag.cli.executor_flags import executor_kwargs
 from pcdiag.cli.fields import UsageError, build_config, config_values, explicit_fields
-from pcdiag.cli.summaries import info_text, sweep_summary, train_summary
+from pcdiag.cli.summaries import info_text, store_status, sweep_summary, train_summary
+from pcdiag.engine.store import Store
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -21,6 +24,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.status is not None:
+        print(store_status(Store.attach(args.status)))
+        return 0
     values, source = config_values(args)
     given = explicit_fields(args)
     axes = {name: value for name, value in given.items() if isinstance(value, list)}
@@ -30,7 +36,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     fixed = {name: value for name, value in values.items() if name not in axes}
     config = build_config(fixed, source)
     out = _check_out(args.out)
-    ds = pcdiag.sweep(config, progress=True, store=args.store, **axes)
+    ds = pcdiag.sweep(config, progress=True, store=args.store, **executor_kwargs(args), **axes)
     saved = pcdiag.save(ds, out)
     print(sweep_summary(ds, list(axes)))
     print(f"saved: {saved}")

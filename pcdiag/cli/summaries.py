@@ -1,11 +1,13 @@
 """The text the commands print: a run's accuracies and speed, a sweep's table of final
-accuracies and diverged runs, and a saved file's config, axes and energies (`pcdiag info`)."""
+accuracies and diverged runs, a saved file's config, axes and energies (`pcdiag info`), and
+where a stored sweep stands (`pcdiag sweep --status`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +170,68 @@ def _energy_lines(ds, algorithm: str, *, indent: str, compact: bool = False) -> 
         return [f"E {e_text}; ratio {r_text}"]
     return [f"{indent}E_l: {e_text}",
             f"{indent}E_l/E_l+1 (finite values): {r_text}"]
+
+
+STATES = ("finished", "running", "failed", "stale", "waiting")
+#: Units listed one by one by `pcdiag sweep --status` (beyond it: only those not finished)
+LISTED = 40
+
+
+def store_status(store, now: float | None = None) -> str:
+    """`pcdiag sweep --status DIR`: how many units are finished, running, failed, stale or
+    waiting, the ones not finished one by one, and an estimate of the time left (the mean
+    time of the finished units, over the units running at once)."""
+    now = time.time() if now is None else now
+    units = store.status()
+    axes = store.spec["axes"]
+    runs = math.prod(len(v) for k, v in axes.items() if k not in store.spec["program_axes"])
+    counts = {state: sum(u.state == state for u in units) for state in STATES}
+    lines = [f"store {store.root}: sweep over {', '.join(axes)}; {len(units)} unit(s) of "
+             f"{runs} run(s)",
+             "  " + ", ".join(f"{counts[s]} {s}" for s in STATES)]
+    shown = units if len(units) <= LISTED else [u for u in units if u.state != "finished"]
+    for unit in shown[:LISTED]:
+        where = " ".join(f"{k}={_fmt(v)}" for k, v in unit.combo.items()) or "(one unit)"
+        detail = unit.state
+        if unit.state == "finished" and unit.seconds is not None:
+            detail += f" in {_duration(unit.seconds)}"
+        elif unit.state in ("running", "stale"):
+            detail += f" on {unit.holder} for {_duration(now - (unit.since or now))}"
+            if unit.state == "stale":
+                detail += " (its worker is gone: the next sweep on this store reruns it)"
+        if unit.attempts:
+            last = (unit.error or "").strip().splitlines()
+            detail += f"; {unit.attempts} failed attempt(s), last: {last[-1] if last else '?'}"
+        lines.append(f"  unit {unit.index:>4}  {where}  {detail}")
+    if len(shown) > LISTED:
+        lines.append(f"  ... and {len(shown) - LISTED} more not finished")
+    lines.append(_time_left(units, now))
+    return "\n".join(lines)
+
+
+def _time_left(units, now: float) -> str:
+    took = [u.seconds for u in units if u.state == "finished" and u.seconds is not None]
+    running = [u for u in units if u.state == "running"]
+    waiting = sum(u.state in ("waiting", "stale") for u in units)
+    if not running and not waiting:
+        failed = sum(u.state == "failed" for u in units)
+        return ("done" if not failed else
+                f"stopped: {failed} failed unit(s); rerun the sweep to retry them")
+    if not took:
+        return "time left: unknown until a unit has finished"
+    mean = sum(took) / len(took)
+    work = mean * waiting + sum(max(mean - (now - (u.since or now)), 0.0) for u in running)
+    if not running:
+        return (f"no unit is running (rerun the sweep to resume); {waiting} unit(s) left, "
+                f"about {_duration(work)} one at a time (mean unit {_duration(mean)})")
+    return (f"time left: about {_duration(work / len(running))} at {len(running)} unit(s) at "
+            f"once (mean unit {_duration(mean)}, {len(took)} finished)")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -4,6 +4,12 @@ The runs (one per combination of vectorised settings: gamma, weight_lr, momentum
 weight_decay, seed) are vmapped together. An epoch is a few calls of one compiled chunk
 function, a lax.scan over batches, so a progress bar can move; the chunk keeps every
 `log_every`-th step's record, and the records become numpy once per epoch.
+
+Where JAX sees several devices (the accelerators of one machine), the run axis is sharded
+over them (`run_mesh`: a 1-D mesh named "runs" over as many devices as divide the number of
+runs; the data are replicated), so one compiled program fills every device. Each device then
+computes its own runs; a run's arithmetic is that of the unsharded program (tests/
+test_executors.py compares them on a CPU split into two devices).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from pcdiag.algorithms import (
     Hyper,
@@ -209,25 +217,53 @@ def _chunk(prog: Program, guarded: bool, length: int, state, hyper, x, y, order,
     return jax.lax.scan(group, state, (order.reshape(n // k, k, -1), positions))
 
 
+def run_mesh(runs: int, devices=None) -> Mesh | None:
+    """The mesh a unit of `runs` vmapped runs is sharded over: the first d of `devices`
+    (default: every local device), d the largest number of them that divides `runs`; None
+    when that is one device (then nothing is sharded)."""
+    devices = jax.local_devices() if devices is None else list(devices)
+    d = max(k for k in range(1, len(devices) + 1) if runs % k == 0)
+    return None if d == 1 else Mesh(np.array(devices[:d]), ("runs",))
+
+
 @dataclass
 class Compiled:
     """The jit-compiled, run-vmapped functions for one program, compiled ahead of time once
-    per argument signature (so compile time is measured apart and never repeated)."""
+    per argument signature (so compile time is measured apart and never repeated), and per
+    mesh when the runs are sharded (`mesh`: see run_mesh)."""
 
     prog: Program
+    mesh: Mesh | None = None
     executables: dict = field(default_factory=dict)
 
     def __post_init__(self):
         prog = self.prog
-        self.init = jax.jit(jax.vmap(partial(init_state, prog)))
-        self.correct = jax.jit(jax.vmap(partial(_correct, net=prog.net), in_axes=(0, None, None)))
+        self.init = self._jit(jax.vmap(partial(init_state, prog)), "rr", "r")
+        self.correct = self._jit(
+            jax.vmap(partial(_correct, net=prog.net), in_axes=(0, None, None)), "r..", "r")
         self.layout = record_layout(prog)
+
+    def _jit(self, fn, args: str, out: str, **kwargs):
+        """jax.jit, with each argument and result sharded over the mesh's runs ("r") or
+        replicated (".") when there is a mesh."""
+        if self.mesh is None:
+            return jax.jit(fn, **kwargs)
+        spec = {"r": NamedSharding(self.mesh, P("runs")), ".": NamedSharding(self.mesh, P())}
+        outs = tuple(spec[c] for c in out)
+        return jax.jit(fn, in_shardings=tuple(spec[c] for c in args),
+                       out_shardings=outs[0] if len(outs) == 1 else outs, **kwargs)
+
+    def put(self, value, *, sharded: bool):
+        """`value` on the mesh: its runs sharded, or replicated (as is without a mesh)."""
+        if self.mesh is None:
+            return value
+        return jax.device_put(value, NamedSharding(self.mesh, P("runs") if sharded else P()))
 
     def order(self, state: TrainState, n_train: int, steps: int, batch: int, padded: int):
         """The compiled epoch shuffle: state -> (state with a new key, (runs, padded, batch))."""
         order = partial(_epoch_order, n_train=n_train, steps=steps, batch=batch, padded=padded)
         return self._aot(("order", n_train, steps, batch, padded),
-                         lambda: jax.jit(jax.vmap(order)), state)
+                         lambda: self._jit(jax.vmap(order), "r", "rr"), state)
 
     def chunk(self, length: int, guarded: bool, state, hyper, data: DeviceData, order):
         """The compiled chunk of `length` steps for these arguments: called as
@@ -237,7 +273,7 @@ class Compiled:
         chunk = jax.vmap(partial(_chunk, self.prog, guarded, length, black=black),
                          in_axes=(0, 0, None, None, 0, None, None))
         return self._aot(("chunk", length, guarded, black),
-                         lambda: jax.jit(chunk, donate_argnums=(0,)),
+                         lambda: self._jit(chunk, "rr..r..", "rr", donate_argnums=(0,)),
                          state, hyper, data.x, data.y, order, scalar, scalar)
 
     def executable(self, name: str, *args):
@@ -254,14 +290,15 @@ class Compiled:
         return self.executables[key]
 
 
-_COMPILED: dict[Program, Compiled] = {}
+_COMPILED: dict[tuple[Program, Mesh | None], Compiled] = {}
 
 
-def compiled(prog: Program) -> Compiled:
-    """One set of compiled functions per program, reused by every run and sweep point."""
-    if prog not in _COMPILED:
-        _COMPILED[prog] = Compiled(prog)
-    return _COMPILED[prog]
+def compiled(prog: Program, mesh: Mesh | None = None) -> Compiled:
+    """One set of compiled functions per program (and mesh), reused by every run and sweep
+    point."""
+    if (prog, mesh) not in _COMPILED:
+        _COMPILED[prog, mesh] = Compiled(prog, mesh)
+    return _COMPILED[prog, mesh]
 
 
 def chunk_length(steps: int, log_every: int, calls: int = CHUNKS_PER_EPOCH) -> tuple[int, bool]:
@@ -292,6 +329,7 @@ def run(
     progress=None,
     checkpoint_dir=None,
     checkpoint_meta: dict | None = None,
+    devices=None,
 ) -> tuple[dict[str, np.ndarray], Timing]:
     """Train R runs (leading axis of `hyper` and `keys`) and return their records as numpy.
 
@@ -300,11 +338,14 @@ def run(
     With `checkpoint_dir`, the TrainState and the epoch's records are saved there at each
     epoch's end (pcdiag.engine.checkpoint), and a checkpoint already there (of the same runs:
     `checkpoint_meta`, e.g. their configs, must match) is resumed from its last epoch; the
-    records returned are the same as an uninterrupted run's.
+    records returned are the same as an uninterrupted run's. The runs are sharded over
+    `devices` (default: every local device; see run_mesh).
     """
     timing = Timing()
     start = time.perf_counter()  # compile time includes record_layout's trace of the step
-    fns = compiled(prog)
+    fns = compiled(prog, run_mesh(len(keys), devices))
+    hyper, keys = fns.put(hyper, sharded=True), fns.put(keys, sharded=True)
+    x, y = fns.put(data.x, sharded=False), fns.put(data.y, sharded=False)
     layout = fns.layout
     steps = data.n_train // prog.batch_size
     # a progress bar moves per call; without one an epoch is a single call
@@ -317,17 +358,18 @@ def run(
         lambda: fns.executable("init", hyper, keys),
         lambda: fns.order(shape, data.n_train, steps, prog.batch_size, padded),
         lambda: fns.chunk(length, guarded, shape, hyper, data, order_shape),
-        lambda: fns.executable("correct", shape.params, data.x, data.y),
+        lambda: fns.executable("correct", shape.params, x, y),
     ])
     state = init(hyper, keys)
     restored = None
     if checkpoint_dir is not None:
         restored = checkpoint.restore(checkpoint_dir, shape, checkpoint_meta or {})
         if restored is not None:
-            state = restored.state
+            state = fns.put(restored.state, sharded=True)
     # (start, valid steps) of each call, on the device once
     bounds = [(begin, min(length, steps - begin)) for begin in range(0, steps, length)]
-    scalars = [tuple(jax.device_put(np.int32(v)) for v in b) for b in bounds]
+    scalars = [tuple(fns.put(jax.device_put(np.int32(v)), sharded=False) for v in b)
+               for b in bounds]
     jax.block_until_ready((state, scalars))
     timing.compile_s = time.perf_counter() - start
     logged, step_numbers, epoch_of_step, train_acc, test_acc = [], [], [], [], []
@@ -345,11 +387,11 @@ def run(
     for epoch in range(first, epochs):
         start = time.perf_counter()
         state, order = order_fn(state)
-        epoch_hyper_ = epoch_hyper(fns.prog, hyper, epoch)  # nudging's beta of this epoch
+        # nudging's beta of this epoch, sharded like the runs
+        epoch_hyper_ = fns.put(epoch_hyper(fns.prog, hyper, epoch), sharded=True)
         pieces = []
         for (_, n_valid), (begin_arg, n_valid_arg) in zip(bounds, scalars):
-            state, records = chunk(state, epoch_hyper_, data.x, data.y, order, begin_arg,
-                                   n_valid_arg)
+            state, records = chunk(state, epoch_hyper_, x, y, order, begin_arg, n_valid_arg)
             pieces.append(records)
             if progress is not None:
                 progress.update(n_valid * len(keys))
@@ -358,7 +400,7 @@ def run(
                           test_acc, data.n_test, records_energy(prog))
         jax.block_until_ready(state)
         trained = time.perf_counter()
-        counts = np.asarray(correct(state.params, data.x, data.y))  # (runs, chunks)
+        counts = np.asarray(correct(state.params, x, y))  # (runs, chunks)
         train_acc.append(counts[:, : data.train_rows // EVAL_CHUNK].sum(axis=1))
         test_acc.append(counts[:, data.train_rows // EVAL_CHUNK :].sum(axis=1))
         timing.train_s.append(time.perf_counter() - start)

@@ -232,8 +232,10 @@ def _fixes(cfg: Config, sweep: bool) -> str:
 
 
 def check(cfg: Config, units: Sequence[tuple[Config, int]] | None = None,
-          widest: Config | None = None) -> Estimate:
-    """Raise ResourceError when the run (or sweep `units`) needs more than the limit."""
+          widest: Config | None = None, *, device: bool = True) -> Estimate:
+    """Raise ResourceError when the run (or sweep `units`) needs more than the limit; with
+    `device` False, the accelerator's own memory is not asked for (so JAX does not start
+    it in a process that only hands units to workers)."""
     sweep = units is not None
     units = list(units) if sweep else [(cfg, 1)]
     need = estimate(units, widest if sweep else None)
@@ -244,7 +246,7 @@ def check(cfg: Config, units: Sequence[tuple[Config, int]] | None = None,
             f"this {kind} needs about {gib(need.total)} of memory, more than the limit of "
             f"{gib(limit)} ({source}). Estimate: {need.describe()}. Fix: {_fixes(cfg, sweep)}."
         )
-    device_limit = _device_limit()
+    device_limit = _device_limit() if device else None
     if device_limit is not None and need.device > device_limit:
         raise ResourceError(
             f"this {kind} needs about {gib(need.device)} of accelerator memory, more than its "

@@ -1,11 +1,13 @@
-"""A folder that keeps a sweep's finished units, so an interrupted sweep resumes.
+"""A folder that keeps a sweep's finished units, shared by every process that works on it.
 
 Layout of a store folder DIR::
 
     DIR/sweep.json                  what sweep this is: base config, axes, unit list (written once)
     DIR/unit-0003-<hash12>.npz      one per finished unit: its runs' records
-    DIR/.lock                       held (flock) by the sweep using the store; pid inside
-    DIR/.<name>.<pid>.tmp           a file being written (removed on the next open)
+    DIR/unit-0003-<hash12>.claim    a unit being run: by whom (host, pid, token) and since when
+    DIR/events/<host>-<pid>.jsonl   what each process did: unit started, done (seconds), failed
+    DIR/.lock                       flock held for the moment of taking over a stale claim
+    DIR/.<name>.<pid>-<host>-<r>.tmp  a file being written (removed once its writer is gone)
 
 A *unit* is one combination of the non-vectorised axes: one compiled program and its batch
 of vmapped runs. `<hash12>` is the first 12 hex digits of the sha256 of the unit's axis values
@@ -15,20 +17,31 @@ as sorted JSON; `0003` its index in the sweep's order. A unit file holds exactly
 
 Every file is written to a temporary name in DIR, fsynced and renamed over its final name
 (then DIR is fsynced), so a reader (or a sweep resumed after SIGKILL) never sees half a file.
+
+Several processes may use one store at once (two sweeps, or the workers of an executor: see
+pcdiag.engine.executors): whoever runs a unit first *claims* it, by creating its `.claim` file
+(atomically, failing if it exists), writes the unit file, then removes the claim. A claim is
+*live* while its holder touches it (every HEARTBEAT_S seconds); it is *stale*, and may be
+taken over, when its process is gone (same host: the pid has exited) or when it has not been
+touched for STALE_S seconds (another host). So two executors never run one unit, and a unit
+whose worker died is run again.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
 import os
+import socket
+import threading
+import time
 import uuid
 import warnings
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +53,14 @@ from pcdiag.config import Config, ConfigError, affects_results, field_names
 STORE_VERSION = 1
 SPEC = "sweep.json"
 LOCK = ".lock"
+EVENTS = "events"
 _META = ("_combo", "_store_id")
+#: A claim's holder touches it this often (seconds) ...
+HEARTBEAT_S = 20.0
+#: ... and a claim untouched for this long is stale (its holder hung or its host is gone).
+STALE_S = 300.0
+HOST = socket.gethostname()
+_HOST_ID = hashlib.sha256(HOST.encode()).hexdigest()[:8]
 
 
 class StoreError(ConfigError):
@@ -53,15 +73,19 @@ def unit_name(index: int, combo: dict[str, Any]) -> str:
     return f"unit-{index:04d}-{digest}.npz"
 
 
-def _write_atomic(path: Path, write) -> None:
-    """Write via a temp file in the same folder, fsync it, rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _write_atomic(path: Path, write, *, exclusive: bool = False) -> None:
+    """Write via a temp file in the same folder, fsync it, rename it over `path` (with
+    `exclusive`: link it to `path`, raising FileExistsError when `path` exists)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{_HOST_ID}-{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+        else:
+            os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -127,20 +151,100 @@ def differences(stored: dict, config: Config, axes: dict[str, list]) -> list[str
     return found
 
 
-class Store:
-    """An open, locked store for one sweep; use :func:`open_store`."""
+# ------------------------------------------------------------------------------ processes
 
-    def __init__(self, root: Path, spec: dict, lock_fd: int):
+
+def _process_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, from /proc), or None if unknown."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None  # field 22 of stat; 3..22 after the name
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    """Whether process `pid` of this host still runs (a zombie or a reused pid does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, another user's
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rpartition(")")[2].split()[0] == "Z":
+            return False
+    now = _process_start(pid)
+    return started is None or now is None or now == started
+
+
+#: One writer at a time for this process's event log (sweeps in threads share it).
+_EVENTS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A unit this process holds: nobody else runs it while the claim is live."""
+
+    index: int
+    path: Path
+    token: str
+    started: float
+
+
+@dataclass
+class UnitStatus:
+    """Where one unit of a store stands (see Store.status)."""
+
+    index: int
+    combo: dict
+    state: str  # finished | running | stale | failed | waiting
+    holder: str | None = None  # host:pid of a claim
+    since: float | None = None  # when the claim was made (time.time())
+    seconds: float | None = None  # how long the finished unit took
+    attempts: int = 0  # failed attempts recorded
+    error: str | None = None  # the last failed attempt's error
+
+
+class Store:
+    """A sweep store folder; :func:`use_store` (a sweep) or :meth:`Store.attach` (a worker or
+    a reader) opens one."""
+
+    def __init__(self, root: Path, spec: dict):
         self.root = root
         self.spec = spec
-        self._lock_fd = lock_fd
-        self._runs = 0
-        self._steps = 0
+
+    @classmethod
+    def attach(cls, root: str | os.PathLike) -> Store:
+        """The store at `root` as its sweep.json describes it (nothing is checked against a
+        config: this is for workers of a sweep that opened it, and for readers)."""
+        root = Path(root).expanduser()
+        return cls(root, _read_spec(root))
 
     # -- units -----------------------------------------------------------------------------
 
-    def path(self, index: int, combo: dict[str, Any]) -> Path:
-        return self.root / unit_name(index, combo)
+    @property
+    def units(self) -> list[dict]:
+        """[{index, file, combo}] for every unit of the sweep, in order."""
+        return self.spec["units"]
+
+    def combo(self, index: int) -> dict[str, Any]:
+        return self.units[index]["combo"]
+
+    def path(self, index: int, combo: dict[str, Any] | None = None) -> Path:
+        return self.root / unit_name(index, self.combo(index) if combo is None else combo)
+
+    def claim_path(self, index: int) -> Path:
+        return self.path(index).with_suffix(".claim")
+
+    def finished(self, index: int) -> bool:
+        return self.path(index).exists()
+
+    def missing(self) -> list[int]:
+        """The units without a unit file, in order."""
+        return [u["index"] for u in self.units if not self.finished(u["index"])]
 
     def load(self, index: int, combo: dict[str, Any], runs: int,
              steps: int) -> dict[str, np.ndarray] | None:
@@ -171,8 +275,9 @@ class Store:
             raise StoreError(f"store file {path} is not what this sweep writes: {problem}; {fix}")
         return records
 
-    def save(self, index: int, combo: dict[str, Any], records: dict[str, np.ndarray]) -> Path:
-        """Write a finished unit atomically."""
+    def save(self, index: int, combo: dict[str, Any], records: dict[str, np.ndarray], *,
+             claim: Claim | None = None) -> Path:
+        """Write a finished unit atomically (and log it done, with its time under `claim`)."""
         path = self.path(index, combo)
         arrays = dict(records)
         arrays["_combo"] = np.array(json.dumps(combo, sort_keys=True))
@@ -185,13 +290,176 @@ class Store:
                 f"before it are kept in {self.root}. Fix: free space or permissions, then "
                 "rerun the same sweep to resume"
             ) from error
+        seconds = None if claim is None else round(time.time() - claim.started, 3)
+        self.log("done", index, seconds=seconds)
         return path
 
-    def close(self) -> None:
-        if self._lock_fd >= 0:
+    # -- claims ----------------------------------------------------------------------------
+
+    def claim(self, index: int, token: str | None = None,
+              replaces: tuple[str, ...] = ()) -> Claim | None:
+        """Claim unit `index` for this process, or None when someone else holds a live claim.
+
+        A stale claim (see the module docstring), or one whose token is in `replaces` (an
+        attempt the caller knows is dead), is taken over.
+        """
+        token = token or uuid.uuid4().hex
+        path = self.claim_path(index)
+        started = time.time()
+        text = json.dumps({"token": token, "host": HOST, "pid": os.getpid(),
+                           "pid_start": _process_start(os.getpid()), "started": started}).encode()
+
+        def gone(held: tuple[dict, float]) -> bool:
+            return held[0].get("token") in replaces or _stale(*held)
+
+        for _ in range(3):
+            try:
+                _write_atomic(path, lambda handle: handle.write(text), exclusive=True)
+            except FileExistsError:
+                held = self._held(path)
+                if held is None:
+                    continue  # released meanwhile: try again
+                if not gone(held):
+                    return None
+                with self._lock():  # one taker at a time; look again under the lock
+                    again = self._held(path)
+                    if again is not None and again[0] == held[0] and gone(again):
+                        with contextlib.suppress(FileNotFoundError):
+                            path.unlink()
+                continue
+            self.log("start", index, token=token)
+            return Claim(index, path, token, started)
+        return None
+
+    def release(self, claim: Claim) -> None:
+        """Remove the claim if it is still ours (a taken-over claim is left to its taker)."""
+        held = self._held(claim.path)
+        if held is not None and held[0].get("token") == claim.token:
+            with contextlib.suppress(FileNotFoundError):
+                claim.path.unlink()
+
+    @contextlib.contextmanager
+    def holding(self, claim: Claim) -> Iterator[Claim]:
+        """Keep `claim` live (touch it every HEARTBEAT_S s) until the block ends; then release."""
+        stop = threading.Event()
+
+        def beat():
+            while not stop.wait(HEARTBEAT_S):
+                with contextlib.suppress(OSError):
+                    os.utime(claim.path)
+
+        thread = threading.Thread(target=beat, name=f"pcdiag-claim-{claim.index}", daemon=True)
+        thread.start()
+        try:
+            yield claim
+        finally:
+            stop.set()
+            thread.join()
+            self.release(claim)
+
+    def holder(self, index: int) -> tuple[dict, float] | None:
+        """The claim on unit `index` (its JSON and last-touched time), or None."""
+        return self._held(self.claim_path(index))
+
+    def running(self, index: int) -> bool:
+        """Whether someone holds a live claim on the unit."""
+        held = self.holder(index)
+        return held is not None and not _stale(*held)
+
+    def _held(self, path: Path) -> tuple[dict, float] | None:
+        try:
+            mtime = path.stat().st_mtime
+            info = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}, mtime  # unreadable: live until untouched for STALE_S
+        return (info if isinstance(info, dict) else {}), mtime
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the flock
+
+    # -- events ----------------------------------------------------------------------------
+
+    def log(self, event: str, index: int, **fields) -> None:
+        """Append an event to this process's log in DIR/events (one writer per file)."""
+        line = json.dumps({"event": event, "unit": index, "time": time.time(), "host": HOST,
+                           "pid": os.getpid(), **fields}) + "\n"
+        folder = self.root / EVENTS
+        with _EVENTS_LOCK, contextlib.suppress(OSError):
+            folder.mkdir(exist_ok=True)
+            with open(folder / f"{HOST}-{os.getpid()}.jsonl", "a") as handle:
+                handle.write(line)
+
+    def events(self) -> list[dict]:
+        """Every logged event of every process, oldest first (unreadable lines skipped)."""
+        found = []
+        for path in sorted((self.root / EVENTS).glob("*.jsonl")):
             with contextlib.suppress(OSError):
-                os.close(self._lock_fd)  # closing the descriptor releases the flock
-            self._lock_fd = -1
+                for line in path.read_text().splitlines():
+                    with contextlib.suppress(ValueError):
+                        event = json.loads(line)
+                        if isinstance(event, dict) and "unit" in event:
+                            found.append(event)
+        return sorted(found, key=lambda e: e.get("time", 0))
+
+    def status(self) -> list[UnitStatus]:
+        """Each unit's state: finished, running (a live claim), stale (a claim whose holder
+        is gone: the next sweep on this store reruns it), failed (its last attempt failed and
+        nobody runs it) or waiting."""
+        states = [UnitStatus(u["index"], u["combo"], "waiting") for u in self.units]
+        for event in self.events():
+            if not 0 <= event["unit"] < len(states):
+                continue
+            unit = states[event["unit"]]
+            if event["event"] == "done":
+                unit.seconds = event.get("seconds")
+            elif event["event"] == "failed":
+                unit.attempts += 1
+                unit.error = event.get("error")
+                unit.state = "failed"
+            elif event["event"] == "start":
+                unit.state = "waiting"
+        for unit in states:
+            if self.finished(unit.index):
+                unit.state = "finished"
+                continue
+            held = self.holder(unit.index)
+            if held is not None:
+                info, mtime = held
+                unit.state = "stale" if _stale(info, mtime) else "running"
+                unit.holder = f"{info.get('host', '?')}:{info.get('pid', '?')}"
+                unit.since = info.get("started", mtime)
+        return states
+
+    def clean(self) -> None:
+        """Remove temporary files whose writers are gone (killed mid-write)."""
+        for tmp in self.root.glob(".*.tmp"):
+            writer = tmp.name[: -len(".tmp")].rpartition(".")[2]  # pid-host-random
+            pid, _, host = writer.partition("-")
+            host = host.partition("-")[0]
+            try:
+                gone = (host in ("", _HOST_ID) and pid.isdigit() and not _alive(int(pid), None)
+                        or time.time() - tmp.stat().st_mtime > STALE_S)
+                if gone:
+                    tmp.unlink()
+            except OSError:
+                continue
+
+
+def _stale(info: dict, mtime: float) -> bool:
+    """A claim whose holder is gone: a dead process of this host, or untouched for STALE_S."""
+    if time.time() - mtime > STALE_S:
+        return True
+    pid = info.get("pid")
+    return info.get("host") == HOST and isinstance(pid, int) and not _alive(
+        pid, info.get("pid_start"))
 
 
 def _text(value) -> str:
@@ -210,89 +478,78 @@ def _shape_problem(records: dict[str, np.ndarray], runs: int, steps: int) -> str
     return None
 
 
-def _lock(root: Path) -> int:
-    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+def _own(name: str) -> bool:
+    """Whether a file name is one a store holds (another sweep may be creating it now)."""
+    return (name in (SPEC, LOCK, EVENTS, "slurm") or name.startswith("unit-")
+            or (name.startswith(".") and name.endswith(".tmp")))
+
+
+def _read_spec(root: Path) -> dict:
+    spec_path = root / SPEC
+    if not spec_path.exists():
+        raise StoreError(f"{root} is not a sweep store (no {SPEC}); give the folder a sweep "
+                         "was run with (`pcdiag sweep --store DIR`, pcdiag.sweep(store=DIR))")
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        if error.errno in (errno.EAGAIN, errno.EACCES):
-            raise StoreError(
-                f"store {root} is in use by another sweep (pid {holder}); wait for it to "
-                "finish, or give this sweep another store folder"
-            ) from None
-        raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
-    return fd
+        spec = json.loads(spec_path.read_text())
+        if not isinstance(spec, dict) or "store_id" not in spec:
+            raise ValueError("no store_id")
+    except (OSError, ValueError) as error:
+        raise StoreError(
+            f"{spec_path} is not a pcdiag sweep store description ({error}); give "
+            "another store folder, or delete this one to start over"
+        ) from None
+    if spec.get("store_version") != STORE_VERSION:
+        raise StoreError(
+            f"store {root} has store_version {spec.get('store_version')}, this pcdiag "
+            f"writes {STORE_VERSION}; use a new store folder"
+        )
+    return spec
 
 
 @contextlib.contextmanager
-def open_store(root: str | os.PathLike, config: Config, axes: dict[str, list],
-               program_axes: list[str], units: list[dict]) -> Iterator[Store]:
-    """Create or reopen the store at `root` for this sweep; refuse one written by another."""
+def use_store(root: str | os.PathLike, config: Config, axes: dict[str, list],
+              program_axes: list[str], units: list[dict]) -> Iterator[Store]:
+    """Create or reopen the store at `root` for this sweep; refuse one written by another.
+
+    Other sweeps of the same spec may use it at the same time: units are claimed one by one.
+    """
     root = Path(root).expanduser()
     if root.exists() and not root.is_dir():
         raise StoreError(f"store {root} is a file, not a folder; give a folder path")
     try:
         root.mkdir(parents=True, exist_ok=True)
-        lock_fd = _lock(root)
+        os.close(os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644))
     except PermissionError as error:
         raise StoreError(
             f"store {root} is not writable ({error.strerror}); give a folder you can write to"
         ) from None
-    store = None
-    try:
-        for stale in root.glob(".*.tmp"):  # left by a killed writer; we hold the lock
-            with contextlib.suppress(OSError):
-                stale.unlink()
-        spec_path = root / SPEC
-        if spec_path.exists():
-            try:
-                spec = json.loads(spec_path.read_text())
-                if not isinstance(spec, dict) or "store_id" not in spec:
-                    raise ValueError("no store_id")
-            except (OSError, ValueError) as error:
-                raise StoreError(
-                    f"{spec_path} is not a pcdiag sweep store description ({error}); give "
-                    "another store folder, or delete this one to start over"
-                ) from None
-            if spec.get("store_version") != STORE_VERSION:
-                raise StoreError(
-                    f"store {root} has store_version {spec.get('store_version')}, this pcdiag "
-                    f"writes {STORE_VERSION}; use a new store folder"
-                )
-            diff = differences(spec, config, axes)
-            if diff:
-                raise StoreError(
-                    f"store {root} was written by a different sweep; differing: "
-                    + "; ".join(diff)
-                    + f". Fix: give this sweep a new store folder, or rerun the sweep in "
-                    f"{spec_path} to resume it"
-                )
-            if spec.get("pcdiag_version") != __version__:
-                warnings.warn(
-                    f"store {root} was written by pcdiag {spec.get('pcdiag_version')}, this is "
-                    f"{__version__}; resuming with its finished units",
-                    stacklevel=3,
-                )
-        else:
-            others = [p.name for p in root.iterdir() if p.name != LOCK]
-            if others:
-                raise StoreError(
-                    f"{root} is not empty and is not a sweep store (no {SPEC}; holds "
-                    f"{', '.join(sorted(others)[:3])}{', ...' if len(others) > 3 else ''}); "
-                    "give an empty or new folder"
-                )
-            spec = _spec(config, axes, program_axes, units)
-            text = json.dumps(spec, indent=1) + "\n"
-            _write_atomic(spec_path, lambda handle: handle.write(text.encode()))
-        store = Store(root, spec, lock_fd)
-        yield store
-    finally:
-        if store is not None:
-            store.close()
-        else:
-            with contextlib.suppress(OSError):
-                os.close(lock_fd)
+    spec_path = root / SPEC
+    if not spec_path.exists():
+        others = [p.name for p in root.iterdir() if not _own(p.name)]
+        if others:
+            raise StoreError(
+                f"{root} is not empty and is not a sweep store (no {SPEC}; holds "
+                f"{', '.join(sorted(others)[:3])}{', ...' if len(others) > 3 else ''}); "
+                "give an empty or new folder"
+            )
+        text = json.dumps(_spec(config, axes, program_axes, units), indent=1) + "\n"
+        with contextlib.suppress(FileExistsError):  # another sweep made it first: check it
+            _write_atomic(spec_path, lambda handle: handle.write(text.encode()), exclusive=True)
+    spec = _read_spec(root)
+    diff = differences(spec, config, axes)
+    if diff:
+        raise StoreError(
+            f"store {root} was written by a different sweep; differing: "
+            + "; ".join(diff)
+            + f". Fix: give this sweep a new store folder, or rerun the sweep in "
+            f"{spec_path} to resume it"
+        )
+    if spec.get("pcdiag_version") != __version__:
+        warnings.warn(
+            f"store {root} was written by pcdiag {spec.get('pcdiag_version')}, this is "
+            f"{__version__}; resuming with its finished units",
+            stacklevel=3,
+        )
+    store = Store(root, spec)
+    store.clean()
+    yield store

@@ -7,6 +7,8 @@ import sys
 import time
 
 import pcdiag
+from pcdiag.cli.executor_flags import add_executor_flags, executor_kwargs
+from pcdiag.engine.executors import SweepError
 from pcdiag.figures.errors import FigureError
 from pcdiag.figures.make import estimate, make_figures, summarise
 from pcdiag.figures.profiles import PROFILES
@@ -32,6 +34,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--summary", action="store_true",
                         help="print the numeric findings from the .nc files in --out and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--store", metavar="DIR", default=None,
+                        help="keep the sweeps' finished units under DIR (default: OUT/.store); "
+                        "with --executor ray or slurm, a folder every worker can reach")
+    add_executor_flags(parser)
     return parser
 
 
@@ -52,10 +58,15 @@ def run_cli(args: argparse.Namespace) -> int:
                 return 0
         start = time.perf_counter()
         written = make_figures(profile, only, out, from_data,
-                               progress=not getattr(args, "no_progress", False))
+                               progress=not getattr(args, "no_progress", False),
+                               store=getattr(args, "store", None) or True,
+                               **executor_kwargs(args))
     except (FigureError, pcdiag.ConfigError, pcdiag.SchemaError, FileNotFoundError) as error:
         print(f"pcdiag figures: error: {error}", file=sys.stderr)
         return 2
+    except SweepError as error:
+        print(f"pcdiag figures: error: {error}", file=sys.stderr)
+        return 1
     for w in written:
         print(f"{w.name}: {w.png}, {w.pdf}, {w.nc} ({w.seconds:.1f} s)")
     print(f"{len(written)} figure(s) in {time.perf_counter() - start:.1f} s", file=sys.stderr)

@@ -72,19 +72,25 @@ class SweepSpec:
         return sum(self.cost.program_seconds(config, self.runs)
                    for config in self.program_configs())
 
-    def run(self, *, progress: bool = False, store: Path | None = None) -> xr.Dataset:
+    def run(self, *, progress: bool = False, store: Path | None = None,
+            executor=None) -> xr.Dataset:
+        """The sweep's Dataset; with `store`, kept in store/<key>; `executor` (a name or an
+        Executor: see pcdiag.engine.executors) runs its units, default in this process."""
         kwargs: dict[str, Any] = dict(self.axes)
         if store is not None:
             kwargs["store"] = store / self.key
+        if executor is not None:
+            kwargs["executor"] = executor
         return pcdiag.sweep(self.config, progress=progress, **kwargs)
 
 
 class Runner:
     """Runs sweep specs, each at most once (results are kept for the figures sharing it)."""
 
-    def __init__(self, *, progress: bool = False, store: Path | None = None):
+    def __init__(self, *, progress: bool = False, store: Path | None = None, executor=None):
         self.progress = progress
         self.store = store
+        self.executor = executor
         self.results: dict[SweepSpec, xr.Dataset] = {}
         self.seconds: dict[SweepSpec, float] = {}
 
@@ -93,7 +99,8 @@ class Runner:
         for key, spec in specs.items():
             if spec not in self.results:
                 start = time.perf_counter()
-                self.results[spec] = spec.run(progress=self.progress, store=self.store)
+                self.results[spec] = spec.run(progress=self.progress, store=self.store,
+                                              executor=self.executor)
                 self.seconds[spec] = time.perf_counter() - start
             out[key] = self.results[spec]
         return out

@@ -77,13 +77,16 @@ def make_figures(
     from_data: bool = False,
     *,
     progress: bool = True,
-    store: bool = True,
+    store: bool | str | Path = True,
+    executor=None,
 ) -> list[Written]:
     """Run the experiments of the selected figures and write NAME.png, .pdf and .nc to `out`.
 
     With `from_data=True` nothing is trained: each figure is redrawn from `out/NAME.nc`.
     Sweeps shared by several figures run once. With `store`, sweeps keep their finished runs
-    under `out/.store/` so an interrupted call resumes.
+    under `out/.store/` (or under the folder `store` names) so an interrupted call resumes.
+    `executor` (a name or an Executor, see pcdiag.engine.executors) runs the sweeps' units:
+    default in this process; "ray" and "slurm" need the store on a disk their workers see.
     """
     profile = get_profile(profile)
     figures = resolve(only)
@@ -96,7 +99,8 @@ def make_figures(
                 f"--from-data: no data for {', '.join(missing)} in {out}; run "
                 f"`pcdiag figures --only {','.join(missing)} --out {out}` first"
             )
-    runner = Runner(progress=progress, store=out / ".store" if store else None)
+    folder = (Path(store) if isinstance(store, (str, Path)) else out / ".store") if store else None
+    runner = Runner(progress=progress, store=folder, executor=executor)
     written = []
     with progress_bar(len(figures), "figures", enabled=progress, unit="figure") as bar:
         for figure in figures:
