@@ -65,7 +65,8 @@ def program(sizes, **changes) -> Program:
 
 def first_record(prog, params, x0, y, gamma):
     """The StepRecord of one train_step from `params` (weight decay 0)."""
-    hyper = Hyper(jnp.float32(gamma), jnp.float32(1e-3), jnp.float32(0.9), jnp.float32(0.0))
+    hyper = Hyper.from_config(Config(gamma=float(gamma), weight_lr=1e-3, momentum=0.9,
+                                     weight_decay=0.0))
     state = TrainState(params, weight_optimizer(prog, hyper).init(params),
                        jax.random.PRNGKey(0), jnp.int32(0), jnp.int32(-1))
     return step_fn(prog, hyper, state, x0, y, True)[1]

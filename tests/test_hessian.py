@@ -248,7 +248,7 @@ def first_step(algorithm, x0, y, activation="tanh", samples=2, sizes=(784, 16, 1
                  inference_steps=3, hessian_samples=samples, batch_size=8)
     prog = with_sizes(Program.from_config(cfg), sizes)
     params = init_params(jax.random.PRNGKey(11), list(sizes))
-    hyper = Hyper(jnp.float32(0.1), jnp.float32(1e-3), jnp.float32(0.9), jnp.float32(0.0))
+    hyper = Hyper.from_config(Config(gamma=0.1, weight_lr=1e-3, momentum=0.9, weight_decay=0.0))
     state = TrainState(params, weight_optimizer(prog, hyper).init(params),
                        jax.random.PRNGKey(0), jnp.int32(0), jnp.int32(-1))
     _, rec = jax.jit(train_step, static_argnums=(0, 5))(prog, hyper, state, x0, y, True)

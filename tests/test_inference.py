@@ -285,7 +285,8 @@ def test_per_sample_trajectory_does_not_depend_on_the_batch(real_batch, state_op
 
 
 def step_record(prog, params, x0, y, gamma=0.1):
-    hyper = Hyper(jnp.float32(gamma), jnp.float32(1e-3), jnp.float32(0.9), jnp.float32(0.0))
+    hyper = Hyper.from_config(Config(gamma=float(gamma), weight_lr=1e-3, momentum=0.9,
+                                     weight_decay=0.0))
     state = TrainState(
         params, weight_optimizer(prog, hyper).init(params), jax.random.PRNGKey(0),
         jnp.int32(0), jnp.int32(-1),
