@@ -94,8 +94,9 @@ def test_a_network_of_another_depth_than_the_config_is_refused(toy_name):
 
 
 def test_an_unregistered_net_is_refused_with_the_known_ones():
-    with pytest.raises(pcdiag.ConfigError, match=r"net='vgg' is invalid: must be one of mlp"):
-        pcdiag.Config(net="vgg")
+    with pytest.raises(pcdiag.ConfigError,
+                       match=r"net='transformer' is invalid: must be one of mlp, vgg, resnet"):
+        pcdiag.Config(net="transformer")
 
 
 def test_mlp_through_the_registry_is_the_config_s_mlp():
