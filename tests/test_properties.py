@@ -30,9 +30,10 @@ FLOATS = dict(allow_nan=False, allow_infinity=False)
 @st.composite
 def valid_configs(draw) -> dict:
     """Field values a Config must accept (fields this test does not know keep defaults)."""
+    dataset = draw(st.sampled_from(config_module.DATASETS))
     values = {
-        "dataset": draw(st.sampled_from(config_module.DATASETS)),
-        "train_limit": draw(st.none() | st.integers(1, 60000)),
+        "dataset": dataset,
+        "train_limit": draw(st.none() | st.integers(1, config_module.TRAIN_SIZE[dataset])),
         "test_limit": draw(st.none() | st.integers(1, 10000)),
         "depth": draw(st.integers(1, 64)),
         "width": draw(st.integers(1, 4096)),
@@ -55,7 +56,7 @@ def valid_configs(draw) -> dict:
         "memory_limit_gb": draw(st.none() | st.floats(1e-3, 1e6, **FLOATS)),
         "data_dir": draw(st.none() | st.text(min_size=1, max_size=20)),
     }
-    n_train = values["train_limit"] or 60000
+    n_train = values["train_limit"] or config_module.TRAIN_SIZE[dataset]
     values["batch_size"] = draw(st.integers(1, min(n_train, 4096)))
     if "skip" in FIELDS:
         values["skip"] = draw(st.booleans())
