@@ -25,7 +25,6 @@ optimizer state are part of it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from pcdiag.engine.store import write_atomic
+
 FORMAT = "pcdiag checkpoint"
 VERSION = 1
 META = "meta.json"
@@ -43,25 +44,6 @@ STATE = "state.npz"
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used as asked; the message names the problem and the fix."""
-
-
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    with contextlib.suppress(OSError):
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def epoch_file(root: Path, epoch: int) -> Path:
@@ -84,14 +66,14 @@ def save_epoch(root: str | os.PathLike, epoch: int, state, records: dict[str, np
     """Write epoch `epoch`'s (1-based) records, then the TrainState after it and the meta."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    _write_atomic(epoch_file(root, epoch), lambda h: np.savez(h, **records))
+    write_atomic(epoch_file(root, epoch), lambda h: np.savez(h, **records))
     leaves, treedef = jax.tree_util.tree_flatten(state)
     arrays = {f"leaf_{i:04d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
-    _write_atomic(root / STATE, lambda h: np.savez(h, **arrays))
+    write_atomic(root / STATE, lambda h: np.savez(h, **arrays))
     meta = dict(meta, format=FORMAT, version=VERSION, epochs_done=epoch,
                 treedef=str(treedef))
     text = json.dumps(meta, indent=1, sort_keys=True) + "\n"
-    _write_atomic(root / META, lambda h: h.write(text.encode()))
+    write_atomic(root / META, lambda h: h.write(text.encode()))
 
 
 def read_meta(root: str | os.PathLike) -> dict | None:

@@ -73,7 +73,7 @@ def unit_name(index: int, combo: dict[str, Any]) -> str:
     return f"unit-{index:04d}-{digest}.npz"
 
 
-def _write_atomic(path: Path, write, *, exclusive: bool = False) -> None:
+def write_atomic(path: Path, write, *, exclusive: bool = False) -> None:
     """Write via a temp file in the same folder, fsync it, rename it over `path` (with
     `exclusive`: link it to `path`, raising FileExistsError when `path` exists)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{_HOST_ID}-{uuid.uuid4().hex[:8]}.tmp")
@@ -283,7 +283,7 @@ class Store:
         arrays["_combo"] = np.array(json.dumps(combo, sort_keys=True))
         arrays["_store_id"] = np.array(self.spec["store_id"])
         try:
-            _write_atomic(path, lambda handle: np.savez(handle, **arrays))
+            write_atomic(path, lambda handle: np.savez(handle, **arrays))
         except OSError as error:
             raise StoreError(
                 f"could not write {path} ({error.strerror or error}); the units finished "
@@ -314,7 +314,7 @@ class Store:
 
         for _ in range(3):
             try:
-                _write_atomic(path, lambda handle: handle.write(text), exclusive=True)
+                write_atomic(path, lambda handle: handle.write(text), exclusive=True)
             except FileExistsError:
                 held = self._held(path)
                 if held is None:
@@ -534,7 +534,7 @@ def use_store(root: str | os.PathLike, config: Config, axes: dict[str, list],
             )
         text = json.dumps(_spec(config, axes, program_axes, units), indent=1) + "\n"
         with contextlib.suppress(FileExistsError):  # another sweep made it first: check it
-            _write_atomic(spec_path, lambda handle: handle.write(text.encode()), exclusive=True)
+            write_atomic(spec_path, lambda handle: handle.write(text.encode()), exclusive=True)
     spec = _read_spec(root)
     diff = differences(spec, config, axes)
     if diff:
