@@ -1,6 +1,7 @@
 """Compare the .nc files of two figure folders, as a refactor that must not change behaviour
 is checked: each pair must be identical (xarray's assert_identical) apart from the volatile
-attrs (created, history, pcdiag_version) and config JSON fields added at their defaults.
+attrs (created, history, pcdiag_version), config JSON fields added at their defaults and
+global attrs the new side adds (listed, not compared).
 
     python benchmarks/compare_figure_data.py OLD_DIR NEW_DIR
 """
@@ -38,8 +39,11 @@ def compare(old_dir: Path, new_dir: Path) -> list[str]:
         for ds in (old, new):
             for key in VOLATILE:
                 ds.attrs.pop(key, None)
+        new_attrs = {key: new.attrs.pop(key) for key in list(new.attrs) if key not in old.attrs}
         xr.testing.assert_identical(old, new)
-        lines.append(f"{path.name}: identical" + (f" (config adds {added})" if added else ""))
+        notes = [f"config adds {added}"] if added else []
+        notes += [f"new attr {key}={value!r}" for key, value in new_attrs.items()]
+        lines.append(f"{path.name}: identical" + (f" ({'; '.join(notes)})" if notes else ""))
     return lines
 
 
