@@ -93,7 +93,7 @@ def sums_of_squares(arrays, keep_batch: bool = False,
         variadic = jax.default_backend() != "cpu"
 
     def axes(a):
-        return tuple(range(1 if keep_batch else 0, a.ndim))
+        return node_axes(a) if keep_batch else tuple(range(a.ndim))
 
     if not variadic:
         return [jnp.sum(a * a, axis=axes(a)) for a in arrays]

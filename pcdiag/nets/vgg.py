@@ -51,24 +51,27 @@ class VGG(Net):
     def depth(self) -> int:
         return len(self.blocks) + 1
 
+    def _sides(self) -> list[tuple[int, int]]:
+        """(side of the conv output, side of the node after pooling) of each conv layer."""
+        sides, side = [], max(SIDE, self.input_shape[0])
+        for block in self.blocks:
+            conv_side = side if block.padding == "SAME" else side - 2
+            side = conv_side // 2 if block.pool else conv_side
+            sides.append((conv_side, side))
+        return sides
+
     @property
     def node_shapes(self) -> tuple[tuple[int, ...], ...]:
-        shapes, side = [], max(SIDE, self.input_shape[0])
-        for block in self.blocks:
-            side = side if block.padding == "SAME" else side - 2
-            side = side // 2 if block.pool else side
-            shapes.append((side, side, block.channels))
+        shapes = [(side, side, block.channels)
+                  for block, (_, side) in zip(self.blocks, self._sides())]
         return (*shapes, (self.n_out,))
 
     @property
     def working_units(self) -> int:
         """The nodes, and the conv outputs before their pooling."""
-        units, side = super().working_units, max(SIDE, self.input_shape[0])
-        for block in self.blocks:
-            side = side if block.padding == "SAME" else side - 2
-            units += side * side * block.channels
-            side = side // 2 if block.pool else side
-        return units
+        return super().working_units + sum(
+            conv_side * conv_side * block.channels
+            for block, (conv_side, _) in zip(self.blocks, self._sides()))
 
     def init(self, key: jax.Array) -> Params:
         keys = jax.random.split(key, self.depth)
