@@ -155,16 +155,17 @@ def estimate(units: Sequence[tuple[Config, int]], widest: Config | None = None) 
     """
     runs = sum(r for _, r in units)
     configs = [cfg for cfg, _ in units] + ([widest] if widest is not None else [])
-    t_vals = max(values_per_step(cfg)[0] for cfg in configs)
-    s_vals = max(values_per_step(cfg)[1] for cfg in configs)
+    values = [values_per_step(cfg) for cfg in configs]  # once per config, not three times
+    t_vals = max(v[0] for v in values)
+    s_vals = max(v[1] for v in values)
     epochs = max(cfg.epochs for cfg in configs)
     logged = max(logged_steps(cfg)[0] for cfg in configs)
     per_t = FLOAT * runs * epochs * logged * t_vals
     per_step = FLOAT * runs * epochs * logged * s_vals
     accuracies = FLOAT * runs * epochs * 2 + 8 * runs
     host = HOST_COPIES * (per_t + per_step + accuracies)
-    device_records = max(FLOAT * r * logged_steps(cfg)[1] * sum(values_per_step(cfg))
-                         for cfg, r in units)
+    device_records = max(FLOAT * r * logged_steps(cfg)[1] * sum(v)
+                         for (cfg, r), v in zip(units, values))
     state = max(_state_bytes(cfg, r) for cfg, r in units)
     data = max(_data_bytes(cfg) for cfg in configs)
     return Estimate(per_t, per_step, host, device_records, data, state, runs)
