@@ -423,19 +423,23 @@ def load(
     :data:`NORMALISATION` (``normalisation="standardise"``), or ``mean = std = 0.5``
     (``"pcx"``, PCX's benchmark scripts: pixels 0 and 255 become -1 and 1).
     """
+    folder = str(locate(dataset, data_dir).resolve())
     if dataset == CIFAR10:
-        return _load_cifar10(data_dir, train_limit, test_limit, normalisation)
-    folder = locate(dataset, data_dir)
-    train_x, train_y, test_x, test_y = _load_raw(dataset, str(folder.resolve()))
+        raw = _load_raw_cifar10(folder, tuple(sorted(CIFAR10_MD5.items())))
+    else:
+        raw = _load_raw(dataset, folder)
+    train_x, train_y, test_x, test_y = raw
     n_train = _limit("train_limit", train_limit, len(train_y))
     n_test = _limit("test_limit", test_limit, len(test_y))
-    mean, std = mean_std(dataset, normalisation)
+    mean, std = (np.asarray(v, np.float32) for v in mean_std(dataset, normalisation))
 
     def split(x: np.ndarray, y: np.ndarray, n: int) -> Split:
-        images = x[:n, :, :, None].astype(np.float32)  # (N, H, W, C): nets flatten if they want
+        images = x[:n].astype(np.float32)
+        if images.ndim == 3:  # IDX: one channel, so (N, H, W, C) as every data set
+            images = images[..., None]
         images /= 255
-        images -= np.float32(mean)
-        images /= np.float32(std)
+        images -= mean  # per channel where mean and std are
+        images /= std
         return Split(images, y[:n].astype(np.int32))
 
     return split(train_x, train_y, n_train), split(test_x, test_y, n_test)
@@ -693,21 +697,3 @@ def _load_raw_cifar10(source: str, checksums: tuple[tuple[str, str], ...]):
     return read_cifar10(source, dict(checksums))
 
 
-def _load_cifar10(data_dir, train_limit: int | None, test_limit: int | None,
-                  normalisation: str = "standardise"):
-    """load() for CIFAR-10: NHWC float32, standardised per channel."""
-    source = locate(CIFAR10, data_dir)
-    train_x, train_y, test_x, test_y = _load_raw_cifar10(
-        str(source.resolve()), tuple(sorted(CIFAR10_MD5.items())))
-    n_train = _limit("train_limit", train_limit, len(train_y))
-    n_test = _limit("test_limit", test_limit, len(test_y))
-    mean, std = (np.asarray(v, np.float32) for v in mean_std(CIFAR10, normalisation))
-
-    def split(x: np.ndarray, y: np.ndarray, n: int) -> Split:
-        images = x[:n].astype(np.float32)
-        images /= 255
-        images -= mean
-        images /= std
-        return Split(images, y[:n].astype(np.int32))
-
-    return split(train_x, train_y, n_train), split(test_x, test_y, n_test)
