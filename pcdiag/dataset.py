@@ -15,11 +15,14 @@ import numpy as np
 import xarray as xr
 
 from pcdiag import data as data_module
+from pcdiag import status as status_module
 from pcdiag._version import __version__
 from pcdiag.config import Config
 from pcdiag.records import RECORDS, VARIABLES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: What each schema version added (a file of an older version is upgraded when opened).
+SCHEMA_CHANGES = {2: "run_status and run_status_step (pcdiag.status)"}
 ENGINE = "h5netcdf"
 #: Global attrs that differ between two otherwise identical runs.
 VOLATILE_ATTRS = ("created", "history")
@@ -71,7 +74,13 @@ def build(records: dict[str, np.ndarray], config: Config, sweep: dict[str, list]
         ds[name].attrs = {"long_name": name.replace("_", " "), "units": "1",
                           "comment": f"swept config field {name!r}"}
     ds.attrs = global_attrs(config, sweep)
-    return ds
+    return with_run_status(ds)
+
+
+def with_run_status(ds: xr.Dataset) -> xr.Dataset:
+    """`ds` with run_status and run_status_step (re)computed from its recorded data."""
+    status, step = status_module.classify(ds)
+    return ds.assign(run_status=status, run_status_step=step)
 
 
 def _total(energy: np.ndarray, sweep: dict[str, list]) -> np.ndarray:
@@ -142,10 +151,34 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         for attr in ("long_name", "units", "comment"):
             if attr not in ds[name].attrs:
                 raise SchemaError(f"variable {name!r} lacks the attribute {attr!r}")
+    if version >= 2:
+        _check_status(ds, tuple(sweep))
     layer = ds["layer"].values
     if not np.array_equal(layer, np.arange(1, len(layer) + 1)):
         raise SchemaError(f"layer coordinate must be 1..L in order, got {layer.tolist()}")
     return ds
+
+
+def _check_status(ds: xr.Dataset, sweep: tuple[str, ...]) -> None:
+    for name in ("run_status", "run_status_step"):
+        if name not in ds:
+            raise SchemaError(f"variable {name!r} missing from the Dataset (schema 2 and later "
+                              "have it); add it with pcdiag.dataset.with_run_status(ds)")
+        if ds[name].dims != sweep:
+            raise SchemaError(f"variable {name!r} has dims {ds[name].dims}, expected {sweep}")
+    status = ds["run_status"]
+    meanings = status.attrs.get("flag_meanings")
+    values = np.asarray(status.attrs.get("flag_values", []))
+    if meanings is None or len(str(meanings).split()) != values.size:
+        raise SchemaError("variable 'run_status' needs the CF attributes flag_values and "
+                          "flag_meanings, one meaning per value")
+    unknown = sorted(set(np.unique(status.values).tolist()) - set(values.tolist()))
+    if unknown:
+        raise SchemaError(f"run_status holds {unknown}, not among its flag_values "
+                          f"{values.tolist()}")
+    ok = status.values == status_module.OK
+    if (ds["run_status_step"].values[ok] != -1).any():
+        raise SchemaError("run_status_step must be -1 where run_status is 0 (ok)")
 
 
 def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
@@ -173,6 +206,10 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
             loaded = ds.load()
     except (OSError, ValueError) as error:
         raise SchemaError(f"{path}: not a readable netCDF4 file ({error})") from error
+    if int(loaded.attrs.get("schema_version", SCHEMA_VERSION)) < 2 and "run_status" not in loaded:
+        loaded = with_run_status(loaded)  # schema 1 files: classified from what they hold
+        loaded.attrs["history"] = (loaded.attrs.get("history", "") + "\nopened by pcdiag "
+                                   f"{__version__}: run_status added ({SCHEMA_CHANGES[2]})")
     try:
         return validate(loaded)
     except SchemaError as error:

@@ -10,7 +10,9 @@ compiled record layout) all follow from `RECORDS`.
 - ``"host"``: derived on the host from step records when the Dataset is built
   (``derive(records) -> array``);
 - ``"epoch"``: measured by the loop after each epoch (accuracies);
-- ``"run"``: one value per run (divergence).
+- ``"run"``: one value per run (divergence);
+- ``"host"`` with dims () (run_status, run_status_step): one value per run, classified on
+  the host from the run's records (pcdiag.status), added by pcdiag.dataset.build.
 
 ``when`` names the Program setting that switches an optional step record on (None: always
 recorded for the algorithms that define it).
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+
+from pcdiag import status
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,14 @@ RECORDS: tuple[Variable, ...] = (
         "diverged_at", (), "diverged at step",
         "first step with a non-finite energy (or loss for bp); -1 if none",
         "run", "pcdiag.algorithms.train_step", required=True,
+    ),
+    Variable(
+        "run_status", (), "run status", status.COMMENT,
+        "host", "pcdiag.status.classify (flag_values, flag_meanings: CF flags)",
+    ),
+    Variable(
+        "run_status_step", (), "run status step", status.STEP_COMMENT,
+        "host", "pcdiag.status.classify",
     ),
 )
 

@@ -47,7 +47,7 @@ from pcdiag.config import (
     sweepable,
     vectorisable,
 )
-from pcdiag.dataset import build, global_attrs
+from pcdiag.dataset import build, global_attrs, with_run_status
 from pcdiag.engine import executors, resources
 from pcdiag.engine.executors import Executor, Outcome, Task
 from pcdiag.engine.loop import DeviceData, Timing, run
@@ -389,6 +389,7 @@ def _assemble(plan: Plan, found: dict[int, dict[str, np.ndarray]]) -> xr.Dataset
     ds = build(stacked, widest, plan.axes)
     if "energy_total" in stacked:  # each run's own layers, not the NaN padding of a depth sweep
         ds["energy_total"] = ds["energy_total"].copy(data=stacked["energy_total"])
+        ds = with_run_status(ds)
     return ds
 
 

@@ -194,7 +194,8 @@ def test_sweep_has_a_dim_per_swept_flag_in_command_line_order(tmp_path, capsys):
     assert ds["gamma"].values.tolist() == [0.01, 0.1]
     assert ds["seed"].values.tolist() == [0, 1]
     assert config_of(ds).width == 32
-    assert "mean of 2 seeds" in printed and "diverged runs: none" in printed
+    assert "mean of 2 seeds" in printed and "not ok: none" in printed
+    assert "run status of 4 runs: 4 ok, 0 diverged, 0 inference_unstable, 0 collapsed" in printed
     for gamma in (0.01, 0.1):
         mean = float(ds["test_accuracy"].sel(gamma=gamma).isel(epoch=-1).mean())
         assert re.search(rf"^{gamma:g}\s+{mean:.4f}\s+0/2$", printed, re.M)

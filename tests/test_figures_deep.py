@@ -99,7 +99,7 @@ def test_accuracy_vs_depth_mean_band_labels():
     assert ax.get_xscale() == "log"
     assert ax.get_xlabel() == "depth L (weight layers)" and ax.get_ylabel() == "test accuracy"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "PC, T = 16", "BP", "diverged (≥ 1 seed)"]
+        "PC, T = 16", "BP", "diverged: 1 of 18 runs"]
     assert len(ax.collections) == 2, "a min-max band per variant"
     assert "per-sample" in ax.get_title(loc="left")
 

@@ -36,6 +36,35 @@ def test_committed_with_outputs(path):
     assert any(c.cell_type == "markdown" for c in nb.cells)
 
 
+#: Text a reader should never meet in a committed output: a warning, or this machine's paths.
+MACHINE_PATHS = ("/work/", "/home/", "/tmp/", "/Users/", "site-packages")
+
+
+def _output_text(output) -> str:
+    if output.output_type == "stream":
+        return output.text
+    data = output.get("data", {})
+    return "\n".join(str(data[k]) for k in ("text/plain", "text/html", "text/markdown")
+                     if k in data) + str(output.get("traceback", ""))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_outputs_carry_no_warning_and_no_machine_path(path):
+    """A Jupyter user meets these outputs first: no stderr, no 'Warning', no paths of the
+    machine that executed them (e.g. tqdm's TqdmWarning without ipywidgets)."""
+    nb = nbformat.read(path, as_version=4)
+    found = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            text = _output_text(output)
+            if output.output_type == "stream" and output.name == "stderr":
+                found.append(f"cell {index}: stderr {text[:120]!r}")
+            if "Warning" in text:
+                found.append(f"cell {index}: a warning {text[:120]!r}")
+            found += [f"cell {index}: machine path {p!r}" for p in MACHINE_PATHS if p in text]
+    assert not found, "re-execute the notebook (see README) and save it:\n" + "\n".join(found)
+
+
 @pytest.mark.skipif(not (REAL / "fashion-mnist").is_dir(), reason="Fashion-MNIST not found")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_runs_top_to_bottom(path, monkeypatch):

@@ -15,8 +15,9 @@ import xarray as xr  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import pcdiag.plot as pplot  # noqa: E402
-from pcdiag import Config, validate  # noqa: E402
+from pcdiag import Config, status, validate  # noqa: E402
 from pcdiag.dataset import build  # noqa: E402
+from pcdiag.records import energy_ratio  # noqa: E402
 
 STEP_DIMS = {
     "energy": ("step", "t", "layer"),
@@ -53,7 +54,11 @@ def synthetic(config: Config | None = None, rng_seed: int = 0, **axes) -> xr.Dat
     records["diverged_at"] = np.full(lead, -1, np.int64)
     records["step"] = np.arange(n_step)
     records["epoch_of_step"] = np.repeat(np.arange(1, config.epochs + 1), config.steps_per_epoch)
-    return build(records, config, {k: list(v) for k, v in axes.items()})
+    ds = build(records, config, {k: list(v) for k, v in axes.items()})
+    # random numbers are no run's history: call every run ok (tests set failures by hand)
+    ds["run_status"][...] = status.OK
+    ds["run_status_step"][...] = -1
+    return ds
 
 
 pytestmark = pytest.mark.usefixtures("clean_plot_state")  # tests/conftest.py
@@ -155,7 +160,7 @@ def test_accuracy_vs_gamma_mean_spread_and_divergence():
     np.testing.assert_allclose(markers[0].get_xdata(), [1.0])
     assert len(ax.collections) == 2  # one min-max band per optimizer
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["momentum", "adamw", "diverged (≥ 1 seed)"]
+    assert legend == ["momentum", "adamw", "diverged: 1 of 24 runs"]
     assert ax.get_legend().get_title().get_text() == "weight optimizer"
 
 
@@ -267,3 +272,75 @@ def test_by_width_missing_panel_is_named():
     ds = by_width().sel(algorithm=["pc"])
     with pytest.raises(ValueError, match="panel 'BP' needs algorithm='bp'"):
         pplot.accuracy_vs_gamma_by_width(ds, Figure().subplots(1, 3))
+
+
+def test_failed_runs_are_marked_and_counted():
+    """Unstable and collapsed runs get their own hollow markers and legend counts."""
+    ds = synthetic(weight_optimizer=["momentum", "adamw"], gamma=[1e-3, 1e-2, 0.1, 1.0],
+                   seed=[0, 1])
+    ds["run_status"].loc[{"weight_optimizer": "adamw", "gamma": 1.0}] = status.UNSTABLE
+    ds["run_status"].loc[{"weight_optimizer": "momentum", "gamma": 0.1, "seed": 1}] = \
+        status.COLLAPSED
+    ax = pplot.accuracy_vs_gamma(ds, axes())
+    diamonds = [line for line in ax.get_lines() if line.get_marker() == "D"]
+    squares = [line for line in ax.get_lines() if line.get_marker() == "s"]
+    assert len(diamonds) == 1 and len(squares) == 1
+    assert diamonds[0].get_markerfacecolor() == "none"
+    np.testing.assert_allclose(diamonds[0].get_xdata(), [1.0])
+    np.testing.assert_allclose(squares[0].get_xdata(), [0.1])
+    mean = ds["test_accuracy"].isel(epoch=-1).mean("seed")
+    np.testing.assert_allclose(squares[0].get_ydata(),
+                               [float(mean.sel(weight_optimizer="momentum", gamma=0.1))])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[-2:] == ["inference unstable: 2 of 16 runs", "collapsed: 1 of 16 runs"]
+
+
+def test_accuracy_vs_depth_marks_failed_runs():
+    ds = synthetic(depth=[2, 3], seed=[0, 1])
+    ds["run_status"].loc[{"depth": 3, "seed": 0}] = status.COLLAPSED
+    ax = pplot.accuracy_vs_depth(ds, axes())
+    squares = [line for line in ax.get_lines() if line.get_marker() == "s"]
+    assert len(squares) == 1 and list(squares[0].get_xdata()) == [3]
+    assert "collapsed: 1 of 4 runs" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_energy_ratio_zeros_are_drawn_at_a_floor_and_counted():
+    """Exact zeros (E_l = 0) are samples: in the median, and drawn on the floor."""
+    ds = synthetic(gamma=[1e-2, 0.1, 1.0], seed=[0, 1])
+    n = ds.sizes["step"]
+    final = slice(n - round(n * 0.25), n)
+    # gamma 1: every sample of E1/E2 is 0 (median 0); gamma 0.1: 3 of the final steps of
+    # seed 0 are 0 (median still positive)
+    energy = ds["energy"].values.copy()
+    g1, g01 = 2, 1
+    energy[g1, :, final, -1, 0] = 0.0
+    energy[g01, 0, n - 3:, -1, 0] = 0.0
+    ds["energy"].values[...] = energy
+    ds["energy_ratio"].values[...] = energy_ratio(energy)
+    raw = ds["energy_ratio"].isel(step=final, t=-1, layer=0)
+    n_zero = int((raw == 0).sum())
+    assert n_zero == 2 * round(n * 0.25) + 3
+    ax = pplot.energy_ratio_vs_gamma(ds, axes(), final=0.25)
+    floor = ax.get_ylim()[0] * 2
+    triangles = [line for line in ax.get_lines() if line.get_marker() == "v"]
+    assert len(triangles) == 1  # the E1/E2 pair, at the gammas with zero samples
+    np.testing.assert_allclose(triangles[0].get_xdata(), [0.1, 1.0])
+    np.testing.assert_allclose(triangles[0].get_ydata(), [floor, floor])
+    curve = next(line for line in ax.get_lines()
+                 if line.get_label() == "E1 / E2")
+    median = raw.median(["seed", "step"]).values  # over ALL samples, zeros included
+    assert median[g1] == 0 and median[g01] > 0
+    np.testing.assert_allclose(curve.get_ydata(), np.where(median > 0, median, floor),
+                               rtol=1e-6)
+    np.testing.assert_allclose(pplot.median_ratio(ds, 0.25).sel(layer=1), median, rtol=1e-6)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert f"ratio 0 (at the floor {floor:.0e}): {n_zero} of {raw.size * 2} samples" in legend
+    assert floor < np.nanmin(np.where(median > 0, median, np.nan))
+
+
+def test_energy_ratio_names_the_runs_that_are_not_ok():
+    ds = synthetic(gamma=[1e-2, 0.1, 1.0], seed=[0, 1])
+    ds["run_status"].loc[{"gamma": 1.0}] = status.UNSTABLE
+    ax = pplot.energy_ratio_vs_gamma(ds, axes())
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "not ok: 2 of 6 runs (2 inference_unstable) at γ = 1" in legend

@@ -1,6 +1,7 @@
-"""The text the commands print: a run's accuracies and speed, a sweep's table of final
-accuracies and diverged runs, a saved file's config, axes and energies (`pcdiag info`), and
-where a stored sweep stands (`pcdiag sweep --status`)."""
+"""The text the commands print: a run's accuracies, status and speed, a sweep's table of
+final accuracies and run statuses (ok, diverged, inference unstable, collapsed), a saved
+file's config, axes and energies (`pcdiag info`), and where a stored sweep stands
+(`pcdiag sweep --status`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pcdiag import status as status_module
 from pcdiag.config import Config, field_names
 from pcdiag.dataset import config_of
 
@@ -26,6 +28,7 @@ def train_summary(ds, config: Config, timing, path: Path) -> str:
     diverged = int(ds["diverged_at"])
     if diverged >= 0:
         lines.append(f"diverged at step {diverged} (later values are NaN)")
+    lines.append(_run_status_line(ds))
     if timing.train_s:
         median = float(np.median(timing.train_s))
         rate = config.steps_per_epoch / median if median > 0 else math.inf
@@ -41,37 +44,58 @@ def _acc(value) -> str:
     return "nan" if math.isnan(value) else f"{value:.4f}"
 
 
+def _run_status_line(ds) -> str:
+    """'run status: ok' or the failure and the step it first showed at."""
+    if "run_status" not in ds:
+        return "run status: not classified (no run_status in the file)"
+    value = int(ds["run_status"])
+    if value == status_module.OK:
+        return "run status: ok"
+    return (f"run status: {status_module.NAMES[value]} (from step "
+            f"{int(ds['run_status_step'])}; see the run_status comment)")
+
+
 def sweep_summary(ds, axes: list[str]) -> str:
-    """Final test accuracy per combination (mean over seed if swept) and the diverged runs."""
+    """Final test accuracy per combination (mean over seed if swept), how many runs are not
+    ok (run_status: diverged, inference unstable, collapsed) and which."""
     final = ds["test_accuracy"].isel(epoch=-1)
-    diverged = ds["diverged_at"] >= 0
+    failed = ds["run_status"] != status_module.OK
     shown = [a for a in axes if a != "seed"]
     if "seed" in axes:
         n_seeds = ds.sizes["seed"]
         final = final.mean("seed")  # skips diverged (NaN) seeds; the count is shown beside
         header = f"test_acc (mean of {n_seeds} seeds)"
-        n_div = diverged.sum("seed")
+        n_failed = failed.sum("seed")
     else:
-        header, n_seeds, n_div = "test_acc", 1, diverged.astype(int)
+        header, n_seeds, n_failed = "test_acc", 1, failed.astype(int)
     widths = [max(len(a), *(len(_fmt(v)) for v in ds[a].values)) for a in shown]
-    lines = ["  ".join([*(a.ljust(w) for a, w in zip(shown, widths)), header, "diverged"])]
+    lines = ["  ".join([*(a.ljust(w) for a, w in zip(shown, widths)), header, "not ok"])]
     for index in np.ndindex(*(ds.sizes[a] for a in shown)):
         where = dict(zip(shown, index))
         cells = [_fmt(ds[a].values[i]).ljust(w) for a, i, w in zip(shown, index, widths)]
         acc = _acc(final.isel(where).values)
-        count = int(n_div.isel(where).values)
+        count = int(n_failed.isel(where).values)
         lines.append("  ".join([*cells, acc.ljust(len(header)), f"{count}/{n_seeds}"]))
-    runs = _diverged_runs(ds, axes)
-    lines.append("diverged runs: " + ("none" if not runs else "; ".join(runs)))
+    lines.append(_status_counts(ds))
+    runs = _failed_runs(ds, axes)
+    lines.append("not ok: " + ("none" if not runs else "; ".join(runs)))
     return "\n".join(lines)
 
 
-def _diverged_runs(ds, axes: list[str]) -> list[str]:
-    values = ds["diverged_at"].transpose(*axes).values
+def _status_counts(ds) -> str:
+    counts = status_module.counts(ds["run_status"])
+    return (f"run status of {int(ds['run_status'].size)} runs: "
+            + ", ".join(f"{n} {name}" for name, n in counts.items()))
+
+
+def _failed_runs(ds, axes: list[str]) -> list[str]:
+    values = ds["run_status"].transpose(*axes).values
+    steps = ds["run_status_step"].transpose(*axes).values
     out = []
-    for index in zip(*np.nonzero(values >= 0)):
+    for index in zip(*np.nonzero(values != status_module.OK)):
         label = ", ".join(f"{a}={_fmt(ds[a].values[i])}" for a, i in zip(axes, index))
-        out.append(f"{label} at step {int(values[index])}")
+        out.append(f"{label} {status_module.NAMES[int(values[index])]} from step "
+                   f"{int(steps[index])}")
     return out
 
 
@@ -126,6 +150,7 @@ def _info_run(ds, config: Config) -> list[str]:
         lines.append(f"  {int(epoch):5d}  {_acc(train_acc):>9}  {_acc(test_acc):>8}")
     diverged = int(ds["diverged_at"])
     lines.append(f"diverged_at: {diverged}" + (" (did not diverge)" if diverged < 0 else ""))
+    lines.append(_run_status_line(ds))
     return lines
 
 
@@ -141,11 +166,19 @@ def _info_sweep(ds, axes: list[str], config: Config) -> list[str]:
         lines.append(
             f"  {label}: train {_acc(point['train_accuracy'].values[-1])} "
             f"test {_acc(point['test_accuracy'].values[-1])} "
-            f"diverged_at {int(point['diverged_at'])}; {energy}"
+            f"diverged_at {int(point['diverged_at'])}; {_status_word(point)}; {energy}"
         )
     n_div = int((ds["diverged_at"] >= 0).sum())
     lines.append(f"diverged: {n_div} of {int(ds['diverged_at'].size)} runs")
+    if "run_status" in ds:
+        lines.append(_status_counts(ds))
     return lines
+
+
+def _status_word(point) -> str:
+    if "run_status" not in point:
+        return "run_status absent"
+    return status_module.NAMES[int(point["run_status"])]
 
 
 def _energy_lines(ds, algorithm: str, *, indent: str, compact: bool = False) -> list[str]:

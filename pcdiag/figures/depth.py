@@ -300,12 +300,14 @@ def _f(x: float, digits: int = 3) -> str:
 
 
 def summary_accuracy_vs_depth(ds: xr.Dataset) -> str:
-    mean = pplot.accuracy_summary(ds)["mean"]
+    summary = pplot.accuracy_summary(ds)
+    mean = summary["mean"]
     seeds = ds.sizes.get("seed", 1)
     depths = [int(v) for v in ds["depth"].values]
     lines = [f"  test accuracy, mean over {seeds} seed(s), by depth:"]
     for v in ds["variant"].values:
-        cells = ", ".join(f"{d}: {_f(float(mean.sel(variant=v, depth=d)))}" for d in depths)
+        cells = ", ".join(f"{d}: {_f(float(mean.sel(variant=v, depth=d)))}"
+                          + pplot.failure_text(summary.sel(variant=v, depth=d)) for d in depths)
         lines.append(f"    {pplot.depth.describe(ds, 'variant', v)}: {{{cells}}}")
     names = [str(v) for v in ds["variant"].values]
     if "pc" in names and "bp" in names:

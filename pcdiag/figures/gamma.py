@@ -61,8 +61,9 @@ def plot_accuracy_vs_gamma(ds: xr.Dataset) -> MplFigure:
 def plot_energy_ratio_vs_gamma(ds: xr.Dataset) -> MplFigure:
     return one_panel(
         ds, pplot.energy_ratio_vs_gamma, "Energy imbalance E_l / E_l+1 vs γ (PC)",
-        "Line: median over the final 10% of logged steps and the seeds; band: interquartile "
-        "range. Grey lines at 1e-2, 1 and 1e2.",
+        "Line: median over the final 10% of logged steps and the seeds, zeros included; band: "
+        "interquartile range; a ratio of 0 is drawn at the floor (triangles) and counted in "
+        "the legend. Grey lines at 1e-2, 1 and 1e2.",
     )
 
 
@@ -101,9 +102,8 @@ def _acc_lines(ds: xr.Dataset, hue: str) -> str:
     lines = []
     for value in ds[hue].values if hue in ds.dims else [None]:
         s = summary.sel({hue: value}) if value is not None else summary
-        cells = [f"{g:g}: {_fmt(float(m))}" + (f" ({int(d)}/{int(r)} diverged)" if d else "")
-                 for g, m, d, r in zip(ds["gamma"].values, s["mean"].values,
-                                       s["diverged"].values, s["runs"].values)]
+        cells = [f"{g:g}: {_fmt(float(m))}" + pplot.failure_text(s.isel(gamma=i))
+                 for i, (g, m) in enumerate(zip(ds["gamma"].values, s["mean"].values))]
         best = int(np.nanargmax(s["mean"].values)) if np.isfinite(s["mean"]).any() else 0
         name = f"{hue}={value}" if value is not None else "all runs"
         lines.append(f"  {name}: test accuracy by gamma {{{', '.join(cells)}}}; best "
@@ -215,7 +215,8 @@ FIGURES_HERE = tuple(register(figure) for figure in (
         name="accuracy_vs_gamma",
         description="Test accuracy against gamma (log x) at the analysis width, one line per "
                     "weight optimizer (SGD with momentum vs AdamW; states plain SGD), mean and "
-                    "min-max over seeds, diverged runs marked x.",
+                    "min-max over seeds, failed runs marked (x diverged, hollow diamond "
+                    "inference unstable, hollow square collapsed; run_status).",
         sweeps=_main_specs,
         data=lambda p, r: trim(optimizers(p, r, "pc", width=p.width), keep_t=False),
         plot=plot_accuracy_vs_gamma,

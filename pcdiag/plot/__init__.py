@@ -17,13 +17,16 @@ from pcdiag.plot.depth import (
 )
 from pcdiag.plot.energy import energy_per_layer, energy_ratio_vs_gamma, median_ratio
 from pcdiag.plot.sensitivity import (
+    FAILURE_MARKERS,
     WIDTH_PANELS,
     accuracy_summary,
     accuracy_vs_gamma,
     accuracy_vs_gamma_by_width,
+    failure_text,
 )
 
 __all__ = [
+    "FAILURE_MARKERS",
     "WIDTH_PANELS",
     "accuracy_summary",
     "accuracy_vs_depth",
@@ -35,6 +38,7 @@ __all__ = [
     "energy_per_layer",
     "energy_propagation",
     "energy_ratio_vs_gamma",
+    "failure_text",
     "label",
     "median_ratio",
     "palette",

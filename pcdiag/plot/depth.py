@@ -31,7 +31,13 @@ from pcdiag.plot._style import (
     set_title,
     value_text,
 )
-from pcdiag.plot.sensitivity import CHANCE, accuracy_line, accuracy_summary
+from pcdiag.plot.sensitivity import (
+    CHANCE,
+    accuracy_line,
+    accuracy_summary,
+    add_counts,
+    failure_legend,
+)
 
 #: Colour of heatmap cells whose energy is exactly 0 (the error signal has not arrived).
 NOT_REACHED = "#d9d9d9"
@@ -67,9 +73,10 @@ def accuracy_vs_depth(
 ) -> Axes:
     """Test accuracy at the last (or `epoch`-th) evaluation against depth (log2 x).
 
-    Line: mean over seeds; band: min to max over seeds; one colour per value of `hue`. An 'x'
-    marks a depth where at least one seed diverged (drawn at the mean of the others, or at
-    chance when none survived). Select any other sweep dim first.
+    Line: mean over seeds; band: min to max over seeds; one colour per value of `hue`. A
+    marker flags a depth where at least one seed failed (run_status: 'x' diverged, hollow
+    diamond inference unstable, hollow square collapsed; drawn at the mean of the seeds, or
+    at chance when none survived), counted in the legend. Select any other sweep dim first.
     """
     what = "accuracy_vs_depth"
     hue = hue if hue in ds.dims else None
@@ -80,13 +87,13 @@ def accuracy_vs_depth(
     depth = ds["depth"].values
     ax = new_axes(ax)
     ax.axhline(CHANCE, color="0.6", linestyle=":", linewidth=0.8, zorder=0)
-    any_diverged = False
+    failed: dict[str, int] = {}
     for i, value in enumerate(hues):
         s = summary.sel({hue: value}) if hue else summary
-        any_diverged |= accuracy_line(
+        add_counts(failed, accuracy_line(
             ax, depth, s, colours[i], band=ds.sizes.get("seed", 1) > 1, markersize=4,
             label=describe(ds, hue, value) if hue else "test accuracy",
-        )
+        ))
     ax.set_xscale("log", base=2)
     ax.set_xticks(depth, [str(int(d)) for d in depth])
     ax.minorticks_off()
@@ -96,9 +103,7 @@ def accuracy_vs_depth(
     spread = "; band: min–max" if seeds > 1 else ""
     set_title(ax, ds, f"mean over {seeds} seed{'s' if seeds > 1 else ''}{spread}")
     handles, labels = ax.get_legend_handles_labels()
-    if any_diverged:
-        handles.append(Line2D([], [], color="0.3", linestyle="none", marker="x"))
-        labels.append("diverged (≥ 1 seed)")
+    failure_legend(handles, labels, failed, int(ds["test_accuracy"].isel(epoch=-1).size))
     ax.legend(handles, labels, fontsize="small")
     decorate(ax)
     return ax

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
+from pcdiag import status
 from pcdiag.plot._style import (
     LINESTYLES,
     decorate,
@@ -89,8 +91,13 @@ def energy_ratio_vs_gamma(
     """E_l / E_{l+1} at t = T against gamma (log-log), one line per layer pair.
 
     The line is the median over the last `final` fraction of the logged steps (and over
-    seeds), the band the interquartile range. Guide lines at 1e-2, 1 and 1e2. One other sweep
-    dim (`style`, default: whichever is present besides gamma and seed) is shown by line style.
+    seeds), the band the interquartile range, both over every finite sample, zeros included.
+    A log axis cannot show 0: a median or quartile of 0 is drawn at a floor a decade below
+    the smallest positive value, and a hollow triangle on the floor marks each (gamma, pair)
+    with zero samples; the legend counts them (and any infinite samples, E_l+1 = 0, which
+    are left out of the median) and the runs that are not ok (run_status). Guide lines at
+    1e-2, 1 and 1e2. One other sweep dim (`style`, default: whichever is present besides
+    gamma and seed) is shown by line style.
     """
     what = "energy_ratio_vs_gamma"
     _need_t(ds, what)
@@ -99,9 +106,12 @@ def energy_ratio_vs_gamma(
     if style is None and len(extra) == 1:
         style = extra[0]
     require_dims(ds, ("gamma",), ("seed",) + ((style,) if style else ()), what)
-    ratio = _pair_ratios(ds, final)
+    raw = _raw_ratios(ds, final)
+    ratio = raw.where(np.isfinite(raw))
     samples = [d for d in ("seed", "step") if d in ratio.dims]
     quartiles = _quiet(lambda: ratio.quantile([0.25, 0.5, 0.75], dim=samples, skipna=True))
+    zeros = (ratio == 0).sum(samples)
+    floor = zero_floor(quartiles)
     pairs = ratio["layer"].values
     colours = palette(len(pairs))
     styles = list(ds[style].values) if style else [None]
@@ -112,15 +122,25 @@ def energy_ratio_vs_gamma(
     gamma = ds["gamma"].values
     for j, style_value in enumerate(styles):
         q = quartiles.sel({style: style_value}) if style else quartiles
+        z = zeros.sel({style: style_value}) if style else zeros
         for i, layer in enumerate(pairs):
             qi = q.sel(layer=layer)
-            ax.plot(gamma, qi.sel(quantile=0.5).values, color=colours[i],
+            ax.plot(gamma, _lift(floor, qi.sel(quantile=0.5).values), color=colours[i],
                     linestyle=LINESTYLES[j % len(LINESTYLES)], marker="o", markersize=3,
                     label=f"E{layer} / E{layer + 1}" if j == 0 else None)
-            ax.fill_between(gamma, qi.sel(quantile=0.25).values, qi.sel(quantile=0.75).values,
+            ax.fill_between(gamma, _lift(floor, qi.sel(quantile=0.25).values),
+                            _lift(floor, qi.sel(quantile=0.75).values),
                             color=colours[i], alpha=0.15, linewidth=0)
+            has_zero = z.sel(layer=layer).values > 0
+            if has_zero.any():
+                ax.plot(gamma[has_zero], np.full(int(has_zero.sum()), floor), linestyle="none",
+                        marker="v", markersize=7, markerfacecolor="none", color=colours[i],
+                        label="_zero_samples")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    n_zero, n_inf, n_all = int(zeros.sum()), int(np.isinf(raw).sum()), int(raw.notnull().sum())
+    if n_zero:
+        ax.set_ylim(bottom=floor / 2)
     ax.set_xlabel(label(ds["gamma"]))
     ax.set_ylabel(label(ds["energy_ratio"]))
     set_title(ax, ds, f"at t = T, median over the last {final:.0%} of steps")
@@ -129,23 +149,65 @@ def energy_ratio_vs_gamma(
         for j, style_value in enumerate(styles):
             handles.append(Line2D([], [], color="0.3", linestyle=LINESTYLES[j % len(LINESTYLES)]))
             labels.append(f"{style.replace('_', ' ')} = {value_text(style_value)}")
+    if n_zero:
+        handles.append(Line2D([], [], color="0.3", linestyle="none", marker="v",
+                              markerfacecolor="none"))
+        labels.append(f"ratio 0 (at the floor {floor:.0e}): {n_zero} of {n_all} samples")
+    if n_inf:
+        handles.append(Line2D([], [], color="none"))
+        labels.append(f"ratio inf (E_l+1 = 0, not in the median): {n_inf} of {n_all} samples")
+    note = failed_runs_note(ds)
+    if note:
+        handles.append(Line2D([], [], color="none"))
+        labels.append(note)
     ax.legend(handles, labels, fontsize="small")
     decorate(ax)
     return ax
 
 
+def failed_runs_note(ds: xr.Dataset) -> str | None:
+    """'not ok: 6 of 42 runs (6 inference_unstable) at γ = 1' from run_status, or None."""
+    if "run_status" not in ds:
+        return None
+    flags = ds["run_status"]
+    bad = flags != status.OK
+    if not bool(bad.any()):
+        return None
+    counts = {k: n for k, n in status.counts(flags).items() if n and k != "ok"}
+    where = ""
+    if "gamma" in flags.dims:
+        gammas = ds["gamma"].values[bad.any([d for d in flags.dims if d != "gamma"]).values]
+        where = " at γ = " + ", ".join(value_text(g) for g in gammas)
+    kinds = ", ".join(f"{n} {k}" for k, n in counts.items())
+    return f"not ok: {int(bad.sum())} of {flags.size} runs ({kinds}){where}"
+
+
+def _lift(floor: float, values: np.ndarray) -> np.ndarray:
+    """Zeros to the floor (a log axis cannot show them); NaN stays NaN."""
+    return np.where(values > 0, values, np.where(values == 0, floor, np.nan))
+
+
+def zero_floor(values: xr.DataArray) -> float:
+    """Where a log axis draws 0: a decade below the smallest positive value (at most 1e-3)."""
+    v = np.asarray(values.values, float)
+    positive_values = v[np.isfinite(v) & (v > 0)]
+    low = min(float(positive_values.min()), 1e-2) if positive_values.size else 1e-2
+    return float(10.0 ** (np.floor(np.log10(low)) - 1))
+
+
 def median_ratio(ds: xr.Dataset, final: float = 0.1) -> xr.DataArray:
     """The numbers energy_ratio_vs_gamma draws: median E_l/E_{l+1} at t = T over the final
-    steps (and seeds), for every remaining sweep value and layer pair."""
-    ratio = _pair_ratios(ds, final)
+    steps (and seeds), zeros included, infinite samples left out, for every remaining sweep
+    value and layer pair."""
+    raw = _raw_ratios(ds, final)
+    ratio = raw.where(np.isfinite(raw))
     samples = [d for d in ("seed", "step") if d in ratio.dims]
     return _quiet(lambda: ratio.median(samples, skipna=True))
 
 
-def _pair_ratios(ds: xr.Dataset, final: float) -> xr.DataArray:
-    """E_l / E_{l+1} at t = T over the final steps, layers 1..L-1, log-axis values only."""
-    ratio = final_fraction(ds, final)["energy_ratio"].isel(t=-1, layer=slice(0, -1))
-    return positive(ratio)
+def _raw_ratios(ds: xr.Dataset, final: float) -> xr.DataArray:
+    """E_l / E_{l+1} at t = T over the final steps, layers 1..L-1, as recorded."""
+    return final_fraction(ds, final)["energy_ratio"].isel(t=-1, layer=slice(0, -1))
 
 
 def _quiet(compute):

@@ -10,6 +10,7 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
+from pcdiag import status as status_module
 from pcdiag.plot._style import (
     LINESTYLES,
     decorate,
@@ -22,21 +23,59 @@ from pcdiag.plot._style import (
 )
 
 CHANCE = 0.1  # ten classes
+#: How a point with failed runs is marked, by run_status name: (marker, legend text). The
+#: 'x' is drawn over the line; the others are large hollow markers around its point.
+FAILURE_MARKERS = {
+    "diverged": ("x", "diverged"),
+    "inference_unstable": ("D", "inference unstable"),
+    "collapsed": ("s", "collapsed"),
+}
 
 
-def accuracy_line(ax: Axes, x, summary: xr.Dataset, colour, *, band: bool, **line) -> bool:
-    """Mean accuracy against x, a min-max band over seeds when `band`, and an x where a run
-    diverged (drawn at chance where the mean is NaN). Returns whether any run diverged."""
+def accuracy_line(ax: Axes, x, summary: xr.Dataset, colour, *, band: bool, **line) -> dict:
+    """Mean accuracy against x, a min-max band over seeds when `band`, and a marker where a
+    run failed (FAILURE_MARKERS; drawn at chance where the mean is NaN). Returns how many
+    runs failed, by run_status name."""
     ax.plot(x, summary["mean"].values, color=colour, marker="o", **line)
     if band:
         ax.fill_between(x, summary["min"].values, summary["max"].values, color=colour,
                         alpha=0.15, linewidth=0)
-    bad = summary["diverged"].values > 0
-    if bad.any():
-        y = np.where(np.isfinite(summary["mean"].values), summary["mean"].values, CHANCE)
-        ax.plot(x[bad], y[bad], linestyle="none", marker="x", markersize=8,
-                markeredgewidth=1.8, color=colour)
-    return bool(bad.any())
+    y = np.where(np.isfinite(summary["mean"].values), summary["mean"].values, CHANCE)
+    counts = {}
+    for name, (marker, _) in FAILURE_MARKERS.items():
+        n = summary[name].values
+        counts[name] = int(n.sum())
+        bad = n > 0
+        if not bad.any():
+            continue
+        look = ({"markersize": 8, "markeredgewidth": 1.8} if marker == "x" else
+                {"markersize": 9, "markeredgewidth": 1.3, "markerfacecolor": "none"})
+        ax.plot(x[bad], y[bad], linestyle="none", marker=marker, color=colour,
+                label=f"_{name}", **look)
+    return counts
+
+
+def failure_text(point: xr.Dataset) -> str:
+    """' (1/2 diverged, 1/2 collapsed)' for one point of accuracy_summary; '' when all ok."""
+    runs = int(point["runs"])
+    parts = [f"{int(point[name])}/{runs} {name}" for name in FAILURE_MARKERS if int(point[name])]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def add_counts(into: dict, counts: dict) -> dict:
+    for name, n in counts.items():
+        into[name] = into.get(name, 0) + n
+    return into
+
+
+def failure_legend(handles: list, labels: list, counts: dict, runs: int) -> None:
+    """Append one legend entry per failure that occurred, with how many of `runs` runs."""
+    for name, (marker, text) in FAILURE_MARKERS.items():
+        if counts.get(name):
+            hollow = {} if marker == "x" else {"markerfacecolor": "none"}
+            handles.append(Line2D([], [], color="0.3", linestyle="none", marker=marker,
+                                  **hollow))
+            labels.append(f"{text}: {counts[name]} of {runs} runs")
 
 #: The panels of accuracy_vs_gamma_by_width: (title, selection, line-style dim).
 WIDTH_PANELS = (
@@ -48,17 +87,24 @@ WIDTH_PANELS = (
 
 def accuracy_summary(ds: xr.Dataset, epoch: int = -1) -> xr.Dataset:
     """The numbers accuracy_vs_gamma draws: mean, min and max over seeds of the test accuracy
-    at `epoch` (NaN runs skipped), and how many seeds diverged."""
+    at `epoch` (NaN runs skipped), and how many seeds diverged (diverged_at), were
+    inference_unstable or collapsed (run_status; none when the Dataset lacks it)."""
     acc = ds["test_accuracy"].isel(epoch=epoch)
     diverged = ds["diverged_at"] >= 0
+    status = ds["run_status"] if "run_status" in ds else xr.zeros_like(ds["diverged_at"])
+    kinds = {"diverged": diverged,
+             "inference_unstable": ~diverged & (status == status_module.UNSTABLE),
+             "collapsed": ~diverged & (status == status_module.COLLAPSED)}
     if "seed" in acc.dims:
         return xr.Dataset({
             "mean": acc.mean("seed", skipna=True), "min": acc.min("seed", skipna=True),
-            "max": acc.max("seed", skipna=True), "diverged": diverged.sum("seed"),
+            "max": acc.max("seed", skipna=True),
+            **{name: kind.sum("seed") for name, kind in kinds.items()},
             "runs": xr.full_like(diverged.sum("seed"), acc.sizes["seed"]),
         })
     return xr.Dataset({"mean": acc, "min": acc, "max": acc,
-                       "diverged": diverged.astype(int), "runs": xr.ones_like(diverged, int)})
+                       **{name: kind.astype(int) for name, kind in kinds.items()},
+                       "runs": xr.ones_like(diverged, int)})
 
 
 def accuracy_vs_gamma(
@@ -74,8 +120,9 @@ def accuracy_vs_gamma(
 
     Line: mean over seeds; band: min to max over seeds; one colour per value of `hue` (a
     sweep dim; ignored if the Dataset lacks it) and one line style per value of `style`.
-    An 'x' marks a (hue, gamma) where at least one seed diverged, drawn at the mean of the
-    seeds that did not, or at chance (dotted line) if none survived.
+    A marker flags a (hue, gamma) where at least one seed failed (run_status): 'x' diverged,
+    hollow diamond inference unstable, hollow square collapsed, drawn at the mean of the
+    seeds' accuracies, or at chance (dotted line) if none survived; the legend counts them.
     """
     what = "accuracy_vs_gamma"
     hue = hue if hue in ds.dims else None
@@ -90,16 +137,16 @@ def accuracy_vs_gamma(
     gamma = ds["gamma"].values
     ax = new_axes(ax)
     ax.axhline(CHANCE, color="0.6", linestyle=":", linewidth=0.8, zorder=0)
-    any_diverged = False
+    failed: dict[str, int] = {}
     for i, hue_value in enumerate(hues):
         for j, style_value in enumerate(styles):
             sel = {k: v for k, v in ((hue, hue_value), (style, style_value)) if k}
             s = summary.sel(sel) if sel else summary
             name = _hue_text(ds, hue, hue_value) if hue else "test accuracy"
-            any_diverged |= accuracy_line(
+            add_counts(failed, accuracy_line(
                 ax, gamma, s, colours[i], band=ds.sizes.get("seed", 1) > 1, markersize=3,
                 linestyle=LINESTYLES[j % len(LINESTYLES)], label=name if j == 0 else None,
-            )
+            ))
     ax.set_xscale("log")
     ax.set_xlabel(label(ds["gamma"]))
     ax.set_ylabel(label(ds["test_accuracy"]))
@@ -110,9 +157,7 @@ def accuracy_vs_gamma(
     for j, style_value in enumerate(styles if style else []):
         handles.append(Line2D([], [], color="0.3", linestyle=LINESTYLES[j % len(LINESTYLES)]))
         labels.append(f"{style.replace('_', ' ')} = {value_text(style_value)}")
-    if any_diverged:
-        handles.append(Line2D([], [], color="0.3", linestyle="none", marker="x"))
-        labels.append("diverged (≥ 1 seed)")
+    failure_legend(handles, labels, failed, int(ds["test_accuracy"].isel(epoch=-1).size))
     if len(handles) > 1 or hue:
         ax.legend(handles, labels, title=label(ds[hue]) if hue else None, fontsize="small",
                   title_fontsize="small")
