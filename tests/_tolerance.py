@@ -84,8 +84,8 @@ CORNERED = ("hard_tanh", "relu", "leaky_relu")
 THROUGH_DERIVATIVE = ("state_grad_norm", "weight_grad_norm", "update_norm")
 #: per-(step, t, layer) records whose bound is relative to the layer's largest value over t
 CANCELLING = ("energy",)
-#: derived from energy (E_l / E_l+1 of two small energies): compare energy instead
-# run_status is classified from the records: a run on a threshold may flip between programs
+#: derived from energy (E_l / E_l+1 of two small energies): compare energy instead; run_status
+#: is classified from the records (a run sitting on a threshold may flip between programs)
 DERIVED = ("energy_ratio", "run_status", "run_status_step")
 
 

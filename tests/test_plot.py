@@ -344,3 +344,17 @@ def test_energy_ratio_names_the_runs_that_are_not_ok():
     ax = pplot.energy_ratio_vs_gamma(ds, axes())
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "not ok: 2 of 6 runs (2 inference_unstable) at γ = 1" in legend
+
+
+def test_by_width_legend_counts_the_failures_of_every_panel():
+    """Only the last (BP) panel keeps a legend: it must still count the PC panels' failures."""
+    ds = by_width()
+    ds["run_status"].loc[{"algorithm": "pc", "weight_optimizer": "momentum", "gamma": 1.0}] = \
+        status.COLLAPSED
+    ax_list = pplot.accuracy_vs_gamma_by_width(ds, Figure().subplots(1, 3))
+    squares = [line for line in ax_list[0].get_lines() if line.get_marker() == "s"]
+    assert len(squares) == 2  # one per width, at gamma 1
+    legend = [t.get_text() for t in ax_list[2].get_legend().get_texts()]
+    # panels: PC momentum (6 runs), PC adamw (6), BP (both optimizers, 12): 24 drawn
+    assert legend[-1] == "collapsed: 2 of 24 points drawn"
+    assert ax_list[2].get_legend().get_title().get_text() == "width"

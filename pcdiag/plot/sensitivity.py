@@ -68,14 +68,15 @@ def add_counts(into: dict, counts: dict) -> dict:
     return into
 
 
-def failure_legend(handles: list, labels: list, counts: dict, runs: int) -> None:
-    """Append one legend entry per failure that occurred, with how many of `runs` runs."""
+def failure_legend(handles: list, labels: list, counts: dict, runs: int,
+                   unit: str = "runs") -> None:
+    """Append one legend entry per failure that occurred, with how many of `runs` `unit`."""
     for name, (marker, text) in FAILURE_MARKERS.items():
         if counts.get(name):
             hollow = {} if marker == "x" else {"markerfacecolor": "none"}
             handles.append(Line2D([], [], color="0.3", linestyle="none", marker=marker,
                                   **hollow))
-            labels.append(f"{text}: {counts[name]} of {runs} runs")
+            labels.append(f"{text}: {counts[name]} of {runs} {unit}")
 
 #: The panels of accuracy_vs_gamma_by_width: (title, selection, line-style dim).
 WIDTH_PANELS = (
@@ -175,7 +176,8 @@ def accuracy_vs_gamma_by_width(
     """Test accuracy against gamma coloured by width, one panel per (algorithm, optimizer).
 
     Default panels: PC with SGD-with-momentum weights, PC with AdamW weights, and BP (which
-    does not use gamma: flat lines; its weight optimizers by line style). Returns the Axes.
+    does not use gamma: flat lines; its weight optimizers by line style). The one legend
+    (last panel) counts the failed runs of every panel. Returns the Axes.
     """
     require_dims(ds, ("gamma", "width", "algorithm", "weight_optimizer"), ("seed",),
                  "accuracy_vs_gamma_by_width")
@@ -183,6 +185,8 @@ def accuracy_vs_gamma_by_width(
         _, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), sharey=True,
                                layout="constrained")
     axes = np.atleast_1d(np.asarray(axes, dtype=object))
+    failed: dict[str, int] = {}
+    drawn = 0
     if len(axes) != len(panels):
         raise ValueError(f"axes: got {len(axes)} Axes for {len(panels)} panels; pass one per "
                          "panel or axes=None")
@@ -194,13 +198,32 @@ def accuracy_vs_gamma_by_width(
         part = ds.sel(sel)
         accuracy_vs_gamma(part, ax, hue="width", style=style, epoch=epoch, sequential=True)
         set_title(ax, ds, title + _lr_text(part))
+        summary = accuracy_summary(part, epoch)
+        add_counts(failed, {name: int(summary[name].sum()) for name in FAILURE_MARKERS})
+        drawn += int(part["test_accuracy"].isel(epoch=epoch).size)
     for ax in axes[1:]:
         ax.set_ylabel("")
     for ax in axes[:-1]:
         legend = ax.get_legend()
         if legend is not None:
             legend.remove()
+    _all_failures_in_legend(axes[-1], failed, drawn)
     return axes
+
+
+def _all_failures_in_legend(ax: Axes, failed: dict, drawn: int) -> None:
+    """The one legend kept (last panel) counts the failed runs of every panel, out of the
+    points drawn (BP's runs are drawn once per gamma)."""
+    legend = ax.get_legend()
+    if legend is None or not any(failed.values()):
+        return
+    texts = [text for _, text in FAILURE_MARKERS.values()]
+    kept = [(h, t.get_text()) for h, t in zip(legend.legend_handles, legend.get_texts())
+            if not t.get_text().startswith(tuple(texts))]
+    handles, labels = [h for h, _ in kept], [t for _, t in kept]
+    failure_legend(handles, labels, failed, drawn, "points drawn")
+    title = legend.get_title().get_text()
+    ax.legend(handles, labels, title=title or None, fontsize="small", title_fontsize="small")
 
 
 def _hue_text(ds: xr.Dataset, hue: str, value) -> str:
