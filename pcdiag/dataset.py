@@ -77,8 +77,14 @@ def build(records: dict[str, np.ndarray], config: Config, sweep: dict[str, list]
     return with_run_status(ds)
 
 
+#: What run_status is classified from (a Dataset lacking one of them gets no run_status).
+STATUS_INPUTS = ("diverged_at", "train_loss", "test_accuracy")
+
+
 def with_run_status(ds: xr.Dataset) -> xr.Dataset:
     """`ds` with run_status and run_status_step (re)computed from its recorded data."""
+    if not all(name in ds for name in STATUS_INPUTS):
+        return ds
     status, step = status_module.classify(ds)
     return ds.assign(run_status=status, run_status_step=step)
 
@@ -208,8 +214,9 @@ def open_dataset(path: str | os.PathLike) -> xr.Dataset:
         raise SchemaError(f"{path}: not a readable netCDF4 file ({error})") from error
     if int(loaded.attrs.get("schema_version", SCHEMA_VERSION)) < 2 and "run_status" not in loaded:
         loaded = with_run_status(loaded)  # schema 1 files: classified from what they hold
-        loaded.attrs["history"] = (loaded.attrs.get("history", "") + "\nopened by pcdiag "
-                                   f"{__version__}: run_status added ({SCHEMA_CHANGES[2]})")
+        if "run_status" in loaded:
+            loaded.attrs["history"] = (loaded.attrs.get("history", "") + "\nopened by pcdiag "
+                                       f"{__version__}: run_status added ({SCHEMA_CHANGES[2]})")
     try:
         return validate(loaded)
     except SchemaError as error:

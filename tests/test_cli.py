@@ -161,7 +161,7 @@ def test_info_prints_the_datasets_numbers(trained, capsys):
     assert train_acc == pytest.approx(float(ds["train_accuracy"][0]), abs=5e-5)
     assert test_acc == pytest.approx(float(ds["test_accuracy"][0]), abs=5e-5)
     assert "diverged_at: -1" in out
-    assert "schema_version: 1" in out
+    assert "run status: ok" in out and "schema_version: 2" in out
 
 
 def test_info_on_bp_runs_and_runs_without_inference_records(trained, tmp_path, capsys):

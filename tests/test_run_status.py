@@ -219,3 +219,14 @@ def test_cli_summary_names_every_failed_run(sgd_states):
     assert "gamma=1.5, weight_lr=0.01 inference_unstable from step" in text
     assert "gamma=0.1, weight_lr=3 collapsed from step" in text
     assert "not ok: none" not in text
+
+
+def test_a_schema_one_file_is_classified_when_opened(sgd_states, tmp_path):
+    old = sgd_states.drop_vars(["run_status", "run_status_step"])
+    old.attrs["schema_version"] = 1
+    back = pcdiag.open_dataset(pcdiag.save(old, tmp_path / "old.nc"))
+    np.testing.assert_array_equal(back["run_status"].values, sgd_states["run_status"].values)
+    assert "run_status added" in back.attrs["history"]
+    old.attrs["schema_version"] = 2
+    with pytest.raises(SchemaError, match="'run_status' missing .*with_run_status"):
+        pcdiag.open_dataset(pcdiag.save(old, tmp_path / "bad.nc"))
