@@ -127,10 +127,10 @@ def test_energy_ratio_vs_gamma():
     np.testing.assert_allclose(lines[0].get_ydata(), expected.values, rtol=1e-5)
     np.testing.assert_allclose(pplot.median_ratio(ds, 0.25).sel(
         weight_optimizer="momentum", layer=1), expected, rtol=1e-5)
-    assert ax.get_ylabel() == "energy ratio E_l / E_l+1"
+    assert ax.get_ylabel() == r"energy ratio $E_\ell/E_{\ell+1}$"
     assert np.all(expected.values < 1e-2), "synthetic lower layers sit far below the upper"
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend[:2] == ["E1 / E2", "E2 / E3"]
+    assert legend[:2] == ["$E_{1}/E_{2}$", "$E_{2}/E_{3}$"]
     assert "weight optimizer = adamw" in legend
 
 
@@ -175,20 +175,43 @@ def by_width() -> xr.Dataset:
 
 def test_accuracy_vs_gamma_by_width_panels():
     ds = by_width()
-    ax_list = pplot.accuracy_vs_gamma_by_width(ds, Figure().subplots(1, 3))
-    assert len(ax_list) == 3
+    ax_list = pplot.accuracy_vs_gamma_by_width(ds, Figure().subplots(1, 2))
+    assert len(ax_list) == 2
     final = ds["test_accuracy"].isel(epoch=-1, seed=0)
     for ax, (title, sel, _) in zip(ax_list, pplot.WIDTH_PANELS):
         assert ax.get_title(loc="left").startswith(title)
         assert ax.get_xscale() == "log"
         curves = [line for line in ax.get_lines() if len(line.get_xdata()) == 3]
-        expected = final.sel(sel)
-        if "weight_optimizer" not in sel:
-            expected = expected.sel(weight_optimizer="momentum")
-        np.testing.assert_allclose(curves[0].get_ydata(), expected.sel(width=32).values)
-    assert len([line for line in ax_list[2].get_lines() if len(line.get_xdata()) == 3]) == 4
+        np.testing.assert_allclose(curves[0].get_ydata(), final.sel(sel).sel(width=32).values)
+        # BP (no gamma): a band over widths, seeds (and gamma), same weight optimizer
+        bp = final.sel(algorithm="bp", weight_optimizer=sel["weight_optimizer"])
+        band = ax.patches[-1].get_bbox()  # x in Axes units, y in data units
+        np.testing.assert_allclose([band.y0, band.y1], [bp.min(), bp.max()], rtol=1e-6)
+        mean = next(line for line in ax.get_lines() if line.get_linestyle() == "--")
+        np.testing.assert_allclose(mean.get_ydata(), [float(bp.mean())] * 2, rtol=1e-6)
     assert ax_list[0].get_ylabel() == "test accuracy"
-    assert ax_list[2].get_legend().get_title().get_text() == "width"
+    assert ax_list[0].get_ylim() == ax_list[1].get_ylim()  # one range for both panels
+    legend = ax_list[1].get_legend()
+    assert legend.get_title().get_text() == "width"
+    assert legend.get_texts()[-1].get_text() == "BP (all widths)"
+
+
+def test_collapsed_runs_are_marked_not_stretched_into_the_axis():
+    ds = synthetic(gamma=[1e-3, 1e-2, 0.1, 1.0], seed=[0, 1, 2])
+    acc = np.array([[0.80, 0.81, 0.79], [0.84, 0.83, 0.85], [0.82, 0.82, 0.81],
+                    [0.16, 0.17, 0.15]])
+    ds["test_accuracy"][:] = acc[..., None]
+    ax = pplot.accuracy_vs_gamma(ds, axes())
+    bottom, top = ax.get_ylim()
+    # healthy range 0.79-0.85; the collapsed gamma = 1 (mean 0.16) is not in it
+    assert 0.5 < bottom < 0.79 and 0.85 < top < 0.9
+    marker = next(line for line in ax.get_lines() if line.get_marker() == "v")
+    np.testing.assert_allclose(marker.get_xdata(), [1.0])
+    np.testing.assert_allclose(marker.get_ydata(), [bottom])
+    assert [t.get_text() for t in ax.texts] == ["collapsed: acc 0.16"]
+    # every seed is drawn as a dot (3 seeds x 4 gammas)
+    dots = next(line for line in ax.get_lines() if line.get_alpha() == 0.55)
+    np.testing.assert_allclose(np.sort(dots.get_ydata()), np.sort(acc.ravel()), rtol=1e-6)
 
 
 def test_ax_none_creates_and_returns_an_axes():
@@ -264,6 +287,7 @@ def test_bad_input_is_named(call, message):
 
 
 def test_by_width_missing_panel_is_named():
-    ds = by_width().sel(algorithm=["pc"])
-    with pytest.raises(ValueError, match="panel 'BP' needs algorithm='bp'"):
-        pplot.accuracy_vs_gamma_by_width(ds, Figure().subplots(1, 3))
+    ds = by_width().sel(algorithm=["bp"])
+    with pytest.raises(ValueError, match="panel 'PC, SGD with momentum .weights.' needs "
+                                         "algorithm='pc'"):
+        pplot.accuracy_vs_gamma_by_width(ds, Figure().subplots(1, 2))

@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from pcdiag.plot._style import (
     LINESTYLES,
@@ -38,12 +39,84 @@ def accuracy_line(ax: Axes, x, summary: xr.Dataset, colour, *, band: bool, **lin
                 markeredgewidth=1.8, color=colour)
     return bool(bad.any())
 
+
+def seed_points(ax: Axes, x, acc: xr.DataArray, dim: str, colour) -> None:
+    """Each seed's accuracy as a small dot, spread a little along x so seeds stay visible
+    where the min-max band is thin."""
+    if "seed" not in acc.dims or acc.sizes["seed"] < 2:
+        return
+    values = acc.transpose(dim, "seed").values
+    n = values.shape[1]
+    spread = 10.0 ** np.linspace(-0.04, 0.04, n)  # x factors: equal steps on a log axis
+    ax.plot((np.asarray(x)[:, None] * spread[None, :]).ravel(), values.ravel(),
+            linestyle="none", marker="o", markersize=1.6, alpha=0.55, color=colour,
+            markeredgewidth=0, zorder=3)
+
+
+def fit_accuracy_axes(axes: Sequence[Axes], dim: str, summaries: Sequence[xr.Dataset],
+                      reference: Sequence[float] = ()) -> tuple[float, float]:
+    """One y range for `axes` that fits the healthy runs, collapsed runs marked instead.
+
+    A (line, x) point has collapsed when its mean accuracy (`summaries[i]`, accuracy_summary
+    of what axes[i] shows) is nearer chance than the best mean, or NaN (every seed
+    diverged). The range spans the other points' means and min-max bands (and `reference`
+    values, e.g. a BP band); collapsed points get a marker at the bottom edge and the text
+    "collapsed: acc ...". Returns the y limits."""
+    means = np.concatenate([s["mean"].values.ravel() for s in summaries])
+    if not np.isfinite(means).any():
+        return axes[0].get_ylim()
+    threshold = (float(np.nanmax(means)) + CHANCE) / 2
+    kept = [np.asarray(reference, float)]
+    for s in summaries:
+        ok = (s["mean"] >= threshold).values
+        kept += [s[k].values[ok] for k in ("mean", "min", "max")]
+    kept = np.concatenate([k.ravel() for k in kept])
+    kept = kept[np.isfinite(kept) & (kept >= threshold)]
+    low, high = float(kept.min()), float(kept.max())
+    span = max(high - low, 0.02)
+    collapsed = [_collapsed(s, dim, threshold) for s in summaries]
+    bottom = low - span * (0.3 if any(xs for xs, _ in collapsed) else 0.06)
+    limits = (bottom, high + 0.06 * span)
+    for ax, (xs, text) in zip(axes, collapsed):
+        ax.set_ylim(*limits)
+        if not xs:
+            continue
+        ax.plot(xs, [bottom] * len(xs), linestyle="none", marker="v", color="0.25",
+                markersize=4, clip_on=False, zorder=4)
+        ax.annotate(text, (min(xs), bottom), xytext=(-4, 2), textcoords="offset points",
+                    ha="right", va="bottom", color="0.25", zorder=5,
+                    bbox={"boxstyle": "square,pad=0.1", "facecolor": "white",
+                          "edgecolor": "none", "alpha": 0.8})
+    return limits
+
+
+def _collapsed(summary: xr.Dataset, dim: str, threshold: float) -> tuple[list, str]:
+    """The values of `dim` where some line's mean is below `threshold` or NaN, and the text
+    that states them ("collapsed: acc 0.14–0.21", "; diverged" when a mean is NaN)."""
+    xs, low, diverged = [], [], False
+    for x in summary[dim].values:
+        mean = summary["mean"].sel({dim: x}).values.ravel()
+        below = mean[np.isfinite(mean) & (mean < threshold)]
+        if below.size or not np.isfinite(mean).all():
+            xs.append(x)
+            low.extend(below)
+            diverged |= not np.isfinite(mean).all()
+    parts = []
+    if low:
+        lo, hi = f"{min(low):.2f}", f"{max(low):.2f}"
+        parts.append(f"collapsed: acc {lo}" + (f"–{hi}" if hi != lo else ""))
+    if diverged:
+        parts.append("diverged")
+    return xs, "; ".join(parts)
+
+
 #: The panels of accuracy_vs_gamma_by_width: (title, selection, line-style dim).
 WIDTH_PANELS = (
     ("PC, SGD with momentum (weights)", {"algorithm": "pc", "weight_optimizer": "momentum"}, None),
     ("PC, AdamW (weights)", {"algorithm": "pc", "weight_optimizer": "adamw"}, None),
-    ("BP", {"algorithm": "bp"}, "weight_optimizer"),
 )
+#: accuracy_vs_gamma_by_width's reference band (drawn in each panel, same weight optimizer).
+BP_REFERENCE = {"algorithm": "bp"}
 
 
 def accuracy_summary(ds: xr.Dataset, epoch: int = -1) -> xr.Dataset:
@@ -69,11 +142,14 @@ def accuracy_vs_gamma(
     style: str | None = None,
     epoch: int = -1,
     sequential: bool | None = None,
+    fit: bool = True,
 ) -> Axes:
     """Test accuracy at the last (or `epoch`-th) evaluation against gamma, log x.
 
-    Line: mean over seeds; band: min to max over seeds; one colour per value of `hue` (a
-    sweep dim; ignored if the Dataset lacks it) and one line style per value of `style`.
+    Line: mean over seeds; dots: single seeds; band: min to max over seeds; one colour per
+    value of `hue` (a sweep dim; ignored if the Dataset lacks it) and one line style per
+    value of `style`. With `fit`, the y axis fits the healthy runs and collapsed ones are
+    marked at its bottom edge (fit_accuracy_axes).
     An 'x' marks a (hue, gamma) where at least one seed diverged, drawn at the mean of the
     seeds that did not, or at chance (dotted line) if none survived.
     """
@@ -100,12 +176,16 @@ def accuracy_vs_gamma(
                 ax, gamma, s, colours[i], band=ds.sizes.get("seed", 1) > 1, markersize=3,
                 linestyle=LINESTYLES[j % len(LINESTYLES)], label=name if j == 0 else None,
             )
+            acc = ds["test_accuracy"].isel(epoch=epoch)
+            seed_points(ax, gamma, acc.sel(sel) if sel else acc, "gamma", colours[i])
     ax.set_xscale("log")
     ax.set_xlabel(label(ds["gamma"]))
     ax.set_ylabel(label(ds["test_accuracy"]))
     seeds = ds.sizes.get("seed", 1)
-    spread = "; band: min–max" if seeds > 1 else ""
+    spread = "; dots: seeds, band: min–max" if seeds > 1 else ""
     set_title(ax, ds, f"mean over {seeds} seed{'s' if seeds > 1 else ''}{spread}")
+    if fit:
+        fit_accuracy_axes([ax], "gamma", [summary])
     handles, labels = ax.get_legend_handles_labels()
     for j, style_value in enumerate(styles if style else []):
         handles.append(Line2D([], [], color="0.3", linestyle=LINESTYLES[j % len(LINESTYLES)]))
@@ -114,8 +194,7 @@ def accuracy_vs_gamma(
         handles.append(Line2D([], [], color="0.3", linestyle="none", marker="x"))
         labels.append("diverged (≥ 1 seed)")
     if len(handles) > 1 or hue:
-        ax.legend(handles, labels, title=label(ds[hue]) if hue else None, fontsize="small",
-                  title_fontsize="small")
+        ax.legend(handles, labels, title=label(ds[hue]) if hue else None)
     decorate(ax)
     return ax
 
@@ -125,37 +204,70 @@ def accuracy_vs_gamma_by_width(
     axes: Sequence[Axes] | None = None,
     *,
     panels=WIDTH_PANELS,
+    reference=BP_REFERENCE,
     epoch: int = -1,
 ) -> np.ndarray:
     """Test accuracy against gamma coloured by width, one panel per (algorithm, optimizer).
 
-    Default panels: PC with SGD-with-momentum weights, PC with AdamW weights, and BP (which
-    does not use gamma: flat lines; its weight optimizers by line style). Returns the Axes.
+    Default panels: PC with SGD-with-momentum weights and PC with AdamW weights. BP does not
+    use gamma: where the Dataset has it (`reference`), each panel shows BP with the same
+    weight optimizer as a grey band (min-max over widths and seeds) around its mean (dashed).
+    The panels share one y range that fits the healthy runs (fit_accuracy_axes). Returns the
+    Axes.
     """
     require_dims(ds, ("gamma", "width", "algorithm", "weight_optimizer"), ("seed",),
                  "accuracy_vs_gamma_by_width")
     if axes is None:
-        _, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), sharey=True,
+        _, axes = plt.subplots(1, len(panels), figsize=(3.5 * len(panels), 2.8), sharey=True,
                                layout="constrained")
     axes = np.atleast_1d(np.asarray(axes, dtype=object))
     if len(axes) != len(panels):
         raise ValueError(f"axes: got {len(axes)} Axes for {len(panels)} panels; pass one per "
                          "panel or axes=None")
+    summaries, bands = [], []
     for ax, (title, sel, style) in zip(axes, panels):
         for name, value in sel.items():
             if value not in ds[name].values:
                 raise ValueError(f"panel {title!r} needs {name}={value!r}; the Dataset has "
                                  f"{name} in {list(ds[name].values)}")
         part = ds.sel(sel)
-        accuracy_vs_gamma(part, ax, hue="width", style=style, epoch=epoch, sequential=True)
+        accuracy_vs_gamma(part, ax, hue="width", style=style, epoch=epoch, sequential=True,
+                          fit=False)
+        summaries.append(accuracy_summary(part, epoch))
+        bands += _reference_band(ax, ds, sel, reference, epoch)
         set_title(ax, ds, title + _lr_text(part))
+    fit_accuracy_axes(axes, "gamma", summaries, bands)
     for ax in axes[1:]:
         ax.set_ylabel("")
     for ax in axes[:-1]:
         legend = ax.get_legend()
         if legend is not None:
             legend.remove()
+    legend = axes[-1].get_legend()
+    if bands and legend is not None:
+        handles = list(legend.legend_handles)
+        labels = [t.get_text() for t in legend.get_texts()]
+        handles.append((Patch(color="0.5", alpha=0.3, linewidth=0),
+                        Line2D([], [], color="0.3", linestyle="--")))
+        labels.append("BP (all widths)")
+        axes[-1].legend(handles, labels, title=legend.get_title().get_text())
     return axes
+
+
+def _reference_band(ax: Axes, ds: xr.Dataset, sel: dict, reference: dict | None,
+                    epoch: int) -> list[float]:
+    """Draw BP's accuracy (the `reference` selection, the panel's weight optimizer) as a
+    band over widths, seeds and gamma; returns its (min, max), or [] when not in `ds`."""
+    if not reference or any(v not in ds[k].values for k, v in reference.items()):
+        return []
+    where = reference | {k: v for k, v in sel.items() if k not in reference and k != "algorithm"}
+    acc = ds["test_accuracy"].isel(epoch=epoch).sel(where).values
+    acc = acc[np.isfinite(acc)]
+    if not acc.size:
+        return []
+    ax.axhspan(acc.min(), acc.max(), color="0.5", alpha=0.3, linewidth=0, zorder=0)
+    ax.axhline(acc.mean(), color="0.3", linestyle="--", linewidth=0.9, zorder=1)
+    return [float(acc.min()), float(acc.max())]
 
 
 def _hue_text(ds: xr.Dataset, hue: str, value) -> str:
