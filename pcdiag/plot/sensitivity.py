@@ -57,11 +57,11 @@ def fit_accuracy_axes(axes: Sequence[Axes], dim: str, summaries: Sequence[xr.Dat
                       reference: Sequence[float] = ()) -> tuple[float, float]:
     """One y range for `axes` that fits the healthy runs, collapsed runs marked instead.
 
-    A (line, x) point has collapsed when its mean accuracy (`summaries[i]`, accuracy_summary
-    of what axes[i] shows) is nearer chance than the best mean, or NaN (every seed
-    diverged). The range spans the other points' means and min-max bands (and `reference`
-    values, e.g. a BP band); collapsed points get a marker at the bottom edge and the text
-    "collapsed: acc ...". Returns the y limits."""
+    A run has collapsed when its accuracy is nearer chance than the best mean (`summaries[i]`:
+    accuracy_summary of what axes[i] shows; a seed counts through the min-max range); a NaN
+    mean means every seed diverged. The range spans the healthy means and seeds (and
+    `reference` values, e.g. a BP band); where a run collapsed, a marker sits at the bottom
+    edge and one text per Axes states the collapsed accuracies. Returns the y limits."""
     means = np.concatenate([s["mean"].values.ravel() for s in summaries])
     if not np.isfinite(means).any():
         return axes[0].get_ylim()
@@ -91,16 +91,19 @@ def fit_accuracy_axes(axes: Sequence[Axes], dim: str, summaries: Sequence[xr.Dat
 
 
 def _collapsed(summary: xr.Dataset, dim: str, threshold: float) -> tuple[list, str]:
-    """The values of `dim` where some line's mean is below `threshold` or NaN, and the text
-    that states them ("collapsed: acc 0.14–0.21", "; diverged" when a mean is NaN)."""
+    """The values of `dim` where some line's mean or seed range reaches below `threshold`
+    (or the mean is NaN), and the text that states them ("collapsed: acc 0.14–0.21": the
+    range of the mean, min and max values below it; "diverged" when a mean is NaN)."""
     xs, low, diverged = [], [], False
     for x in summary[dim].values:
-        mean = summary["mean"].sel({dim: x}).values.ravel()
-        below = mean[np.isfinite(mean) & (mean < threshold)]
-        if below.size or not np.isfinite(mean).all():
+        at = summary.sel({dim: x})
+        values = np.concatenate([at[k].values.ravel() for k in ("mean", "min", "max")])
+        below = values[np.isfinite(values) & (values < threshold)]
+        nan = not np.isfinite(at["mean"].values).all()
+        if below.size or nan:
             xs.append(x)
             low.extend(below)
-            diverged |= not np.isfinite(mean).all()
+            diverged |= nan
     parts = []
     if low:
         lo, hi = f"{min(low):.2f}", f"{max(low):.2f}"
