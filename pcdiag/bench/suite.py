@@ -138,10 +138,12 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
             save_pcx_weights(jax.tree_util.tree_leaves(params), weights)
             spec["sizes"] = model.sizes
 
-    out["matmul"] = matmul_throughput(s.matmul_size)
-    say(f"{model.name}: matmul reference {out['matmul']['gflops']:.1f} GFLOP/s")
     runs: dict[str, list[dict[str, Any]]] = {label: [] for label in (*configs, "pcx")}
+    matmuls = []
     for r in range(rounds):
+        matmuls.append(matmul_throughput(s.matmul_size))  # each round: the load drifts
+        say(f"{model.name}: round {r + 1}: matmul reference {matmuls[-1]['gflops']:.1f} "
+             f"GFLOP/s")
         for label, cfg in configs.items():
             say(f"{model.name}: round {r + 1}: {label} (log_every={cfg.log_every}, "
                  f"record_inference={cfg.record_inference})")
@@ -164,6 +166,8 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
                          f"{'agree' if out['energy_check']['ok'] else 'DIFFER'}")
                 say(f"{model.name}: PCX {pcx['samples_per_s']:.0f} samples/s")
                 runs["pcx"].append({k: v for k, v in pcx.items() if k != "energies_traj"})
+    out["matmul"] = dict(matmuls[0], gflops=float(np.median([m["gflops"] for m in matmuls])),
+                         gflops_rounds=[m["gflops"] for m in matmuls])
     for label in configs:
         out[label] = _median_round(runs[label])
     if runs["pcx"]:
@@ -171,6 +175,7 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
         ratios = [f["samples_per_s"] / p["samples_per_s"]
                   for f, p in zip(runs["pcdiag_full"], runs["pcx"])]
         out["full_over_pcx_rounds"] = ratios
+        out["full_over_pcx"] = float(np.median(ratios))  # the ratio within each round
     else:
         out["pcx"] = {"error": "unavailable" if spec is None else "failed"}
     if "pcdiag_bp" in out:
