@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from pcdiag.nets.conv import forward_mode_autodiff
+
 #: Largest number of free units for which the dense Hessian is used by default.
 EXACT_MAX_UNITS = 512
 LANCZOS_STEPS = 64
@@ -66,13 +68,14 @@ def condition_number(
     def energy(v):
         return energy_of_sample(unravel(v))
 
-    if method == "exact" or (method == "auto" and n <= EXACT_MAX_UNITS):
-        low, high = extreme_eigenvalues_exact(jax.hessian(energy)(flat))
-    else:
-        grad = jax.grad(energy)
+    with forward_mode_autodiff():  # convolutions without their reverse-only gradient
+        if method == "exact" or (method == "auto" and n <= EXACT_MAX_UNITS):
+            low, high = extreme_eigenvalues_exact(jax.hessian(energy)(flat))
+        else:
+            grad = jax.grad(energy)
 
-        def hvp(v):
-            return jax.jvp(grad, (flat,), (v,))[1]
+            def hvp(v):
+                return jax.jvp(grad, (flat,), (v,))[1]
 
-        low, high = lanczos_extremes(hvp, n, key)
+            low, high = lanczos_extremes(hvp, n, key)
     return high / low

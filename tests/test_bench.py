@@ -77,6 +77,83 @@ def test_hand_count_of_a_pc_step():
     assert flops.pc_step_flops([4, 3, 2], 5, 2) == 180 + 240 + 420
 
 
+def test_flops_of_a_convolution_and_its_gradients():
+    # XLA's own conv op (as on an accelerator): 2 x output elements x (3 x 3 x C_in)
+    x, w = jnp.ones((4, 8, 8, 3)), jnp.ones((3, 3, 3, 5))
+
+    def conv(x, w):
+        return jax.lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)),
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    one = 2 * (4 * 8 * 8 * 5) * (3 * 3 * 3)
+    assert flops.count_hlo_flops(_hlo(conv, x, w)).flops == one
+    # forward, d/dx and d/dw of sum(conv): three convolutions of the same cost
+    grads = jax.value_and_grad(lambda x, w: conv(x, w).sum(), argnums=(0, 1))
+    assert flops.count_hlo_flops(_hlo(grads, x, w)).flops == 3 * one
+
+
+def test_hand_count_of_a_vgg():
+    # VGG-5 of width 2 on 28 x 28 x 1 padded to 32: convs 1->2 (32^2), 2->4 (16^2), 4->8
+    # (8^2), 8->8 (4^2), then linear 8 * 2 * 2 -> 10; batch 3
+    model = settings.Model("t", depth=5, width=2, T=1, net="vgg")
+    assert model.channels == [2, 4, 8, 8]
+    assert model.sizes == [784, 16 * 16 * 2, 8 * 8 * 4, 4 * 4 * 8, 2 * 2 * 8, 10]
+    from pcdiag.nets.vgg import VGG, vgg_blocks
+
+    net = VGG(vgg_blocks(5, 2))
+    assert flops.layer_flops(net, 3) == [2 * 3 * 32 * 32 * 9 * 1 * 2, 2 * 3 * 16 * 16 * 9 * 2 * 4,
+                                         2 * 3 * 8 * 8 * 9 * 4 * 8, 2 * 3 * 4 * 4 * 9 * 8 * 8,
+                                         2 * 3 * 32 * 10]
+    mm = [1.0, 10.0, 100.0]
+    # init 111 + T=2 x 2 x 110 + weight step (fwd 111, dW 111, dx 110) = 883; bp 111 + 111 + 110
+    assert flops.pc_step_flops_of(mm, 2) == 883 and flops.bp_step_flops_of(mm) == 332
+
+
+def test_the_vgg_program_builds_and_its_hlo_flops_match_the_hand_count():
+    """pcdiag's compiled training chunk of a tiny VGG-5 (full recording): its dots and
+    convolutions, trip counts included, are the hand count less one layer-1 prediction (the
+    forward initialisation's and the weight step's are the same op on the same weights and
+    batch: XLA computes it once), as for the MLPs (benchmarks/README.md)."""
+    # T = 2: with T = 1 XLA also shares the one inference step's predictions with the forward
+    # initialisation's (the same ops on the same states)
+    model = settings.Model("t", depth=5, width=2, T=2, net="vgg")
+    cfg = settings.bench_config(model, full=True, epochs=1, train_limit=256, test_limit=128,
+                                data_dir=None, seed=0)
+    from pcdiag.runs import load_device_data
+
+    counted = flops.chunk_flops(cfg, load_device_data(cfg))
+    layer1 = 2 * 128 * 32 * 32 * 9 * 1 * 2
+    assert counted["hand_flops_per_step"] == flops.pc_step_flops_of(
+        [layer1, 2 * 128 * 16 * 16 * 9 * 2 * 4, 2 * 128 * 8 * 8 * 9 * 4 * 8,
+         2 * 128 * 4 * 4 * 9 * 8 * 8, 2 * 128 * 32 * 10], 2)
+    assert counted["hlo_flops_per_step"] == counted["hand_flops_per_step"] - layer1
+    assert counted["hlo_unknown_trip_counts"] == 0
+
+
+def test_pcx_vgg_weights_compute_pcdiags_predictions(tmp_path):
+    """Saved for PCX (OIHW kernels on (C, H, W) samples, the linear layer over the (C, H, W)
+    flattening), pcdiag's VGG weights give PCX's layers pcdiag's predictions."""
+    from pcdiag.nets.vgg import VGG, vgg_blocks
+
+    net = VGG(vgg_blocks(5, 2))
+    params = jax.tree_util.tree_map(np.asarray, net.init(jax.random.PRNGKey(1)))
+    path = tmp_path / "w.npz"
+    pcx.save_pcx_vgg_weights(params, path)
+    saved = np.load(path)
+    x = jax.random.normal(jax.random.PRNGKey(2), (3, 32, 32, 1))
+    mu1 = net.predict(params, 1, x)
+    assert saved["W1"].shape == (2, 1, 3, 3)
+    pcx_conv = jax.lax.conv_general_dilated(x.transpose(0, 3, 1, 2), saved["W1"], (1, 1),
+                                            ((1, 1), (1, 1)))  # NCHW, OIHW as equinox
+    pcx_mu1 = jax.lax.reduce_window(jnp.clip(pcx_conv + saved["b1"][:, None, None], -1, 1),
+                                    -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+    np.testing.assert_allclose(pcx_mu1.transpose(0, 2, 3, 1), mu1, atol=1e-6)
+    last = jax.random.normal(jax.random.PRNGKey(3), (3, 2, 2, 8))  # x_4, (B, H, W, C)
+    flat_chw = last.transpose(0, 3, 1, 2).reshape(3, -1)
+    np.testing.assert_allclose(flat_chw @ saved["W5"].T + saved["b5"],
+                               net.predict(params, 5, last), atol=1e-5)
+
+
 def test_pcx_weights_are_saved_out_by_in(tmp_path):
     w1, b1 = np.arange(12, dtype=np.float32).reshape(4, 3), np.ones(3, np.float32)
     w2, b2 = np.arange(6, dtype=np.float32).reshape(3, 2), np.zeros(2, np.float32)
@@ -97,7 +174,7 @@ def test_pcx_venv_recipe_uses_the_pinned_requirements(tmp_path):
     pins = pcx.PCX_REQUIREMENTS.read_text().split()
     assert f"pcx=={pcx.PCX_VERSION}" in pins
     assert any(p.startswith("jax==0.4.") for p in pins)
-    assert pcx.PCX_SCRIPT.is_file()
+    assert pcx.PCX_SCRIPT.is_file() and pcx.PCX_VGG_SCRIPT.is_file()
 
 
 def test_pcx_venv_location_precedence(monkeypatch, tmp_path):
@@ -121,10 +198,14 @@ def test_options_quick_and_no_pcx(monkeypatch):
     assert s.epochs == settings.QUICK["epochs"] >= 2
     assert set(s.train_limits) == set(s.models) == set(settings.QUICK["models"])
     assert all(limit % settings.BATCH == 0 for limit in s.train_limits.values())
+    assert "vgg5-32" in s.models  # VGG-5 against PCX at a quarter of its channels
     full = cli.settings_from_args(_args())
-    assert full.pcx and full.train_limits == {} and full.epochs >= 3
+    assert full.pcx and full.epochs >= 3 and "vgg5-128" in full.models
+    # on a CPU only PCX's full-width VGG-5 is cut to a few batches
+    assert full.train_limits == settings.CPU_FULL_LIMITS
     monkeypatch.setattr(device, "backend", lambda: "gpu")  # full epochs on an accelerator
     assert cli.settings_from_args(_args("--quick")).train_limits == {}
+    assert cli.settings_from_args(_args()).train_limits == {}
 
 
 def test_options_reject_bad_values():
@@ -132,6 +213,8 @@ def test_options_reject_bad_values():
         cli.settings_from_args(_args("--models", "mlp3-128,resnet"))
     with pytest.raises(ValueError, match="--epochs must be >= 2"):
         cli.settings_from_args(_args("--epochs", "1"))
+    with pytest.raises(ValueError, match="--rounds must be >= 1"):
+        cli.settings_from_args(_args("--rounds", "0"))
 
 
 def test_recording_off_config_logs_once_per_epoch():

@@ -66,6 +66,41 @@ def test_im2col_convolution_equals_xlas(kernel, stride, padding):
     np.testing.assert_allclose(ours, xla, rtol=0, atol=288 * 1.2e-7 * float(jnp.abs(xla).max()))
 
 
+@pytest.mark.parametrize("kernel, padding", [(3, "SAME"), (3, "VALID"), (1, "SAME")])
+def test_the_cpu_convolution_gradient_equals_xlas(kernel, padding):
+    """The CPU's custom gradient (d/dx: a convolution with the flipped kernel; d/dW: im2col
+    matmul) against autodiff of XLA's convolution: the same sums of at most 9 * 9 * 5 = 405
+    products in another order, so float32 rounding of that many terms."""
+    from pcdiag.nets.conv import _conv_cpu
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 9, 9, 4))
+    w = jax.random.normal(jax.random.PRNGKey(1), (kernel, kernel, 4, 5)) / 10
+    b = jnp.arange(5.0)
+    side = (kernel - 1) // 2 if padding == "SAME" else 0
+    cot = jax.random.normal(jax.random.PRNGKey(2), conv(x, w, b, padding=padding,
+                                                        im2col=False).shape)
+    ours = jax.vjp(lambda *a: _conv_cpu(*a, side), x, w, b)
+    xla = jax.vjp(lambda *a: conv(*a, padding=padding, im2col=False), x, w, b)
+    for a, e in zip((ours[0], *ours[1](cot)), (xla[0], *xla[1](cot))):
+        np.testing.assert_allclose(a, e, rtol=0, atol=405 * 1.2e-7 * float(jnp.abs(e).max()))
+
+
+def test_forward_mode_differentiates_a_convolution_on_every_backend():
+    # a custom_vjp has no jvp: hessian.py traces convolutions inside forward_mode_autodiff
+    from pcdiag.nets.conv import forward_mode_autodiff
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (1, 4, 4, 2))
+    w = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 2, 2))
+
+    def f(v):
+        return jnp.sum(jnp.tanh(conv(v.reshape(x.shape), w, jnp.zeros(2))) ** 2)
+
+    with forward_mode_autodiff():
+        hess = jax.hessian(f)(x.ravel())
+    np.testing.assert_allclose(hess, hess.T, atol=1e-5)
+    assert hess.shape == (32, 32) and float(jnp.abs(hess).max()) > 0
+
+
 def test_max_pool_takes_each_windows_maximum_and_drops_an_odd_edge():
     x = jnp.arange(2 * 5 * 5 * 1, dtype=jnp.float32).reshape(2, 5, 5, 1)
     np.testing.assert_array_equal(max_pool(x)[0, :, :, 0], [[6, 8], [16, 18]])

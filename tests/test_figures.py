@@ -114,6 +114,7 @@ def test_saved_data_is_what_each_figure_plots(fake_run):
     for name, ds in opened.items():
         assert ds.attrs["gamma_convention"] == "per_sample"
         assert ds.attrs["figure"] == name and ds.attrs["profile"] == "quick"
+        assert ds.attrs["caption"] == figures.FIGURES[name].caption(ds)  # outside the image
         assert json.loads(ds.attrs["sweep"]) == {d: ds[d].values.tolist() for d in dims[name]}
     acc = opened["accuracy_vs_gamma"]
     assert acc["weight_lr"].values.tolist() == [1e-2, 1e-3]

@@ -134,7 +134,7 @@ def test_energy_propagation_shares_one_colour_scale_and_crops_padding():
     assert ax_list[1].get_xlim()[1] == pytest.approx(4.5), "t cut to the run's own T"
     assert [ax.get_title(loc="left").split("\n")[0] for ax in ax_list] == ["PC", "ePC"]
     assert len(fig.axes) == 3, "one shared colour bar"
-    assert "log10 layer energy" in fig.axes[-1].get_ylabel()
+    assert r"$\log_{10}$ layer energy" in fig.axes[-1].get_ylabel()
     assert [t.get_text() for t in fig.legends[0].get_texts()][0] == "not reached (E = 0)"
 
 

@@ -132,10 +132,10 @@ def test_energy_ratio_vs_gamma():
     np.testing.assert_allclose(lines[0].get_ydata(), expected.values, rtol=1e-5)
     np.testing.assert_allclose(pplot.median_ratio(ds, 0.25).sel(
         weight_optimizer="momentum", layer=1), expected, rtol=1e-5)
-    assert ax.get_ylabel() == "energy ratio E_l / E_l+1"
+    assert ax.get_ylabel() == r"energy ratio $E_\ell/E_{\ell+1}$"
     assert np.all(expected.values < 1e-2), "synthetic lower layers sit far below the upper"
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend[:2] == ["E1 / E2", "E2 / E3"]
+    assert legend[:2] == ["$E_{1}/E_{2}$", "$E_{2}/E_{3}$"]
     assert "weight optimizer = adamw" in legend
 
 
@@ -180,20 +180,49 @@ def by_width() -> xr.Dataset:
 
 def test_accuracy_vs_gamma_by_width_panels():
     ds = by_width()
-    ax_list = pplot.accuracy_vs_gamma_by_width(ds, Figure().subplots(1, 3))
-    assert len(ax_list) == 3
+    ax_list = pplot.accuracy_vs_gamma_by_width(ds, Figure().subplots(1, 2))
+    assert len(ax_list) == 2
     final = ds["test_accuracy"].isel(epoch=-1, seed=0)
     for ax, (title, sel, _) in zip(ax_list, pplot.WIDTH_PANELS):
         assert ax.get_title(loc="left").startswith(title)
         assert ax.get_xscale() == "log"
         curves = [line for line in ax.get_lines() if len(line.get_xdata()) == 3]
-        expected = final.sel(sel)
-        if "weight_optimizer" not in sel:
-            expected = expected.sel(weight_optimizer="momentum")
-        np.testing.assert_allclose(curves[0].get_ydata(), expected.sel(width=32).values)
-    assert len([line for line in ax_list[2].get_lines() if len(line.get_xdata()) == 3]) == 4
+        np.testing.assert_allclose(curves[0].get_ydata(), final.sel(sel).sel(width=32).values)
+        # BP (no gamma): a band over widths, seeds (and gamma), same weight optimizer
+        bp = final.sel(algorithm="bp", weight_optimizer=sel["weight_optimizer"])
+        band = ax.patches[-1].get_bbox()  # x in Axes units, y in data units
+        np.testing.assert_allclose([band.y0, band.y1], [bp.min(), bp.max()], rtol=1e-6)
+        mean = next(line for line in ax.get_lines() if line.get_linestyle() == "--")
+        np.testing.assert_allclose(mean.get_ydata(), [float(bp.mean())] * 2, rtol=1e-6)
     assert ax_list[0].get_ylabel() == "test accuracy"
-    assert ax_list[2].get_legend().get_title().get_text() == "width"
+    assert ax_list[0].get_ylim() == ax_list[1].get_ylim()  # one range for both panels
+    legend = ax_list[1].get_legend()
+    assert legend.get_title().get_text() == "width"
+    assert legend.get_texts()[-1].get_text() == "BP (all widths)"
+
+
+def test_collapsed_runs_are_marked_not_stretched_into_the_axis():
+    ds = synthetic(gamma=[1e-3, 1e-2, 0.1, 1.0], seed=[0, 1, 2])
+    acc = np.array([[0.80, 0.81, 0.79], [0.84, 0.83, 0.85], [0.82, 0.82, 0.81],
+                    [0.16, 0.17, 0.15]])
+    ds["test_accuracy"][:] = acc[..., None]
+    ax = pplot.accuracy_vs_gamma(ds, axes())
+    bottom, top = ax.get_ylim()
+    # healthy range 0.79-0.85; the collapsed gamma = 1 (mean 0.16) is not in it
+    assert 0.5 < bottom < 0.79 and 0.85 < top < 0.9
+    marker = next(line for line in ax.get_lines() if line.get_marker() == "v")
+    np.testing.assert_allclose(marker.get_xdata(), [1.0])
+    np.testing.assert_allclose(marker.get_ydata(), [bottom])
+    assert [t.get_text() for t in ax.texts] == ["collapsed: acc 0.15–0.17"]  # its seeds
+    # every seed is drawn as a dot (3 seeds x 4 gammas)
+    dots = next(line for line in ax.get_lines() if line.get_alpha() == 0.55)
+    np.testing.assert_allclose(np.sort(dots.get_ydata()), np.sort(acc.ravel()), rtol=1e-6)
+    # one collapsed seed at a healthy mean is marked too, not clipped silently
+    ds["test_accuracy"].loc[{"gamma": 1e-2, "seed": 2}] = 0.2
+    ax = pplot.accuracy_vs_gamma(ds, axes())
+    marker = next(line for line in ax.get_lines() if line.get_marker() == "v")
+    np.testing.assert_allclose(marker.get_xdata(), [1e-2, 1.0])
+    assert [t.get_text() for t in ax.texts] == ["collapsed: acc 0.15–0.20"]
 
 
 def test_ax_none_creates_and_returns_an_axes():
@@ -269,9 +298,11 @@ def test_bad_input_is_named(call, message):
 
 
 def test_by_width_missing_panel_is_named():
-    ds = by_width().sel(algorithm=["pc"])
-    with pytest.raises(ValueError, match="panel 'BP' needs algorithm='bp'"):
-        pplot.accuracy_vs_gamma_by_width(ds, Figure().subplots(1, 3))
+    ds = by_width().sel(algorithm=["bp"])
+    with pytest.raises(ValueError, match="panel 'PC, SGD with momentum .weights.' needs "
+                                         "algorithm='pc'"):
+        pplot.accuracy_vs_gamma_by_width(ds, Figure().subplots(1, 2))
+
 
 
 def test_failed_runs_are_marked_and_counted():
@@ -327,7 +358,7 @@ def test_energy_ratio_zeros_are_drawn_at_a_floor_and_counted():
     np.testing.assert_allclose(triangles[0].get_xdata(), [0.1, 1.0])
     np.testing.assert_allclose(triangles[0].get_ydata(), [floor, floor])
     curve = next(line for line in ax.get_lines()
-                 if line.get_label() == "E1 / E2")
+                 if line.get_label() == "$E_{1}/E_{2}$")
     median = raw.median(["seed", "step"]).values  # over ALL samples, zeros included
     assert median[g1] == 0 and median[g01] > 0
     np.testing.assert_allclose(curve.get_ydata(), np.where(median > 0, median, floor),
@@ -347,14 +378,14 @@ def test_energy_ratio_names_the_runs_that_are_not_ok():
 
 
 def test_by_width_legend_counts_the_failures_of_every_panel():
-    """Only the last (BP) panel keeps a legend: it must still count the PC panels' failures."""
+    """Only the last panel keeps a legend: it must still count the other panels' failures."""
     ds = by_width()
     ds["run_status"].loc[{"algorithm": "pc", "weight_optimizer": "momentum", "gamma": 1.0}] = \
         status.COLLAPSED
-    ax_list = pplot.accuracy_vs_gamma_by_width(ds, Figure().subplots(1, 3))
+    ax_list = pplot.accuracy_vs_gamma_by_width(ds, Figure().subplots(1, 2))
     squares = [line for line in ax_list[0].get_lines() if line.get_marker() == "s"]
     assert len(squares) == 2  # one per width, at gamma 1
-    legend = [t.get_text() for t in ax_list[2].get_legend().get_texts()]
-    # panels: PC momentum (6 runs), PC adamw (6), BP (both optimizers, 12): 24 drawn
-    assert legend[-1] == "collapsed: 2 of 24 points drawn"
-    assert ax_list[2].get_legend().get_title().get_text() == "width"
+    legend = [t.get_text() for t in ax_list[1].get_legend().get_texts()]
+    # panels: PC momentum (6 runs), PC adamw (6); BP is a reference band, not counted
+    assert legend[-1] == "collapsed: 2 of 12 runs"
+    assert ax_list[1].get_legend().get_title().get_text() == "width"

@@ -229,6 +229,21 @@ def _load_weights(model, path, sizes):
 def main():
     spec = _read_spec()
     sizes = [int(s) for s in spec["sizes"]]
+    px.RKG.seed(int(spec.get("seed", 0)))
+    model = PCMLP(sizes, jax.nn.hard_tanh)
+
+    def prepare(x):  # (N, ...) images -> (N, d0) rows
+        x = np.ascontiguousarray(x, dtype=np.float32).reshape(x.shape[0], -1)
+        assert x.shape[1] == sizes[0], (x.shape, sizes)
+        return x
+
+    run(spec, model, prepare, lambda m, path: _load_weights(m, path, sizes), sizes[-1], {"sizes": sizes})
+
+
+def run(spec, model, prepare, load_weights, n_classes, describe):
+    """Everything after building the model (shared with pcx_vgg.py): load the npz (inputs through `prepare`),
+    set the init weights (`load_weights(model, path)`), the energy check, the timed epochs, the test accuracy;
+    prints the JSON line. The model's `layers[0].nn.weight` is what a timing blocks on."""
     B = int(spec["batch_size"])
     T = int(spec["T"])
     gamma = float(spec["gamma"])
@@ -243,23 +258,18 @@ def main():
     eval_bs = int(spec.get("eval_batch", 1000))
 
     data = np.load(spec["data"])
-    x_train = np.ascontiguousarray(data["x_train"], dtype=np.float32).reshape(data["x_train"].shape[0], -1)
+    x_train = prepare(data["x_train"])
     y_train = np.asarray(data["y_train"]).astype(np.int32)
-    n_classes = sizes[-1]
-    assert x_train.shape[1] == sizes[0], (x_train.shape, sizes)
     nb = x_train.shape[0] // B
     if nb < 1:
         raise ValueError("fewer training samples than one batch")
 
-    px.RKG.seed(seed)
-    model = PCMLP(sizes, jax.nn.hard_tanh)
-
     # Materialise the Vode shapes once (as the pcx examples do) so the optimiser can be built on the weights.
     with pxu.step(model, pxc.STATUS.INIT, clear_params=pxc.VodeParam.Cache):
-        forward(jnp.zeros((B, sizes[0]), jnp.float32), jnp.zeros((B, n_classes), jnp.float32), model=model)
+        forward(jnp.zeros((B, *x_train.shape[1:]), jnp.float32), jnp.zeros((B, n_classes), jnp.float32), model=model)
 
     if spec.get("init_weights"):
-        _load_weights(model, spec["init_weights"], sizes)
+        load_weights(model, spec["init_weights"])
 
     optim_h = pxu.Optim(lambda: optax.sgd(gamma))
     optim_w = pxu.Optim(lambda: optax.adamw(weight_lr, weight_decay=weight_decay), pxu.M(pxnn.LayerParam)(model))
@@ -272,7 +282,7 @@ def main():
         "device": str(jax.devices()[0]),
         "platform": jax.devices()[0].platform,
         "device_kind": getattr(jax.devices()[0], "device_kind", None),
-        "sizes": sizes, "batch_size": B, "T": T, "gamma": gamma, "weight_lr": weight_lr,
+        **describe, "batch_size": B, "T": T, "gamma": gamma, "weight_lr": weight_lr,
         "weight_decay": weight_decay, "epochs": epochs, "state_grad": state_grad,
         "state_optimizer": ("optax.sgd(gamma) with pxu.Optim.step(scale_by=batch_size) on grads of the batch-MEAN "
                             "energy" if state_grad == "mean_scale" else
@@ -346,7 +356,7 @@ def main():
         })
 
     if "x_test" in data.files and "y_test" in data.files and epochs > 0:
-        x_test = np.asarray(data["x_test"], dtype=np.float32).reshape(data["x_test"].shape[0], -1)
+        x_test = prepare(data["x_test"])
         y_test = np.asarray(data["y_test"]).astype(np.int32)
         correct, n = 0, 0
         nt = x_test.shape[0]

@@ -3,7 +3,9 @@
     pcdiag bench [--quick] [--no-pcx] [--out bench-out/bench.json] [--models mlp3-128,...]
 
 In one process, on one machine, with the same Fashion-MNIST arrays (pcdiag.data.load, so
-``$PCDIAG_DATA`` or ``--data-dir``), the same models and the same hyperparameters (hard_tanh,
+``$PCDIAG_DATA`` or ``--data-dir``), the same models (MLPs; PCX's VGG-5, vgg5-128, and the
+same at a quarter of its channels, vgg5-32, on the images padded to 32 x 32) and the same
+hyperparameters (hard_tanh,
 cross-entropy output, per-sample SGD on states with gamma 0.1, AdamW on weights with lr 1e-3
 and weight_decay 0, batch 128) it measures and prints:
 
@@ -13,10 +15,14 @@ and weight_decay 0, batch 128) it measures and prints:
   the per-step quantities -- weight norms, loss -- are still recorded, on the first step of
   each epoch, and the per-t quantities never), and PCX 0.6.3 (benchmarks/pcx/pcx_mlp.py, run
   in its own virtual environment, made on first use);
+- for a VGG, pcdiag's backprop on the same network (recording off) and PC's time over BP's
+  (PCX's paper: 4.6x for VGG-5 per epoch); its sides run in turn for several rounds
+  (``--rounds``), medians over rounds, so that the machine's load falls on all of them;
 - an 8-gamma sweep: one vectorised ``pcdiag.sweep`` against 8 ``pcdiag.train`` calls, one
   epoch each, compile included;
 - achieved matmul GFLOP/s: the matmul FLOPs of pcdiag's compiled training chunk, counted from
-  its optimized HLO (dot ops, loop bodies times their trip counts), over the measured time,
+  its optimized HLO (dot and convolution ops, loop bodies times their trip counts), over the
+  measured time,
   against a large f32 matmul timed in the same run;
 - that pcdiag and PCX compute the same thing: per-layer energies at t = 0 and t = T from the
   same initial weights and batch.

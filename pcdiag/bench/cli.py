@@ -13,7 +13,7 @@ import numpy as np
 from pcdiag.bench import device
 from pcdiag.bench.pcx import DEFAULT_PCX_VENV, PCX_VENV_ENV, PCX_VERSION
 from pcdiag.bench.report import format_report
-from pcdiag.bench.settings import MODELS, QUICK, Settings
+from pcdiag.bench.settings import CPU_FULL_LIMITS, FULL_MODELS, MODELS, QUICK, Settings
 from pcdiag.bench.suite import run_bench
 
 
@@ -21,22 +21,27 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the bench options to `parser` (the `pcdiag bench` subcommand)."""
     names = ", ".join(m.name for m in MODELS)
     parser.add_argument("--quick", action="store_true",
-                        help="a short run (< 5 min on 2 CPU cores): the two 3-layer models, 3 "
-                        "epochs of a data subset each, the sweep on a subset; every column "
-                        "still measured")
+                        help="a short run (< 5 min on 2 quiet CPU cores): the two 3-layer MLPs "
+                        "and VGG-5 at a quarter of PCX's channels, 3 epochs of a data subset "
+                        "each, the sweep on a subset; every column still measured")
     parser.add_argument("--no-pcx", dest="pcx", action="store_false",
                         help="skip PCX (its venv, throughput and the energy comparison)")
     parser.add_argument("--out", default="bench-out/bench.json", metavar="PATH",
                         help="write all numbers as JSON here (default: bench-out/bench.json; "
                         "'-' for none)")
     parser.add_argument("--models", default=None, metavar="LIST",
-                        help=f"comma-separated subset of: {names} (default: all)")
+                        help=f"comma-separated subset of: {names} (default: "
+                        f"{','.join(FULL_MODELS)})")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs per throughput run, the first is warm-up (default 4; "
                         "quick: 3)")
     parser.add_argument("--train-limit", type=int, default=None, metavar="N",
                         help="training examples per epoch for every model (default: all "
                         "60000; quick: a subset per model)")
+    parser.add_argument("--rounds", type=int, default=None, metavar="N",
+                        help="run each model's sides (pcdiag full, off, [bp,] PCX) N times in "
+                        "turn and report medians over rounds (default: 3 for vgg5-32, 2 for "
+                        "vgg5-128, 1 for the MLPs)")
     parser.add_argument("--no-sweep", dest="sweep", action="store_false",
                         help="skip the 8-gamma sweep comparison")
     parser.add_argument("--data-dir", default=None, metavar="DIR",
@@ -52,7 +57,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """The run's Settings from the parsed options; ValueError names a bad option."""
     known = {m.name for m in MODELS}
-    models = tuple(m.name for m in MODELS)
+    models = FULL_MODELS
     if args.models:
         models = tuple(s.strip() for s in args.models.split(",") if s.strip())
         unknown = [m for m in models if m not in known]
@@ -63,6 +68,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
                  data_dir=args.data_dir, pcx_venv=args.pcx_venv,
                  matmul_size=args.matmul_size, seed=args.seed,
                  out=None if args.out in (None, "-") else args.out)
+    if args.rounds is not None:
+        if args.rounds < 1:
+            raise ValueError("--rounds must be >= 1")
+        s.rounds = args.rounds
+    if not args.quick and device.backend() == "cpu":
+        s.train_limits = {m: CPU_FULL_LIMITS[m] for m in models if m in CPU_FULL_LIMITS}
     if args.quick:
         if not args.models:
             s.models = models = QUICK["models"]

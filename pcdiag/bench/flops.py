@@ -1,5 +1,6 @@
-"""Matmul FLOPs: counted from a compiled program's optimized HLO (dot ops, loop bodies times
-their trip counts), counted by hand for a pc training step, and both for pcdiag's chunk."""
+"""Matmul FLOPs: counted from a compiled program's optimized HLO (dot and convolution ops,
+loop bodies times their trip counts), counted by hand for a pc (or bp) training step of an MLP
+or a VGG, and both for pcdiag's chunk."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ _CALLEE_LISTS = re.compile(r"\b(branch_computations|called_computations)=\{([^}]
 _TRIP = re.compile(r'"known_trip_count"\s*:\s*\{\s*"n"\s*:\s*"?(\d+)')
 _DIMS = re.compile(r"\b(lhs_contracting_dims|lhs_batch_dims)=\{([0-9,]*)\}")
 _GEMM_DIMS = re.compile(r'"lhs_contracting_dimensions"\s*:\s*\[([^\]]*)\]')
+_DIM_LABELS = re.compile(r"\bdim_labels=([a-z0-9]+)_([a-z0-9]+)->([a-z0-9]+)")
+_GROUPS = re.compile(r"\b(feature_group_count|batch_group_count)=(\d+)")
 
 
 @dataclass
@@ -129,6 +132,9 @@ def count_hlo_flops(hlo_text: str) -> HloFlops:
                 return None
             contracting = [int(d.strip(' "')) for d in found.group(1).split(",") if d.strip()]
             lhs = operand_dims(_operands(op_text)[0])
+        elif opcode == "convolution" or (opcode == "custom-call" and "conv" in op_text.lower()
+                                          and _DIM_LABELS.search(op_text)):
+            return conv_flops(type_text, op_text)
         else:
             return None
         out = _dims(type_text)
@@ -136,6 +142,21 @@ def count_hlo_flops(hlo_text: str) -> HloFlops:
             return None
         dots += 1
         return 2.0 * math.prod(out) * math.prod(lhs[d] for d in contracting)
+
+    def conv_flops(type_text: str, op_text: str) -> float | None:
+        # 2 x (output elements) x (kernel elements per output feature): the kernel's window
+        # and input-feature dims ("01io": 3 x 3 x C_in), over feature groups
+        nonlocal dots
+        labels = _DIM_LABELS.search(op_text)
+        rhs = operand_dims(_operands(op_text)[1]) if labels else None
+        out = _dims(type_text)
+        if labels is None or rhs is None or out is None:
+            return None
+        groups = dict(_GROUPS.findall(op_text))
+        per_output = math.prod(d for d, label in zip(rhs, labels.group(2)) if label != "o")
+        dots += 1
+        return (2.0 * math.prod(out) * per_output / int(groups.get("feature_group_count", 1))
+                / int(groups.get("batch_group_count", 1)))
 
     def total(comp: str) -> float:
         nonlocal loops, unknown
@@ -178,21 +199,45 @@ def count_hlo_flops(hlo_text: str) -> HloFlops:
     return HloFlops(flops, dots, loops, unknown)
 
 
-def pc_step_flops(sizes: list[int], batch: int, T: int) -> float:
-    """Hand count of one pc training step's matmul FLOPs (no recomputation shared).
+def layer_flops(net, batch: int) -> list[float]:
+    """Matmul FLOPs of each layer's prediction for a batch, layer 1 first: an MLP's
+    2 B n_in n_out; a VGG conv's 2 B (conv side)^2 (3 x 3 x C_in) C_out, its linear output
+    layer's 2 B n_in n_out."""
+    if hasattr(net, "blocks"):  # a VGG
+        flops, c_in = [], net.input_shape[-1]
+        for block, (conv_side, _) in zip(net.blocks, net._sides()):
+            flops.append(2.0 * batch * conv_side * conv_side * 9 * c_in * block.channels)
+            c_in = block.channels
+        return [*flops, 2.0 * batch * math.prod(net.node_shapes[-2]) * net.n_out]
+    sizes = list(net.sizes)
+    return [2.0 * batch * a * b for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+def pc_step_flops_of(mm: list[float], T: int) -> float:
+    """Hand count of one pc training step from the layers' matmul FLOPs `mm` (no
+    recomputation shared).
 
     Forward initialisation (every layer once); T inference steps, each predicting layers
     2..L from the free states and back-propagating to them (2 matmuls per layer 2..L); the
     weight step: forward through all L layers, dW for all L, and dx for layers 2..L.
     """
-    mm = [2.0 * batch * a * b for a, b in zip(sizes[:-1], sizes[1:])]
     first, rest = mm[0], sum(mm[1:])
     return (first + rest) + T * 2 * rest + (first + rest) * 2 + rest
 
 
+def bp_step_flops_of(mm: list[float]) -> float:
+    """One backprop step: forward through all layers, dW for all, dx for layers 2..L."""
+    return 2 * sum(mm) + sum(mm[1:])
+
+
+def pc_step_flops(sizes: list[int], batch: int, T: int) -> float:
+    """Hand count of one pc training step of an MLP with node sizes `sizes`."""
+    return pc_step_flops_of([2.0 * batch * a * b for a, b in zip(sizes[:-1], sizes[1:])], T)
+
+
 def chunk_flops(cfg, data) -> dict[str, Any]:
     """Matmul FLOPs per training step of pcdiag's compiled chunk (HLO count, hand count)."""
-    compiled, length, sizes = compiled_chunk(cfg, data)
+    compiled, length, net = compiled_chunk(cfg, data)
     counted = count_hlo_flops(compiled.as_text())
     try:
         cost = compiled.cost_analysis()
@@ -200,7 +245,9 @@ def chunk_flops(cfg, data) -> dict[str, Any]:
         xla_flops = float(cost.get("flops", float("nan")))
     except Exception:  # not every backend has it
         xla_flops = float("nan")
-    hand = pc_step_flops(sizes, cfg.batch_size, cfg.inference_steps)
+    mm = layer_flops(net, cfg.batch_size)
+    hand = (bp_step_flops_of(mm) if cfg.algorithm == "bp"
+            else pc_step_flops_of(mm, cfg.inference_steps))
     return {
         "hlo_flops_per_step": counted.flops / length,
         "hand_flops_per_step": hand,

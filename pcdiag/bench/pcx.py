@@ -1,5 +1,5 @@
-"""PCX 0.6.3, the reference: its virtual environment (made on first use), its harness process
-(benchmarks/pcx/pcx_mlp.py), the weights handed to it, and the energy comparison."""
+"""PCX 0.6.3, the reference: its virtual environment (made on first use), its harness processes
+(benchmarks/pcx/pcx_mlp.py, pcx_vgg.py), the weights handed to them, and the energy comparison."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ PCX_VERSION = "0.6.3"
 REPO = Path(__file__).resolve().parents[2]
 PCX_DIR = REPO / "benchmarks" / "pcx"
 PCX_SCRIPT = PCX_DIR / "pcx_mlp.py"
+PCX_VGG_SCRIPT = PCX_DIR / "pcx_vgg.py"
 PCX_REQUIREMENTS = PCX_DIR / "requirements-pcx.txt"
 DEFAULT_PCX_VENV = PCX_DIR / ".venv"
 PCX_VENV_ENV = "PCDIAG_PCX_VENV"
@@ -78,13 +79,15 @@ def ensure_pcx(venv: Path) -> tuple[str | None, str]:
     return str(python), f"{how} (pcx {versions[0]}, jax {versions[1]})"
 
 
-def run_pcx(python: str, spec: dict, workdir: Path, timeout: float = 3600) -> dict[str, Any]:
-    """One PCX harness process; its JSON line, or {"error": why}."""
+def run_pcx(python: str, spec: dict, workdir: Path, timeout: float = 3600,
+            script: Path = PCX_SCRIPT) -> dict[str, Any]:
+    """One PCX harness process (`script`: pcx_mlp.py or pcx_vgg.py); its JSON line, or
+    {"error": why}."""
     spec_path = workdir / f"pcx_spec_{spec['name']}.json"
     spec_path.write_text(json.dumps(spec))
     start = time.perf_counter()
     try:
-        done = subprocess.run([python, str(PCX_SCRIPT), str(spec_path)], capture_output=True,
+        done = subprocess.run([python, str(script), str(spec_path)], capture_output=True,
                               text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
@@ -103,6 +106,24 @@ def save_pcx_weights(params: list[np.ndarray], path: Path) -> None:
     for i in range(len(params) // 2):
         arrays[f"W{i + 1}"] = np.ascontiguousarray(params[2 * i].T)
         arrays[f"b{i + 1}"] = params[2 * i + 1]
+    np.savez(path, **arrays)
+
+
+def save_pcx_vgg_weights(params, path: Path) -> None:
+    """pcdiag's VGG params (one {"w", "b"} per layer: HWIO conv kernels, then the linear layer
+    on the (H, W, C)-flattened last node) as pcx_vgg.py wants them: OIHW kernels and the linear
+    weight (out, in) over PCX's (C, H, W) flattening."""
+    arrays = {}
+    *convs, last = params
+    for i, p in enumerate(convs, start=1):
+        arrays[f"W{i}"] = np.ascontiguousarray(np.asarray(p["w"]).transpose(3, 2, 0, 1))
+        arrays[f"b{i}"] = np.asarray(p["b"])
+    w = np.asarray(last["w"])
+    channels = np.asarray(convs[-1]["w"]).shape[-1]
+    side = int(round((w.shape[0] // channels) ** 0.5))
+    chw = w.reshape(side, side, channels, -1).transpose(2, 0, 1, 3).reshape(w.shape[0], -1)
+    arrays[f"W{len(params)}"] = np.ascontiguousarray(chw.T)
+    arrays[f"b{len(params)}"] = np.asarray(last["b"])
     np.savez(path, **arrays)
 
 

@@ -34,18 +34,19 @@ def _chunk_call(fns, state, hyper, data, order, n_valid: int):
 
 
 def compiled_chunk(cfg, data):
-    """(the compiled training chunk of a single run, its steps, the layer sizes)."""
+    """(the compiled training chunk of a single run, its steps, the Net)."""
     prog, fns = _program_fns(cfg)
     hyper, keys = _one_run(cfg)
     steps = data.n_train // cfg.batch_size
     length, _ = loop.chunk_length(steps, cfg.log_every)
     state, order = _shuffle(fns, fns.init(hyper, keys), data.n_train, steps, cfg.batch_size)
     chunk = fns.chunk(length, False, state, hyper, data, order[:, :length])
-    return chunk, length, list(prog.net.sizes)
+    return chunk, length, prog.net
 
 
-def pcdiag_energies(cfg, data) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Energies (T+1, L) of pcdiag's first training step on the first batch; its init params.
+def pcdiag_energies(cfg, data) -> tuple[np.ndarray, object]:
+    """Energies (T+1, L) of pcdiag's first training step on the first batch; its init params
+    (the net's parameter tree, numpy arrays).
 
     Uses the run's own compiled chunk (full recording) with an order whose first step is
     rows 0..B-1 of the training set (the rest of the chunk is skipped).
@@ -53,7 +54,7 @@ def pcdiag_energies(cfg, data) -> tuple[np.ndarray, list[np.ndarray]]:
     _, fns = _program_fns(cfg)
     hyper, keys = _one_run(cfg)
     state = fns.init(hyper, keys)
-    params = [np.asarray(a[0]) for a in jax.tree_util.tree_leaves(state.params)]
+    params = jax.tree_util.tree_map(lambda a: np.asarray(a[0]), state.params)
     steps = data.n_train // cfg.batch_size
     length, _ = loop.chunk_length(steps, cfg.log_every)
     state, order0 = _shuffle(fns, state, data.n_train, steps, cfg.batch_size)

@@ -10,16 +10,20 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 from pcdiag.bench.device import device_info, matmul_throughput
-from pcdiag.bench.flops import chunk_flops
+from pcdiag.bench.flops import bp_step_flops_of, chunk_flops, layer_flops
 from pcdiag.bench.log import say
 from pcdiag.bench.pcx import (
+    PCX_SCRIPT,
+    PCX_VGG_SCRIPT,
     compare_energies,
     ensure_pcx,
     resolve_pcx_venv,
     run_pcx,
+    save_pcx_vgg_weights,
     save_pcx_weights,
 )
 from pcdiag.bench.programs import pcdiag_energies
@@ -28,6 +32,7 @@ from pcdiag.bench.settings import (
     BATCH,
     GAMMA,
     MODELS,
+    ROUNDS,
     SWEEP_GAMMAS,
     WEIGHT_LR,
     Model,
@@ -89,33 +94,32 @@ def run_bench(s: Settings) -> dict[str, Any]:
 
 def bench_model(model: Model, s: Settings, pcx_python: str | None,
                 workdir: Path) -> dict[str, Any]:
-    """One model: pcdiag's throughput (full recording and off), the matmul reference, the
-    FLOPs of its compiled chunk, and (with a PCX venv) PCX's throughput and energies."""
+    """One model: pcdiag's throughput (full recording and off; a VGG also backprop on the same
+    network), the matmul reference, the FLOPs of its compiled chunk, and (with a PCX venv)
+    PCX's throughput and energies. With several rounds the sides run in turn, round after
+    round, so that the machine's load falls on all of them; medians over rounds."""
     train_limit = s.train_limits.get(model.name)
-    full = bench_config(model, full=True, epochs=s.epochs, train_limit=train_limit,
-                        test_limit=s.test_limit, data_dir=s.data_dir, seed=s.seed)
-    off = bench_config(model, full=False, epochs=s.epochs, train_limit=train_limit,
-                       test_limit=s.test_limit, data_dir=s.data_dir, seed=s.seed)
-    out: dict[str, Any] = {"sizes": model.sizes, "batch_size": BATCH, "T": model.T,
-                           "epochs": s.epochs, "train_examples": full.n_train,
-                           "steps_per_epoch": full.steps_per_epoch}
+    kw = dict(epochs=s.epochs, train_limit=train_limit, test_limit=s.test_limit,
+              data_dir=s.data_dir, seed=s.seed)
+    full = bench_config(model, full=True, **kw)
+    configs = {"pcdiag_full": full, "pcdiag_off": bench_config(model, full=False, **kw)}
+    if model.net == "vgg":  # PC's cost over BP's (PCX's paper: 4.6x for VGG-5 per epoch)
+        configs["pcdiag_bp"] = bench_config(model, full=False, algorithm="bp", **kw)
+    rounds = s.rounds or ROUNDS.get(model.name, 1)
+    out: dict[str, Any] = {"net": model.net, "sizes": model.sizes, "batch_size": BATCH,
+                           "T": model.T, "epochs": s.epochs, "train_examples": full.n_train,
+                           "steps_per_epoch": full.steps_per_epoch, "rounds": rounds}
+    if model.channels:
+        out["channels"] = model.channels
     say(f"{model.name} {model.sizes} T={model.T}: {full.steps_per_epoch} batches/epoch, "
-         f"{s.epochs} epochs")
+         f"{s.epochs} epochs, {rounds} round(s)")
     data = load_device_data(full)
 
-    # timings first, so that each pays its own compilation; the checks reuse the programs
-    out["matmul"] = matmul_throughput(s.matmul_size)
-    say(f"{model.name}: matmul reference {out['matmul']['gflops']:.1f} GFLOP/s")
-    for label, cfg in (("pcdiag_full", full), ("pcdiag_off", off)):
-        say(f"{model.name}: {label} (log_every={cfg.log_every}, "
-             f"record_inference={cfg.record_inference})")
-        out[label] = time_pcdiag(cfg, data)
-        say(f"{model.name}: {label} {out[label]['samples_per_s']:.0f} samples/s, "
-             f"compile {out[label]['compile_s']:.1f} s")
-
+    # the energies first (they give PCX its initial weights); each timing pays its own
+    # compilation
     energies, params = pcdiag_energies(full, data)
     out["pcdiag_energies"] = energies.tolist()
-    pcx = None
+    spec = None
     if pcx_python:
         npz = workdir / f"fmnist_{full.n_train}_{s.test_limit}.npz"
         if not npz.exists():
@@ -123,30 +127,100 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
             np.savez(npz, x_train=train.images, y_train=train.labels, x_test=test.images,
                      y_test=test.labels)
         weights = workdir / f"w_{model.name}.npz"
-        save_pcx_weights(params, weights)
-        spec = {"name": model.name, "sizes": model.sizes, "batch_size": BATCH, "T": model.T,
-                "gamma": GAMMA, "weight_lr": WEIGHT_LR, "weight_decay": 0.0,
-                "epochs": s.epochs, "data": str(npz), "init_weights": str(weights),
-                "check_energies": True, "seed": s.seed}
-        say(f"{model.name}: PCX ({s.epochs} epochs, energy check from pcdiag's init)")
-        pcx = run_pcx(pcx_python, spec, workdir)
-        if "error" in pcx:
-            say(f"{model.name}: PCX failed: {pcx['error']}")
+        spec = {"name": model.name, "batch_size": BATCH, "T": model.T, "gamma": GAMMA,
+                "weight_lr": WEIGHT_LR, "weight_decay": 0.0, "epochs": s.epochs,
+                "data": str(npz), "init_weights": str(weights), "check_energies": True,
+                "seed": s.seed}
+        if model.net == "vgg":
+            save_pcx_vgg_weights(params, weights)
+            spec.update(channels=model.channels, n_classes=10, side=32)
         else:
-            out["energy_check"] = compare_energies(energies, np.asarray(pcx["energies_traj"]))
-            say(f"{model.name}: PCX {pcx['samples_per_s']:.0f} samples/s, energies "
-                 f"{'agree' if out['energy_check']['ok'] else 'DIFFER'}")
-        out["pcx"] = {k: v for k, v in pcx.items() if k != "energies_traj"}
+            save_pcx_weights(jax.tree_util.tree_leaves(params), weights)
+            spec["sizes"] = model.sizes
+
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in (*configs, "pcx")}
+    matmuls = []
+    for r in range(rounds):
+        matmuls.append(matmul_throughput(s.matmul_size))  # each round: the load drifts
+        say(f"{model.name}: round {r + 1}: matmul reference {matmuls[-1]['gflops']:.1f} "
+             f"GFLOP/s")
+        for label, cfg in configs.items():
+            say(f"{model.name}: round {r + 1}: {label} (log_every={cfg.log_every}, "
+                 f"record_inference={cfg.record_inference})")
+            runs[label].append(time_pcdiag(cfg, data))
+            say(f"{model.name}: {label} {runs[label][-1]['samples_per_s']:.0f} samples/s, "
+                 f"compile {runs[label][-1]['compile_s']:.1f} s")
+        if spec is not None:
+            say(f"{model.name}: round {r + 1}: PCX ({s.epochs} epochs"
+                 f"{', energy check from pcdiag init' if r == 0 else ''})")
+            script = PCX_VGG_SCRIPT if model.net == "vgg" else PCX_SCRIPT
+            pcx = run_pcx(pcx_python, {**spec, "check_energies": r == 0}, workdir,
+                          script=script)
+            if "error" in pcx:
+                say(f"{model.name}: PCX failed: {pcx['error']}")
+            else:
+                if r == 0:
+                    out["energy_check"] = compare_energies(
+                        energies, np.asarray(pcx["energies_traj"]))
+                    say(f"{model.name}: energies "
+                         f"{'agree' if out['energy_check']['ok'] else 'DIFFER'}")
+                say(f"{model.name}: PCX {pcx['samples_per_s']:.0f} samples/s")
+                runs["pcx"].append({k: v for k, v in pcx.items() if k != "energies_traj"})
+    out["matmul"] = dict(matmuls[0], gflops=float(np.median([m["gflops"] for m in matmuls])),
+                         gflops_rounds=[m["gflops"] for m in matmuls])
+    for label in configs:
+        out[label] = _median_round(runs[label])
+    if runs["pcx"]:
+        out["pcx"] = _median_round(runs["pcx"])
+        ratios = [f["samples_per_s"] / p["samples_per_s"]
+                  for f, p in zip(runs["pcdiag_full"], runs["pcx"])]
+        out["full_over_pcx_rounds"] = ratios
+        out["full_over_pcx"] = float(np.median(ratios))  # the ratio within each round
     else:
-        out["pcx"] = {"error": "unavailable"}
+        out["pcx"] = {"error": "unavailable" if spec is None else "failed"}
+    if "pcdiag_bp" in out:
+        out["pc_over_bp_time"] = {
+            label: out["pcdiag_bp"]["samples_per_s"] / out[label]["samples_per_s"]
+            for label in ("pcdiag_full", "pcdiag_off")}
+
     out["flops"] = chunk_flops(full, data)
     per_step = out["flops"]["hlo_flops_per_step"]
     for label in ("pcdiag_full", "pcdiag_off"):
         rate = per_step * out[label]["samples_per_s"] / BATCH / 1e9
         out[label]["gflops"] = rate
         out[label]["matmul_efficiency"] = rate / out["matmul"]["gflops"]
-    if pcx and "samples_per_s" in pcx:
+    if "pcdiag_bp" in out:
+        rate = (bp_step_flops_of(layer_flops_of(model)) * out["pcdiag_bp"]["samples_per_s"]
+                / BATCH / 1e9)
+        out["pcdiag_bp"]["gflops_hand_count"] = rate
+        out["pcdiag_bp"]["matmul_efficiency"] = rate / out["matmul"]["gflops"]
+    if "samples_per_s" in out["pcx"]:
         # same algorithm, so the hand count is the fair FLOP count for PCX too
-        rate = out["flops"]["hand_flops_per_step"] * pcx["samples_per_s"] / BATCH / 1e9
+        rate = out["flops"]["hand_flops_per_step"] * out["pcx"]["samples_per_s"] / BATCH / 1e9
         out["pcx"]["gflops_hand_count"] = rate
+        out["pcx"]["matmul_efficiency"] = rate / out["matmul"]["gflops"]
+    return out
+
+
+def layer_flops_of(model: Model) -> list[float]:
+    """Per-layer matmul FLOPs of a benchmark model's prediction, batch BATCH."""
+    from pcdiag.nets import NETS
+
+    cfg = bench_config(model, full=False, epochs=1, train_limit=BATCH, test_limit=BATCH,
+                       data_dir=None, seed=0)
+    return layer_flops(NETS[model.net](cfg, (28, 28, 1), 10), BATCH)
+
+
+def _median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round of median throughput (its other numbers with it), every round's
+    throughput, and the first round's compile time: pcdiag keeps its compiled programs in
+    the process, so only its first round compiles (each PCX round is a fresh process)."""
+    order = sorted(range(len(rounds)), key=lambda i: rounds[i]["samples_per_s"])
+    out = dict(rounds[order[(len(order) - 1) // 2]])
+    out["samples_per_s"] = float(np.median([r["samples_per_s"] for r in rounds]))
+    out["samples_per_s_rounds"] = [r["samples_per_s"] for r in rounds]
+    for key in ("compile_s", "compile_time_epoch_s", "compile_time_s"):
+        if key in rounds[0]:
+            out[key] = rounds[0][key]
+            out[f"{key}_rounds"] = [r.get(key) for r in rounds]
     return out

@@ -15,6 +15,7 @@ To add a figure, write its three functions and register it::
         data=lambda p, r: trim(select(r["pc-adamw"], width=p.width), keep_t=False),
         plot=plot_accuracy_vs_gamma,                # Dataset -> matplotlib Figure
         summary=summary_accuracy_vs_gamma,          # Dataset -> text, for the README
+        caption=caption_accuracy_vs_gamma,          # Dataset -> caption text (not drawn)
     ))
 
 Profiles (`PROFILES`) set the data size, epochs, gammas, seeds and widths; `estimate()` turns
@@ -28,8 +29,8 @@ a profile into a predicted run time from per-run costs measured on the reference
 #   cost         the run-time models (one per SweepSpec: spec.cost)
 #   experiments  SweepSpec, Runner, pc_spec / bp_spec, the Dataset helpers (select, combine...)
 #   registry     Figure, FIGURES, register, resolve
-#   layout       new_figure, one_panel, analysis_footnote
-#   make         estimate, make_figures, summarise
+#   layout       paper sizes, new_figure, one_panel, analysis_caption, draw_footnote
+#   make         estimate, make_figures, summarise, captions
 #   cli          configure_parser, run_cli, main (and __main__: python -m pcdiag.figures)
 #   gamma        the five analysis figures (energy per layer, accuracy and energy ratio vs gamma)
 #   depth        the four deep-network figures
@@ -57,6 +58,7 @@ from pcdiag.figures.experiments import (
     with_weight_lr,
 )
 from pcdiag.figures.gamma import (
+    caption_accuracy_vs_gamma,
     plot_accuracy_vs_gamma,
     plot_accuracy_vs_gamma_by_width,
     plot_accuracy_vs_gamma_state_optimizer,
@@ -68,8 +70,22 @@ from pcdiag.figures.gamma import (
     summary_energy_ratio_vs_gamma,
     summary_state_optimizer,
 )
-from pcdiag.figures.layout import analysis_footnote, new_figure, one_panel
-from pcdiag.figures.make import Written, estimate, make_figures, save_figure, summarise
+from pcdiag.figures.layout import (
+    ONE_COLUMN,
+    TWO_COLUMNS,
+    analysis_caption,
+    draw_footnote,
+    new_figure,
+    one_panel,
+)
+from pcdiag.figures.make import (
+    Written,
+    captions,
+    estimate,
+    make_figures,
+    save_figure,
+    summarise,
+)
 from pcdiag.figures.profiles import (
     DEEP_PROFILES,
     GAMMAS,
@@ -88,6 +104,7 @@ __all__ = [
     "DEEP_PROFILES",
     "FIGURES",
     "GAMMAS",
+    "ONE_COLUMN",
     "PROFILES",
     "WEIGHT_LR",
     "WEIGHT_OPTIMIZERS",
@@ -98,16 +115,20 @@ __all__ = [
     "Profile",
     "Runner",
     "SweepSpec",
+    "TWO_COLUMNS",
     "Written",
-    "analysis_footnote",
+    "analysis_caption",
     "bp_spec",
     "broadcast",
+    "caption_accuracy_vs_gamma",
+    "captions",
     "combine",
     "config_of",
     "configure_parser",
     "conform",
     "deep_profile",
     "depth",
+    "draw_footnote",
     "estimate",
     "gamma",
     "get_profile",

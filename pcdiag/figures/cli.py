@@ -10,7 +10,7 @@ import pcdiag
 from pcdiag.cli.executor_flags import add_executor_flags, executor_kwargs
 from pcdiag.engine.executors import SweepError
 from pcdiag.figures.errors import FigureError
-from pcdiag.figures.make import estimate, make_figures, summarise
+from pcdiag.figures.make import captions, estimate, make_figures, summarise
 from pcdiag.figures.profiles import PROFILES
 from pcdiag.figures.registry import FIGURES
 
@@ -33,6 +33,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                         help="print the predicted run time and exit")
     parser.add_argument("--summary", action="store_true",
                         help="print the numeric findings from the .nc files in --out and exit")
+    parser.add_argument("--captions", action="store_true",
+                        help="print the figures' captions (Markdown) from the .nc files in "
+                        "--out and exit; make_figures also stores each in NAME.nc's attrs")
+    parser.add_argument("--footnote", action="store_true",
+                        help="also draw each figure's caption under the image")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--store", metavar="DIR", default=None,
                         help="keep the sweeps' finished units under DIR (default: OUT/.store); "
@@ -49,6 +54,9 @@ def run_cli(args: argparse.Namespace) -> int:
         if getattr(args, "summary", False):
             print(summarise(out, only))
             return 0
+        if getattr(args, "captions", False):
+            print(captions(out, only))
+            return 0
         profile = getattr(args, "profile", "default")
         from_data = getattr(args, "from_data", False)
         if not from_data:
@@ -60,6 +68,7 @@ def run_cli(args: argparse.Namespace) -> int:
         written = make_figures(profile, only, out, from_data,
                                progress=not getattr(args, "no_progress", False),
                                store=getattr(args, "store", None) or True,
+                               footnote=getattr(args, "footnote", False),
                                **executor_kwargs(args))
     except (FigureError, pcdiag.ConfigError, pcdiag.SchemaError, FileNotFoundError) as error:
         print(f"pcdiag figures: error: {error}", file=sys.stderr)

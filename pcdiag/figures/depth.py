@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,7 +29,7 @@ import pcdiag.plot as pplot
 from pcdiag import metrics
 from pcdiag.figures.cost import RESIDUAL_MLP
 from pcdiag.figures.experiments import SweepSpec, combine, config_of, conform, select, trim
-from pcdiag.figures.layout import new_figure, one_panel
+from pcdiag.figures.layout import ONE_COLUMN, TWO_COLUMNS, new_figure, one_panel
 from pcdiag.figures.profiles import (
     DEEP_GAMMA,
     MOMENTUM_LR,
@@ -42,7 +41,7 @@ from pcdiag.figures.profiles import (
     layer_sizes_of,
 )
 from pcdiag.figures.registry import Figure, register
-from pcdiag.plot._style import convention_long, final_fraction, style
+from pcdiag.plot._style import convention, convention_long, final_fraction, style
 
 # --------------------------------------------------------------------------- sweeps
 
@@ -185,7 +184,56 @@ def _align_data(profile, results) -> xr.Dataset:
 # --------------------------------------------------------------------------- plots
 
 
-def _deep_footnote(fig: MplFigure, ds: xr.Dataset, *lines: str) -> None:
+def plot_accuracy_vs_depth(ds: xr.Dataset) -> MplFigure:
+    return one_panel(ds, lambda d, ax: pplot.accuracy_vs_depth(d, ax, hue="variant"),
+                     "Test accuracy vs depth: PC, remedies, BP", size=(ONE_COLUMN, 3.8))
+
+
+def plot_energy_propagation(ds: xr.Dataset) -> MplFigure:
+    cfg = config_of(ds)
+    n = ds.sizes["variant"]
+    with style():
+        fig = MplFigure(figsize=(TWO_COLUMNS, 2.9), layout="constrained")
+        axes = fig.subplots(1, n, squeeze=False, sharey=True)[0]
+        pplot.energy_propagation(ds, axes, dim="variant")
+        fig.suptitle(r"Where the energy reaches: $\log_{10} E_\ell$ over layer and inference "
+                     f"iteration, depth {cfg.depth}")
+    return fig
+
+
+def plot_update_decay(ds: xr.Dataset) -> MplFigure:
+    return one_panel(ds, lambda d, ax: pplot.relative_update_vs_layer(d, ax, hue="depth"),
+                     "Relative weight update per layer (PC)", size=(ONE_COLUMN, 3.6))
+
+
+def plot_bp_alignment(ds: xr.Dataset) -> MplFigure:
+    gammas = list(ds["gamma"].values)
+    with style():
+        fig, axes = new_figure(len(gammas), TWO_COLUMNS, 2.6)
+        for ax in axes[1:]:
+            ax.sharey(axes[0])
+        for ax, gamma in zip(axes, gammas):
+            pplot.bp_cosine_vs_layer(select(ds, gamma=gamma), ax, hue="depth")
+            ax.set_title(f"γ = {gamma:g}\n{convention(ds)}", loc="left")
+        for ax in axes[1:]:
+            ax.set_ylabel("")
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
+        if axes[0].get_legend() is not None:
+            axes[0].legend(loc="lower left")  # under the lines that start near 1
+        drawn = pplot.depth.final_median(ds["bp_cosine"], ds, 0.2)
+        low = float(drawn.min()) if bool(drawn.notnull().any()) else 0.0
+        axes[0].set_ylim(min(-0.05, low - 0.05), 1.05)  # shared: every panel's lowest point
+        fig.suptitle("Alignment of PC weight gradients with backprop, by layer")
+    return fig
+
+
+# --------------------------------------------------------------------------- captions
+# the settings and reading notes, kept outside the image (Figure.caption)
+
+
+def deep_caption(ds: xr.Dataset, *lines: str) -> str:
+    """The residual MLP's settings (convention, network, optimizers), then `lines`."""
     cfg = config_of(ds)
     depth = "L" if "depth" in ds.dims else str(cfg.depth)
     weights = (f"AdamW lr {cfg.weight_lr:g}" if cfg.weight_optimizer == "adamw"
@@ -194,24 +242,21 @@ def _deep_footnote(fig: MplFigure, ds: xr.Dataset, *lines: str) -> None:
     head = [
         f"{convention_long(ds)}. Energies at t = T are read after the T-th state update.",
         f"Residual MLP [{sizes[0]}, {cfg.width} x ({depth} - 1), {sizes[-1]}] (identity skips "
-        f"around every "
-        f"hidden layer but the first and last), {cfg.activation}, {cfg.output_energy} output "
-        f"energy, forward initialisation, states: plain SGD, batch {cfg.batch_size}, "
-        f"{cfg.n_train} {cfg.dataset} training images, {cfg.epochs} epoch"
+        f"around every hidden layer but the first and last), {cfg.activation}, "
+        f"{cfg.output_energy} output energy, forward initialisation, states: plain SGD, batch "
+        f"{cfg.batch_size}, {cfg.n_train} {cfg.dataset} training images, {cfg.epochs} epoch"
         f"{'s' if cfg.epochs > 1 else ''}; weights {weights}, weight decay "
         f"{cfg.weight_decay:g}.",
     ]
-    chars = int(fig.get_figwidth() * 17)
-    text = "\n".join(textwrap.fill(line, chars, subsequent_indent="  ")
-                     for line in head + [line for line in lines if line])
-    fig.text(0.01, -0.01, text, ha="left", va="top", fontsize="x-small", color="0.35")
+    return "\n".join(head + [line for line in lines if line])
 
 
-def plot_accuracy_vs_depth(ds: xr.Dataset) -> MplFigure:
+def caption_accuracy_vs_depth(ds: xr.Dataset) -> str:
     cfg = config_of(ds)
-    return one_panel(
-        ds, lambda d, ax: pplot.accuracy_vs_depth(d, ax, hue="variant"),
-        "Test accuracy vs depth: PC and its remedies against backprop",
+    return deep_caption(
+        ds,
+        f"Line: mean over {ds.sizes.get('seed', 1)} seed(s); dots: single seeds; band: "
+        "min-max; collapsed runs are marked at the bottom edge with their accuracy. "
         f"T = {cfg.inference_steps} inference steps at every depth: 2 x the deepest "
         "network, so T >= 2L everywhere (PC's error front moves at most one layer per "
         "inference step, so layer 1 of an L-layer net gets no error before t = L - 1; in "
@@ -220,36 +265,27 @@ def plot_accuracy_vs_depth(ds: xr.Dataset) -> MplFigure:
         "parameterization 'mupc' (N(0,1) weights, 1/sqrt(N L) residual branches), AdamW lr "
         f"{MUPC_WEIGHT_LR:g} (the best of 1e-3, 1e-2, 1e-1 at depths 8-32). BP does not use "
         "T or γ.",
-        size=(6.0, 4.0), footnote=_deep_footnote,
     )
 
 
-def plot_energy_propagation(ds: xr.Dataset) -> MplFigure:
-    cfg = config_of(ds)
-    n = ds.sizes["variant"]
-    with style():
-        fig = MplFigure(figsize=(2.9 * n + 0.8, 3.6), layout="constrained")
-        axes = fig.subplots(1, n, squeeze=False, sharey=True)[0]
-        pplot.energy_propagation(ds, axes, dim="variant")
-        fig.suptitle(f"Where the energy reaches: log10 E_l over layer and inference iteration, "
-                     f"depth {cfg.depth}", fontsize="large")
-        _deep_footnote(
-            fig, ds,
-            "Each panel: one run (seed 0), mean over the last 10% of logged training steps; "
-            "shared colour scale; grey: energy exactly 0 (the error signal has not arrived). "
-            f"Remedies: more inference steps; ePC (states x_l = mu_l + e_l, inference on the "
-            f"errors); μPC (parameterization 'mupc', AdamW lr {MUPC_WEIGHT_LR:g}); layer "
-            f"precision {PRECISION} (pi_l = 0.5^(L-l): lower layers weigh less, so the energy "
-            "recorded there is pi_l E_l). γ = 0.1; AdamW lr 1e-3 unless stated.",
-        )
-    return fig
+def caption_energy_propagation(ds: xr.Dataset) -> str:
+    return deep_caption(
+        ds,
+        "Each panel: one run (seed 0), mean over the last 10% of logged training steps; "
+        f"shared colour scale over the top {pplot.depth.HEATMAP_DECADES} decades (lower "
+        "energies in the colour bar's 'under' colour); grey: energy exactly 0 (the error "
+        "signal has not arrived). Remedies: more inference steps; ePC (states x_l = mu_l + "
+        f"e_l, inference on the errors); μPC (parameterization 'mupc', AdamW lr "
+        f"{MUPC_WEIGHT_LR:g}); layer precision {PRECISION} (pi_l = 0.5^(L-l): lower layers "
+        "weigh less, so the energy recorded there is pi_l E_l). γ = 0.1; AdamW lr 1e-3 "
+        "unless stated.",
+    )
 
 
-def plot_update_decay(ds: xr.Dataset) -> MplFigure:
+def caption_update_decay(ds: xr.Dataset) -> str:
     cfg = config_of(ds)
-    return one_panel(
-        ds, lambda d, ax: pplot.relative_update_vs_layer(d, ax, hue="depth"),
-        "Relative weight update per layer (PC, SGD-momentum weights)",
+    return deep_caption(
+        ds,
         f"γ = {cfg.gamma:g}, T = {cfg.inference_steps} at every depth (2 x the deepest). "
         "Decay rate: minus the least-squares slope of log10 ||Δθ_l|| / ||θ_l|| against "
         "the distance from the output L - l, fitted to the non-zero medians drawn "
@@ -258,38 +294,24 @@ def plot_update_decay(ds: xr.Dataset) -> MplFigure:
         "normalises each layer's update, which hides the decay (its fitted rate is ~0); "
         "weight decay 0, else a layer without gradient still moves by lr x decay, a floor "
         f"of ~1e-5. {ds.sizes.get('seed', 1)} seed(s).",
-        size=(6.0, 4.0), footnote=_deep_footnote,
     )
 
 
-def plot_bp_alignment(ds: xr.Dataset) -> MplFigure:
+def _final_steps(ds: xr.Dataset) -> int:
+    return final_fraction(ds[["bp_cosine"]], 0.2).sizes["step"]
+
+
+def caption_bp_alignment(ds: xr.Dataset) -> str:
     cfg = config_of(ds)
-    gammas = list(ds["gamma"].values)
-    with style():
-        fig, axes = new_figure(len(gammas), 3.6 * len(gammas) + 0.4, 3.6)
-        for ax in axes[1:]:
-            ax.sharey(axes[0])
-        for ax, gamma in zip(axes, gammas):
-            pplot.bp_cosine_vs_layer(select(ds, gamma=gamma), ax, hue="depth")
-            ax.set_title(f"γ = {gamma:g}, " + ax.get_title(loc="left"), loc="left",
-                         fontsize="small")
-        for ax in axes[1:]:
-            ax.set_ylabel("")
-            if ax.get_legend() is not None:
-                ax.get_legend().remove()
-        drawn = pplot.depth.final_median(ds["bp_cosine"], ds, 0.2)
-        low = float(drawn.min()) if bool(drawn.notnull().any()) else 0.0
-        axes[0].set_ylim(min(-0.05, low - 0.05), 1.05)  # shared: every panel's lowest point
-        fig.suptitle("Alignment of PC weight gradients with backprop, by layer",
-                     fontsize="large")
-        _deep_footnote(
-            fig, ds,
-            f"bp_cosine: cosine between the gradient PC's weight optimizer receives for layer l "
-            f"and the backprop gradient of the output loss, same weights and batch; median over "
-            f"the final 20% of logged steps. T = {cfg.inference_steps} at every depth. NaN "
-            "(no point) where the PC gradient is exactly 0: the error never reached the layer.",
-        )
-    return fig
+    return deep_caption(
+        ds,
+        "bp_cosine: cosine between the gradient PC's weight optimizer receives for layer l "
+        "and the backprop gradient of the output loss, same weights and batch; median over "
+        f"the final 20% of logged steps (the last {_final_steps(ds)} logged steps), "
+        f"{ds.sizes.get('seed', 1)} seed(s). "
+        f"T = {cfg.inference_steps} at every depth. NaN (no point) where the PC gradient is "
+        "exactly 0: the error never reached the layer.",
+    )
 
 
 # --------------------------------------------------------------------------- summaries
@@ -403,6 +425,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
         sweeps=_accuracy_specs,
         data=_accuracy_data,
         plot=plot_accuracy_vs_depth,
+        caption=caption_accuracy_vs_depth,
         summary=summary_accuracy_vs_depth,
     ),
     Figure(
@@ -413,6 +436,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
         sweeps=_energy_specs,
         data=_energy_data,
         plot=plot_energy_propagation,
+        caption=caption_energy_propagation,
         summary=summary_energy_propagation,
     ),
     Figure(
@@ -422,6 +446,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
         sweeps=_align_specs,
         data=_update_data,
         plot=plot_update_decay,
+        caption=caption_update_decay,
         summary=summary_update_decay,
     ),
     Figure(
@@ -431,6 +456,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
         sweeps=_align_specs,
         data=_align_data,
         plot=plot_bp_alignment,
+        caption=caption_bp_alignment,
         summary=summary_bp_alignment,
     ),
 ))

@@ -4,7 +4,7 @@ state optimizer).
 
 - ``energy_per_layer``: energy of each layer over training and over inference iterations;
 - ``accuracy_vs_gamma``: test accuracy against gamma, SGD-momentum vs AdamW weights;
-- ``energy_ratio_vs_gamma``: E_l / E_l+1 against gamma;
+- ``energy_ratio_vs_gamma``: E_l / E_{l+1} against gamma;
 - ``accuracy_vs_gamma_by_width``: test accuracy against gamma by width, PC and BP;
 - ``accuracy_vs_gamma_state_optimizer``: test accuracy against gamma, SGD vs Adam states.
 """
@@ -27,7 +27,13 @@ from pcdiag.figures.experiments import (
     select,
     trim,
 )
-from pcdiag.figures.layout import analysis_footnote, new_figure, one_panel
+from pcdiag.figures.layout import (
+    TWO_COLUMNS,
+    analysis_caption,
+    batch_mean_axis,
+    new_figure,
+    one_panel,
+)
 from pcdiag.figures.profiles import WEIGHT_OPTIMIZERS, Profile
 from pcdiag.figures.registry import Figure, register
 from pcdiag.plot._style import final_fraction, style
@@ -37,56 +43,91 @@ from pcdiag.plot._style import final_fraction, style
 
 def plot_energy_per_layer(ds: xr.Dataset) -> MplFigure:
     with style():
-        fig, (left, right) = new_figure(2, 9.5)
+        fig, (left, right) = new_figure(2, TWO_COLUMNS)
         pplot.energy_per_layer(ds, left, over="step").get_legend().remove()
         pplot.energy_per_layer(ds, right, over="t")
         cfg = config_of(ds)
         fig.suptitle(f"Energy per layer: PC, width {cfg.width}, γ = {cfg.gamma:g}, "
-                     f"weights {cfg.weight_optimizer}", fontsize="large")
-        analysis_footnote(fig, ds, "Hidden-layer energies are exactly 0 at t = 0 (forward "
-                                   "initialisation) and are not drawn on the log axis; "
-                                   f"mean over {ds.sizes.get('seed', 1)} seed(s).")
+                     f"weights {cfg.weight_optimizer}")
     return fig
 
 
+def _accuracy_panel(hue: str):
+    def draw(ds: xr.Dataset, ax) -> None:
+        pplot.accuracy_vs_gamma(ds, ax, hue=hue)
+        batch_mean_axis(ax, ds)
+    return draw
+
+
 def plot_accuracy_vs_gamma(ds: xr.Dataset) -> MplFigure:
-    return one_panel(
-        ds, lambda d, ax: pplot.accuracy_vs_gamma(d, ax, hue="weight_optimizer"),
-        "Test accuracy vs state learning rate γ (PC)",
-        "'SGD vs Adam' here varies the weight optimizer, as the released experiment code "
-        "does; states use plain SGD.",
-    )
+    return one_panel(ds, _accuracy_panel("weight_optimizer"), "Test accuracy vs γ (PC)")
 
 
 def plot_energy_ratio_vs_gamma(ds: xr.Dataset) -> MplFigure:
-    return one_panel(
-        ds, pplot.energy_ratio_vs_gamma, "Energy imbalance E_l / E_l+1 vs γ (PC)",
-        "Line: median over the final 10% of logged steps and the seeds, zeros included; band: "
-        "interquartile range; a ratio of 0 is drawn at the floor (triangles) and counted in "
-        "the legend. Grey lines at 1e-2, 1 and 1e2.",
-    )
+    return one_panel(ds, pplot.energy_ratio_vs_gamma,
+                     r"Energy imbalance $E_\ell/E_{\ell+1}$ vs γ (PC)")
 
 
 def plot_accuracy_vs_gamma_by_width(ds: xr.Dataset) -> MplFigure:
     with style():
-        fig, axes = new_figure(3, 13, 3.8)
+        fig, axes = new_figure(len(pplot.WIDTH_PANELS), TWO_COLUMNS, 2.9)
         for ax in axes[1:]:
             ax.sharey(axes[0])
         pplot.accuracy_vs_gamma_by_width(ds, axes)
-        fig.suptitle("Test accuracy vs γ by width: PC (two weight optimizers) and BP",
-                     fontsize="large")
-        analysis_footnote(fig, ds, "BP does not use γ: it ran once per width, optimizer and "
-                                   "seed (flat lines).")
+        for ax in axes:
+            batch_mean_axis(ax, ds)
+        fig.suptitle("Test accuracy vs γ by width: PC, with BP as a reference band")
     return fig
 
 
 def plot_accuracy_vs_gamma_state_optimizer(ds: xr.Dataset) -> MplFigure:
-    return one_panel(
-        ds, lambda d, ax: pplot.accuracy_vs_gamma(d, ax, hue="state_optimizer"),
-        "Test accuracy vs γ: state optimizer SGD vs Adam (PC)",
-        "Here the state optimizer varies (γ is its learning rate); the weights use AdamW in "
-        "both.",
-    )
+    return one_panel(ds, _accuracy_panel("state_optimizer"),
+                     "Test accuracy vs γ: SGD vs Adam states (PC)")
+
+
+# --------------------------------------------------------------------------- captions
+# the settings and reading notes, kept outside the image (Figure.caption)
+
+
+def _seeds(ds: xr.Dataset) -> int:
+    return ds.sizes.get("seed", 1)
+
+
+def caption_energy_per_layer(ds: xr.Dataset) -> str:
+    return analysis_caption(ds, "Hidden-layer energies are exactly 0 at t = 0 (forward "
+                                "initialisation) and are not drawn on the log axis; line: mean "
+                                f"over {_seeds(ds)} seed(s), band: min-max over seeds.")
+
+
+_ACCURACY_NOTE = ("Line: mean over {n} seed(s); dots: single seeds; band: min-max. Runs that "
+                  "collapsed (accuracy nearer chance than the best) are marked at the bottom "
+                  "edge with their accuracy. Top axis: the same γ in batch-mean units "
+                  "(γ × batch size, PCX's convention).")
+
+
+def caption_accuracy_vs_gamma(ds: xr.Dataset) -> str:
+    return analysis_caption(ds, _ACCURACY_NOTE.format(n=_seeds(ds)) + " 'SGD vs Adam' here "
+                            "varies the weight optimizer, as the released experiment code "
+                            "does; states use plain SGD.")
+
+
+def caption_energy_ratio_vs_gamma(ds: xr.Dataset) -> str:
+    return analysis_caption(ds, "Line: median over the final 10% of logged steps and the "
+                                f"{_seeds(ds)} seed(s); band: interquartile range. Grey lines "
+                                "at 1e-2, 1 and 1e2.")
+
+
+def caption_by_width(ds: xr.Dataset) -> str:
+    return analysis_caption(ds, _ACCURACY_NOTE.format(n=_seeds(ds)) + " BP does not use γ: "
+                            "it ran once per width, optimizer and seed; grey band: BP's "
+                            "min-max over widths and seeds (same weight optimizer), line: "
+                            "its mean.")
+
+
+def caption_state_optimizer(ds: xr.Dataset) -> str:
+    return analysis_caption(ds, _ACCURACY_NOTE.format(n=_seeds(ds)) + " Here the state "
+                            "optimizer varies (γ is its learning rate); the weights use AdamW "
+                            "in both.")
 
 
 # --------------------------------------------------------------------------- summaries
@@ -209,6 +250,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
         sweeps=lambda p: {"pc-adamw": pc_spec(p, "adamw")},
         data=_energy_data,
         plot=plot_energy_per_layer,
+        caption=caption_energy_per_layer,
         summary=summary_energy_per_layer,
     ),
     Figure(
@@ -220,16 +262,18 @@ FIGURES_HERE = tuple(register(figure) for figure in (
         sweeps=_main_specs,
         data=lambda p, r: trim(optimizers(p, r, "pc", width=p.width), keep_t=False),
         plot=plot_accuracy_vs_gamma,
+        caption=caption_accuracy_vs_gamma,
         summary=summary_accuracy_vs_gamma,
     ),
     Figure(
         name="energy_ratio_vs_gamma",
-        description="E_l / E_l+1 at t = T over the final steps against gamma (log-log), one "
+        description="E_l / E_{l+1} at t = T over the final steps against gamma (log-log), one "
                     "line per layer pair, line style per weight optimizer; guides at 1e-2, 1, "
                     "1e2.",
         sweeps=_main_specs,
         data=lambda p, r: optimizers(p, r, "pc", width=p.width),
         plot=plot_energy_ratio_vs_gamma,
+        caption=caption_energy_ratio_vs_gamma,
         summary=summary_energy_ratio_vs_gamma,
     ),
     Figure(
@@ -239,6 +283,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
         sweeps=_width_specs,
         data=_width_data,
         plot=plot_accuracy_vs_gamma_by_width,
+        caption=caption_by_width,
         summary=summary_by_width,
     ),
     Figure(
@@ -248,6 +293,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
         sweeps=_state_specs,
         data=_state_data,
         plot=plot_accuracy_vs_gamma_state_optimizer,
+        caption=caption_state_optimizer,
         summary=summary_state_optimizer,
     ),
 ))

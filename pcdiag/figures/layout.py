@@ -1,5 +1,7 @@
-"""Figure layout shared by the figure families: a constrained-layout figure with a row of
-Axes, the one-panel figure, and the footnote that states the analysis model's settings."""
+"""Figure layout shared by the figure families: paper sizes (one or two columns), a
+constrained-layout figure with a row of Axes, the one-panel figure, the caption that states
+the analysis model's settings (kept outside the image; `draw_footnote` draws it under the
+figure on request), and the accuracy figures' batch-mean gamma axis."""
 
 from __future__ import annotations
 
@@ -8,33 +10,39 @@ import textwrap
 from collections.abc import Callable
 
 import xarray as xr
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 
 from pcdiag.figures.experiments import config_of
 from pcdiag.figures.profiles import layer_sizes_of
 from pcdiag.plot._style import convention_long, style
 
+#: Figure widths in inches: one column and two columns of a two-column paper.
+ONE_COLUMN = 3.3
+TWO_COLUMNS = 7.0
+#: Font size (points) of a footnote drawn into the image (`draw_footnote`).
+FOOTNOTE_PT = 7
 
-def new_figure(ncols: int, width: float, height: float = 3.4):
+
+def new_figure(ncols: int, width: float = TWO_COLUMNS, height: float = 2.6):
     """A constrained-layout figure (not pyplot's) and its row of `ncols` Axes."""
     fig = MplFigure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, axes
 
 
-def analysis_footnote(fig: MplFigure, ds: xr.Dataset, extra: str = "") -> None:
-    """The analysis model's settings under the figure (convention, model, optimizers)."""
+def analysis_caption(ds: xr.Dataset, extra: str = "") -> str:
+    """The analysis model's settings (convention, model, optimizers), then `extra`."""
     cfg = config_of(ds)
     sizes = layer_sizes_of(cfg)
     widths = "W" if "width" in ds.dims else str(cfg.width)
     arch = str(sizes).replace(str(cfg.width), widths) if "width" in ds.dims else str(sizes)
-    n_train = cfg.n_train
     lines = [
         f"{convention_long(ds)}. Energies at t = T are read after the T-th state update.",
         f"Model {arch}, {cfg.activation}, {cfg.output_energy} output energy, forward "
         f"initialisation, T = {cfg.inference_steps}, state optimizer {cfg.state_optimizer}"
-        f" (unless swept), batch {cfg.batch_size}, {n_train} {cfg.dataset} training images, "
-        f"{cfg.epochs} epoch{'s' if cfg.epochs > 1 else ''}.",
+        f" (unless swept), batch {cfg.batch_size}, {cfg.n_train} {cfg.dataset} training "
+        f"images, {cfg.epochs} epoch{'s' if cfg.epochs > 1 else ''}.",
     ]
     if "weight_optimizer_settings" in ds.attrs:
         settings = json.loads(ds.attrs["weight_optimizer_settings"])
@@ -44,22 +52,54 @@ def analysis_footnote(fig: MplFigure, ds: xr.Dataset, extra: str = "") -> None:
     else:
         lines.append(f"Weight optimizer {cfg.weight_optimizer}, lr {cfg.weight_lr:g}, "
                      f"weight decay {cfg.weight_decay:g}.")
-    if extra:
-        lines.append(extra)
-    chars = int(fig.get_figwidth() * 17)
-    text = "\n".join(textwrap.fill(line, chars, subsequent_indent="  ") for line in lines)
-    fig.text(0.01, -0.01, text, ha="left", va="top", fontsize="x-small", color="0.35")
+    return "\n".join(lines + [extra] if extra else lines)
 
 
-def one_panel(ds: xr.Dataset, draw: Callable, title: str, note: str,
-              size: tuple[float, float] = (5.5, 3.8), footnote: Callable | None = None
-              ) -> MplFigure:
-    """A styled one-Axes figure: `draw(ds, ax)`, a title, and a footnote ending in `note`
-    (`footnote(fig, ds, note)`; default: the analysis model's)."""
+def draw_footnote(fig: MplFigure, caption: str) -> None:
+    """Draw `caption` (lines separated by newlines) under the figure, wrapped to its width."""
+    chars = int(fig.get_figwidth() * 72 / (0.5 * FOOTNOTE_PT))  # ~0.5 em per character
+    text = "\n".join(textwrap.fill(line, chars, subsequent_indent="  ")
+                     for line in caption.splitlines() if line)
+    # Lay the figure out once and freeze it: a figure legend sits on the figure's edge, and
+    # the tight crop that takes in the footnote would otherwise move it down onto the text.
+    with style():
+        fig.draw_without_rendering()
+    for legend in fig.legends:
+        box = legend.get_window_extent().transformed(fig.transFigure.inverted())
+        legend.set_bbox_to_anchor(box, transform=fig.transFigure)
+    fig.set_layout_engine("none")
+    fig.text(0.01, -0.01, text, ha="left", va="top", fontsize=FOOTNOTE_PT, color="0.35")
+
+
+def one_panel(ds: xr.Dataset, draw: Callable, title: str,
+              size: tuple[float, float] = (ONE_COLUMN, 3.4)) -> MplFigure:
+    """A styled one-Axes figure: `draw(ds, ax)`, its legend under the Axes, and a title."""
     with style():
         fig, (ax,) = new_figure(1, *size)
         draw(ds, ax)
-        fig.suptitle(title, fontsize="large")
-        (footnote or analysis_footnote)(fig, ds, note)
+        legend_below(fig, ax)
+        fig.suptitle(title)
     return fig
 
+
+def legend_below(fig: MplFigure, ax: Axes, ncols: int = 2) -> None:
+    """Move `ax`'s legend under the figure (a narrow figure has no room for it inside)."""
+    legend = ax.get_legend()
+    if legend is None:
+        return
+    labels = [t.get_text() for t in legend.get_texts()]
+    title = legend.get_title().get_text()
+    handles = list(legend.legend_handles)
+    legend.remove()
+    fig.legend(handles, labels, title=title or None, loc="outside lower center",
+               ncols=min(ncols, len(labels)))
+
+
+def batch_mean_axis(ax: Axes, ds: xr.Dataset) -> None:
+    """A top x axis giving per-sample gamma in batch-mean units (PCX's: gamma x B, B the
+    batch size of the data's config); nothing when the data already use batch-mean gamma."""
+    if ds.attrs.get("gamma_convention", "per_sample") != "per_sample":
+        return
+    batch = config_of(ds).batch_size
+    top = ax.secondary_xaxis("top", functions=(lambda g: g * batch, lambda g: g / batch))
+    top.set_xlabel(f"batch-mean γ = γ × B (B = {batch})")

@@ -1,6 +1,6 @@
 """Making the figures: predict the run time (`estimate`), run the experiments and write
 NAME.png, NAME.pdf and NAME.nc per figure (`make_figures`), and print what the saved data say
-(`summarise`)."""
+(`summarise`) and the figures' captions (`captions`)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ import pcdiag
 from pcdiag.figures.cost import COMPILE_S, RUN_EPOCH_S
 from pcdiag.figures.errors import FigureError
 from pcdiag.figures.experiments import Runner, SweepSpec
+from pcdiag.figures.layout import draw_footnote
 from pcdiag.figures.profiles import Profile, get_profile
 from pcdiag.figures.registry import Figure, resolve
+from pcdiag.plot._style import style
 from pcdiag.progress import progress_bar
 
 # --------------------------------------------------------------------------- estimate
@@ -61,13 +63,19 @@ class Written:
     pdf: Path
     nc: Path
     seconds: float
+    caption: str = ""
 
 
 def save_figure(fig: MplFigure, out: Path, name: str) -> tuple[Path, Path]:
     png, pdf = out / f"{name}.png", out / f"{name}.pdf"
+    with style():  # ticks made while saving get the style's sizes too
+        _save(fig, png, pdf)
+    return png, pdf
+
+
+def _save(fig: MplFigure, png: Path, pdf: Path) -> None:
     fig.savefig(png, dpi=150, bbox_inches="tight", metadata={"Software": None})
     fig.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None, "Creator": None})
-    return png, pdf
 
 
 def make_figures(
@@ -79,6 +87,7 @@ def make_figures(
     progress: bool = True,
     store: bool | str | Path = True,
     executor=None,
+    footnote: bool = False,
 ) -> list[Written]:
     """Run the experiments of the selected figures and write NAME.png, .pdf and .nc to `out`.
 
@@ -87,6 +96,9 @@ def make_figures(
     under `out/.store/` (or under the folder `store` names) so an interrupted call resumes.
     `executor` (a name or an Executor, see pcdiag.engine.executors) runs the sweeps' units:
     default in this process; "ray" and "slurm" need the store on a disk their workers see.
+    Each figure's caption (`Figure.caption`) is kept outside the image: in NAME.nc's attrs
+    (`caption`, when the .nc is written) and in `Written.caption`; `footnote=True` also draws
+    it under the image.
     """
     profile = get_profile(profile)
     figures = resolve(only)
@@ -112,10 +124,15 @@ def make_figures(
                 ds = pcdiag.open_dataset(nc)
             else:
                 ds = _label(figure.experiment(profile, runner), figure, profile)
+                ds.attrs["caption"] = figure.caption(ds)
                 pcdiag.save(ds, nc)
+            caption = figure.caption(ds)
             fig = figure.plot(ds)
+            if footnote:
+                draw_footnote(fig, caption)
             png, pdf = save_figure(fig, out, figure.name)
-            written.append(Written(figure.name, png, pdf, nc, time.perf_counter() - start))
+            written.append(Written(figure.name, png, pdf, nc, time.perf_counter() - start,
+                                   caption))
             if bar is not None:
                 bar.update(1)
     if not from_data:
@@ -165,3 +182,10 @@ def summarise(out: str | Path = "figures", only=None) -> str:
     return "\n".join(blocks)
 
 
+def captions(out: str | Path = "figures", only=None) -> str:
+    """The captions of the figures whose .nc files are in `out`, as Markdown (`## NAME`, then
+    the caption), computed from the data as make_figures stores them."""
+    out = Path(out)
+    blocks = [f"## {figure.name}\n\n{figure.caption(pcdiag.open_dataset(path))}\n"
+              for figure in resolve(only) if (path := out / f"{figure.name}.nc").is_file()]
+    return "\n".join(blocks) if blocks else f"no figure data (.nc) in {out}"

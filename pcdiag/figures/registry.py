@@ -18,7 +18,10 @@ __all__ = ["FIGURES", "Figure", "FigureError", "register", "resolve"]
 
 @dataclass(frozen=True)
 class Figure:
-    """A registered figure: what to run, what to keep, how to draw it, what it says."""
+    """A registered figure: what to run, what to keep, how to draw it, what it says.
+
+    `caption(ds)` is the figure's caption (settings and reading notes), kept outside the
+    image: make_figures stores it in NAME.nc's attrs and draws it only with footnote=True."""
 
     name: str
     description: str
@@ -26,6 +29,7 @@ class Figure:
     data: Callable[[Profile, Mapping[str, xr.Dataset]], xr.Dataset]
     plot: Callable[[xr.Dataset], MplFigure]
     summary: Callable[[xr.Dataset], str] = field(default=lambda ds: "")
+    caption: Callable[[xr.Dataset], str] = field(default=lambda ds: "")
 
     def experiment(self, profile: str | Profile, runner: Runner | None = None) -> xr.Dataset:
         """Run (or reuse) the sweeps and return exactly the data the figure plots."""

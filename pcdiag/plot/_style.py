@@ -19,6 +19,16 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
 
+#: Font sizes in points, absolute so nothing falls under 7 pt at a paper's column width
+#: (pcdiag.figures.layout: ONE_COLUMN, TWO_COLUMNS); code passes no relative sizes.
+PAPER_FONTS = {
+    "font.size": 8, "axes.labelsize": 8, "axes.titlesize": 8, "figure.titlesize": 9,
+    "xtick.labelsize": 7, "ytick.labelsize": 7, "legend.fontsize": 7,
+    "legend.title_fontsize": 7, "lines.linewidth": 1.2, "lines.markersize": 3.5,
+    "axes.linewidth": 0.6, "xtick.major.width": 0.6, "ytick.major.width": 0.6,
+    "xtick.major.size": 2.5, "ytick.major.size": 2.5, "xtick.minor.size": 1.5,
+    "ytick.minor.size": 1.5, "legend.handlelength": 1.6, "legend.borderaxespad": 0.3,
+}
 #: The qualitative palette for categories (optimizers, layers); colour-blind safe.
 PALETTE = "colorblind"
 #: The sequential palette for ordered values (widths).
@@ -65,6 +75,7 @@ def style_rc(context: str = "paper", font_scale: float = 1.1) -> dict:
         "savefig.bbox": "tight",
         "savefig.dpi": 150,
     })
+    rc.update(PAPER_FONTS)
     return rc
 
 
@@ -76,9 +87,15 @@ def palette(n: int, kind: str = "qualitative") -> list[str]:
     return [to_hex(c) for c in sns.color_palette(name, n + 1)][:n]  # skip the palest end
 
 
+#: Plain-text names in long_name attrs and the mathtext drawn for them.
+MATHTEXT = {"E_l / E_l+1": r"$E_\ell/E_{\ell+1}$"}
+
+
 def label(da: xr.DataArray, fallback: str | None = None) -> str:
-    """'long_name [units]' from attrs; units '1' (dimensionless) are not shown."""
+    """'long_name [units]' from attrs (MATHTEXT for formulas); units '1' are not shown."""
     name = da.attrs.get("long_name") or fallback or str(da.name)
+    for plain, math in MATHTEXT.items():
+        name = name.replace(plain, math)
     units = da.attrs.get("units")
     if units in (None, "", "1"):
         return str(name)
@@ -115,7 +132,7 @@ def convention_long(ds: xr.Dataset) -> str:
 
 def set_title(ax: Axes, ds: xr.Dataset, text: str) -> None:
     """A left-aligned title: what is drawn, then the gamma convention on a second line."""
-    ax.set_title(f"{text}\n{convention(ds)}", loc="left", fontsize="small")
+    ax.set_title(f"{text}\n{convention(ds)}", loc="left")
 
 
 def new_axes(ax: Axes | None, figsize: tuple[float, float] = (4.5, 3.2)) -> Axes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
@@ -22,6 +23,7 @@ from matplotlib.ticker import MaxNLocator
 from pcdiag import metrics
 from pcdiag.plot._style import (
     LINESTYLES,
+    convention,
     decorate,
     final_fraction,
     label,
@@ -37,11 +39,17 @@ from pcdiag.plot.sensitivity import (
     accuracy_summary,
     add_counts,
     failure_legend,
+    fit_accuracy_axes,
+    seed_points,
 )
 
 #: Colour of heatmap cells whose energy is exactly 0 (the error signal has not arrived).
 NOT_REACHED = "#d9d9d9"
 HEATMAP_CMAP = "magma"
+#: energy_propagation's shared colour scale spans at most this many decades below the top;
+#: lower energies take the colour map's 'under' colour (UNDER), named in the colour bar.
+HEATMAP_DECADES = 8
+UNDER = "#5aae61"
 #: Colour of the t = L - l guide: visible on the grey cells and on the whole colour map.
 FRONT_GUIDE = "#00a6d6"
 
@@ -73,10 +81,12 @@ def accuracy_vs_depth(
 ) -> Axes:
     """Test accuracy at the last (or `epoch`-th) evaluation against depth (log2 x).
 
-    Line: mean over seeds; band: min to max over seeds; one colour per value of `hue`. A
-    marker flags a depth where at least one seed failed (run_status: 'x' diverged, hollow
-    diamond inference unstable, hollow square collapsed; drawn at the mean of the seeds, or
-    at chance when none survived), counted in the legend. Select any other sweep dim first.
+    Line: mean over seeds; dots: single seeds; band: min to max over seeds; one colour per
+    value of `hue`. A marker flags a depth where at least one seed failed (run_status: 'x'
+    diverged, hollow diamond inference unstable, hollow square collapsed; drawn at the mean of
+    the seeds, or at chance when none survived), counted in the legend. The y axis fits the
+    healthy runs; collapsed ones are marked at its bottom edge (fit_accuracy_axes). Select
+    any other sweep dim first.
     """
     what = "accuracy_vs_depth"
     hue = hue if hue in ds.dims else None
@@ -94,17 +104,20 @@ def accuracy_vs_depth(
             ax, depth, s, colours[i], band=ds.sizes.get("seed", 1) > 1, markersize=4,
             label=describe(ds, hue, value) if hue else "test accuracy",
         ))
+        acc = ds["test_accuracy"].isel(epoch=epoch)
+        seed_points(ax, depth, acc.sel({hue: value}) if hue else acc, "depth", colours[i])
     ax.set_xscale("log", base=2)
     ax.set_xticks(depth, [str(int(d)) for d in depth])
     ax.minorticks_off()
     ax.set_xlabel(label(ds["depth"]))
     ax.set_ylabel(label(ds["test_accuracy"]))
     seeds = ds.sizes.get("seed", 1)
-    spread = "; band: min–max" if seeds > 1 else ""
+    spread = "; dots: seeds, band: min–max" if seeds > 1 else ""
     set_title(ax, ds, f"mean over {seeds} seed{'s' if seeds > 1 else ''}{spread}")
+    fit_accuracy_axes([ax], "depth", [summary])
     handles, labels = ax.get_legend_handles_labels()
     failure_legend(handles, labels, failed, int(ds["test_accuracy"].isel(epoch=-1).size))
-    ax.legend(handles, labels, fontsize="small")
+    ax.legend(handles, labels)
     decorate(ax)
     return ax
 
@@ -173,7 +186,8 @@ def energy_heatmap(
     ax = new_axes(ax)
     ax.pcolormesh(t_edges, l_edges, np.ma.masked_where(~zero, np.ones(values.shape)),
                   cmap=ListedColormap([NOT_REACHED]), vmin=0, vmax=1, rasterized=True)
-    mesh = ax.pcolormesh(t_edges, l_edges, np.ma.masked_invalid(logs), cmap=HEATMAP_CMAP,
+    cmap = matplotlib.colormaps[HEATMAP_CMAP].with_extremes(under=UNDER)
+    mesh = ax.pcolormesh(t_edges, l_edges, np.ma.masked_invalid(logs), cmap=cmap,
                          vmin=vmin, vmax=vmax, rasterized=True)
     mesh.set_label("log10 energy")
     depth = int(layer[np.isfinite(values).any(axis=1)].max()) if np.isfinite(values).any() \
@@ -199,8 +213,9 @@ def energy_propagation(
     final: float = 0.1,
     colorbar: bool = True,
 ) -> np.ndarray:
-    """One energy_heatmap per value of `dim`, on one shared colour scale (and one colour bar
-    with a 'not reached' swatch for zero energies). Returns the Axes."""
+    """One energy_heatmap per value of `dim`, on one shared colour scale spanning at most
+    HEATMAP_DECADES decades (lower energies in the 'under' colour, stated on the colour bar),
+    one colour bar and a 'not reached' swatch for zero energies. Returns the Axes."""
     require_dims(ds, (dim,), ("seed",), "energy_propagation")
     values = list(ds[dim].values)
     if axes is None:
@@ -212,18 +227,25 @@ def energy_propagation(
                          f"one per value or axes=None")
     ranges = [log_energy_range(ds.sel({dim: v}), final) for v in values]
     vmin, vmax = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    clipped = vmin < vmax - HEATMAP_DECADES
+    vmin = max(vmin, float(np.ceil(vmax - HEATMAP_DECADES)))  # a whole power of 10
     for ax, value in zip(axes, values):
         energy_heatmap(ds.sel({dim: value}), ax, final=final, vmin=vmin, vmax=vmax,
                        title=describe(ds, dim, value))
+        ax.set_title(describe(ds, dim, value), loc="left")  # the convention: legend title
     for ax in axes[1:]:
         ax.set_ylabel("")
     if colorbar:
         mesh = axes[-1].collections[-1]
         figure = axes[-1].get_figure()
-        bar = figure.colorbar(mesh, ax=list(axes), fraction=0.04, pad=0.01)
-        bar.set_label(f"log10 {label(ds['energy'])}")
-        figure.legend(handles=heatmap_legend_handles(), loc="outside upper right", ncols=2,
-                      fontsize="small", frameon=False)
+        bar = figure.colorbar(mesh, ax=list(axes), fraction=0.04, pad=0.01,
+                              extend="min" if clipped else "neither")
+        text = r"$\log_{10}$ " + label(ds["energy"])
+        if clipped:
+            text += f"\n(green ▼: below $10^{{{vmin:.0f}}}$)"
+        bar.set_label(text)
+        figure.legend(handles=heatmap_legend_handles(), loc="outside lower center", ncols=2,
+                      frameon=False, title=convention(ds))
     return axes
 
 
@@ -270,7 +292,7 @@ def relative_update_vs_layer(
     ax.set_xlabel(label(ds["layer"]) + " (1 = input side)")
     ax.set_ylabel(label(rel))
     set_title(ax, ds, f"median over the last {n_final} logged steps")
-    ax.legend(title="fitted decay rate", fontsize="small", title_fontsize="small")
+    ax.legend(title="fitted decay rate")
     decorate(ax)
     return ax
 
@@ -324,6 +346,6 @@ def bp_cosine_vs_layer(
                 if np.isfinite(median.values).any() else -0.05, 1.05)
     set_title(ax, ds, f"median over the last {n_final} logged steps")
     if hue:
-        ax.legend(fontsize="small")
+        ax.legend()
     decorate(ax)
     return ax

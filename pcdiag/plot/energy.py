@@ -46,7 +46,8 @@ def energy_per_layer(
     over="step": E_l at the last inference iteration (t = T, the states the weight step
     uses) at each logged training step. over="t": E_l at each inference iteration t,
     averaged over the last `final` fraction of the logged steps. A `seed` dim is averaged
-    (arithmetic mean); select any other sweep dim first (e.g. ``ds.sel(gamma=0.1)``).
+    (arithmetic mean; band: min-max over seeds); select any other sweep dim first (e.g.
+    ``ds.sel(gamma=0.1)``).
     Zeros (hidden layers at t = 0, right after forward initialisation) are not drawn.
     """
     what = "energy_per_layer"
@@ -55,8 +56,6 @@ def energy_per_layer(
     _need_t(ds, what)
     require_dims(ds, (), ("seed",), what)
     energy = ds["energy"]
-    if "seed" in energy.dims:
-        energy = energy.mean("seed")
     if over == "step":
         energy = energy.isel(t=-1)
         x = ds["step"]
@@ -65,7 +64,8 @@ def energy_per_layer(
         energy = final_fraction(energy.to_dataset(name="e"), final)["e"].mean("step")
         x = ds["t"]
         where = f"mean over the last {final:.0%} of steps"
-    energy = positive(energy)
+    seeds = positive(energy) if "seed" in energy.dims else None
+    energy = positive(energy.mean("seed") if "seed" in energy.dims else energy)
     ax = new_axes(ax)
     depth = ds.sizes["layer"]
     colours = palette(depth, "sequential")
@@ -73,13 +73,17 @@ def energy_per_layer(
         ax.plot(x.values, energy.sel(layer=layer).values, color=colours[i],
                 label=_layer_name(int(layer), depth), marker="o" if over == "t" else None,
                 markersize=3)
+        if seeds is not None and seeds.sizes["seed"] > 1:  # min-max over seeds
+            one = seeds.sel(layer=layer)
+            ax.fill_between(x.values, one.min("seed").values, one.max("seed").values,
+                            color=colours[i], alpha=0.2, linewidth=0)
     ax.set_yscale("log")
     ax.set_xlabel(label(x))
     ax.set_ylabel(label(ds["energy"]))
     set_title(ax, ds, f"{'over training' if over == 'step' else 'over inference'}, {where}")
     handles, labels = ax.get_legend_handles_labels()
     # top to bottom, as the lines usually lie; a light frame where a line passes behind
-    ax.legend(handles[::-1], labels[::-1], fontsize="small", frameon=True, framealpha=0.85,
+    ax.legend(handles[::-1], labels[::-1], frameon=True, framealpha=0.85,
               edgecolor="none")
     decorate(ax)
     return ax
@@ -127,7 +131,7 @@ def energy_ratio_vs_gamma(
             qi = q.sel(layer=layer)
             ax.plot(gamma, _lift(floor, qi.sel(quantile=0.5).values), color=colours[i],
                     linestyle=LINESTYLES[j % len(LINESTYLES)], marker="o", markersize=3,
-                    label=f"E{layer} / E{layer + 1}" if j == 0 else None)
+                    label=f"$E_{{{layer}}}/E_{{{layer + 1}}}$" if j == 0 else None)
             ax.fill_between(gamma, _lift(floor, qi.sel(quantile=0.25).values),
                             _lift(floor, qi.sel(quantile=0.75).values),
                             color=colours[i], alpha=0.15, linewidth=0)
@@ -160,7 +164,7 @@ def energy_ratio_vs_gamma(
     if note:
         handles.append(Line2D([], [], color="none"))
         labels.append(note)
-    ax.legend(handles, labels, fontsize="small")
+    ax.legend(handles, labels)
     decorate(ax)
     return ax
 

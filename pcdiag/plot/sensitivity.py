@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from pcdiag import status as status_module
 from pcdiag.plot._style import (
@@ -78,12 +79,87 @@ def failure_legend(handles: list, labels: list, counts: dict, runs: int,
                                   **hollow))
             labels.append(f"{text}: {counts[name]} of {runs} {unit}")
 
+
+def seed_points(ax: Axes, x, acc: xr.DataArray, dim: str, colour) -> None:
+    """Each seed's accuracy as a small dot, spread a little along x so seeds stay visible
+    where the min-max band is thin."""
+    if "seed" not in acc.dims or acc.sizes["seed"] < 2:
+        return
+    values = acc.transpose(dim, "seed").values
+    n = values.shape[1]
+    spread = 10.0 ** np.linspace(-0.04, 0.04, n)  # x factors: equal steps on a log axis
+    ax.plot((np.asarray(x)[:, None] * spread[None, :]).ravel(), values.ravel(),
+            linestyle="none", marker="o", markersize=1.6, alpha=0.55, color=colour,
+            markeredgewidth=0, zorder=3)
+
+
+def fit_accuracy_axes(axes: Sequence[Axes], dim: str, summaries: Sequence[xr.Dataset],
+                      reference: Sequence[float] = ()) -> tuple[float, float]:
+    """One y range for `axes` that fits the healthy runs, collapsed runs marked instead.
+
+    A run has collapsed when its accuracy is nearer chance than the best mean (`summaries[i]`:
+    accuracy_summary of what axes[i] shows; a seed counts through the min-max range); a NaN
+    mean means every seed diverged. The range spans the healthy means and seeds (and
+    `reference` values, e.g. a BP band); where a run collapsed, a marker sits at the bottom
+    edge and one text per Axes states the collapsed accuracies. Returns the y limits."""
+    means = np.concatenate([s["mean"].values.ravel() for s in summaries])
+    if not np.isfinite(means).any():
+        return axes[0].get_ylim()
+    threshold = (float(np.nanmax(means)) + CHANCE) / 2
+    kept = [np.asarray(reference, float)]
+    for s in summaries:
+        ok = (s["mean"] >= threshold).values
+        kept += [s[k].values[ok] for k in ("mean", "min", "max")]
+    kept = np.concatenate([k.ravel() for k in kept])
+    kept = kept[np.isfinite(kept) & (kept >= threshold)]
+    low, high = float(kept.min()), float(kept.max())
+    span = max(high - low, 0.02)
+    collapsed = [_collapsed(s, dim, threshold) for s in summaries]
+    bottom = low - span * (0.3 if any(xs for xs, _ in collapsed) else 0.06)
+    limits = (bottom, high + 0.06 * span)
+    for ax, (xs, text) in zip(axes, collapsed):
+        ax.set_ylim(*limits)
+        if not xs:
+            continue
+        ax.plot(xs, [bottom] * len(xs), linestyle="none", marker="v", color="0.25",
+                markersize=4, clip_on=False, zorder=4)
+        ax.annotate(text, (min(xs), bottom), xytext=(-4, 2), textcoords="offset points",
+                    ha="right", va="bottom", color="0.25", zorder=5,
+                    bbox={"boxstyle": "square,pad=0.1", "facecolor": "white",
+                          "edgecolor": "none", "alpha": 0.8})
+    return limits
+
+
+def _collapsed(summary: xr.Dataset, dim: str, threshold: float) -> tuple[list, str]:
+    """The values of `dim` where some line's mean or seed range reaches below `threshold`
+    (or the mean is NaN), and the text that states them ("collapsed: acc 0.14–0.21": the
+    range of the mean, min and max values below it; "diverged" when a mean is NaN)."""
+    xs, low, diverged = [], [], False
+    for x in summary[dim].values:
+        at = summary.sel({dim: x})
+        values = np.concatenate([at[k].values.ravel() for k in ("mean", "min", "max")])
+        below = values[np.isfinite(values) & (values < threshold)]
+        nan = not np.isfinite(at["mean"].values).all()
+        if below.size or nan:
+            xs.append(x)
+            low.extend(below)
+            diverged |= nan
+    parts = []
+    if low:
+        lo, hi = f"{min(low):.2f}", f"{max(low):.2f}"
+        parts.append(f"collapsed: acc {lo}" + (f"–{hi}" if hi != lo else ""))
+    if diverged:
+        parts.append("diverged")
+    return xs, "; ".join(parts)
+
+
 #: The panels of accuracy_vs_gamma_by_width: (title, selection, line-style dim).
 WIDTH_PANELS = (
     ("PC, SGD with momentum (weights)", {"algorithm": "pc", "weight_optimizer": "momentum"}, None),
     ("PC, AdamW (weights)", {"algorithm": "pc", "weight_optimizer": "adamw"}, None),
-    ("BP", {"algorithm": "bp"}, "weight_optimizer"),
 )
+#: accuracy_vs_gamma_by_width's reference band (drawn in each panel, same weight optimizer).
+BP_REFERENCE = {"algorithm": "bp"}
 
 
 def accuracy_summary(ds: xr.Dataset, epoch: int = -1) -> xr.Dataset:
@@ -116,14 +192,18 @@ def accuracy_vs_gamma(
     style: str | None = None,
     epoch: int = -1,
     sequential: bool | None = None,
+    fit: bool = True,
 ) -> Axes:
     """Test accuracy at the last (or `epoch`-th) evaluation against gamma, log x.
 
-    Line: mean over seeds; band: min to max over seeds; one colour per value of `hue` (a
-    sweep dim; ignored if the Dataset lacks it) and one line style per value of `style`.
+    Line: mean over seeds; dots: single seeds; band: min to max over seeds; one colour per
+    value of `hue` (a sweep dim; ignored if the Dataset lacks it) and one line style per
+    value of `style`. With `fit`, the y axis fits the healthy runs and collapsed ones are
+    marked at its bottom edge (fit_accuracy_axes).
     A marker flags a (hue, gamma) where at least one seed failed (run_status): 'x' diverged,
     hollow diamond inference unstable, hollow square collapsed, drawn at the mean of the
-    seeds' accuracies, or at chance (dotted line) if none survived; the legend counts them.
+    seeds' accuracies, or at chance (dotted line) if none survived; the legend counts them
+    (below a fitted range the bottom-edge marker of fit_accuracy_axes stands for them).
     """
     what = "accuracy_vs_gamma"
     hue = hue if hue in ds.dims else None
@@ -148,20 +228,23 @@ def accuracy_vs_gamma(
                 ax, gamma, s, colours[i], band=ds.sizes.get("seed", 1) > 1, markersize=3,
                 linestyle=LINESTYLES[j % len(LINESTYLES)], label=name if j == 0 else None,
             ))
+            acc = ds["test_accuracy"].isel(epoch=epoch)
+            seed_points(ax, gamma, acc.sel(sel) if sel else acc, "gamma", colours[i])
     ax.set_xscale("log")
     ax.set_xlabel(label(ds["gamma"]))
     ax.set_ylabel(label(ds["test_accuracy"]))
     seeds = ds.sizes.get("seed", 1)
-    spread = "; band: min–max" if seeds > 1 else ""
+    spread = "; dots: seeds, band: min–max" if seeds > 1 else ""
     set_title(ax, ds, f"mean over {seeds} seed{'s' if seeds > 1 else ''}{spread}")
+    if fit:
+        fit_accuracy_axes([ax], "gamma", [summary])
     handles, labels = ax.get_legend_handles_labels()
     for j, style_value in enumerate(styles if style else []):
         handles.append(Line2D([], [], color="0.3", linestyle=LINESTYLES[j % len(LINESTYLES)]))
         labels.append(f"{style.replace('_', ' ')} = {value_text(style_value)}")
     failure_legend(handles, labels, failed, int(ds["test_accuracy"].isel(epoch=-1).size))
     if len(handles) > 1 or hue:
-        ax.legend(handles, labels, title=label(ds[hue]) if hue else None, fontsize="small",
-                  title_fontsize="small")
+        ax.legend(handles, labels, title=label(ds[hue]) if hue else None)
     decorate(ax)
     return ax
 
@@ -171,18 +254,22 @@ def accuracy_vs_gamma_by_width(
     axes: Sequence[Axes] | None = None,
     *,
     panels=WIDTH_PANELS,
+    reference=BP_REFERENCE,
     epoch: int = -1,
 ) -> np.ndarray:
     """Test accuracy against gamma coloured by width, one panel per (algorithm, optimizer).
 
-    Default panels: PC with SGD-with-momentum weights, PC with AdamW weights, and BP (which
-    does not use gamma: flat lines; its weight optimizers by line style). The one legend
-    (last panel) counts the failed runs of every panel. Returns the Axes.
+    Default panels: PC with SGD-with-momentum weights and PC with AdamW weights. BP does not
+    use gamma: where the Dataset has it (`reference`), each panel shows BP with the same
+    weight optimizer as a grey band (min-max over widths and seeds) around its mean (dashed).
+    The panels share one y range that fits the healthy runs (fit_accuracy_axes). Returns the
+    Axes.
+    The one legend (last panel) counts the failed runs (run_status) of every panel.
     """
     require_dims(ds, ("gamma", "width", "algorithm", "weight_optimizer"), ("seed",),
                  "accuracy_vs_gamma_by_width")
     if axes is None:
-        _, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), sharey=True,
+        _, axes = plt.subplots(1, len(panels), figsize=(3.5 * len(panels), 2.8), sharey=True,
                                layout="constrained")
     axes = np.atleast_1d(np.asarray(axes, dtype=object))
     failed: dict[str, int] = {}
@@ -190,30 +277,58 @@ def accuracy_vs_gamma_by_width(
     if len(axes) != len(panels):
         raise ValueError(f"axes: got {len(axes)} Axes for {len(panels)} panels; pass one per "
                          "panel or axes=None")
+    summaries, bands = [], []
     for ax, (title, sel, style) in zip(axes, panels):
         for name, value in sel.items():
             if value not in ds[name].values:
                 raise ValueError(f"panel {title!r} needs {name}={value!r}; the Dataset has "
                                  f"{name} in {list(ds[name].values)}")
         part = ds.sel(sel)
-        accuracy_vs_gamma(part, ax, hue="width", style=style, epoch=epoch, sequential=True)
+        accuracy_vs_gamma(part, ax, hue="width", style=style, epoch=epoch, sequential=True,
+                          fit=False)
+        summaries.append(accuracy_summary(part, epoch))
+        bands += _reference_band(ax, ds, sel, reference, epoch)
         set_title(ax, ds, title + _lr_text(part))
         summary = accuracy_summary(part, epoch)
         add_counts(failed, {name: int(summary[name].sum()) for name in FAILURE_MARKERS})
         drawn += int(part["test_accuracy"].isel(epoch=epoch).size)
+    fit_accuracy_axes(axes, "gamma", summaries, bands)
     for ax in axes[1:]:
         ax.set_ylabel("")
     for ax in axes[:-1]:
         legend = ax.get_legend()
         if legend is not None:
             legend.remove()
+    legend = axes[-1].get_legend()
+    if bands and legend is not None:
+        handles = list(legend.legend_handles)
+        labels = [t.get_text() for t in legend.get_texts()]
+        handles.append((Patch(color="0.5", alpha=0.3, linewidth=0),
+                        Line2D([], [], color="0.3", linestyle="--")))
+        labels.append("BP (all widths)")
+        axes[-1].legend(handles, labels, title=legend.get_title().get_text())
     _all_failures_in_legend(axes[-1], failed, drawn)
     return axes
 
 
+def _reference_band(ax: Axes, ds: xr.Dataset, sel: dict, reference: dict | None,
+                    epoch: int) -> list[float]:
+    """Draw BP's accuracy (the `reference` selection, the panel's weight optimizer) as a
+    band over widths, seeds and gamma; returns its (min, max), or [] when not in `ds`."""
+    if not reference or any(v not in ds[k].values for k, v in reference.items()):
+        return []
+    where = reference | {k: v for k, v in sel.items() if k not in reference and k != "algorithm"}
+    acc = ds["test_accuracy"].isel(epoch=epoch).sel(where).values
+    acc = acc[np.isfinite(acc)]
+    if not acc.size:
+        return []
+    ax.axhspan(acc.min(), acc.max(), color="0.5", alpha=0.3, linewidth=0, zorder=0)
+    ax.axhline(acc.mean(), color="0.3", linestyle="--", linewidth=0.9, zorder=1)
+    return [float(acc.min()), float(acc.max())]
+
+
 def _all_failures_in_legend(ax: Axes, failed: dict, drawn: int) -> None:
-    """The one legend kept (last panel) counts the failed runs of every panel, out of the
-    points drawn (BP's runs are drawn once per gamma)."""
+    """The one legend kept (last panel) counts the failed runs of every panel."""
     legend = ax.get_legend()
     if legend is None or not any(failed.values()):
         return
@@ -221,9 +336,9 @@ def _all_failures_in_legend(ax: Axes, failed: dict, drawn: int) -> None:
     kept = [(h, t.get_text()) for h, t in zip(legend.legend_handles, legend.get_texts())
             if not t.get_text().startswith(tuple(texts))]
     handles, labels = [h for h, _ in kept], [t for _, t in kept]
-    failure_legend(handles, labels, failed, drawn, "points drawn")
+    failure_legend(handles, labels, failed, drawn)
     title = legend.get_title().get_text()
-    ax.legend(handles, labels, title=title or None, fontsize="small", title_fontsize="small")
+    ax.legend(handles, labels, title=title or None)
 
 
 def _hue_text(ds: xr.Dataset, hue: str, value) -> str:

@@ -1,0 +1,106 @@
+"""Publication layout of the registered figures, drawn from the committed figures/*.nc.
+
+Every figure is one column (3.3 in) or two columns (7 in) wide and no text in it is under
+7 pt at that size; captions live outside the image (in NAME.nc's attrs, `--captions`) and
+are drawn only on request.
+"""
+
+import functools
+import shutil
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
+
+import pcdiag  # noqa: E402
+import pcdiag.plot as pplot  # noqa: E402
+from pcdiag import figures  # noqa: E402
+from pcdiag.figures import make  # noqa: E402
+from pcdiag.plot._style import style  # noqa: E402
+
+COMMITTED = Path(__file__).resolve().parents[1] / "figures"
+NAMES = [name for name in figures.FIGURES if (COMMITTED / f"{name}.nc").is_file()]
+
+pytestmark = pytest.mark.usefixtures("clean_plot_state")  # tests/conftest.py
+
+
+@functools.cache
+def plotted(name: str):
+    """(data, figure) for a registered figure, drawn from its committed data (once)."""
+    ds = pcdiag.open_dataset(COMMITTED / f"{name}.nc")
+    return ds, figures.FIGURES[name].plot(ds)
+
+
+def visible_texts(fig) -> list[Text]:
+    """The visible Text artists, tick labels included (made inside the style, as when
+    make_figures saves; no draw needed: a layout pass does not change font sizes)."""
+    with style():
+        return [t for t in fig.findobj(Text) if t.get_visible()]
+
+
+def test_every_registered_figure_has_committed_data():
+    assert NAMES == list(figures.FIGURES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_paper_width_and_no_text_under_7pt(name):
+    ds, fig = plotted(name)
+    assert fig.get_figwidth() in (figures.ONE_COLUMN, figures.TWO_COLUMNS)
+    texts = visible_texts(fig)
+    assert len([t for t in texts if t.get_text().strip()]) > 5
+    small = [(t.get_text()[:40], t.get_fontsize()) for t in texts if t.get_fontsize() < 7]
+    assert not small, f"{name}: text under 7 pt: {small}"
+    # the caption is not in the image, and says what the footnote used to
+    caption = figures.FIGURES[name].caption(ds)
+    assert "convention" in caption.splitlines()[0] or "γ" in caption.splitlines()[0]
+    assert not any(caption.splitlines()[0][:30] in t.get_text() for t in texts)
+
+
+def test_captions_are_stored_not_drawn_unless_asked(tmp_path, monkeypatch):
+    name = "accuracy_vs_gamma"
+    shutil.copy(COMMITTED / f"{name}.nc", tmp_path)
+    drawn = []
+    monkeypatch.setattr(make, "save_figure", lambda fig, out, n: (drawn.append(fig), (0, 0))[1])
+    for footnote in (False, True):
+        (written,) = make.make_figures(only=name, out=tmp_path, from_data=True,
+                                       progress=False, footnote=footnote)
+        first = written.caption.splitlines()[0]
+        assert first.startswith("γ per sample")
+        texts = [t.get_text() for t in drawn[-1].findobj(Text)]
+        assert any(first[:40] in text for text in texts) is footnote
+    assert make.captions(tmp_path).startswith(f"## {name}\n\n{first}")
+    # a drawn footnote is 7 pt too, wrapped to the figure's width
+    footnote = drawn[-1].texts[-1]
+    assert footnote.get_fontsize() == 7
+    assert max(map(len, footnote.get_text().splitlines())) <= 3.3 * 72 / 3.5
+
+
+def test_batch_mean_axis_is_gamma_times_batch():
+    ds, fig = plotted("accuracy_vs_gamma")
+    (ax,) = fig.axes[:1]
+    (top,) = ax.child_axes
+    batch = figures.config_of(ds).batch_size
+    assert str(batch) in top.get_xlabel()
+    with style():
+        fig.draw_without_rendering()
+    # the top axis's limits are the bottom one's times B
+    np.testing.assert_allclose(top.get_xlim(), np.array(ax.get_xlim()) * batch, rtol=1e-9)
+
+
+def test_heatmap_scale_is_clipped_to_eight_decades():
+    ds, fig = plotted("energy_propagation")
+    values = [pplot.depth.log_energy_range(ds.sel(variant=v)) for v in ds["variant"].values]
+    top = max(hi for _, hi in values)
+    assert top - min(lo for lo, _ in values) > 8  # the data span more than the scale shows
+    mesh = fig.axes[0].collections[-1]
+    vmin, vmax = mesh.get_clim()
+    assert vmax == pytest.approx(top) and vmin == np.ceil(top - pplot.depth.HEATMAP_DECADES)
+    assert mesh.get_cmap().get_under()[:3] == pytest.approx(
+        matplotlib.colors.to_rgb(pplot.depth.UNDER))
+    bar = fig.axes[-1]
+    assert f"10^{{{vmin:.0f}}}" in bar.get_ylabel()
