@@ -33,11 +33,13 @@ a profile into a predicted run time from per-run costs measured on the reference
 #   cli          configure_parser, run_cli, main (and __main__: python -m pcdiag.figures)
 #   gamma        the five analysis figures (energy per layer, accuracy and energy ratio vs gamma)
 #   depth        the four deep-network figures
+#   conv         the three conv-network figures (VGG, ResNet)
 
 # The families register their figures when first imported: this order is the registry's.
 # isort: off
 from pcdiag.figures import gamma
 from pcdiag.figures import depth
+from pcdiag.figures import conv
 # isort: on
 from pcdiag.figures.cli import configure_parser, main, run_cli
 from pcdiag.figures.cost import CostModel
@@ -71,13 +73,16 @@ from pcdiag.figures.gamma import (
 from pcdiag.figures.layout import analysis_footnote, new_figure, one_panel
 from pcdiag.figures.make import Written, estimate, make_figures, save_figure, summarise
 from pcdiag.figures.profiles import (
+    CONV_PROFILES,
     DEEP_PROFILES,
     GAMMAS,
     PROFILES,
     WEIGHT_LR,
     WEIGHT_OPTIMIZERS,
+    ConvProfile,
     DeepProfile,
     Profile,
+    conv_profile,
     deep_profile,
     get_profile,
     layer_sizes_of,
@@ -85,12 +90,14 @@ from pcdiag.figures.profiles import (
 from pcdiag.figures.registry import FIGURES, Figure, register, resolve
 
 __all__ = [
+    "CONV_PROFILES",
     "DEEP_PROFILES",
     "FIGURES",
     "GAMMAS",
     "PROFILES",
     "WEIGHT_LR",
     "WEIGHT_OPTIMIZERS",
+    "ConvProfile",
     "CostModel",
     "DeepProfile",
     "Figure",
@@ -106,6 +113,8 @@ __all__ = [
     "config_of",
     "configure_parser",
     "conform",
+    "conv",
+    "conv_profile",
     "deep_profile",
     "depth",
     "estimate",
