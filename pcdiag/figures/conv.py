@@ -361,7 +361,8 @@ def plot_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> MplFigure:
         handles.append(Line2D([], [], color="0.3", linestyle="none", marker="v",
                               markerfacecolor="none"))
         labels.append(f"median 0 or non-finite ({on_floor})")
-        ax.legend(handles, labels, fontsize="small", loc="upper left")
+        ax.legend(handles, labels, fontsize="small", loc="upper left", frameon=True,
+                  framealpha=0.9, edgecolor="none")
         seeds = ds.sizes.get("seed", 1)
         ax.set_title(f"median over all {ds.sizes['step']} logged steps x {seeds} seed(s)",
                      loc="left", fontsize="small")
