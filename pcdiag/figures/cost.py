@@ -194,9 +194,10 @@ RESIDUAL_MLP = ResidualMLPCost()
 #: one run per program: a whole program at width 4 (512 images: compile-bound) took VGG-5 pc
 #: 32.6 s, bp 31.7 s, ipc 33.2 s, epc 38.3 s, VGG-9 pc 49.2 s; ResNet-18 width 16 pc over
 #: 2,048 images (16 steps) and the evaluation of 3,048 images took 222 s, 80% of the time
-#: after compiling in the training steps. Hence: compile 12 s + 4.1 s per layer (epc 1.2
-#: times that); a training step costs CONV_MAC_S x batch x MACs per image (`conv_macs`) x the
-#: algorithm's work; evaluating an image CONV_EVAL_MAC_S x its MACs.
+#: after compiling in the training steps. Hence: compile 12 s + 4.1 s per layer for VGG
+#: (16.4 for ResNet; epc 1.2 times that); a training step costs CONV_MAC_S x batch x MACs
+#: per image (`conv_macs`) x the algorithm's work; evaluating an image CONV_EVAL_MAC_S x its
+#: MACs.
 CONV_MAC_S = 2.1e-10
 #: Work per training step in units of one inference step, by algorithm: pc T + 1 (the
 #: weight step counted as one), ipc CONV_IPC_WORK x (T + 1) (a weight step at every inference
@@ -212,7 +213,11 @@ CONV_STEP_FIXED_S = 0.45
 #: Compile seconds of one program (and its data loading): fixed + per layer, x the
 #: algorithm's factor.
 CONV_COMPILE_FIXED_S = 12.0
-CONV_COMPILE_LAYER_S = 4.1
+#: Per layer (PC node), by net: a ResNet node is a basic block (two 3x3 convs and maybe a 1x1
+#: shortcut). ResNet's is fitted to the default profile's pc-resnet sweep (ResNet-10 and -18,
+#: width 4, 3 seeds, 16 steps: 370 CPU s measured at load 5-9; 84 s of it training and
+#: evaluation by this model).
+CONV_COMPILE_LAYER_S = {"vgg": 4.1, "resnet": 16.4}
 CONV_COMPILE_FACTOR = {"pc": 1.0, "ipc": 1.0, "epc": 1.2, "bp": 1.0}
 #: Cores the training and evaluation matmuls spread over (XLA:CPU's threaded dot): their CPU
 #: seconds are divided by it; compiling is counted as one core's (an assumption, not timed on
@@ -265,7 +270,8 @@ class ConvCost(CostModel):
         return (n_t + 1) * factor(STATE_OPTIMIZER_FACTOR, config.state_optimizer)
 
     def compile_seconds(self, config: Any) -> float:
-        return (CONV_COMPILE_FIXED_S + CONV_COMPILE_LAYER_S * config.depth) * factor(
+        per_layer = CONV_COMPILE_LAYER_S[config.net]
+        return (CONV_COMPILE_FIXED_S + per_layer * config.depth) * factor(
             CONV_COMPILE_FACTOR, config.algorithm)
 
     def run_seconds(self, config: Any) -> float:
