@@ -181,7 +181,7 @@ def test_cli_only_and_from_data(fake_sweep, tmp_path, capsys):
 
 def test_estimate_fits_the_budgets(capsys):
     default, text = figures.estimate("default")
-    assert default <= 30 * 60, text
+    assert default <= 47 * 60, text  # ~45 min aimed at (17.5 of them the conv figures)
     assert "estimated total" in text
     quick, _ = figures.estimate("quick", only=ONLY)
     assert quick <= 3 * 60
