@@ -261,7 +261,9 @@ def test_estimate_prices_each_family_with_its_model():
     for figure in figures.FIGURES.values():
         for spec in figure.sweeps(quick).values():
             deep = spec.config.skip
-            assert spec.cost is (cost.RESIDUAL_MLP if deep else cost.MLP), spec.name
+            model = cost.CONV if spec.config.net != "mlp" else (
+                cost.RESIDUAL_MLP if deep else cost.MLP)
+            assert spec.cost is model, spec.name
 
 
 # --------------------------------------------------------------------------- import structure
