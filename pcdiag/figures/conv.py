@@ -289,7 +289,9 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
         ax.set_title(f"dots: each of {seeds} seed(s); line: mean" +
                      ("; band: min–max" if seeds > 1 else ""), loc="left", fontsize="small")
         ax.grid(axis="y", alpha=0.3)
-        fig.suptitle("Test accuracy of conv PCNs vs depth: PC, iPC, ePC against backprop",
+        rules = [ALGORITHM_TEXT.get(a, a) for a in algorithms if a != "bp"]
+        against = " against backprop" if "bp" in algorithms else ""
+        fig.suptitle(f"Test accuracy of conv PCNs vs depth: {', '.join(rules)}{against}",
                      fontsize="large")
         cfg = config_of(ds)
         _conv_footnote(
