@@ -34,11 +34,13 @@ a profile into a predicted run time from per-run costs measured on the reference
 #   cli          configure_parser, run_cli, main (and __main__: python -m pcdiag.figures)
 #   gamma        the five analysis figures (energy per layer, accuracy and energy ratio vs gamma)
 #   depth        the four deep-network figures
+#   conv         the three conv-network figures (VGG, ResNet)
 
 # The families register their figures when first imported: this order is the registry's.
 # isort: off
 from pcdiag.figures import gamma
 from pcdiag.figures import depth
+from pcdiag.figures import conv
 # isort: on
 from pcdiag.figures.cli import configure_parser, main, run_cli
 from pcdiag.figures.cost import CostModel
@@ -87,13 +89,16 @@ from pcdiag.figures.make import (
     summarise,
 )
 from pcdiag.figures.profiles import (
+    CONV_PROFILES,
     DEEP_PROFILES,
     GAMMAS,
     PROFILES,
     WEIGHT_LR,
     WEIGHT_OPTIMIZERS,
+    ConvProfile,
     DeepProfile,
     Profile,
+    conv_profile,
     deep_profile,
     get_profile,
     layer_sizes_of,
@@ -101,6 +106,7 @@ from pcdiag.figures.profiles import (
 from pcdiag.figures.registry import FIGURES, Figure, register, resolve
 
 __all__ = [
+    "CONV_PROFILES",
     "DEEP_PROFILES",
     "FIGURES",
     "GAMMAS",
@@ -108,6 +114,7 @@ __all__ = [
     "PROFILES",
     "WEIGHT_LR",
     "WEIGHT_OPTIMIZERS",
+    "ConvProfile",
     "CostModel",
     "DeepProfile",
     "Figure",
@@ -126,6 +133,8 @@ __all__ = [
     "config_of",
     "configure_parser",
     "conform",
+    "conv",
+    "conv_profile",
     "deep_profile",
     "depth",
     "draw_footnote",

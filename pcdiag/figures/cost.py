@@ -5,7 +5,7 @@ seconds (`spec.seconds`) are the sum over its compiled programs (one per combina
 non-vectorisable axes) of `cost.program_seconds(config, runs)`: the config that program
 runs (the spec's config with that combination of axis values) and the number of runs vmapped
 into it. A model reads what a program costs from the config alone: width, depth, inference
-steps, algorithm, state optimizer, data size, epochs. There are two models, one per network
+steps, algorithm, state optimizer, data size, epochs. There are three models, one per network
 family measured:
 
 - `MLP` (`MLPCost`): plain MLPs [784, W, W, 10], T = 8; a per-run-epoch cost by width
@@ -13,6 +13,8 @@ family measured:
   scaled by FLOPs (not measured).
 - `RESIDUAL_MLP` (`ResidualMLPCost`): residual MLPs of width 64 at depths 4-32; a cost per
   layer-step (depth x (T + 1)), compile cost per layer. Other widths are scaled by FLOPs.
+- `CONV` (`ConvCost`): VGG and ResNet PCNs; compile per layer, training steps and evaluation
+  by multiply-accumulates per image (`conv_macs`).
 
 An algorithm or state optimizer that a model has no measured factor for costs like pc with
 plain SGD states (factor `UNMEASURED_FACTOR` = 1), instead of failing: the estimate is a guess
@@ -181,3 +183,108 @@ class ResidualMLPCost(CostModel):
 #: The two models' instances (a SweepSpec names one as its `cost`).
 MLP = MLPCost()
 RESIDUAL_MLP = ResidualMLPCost()
+
+
+# --------------------------------------------------------------------------- conv networks
+
+#: Cost model of the conv sweeps (pcdiag.figures.conv) on the reference machine (2 CPU cores,
+#: jax CPU, convolutions as im2col matmuls), in process CPU seconds (as RUN_EPOCH_S: other
+#: users' load counts less; the machine ran at load 10-15 when measured, and its CPU time
+#: then is an upper bound on the idle wall time). Measured, Fashion-MNIST, batch 128, T = 8,
+#: one run per program: a whole program at width 4 (512 images: compile-bound) took VGG-5 pc
+#: 32.6 s, bp 31.7 s, ipc 33.2 s, epc 38.3 s, VGG-9 pc 49.2 s; ResNet-18 width 16 pc over
+#: 2,048 images (16 steps) and the evaluation of 3,048 images took 222 s, 80% of the time
+#: after compiling in the training steps. Hence: compile 12 s + 4.1 s per layer for VGG
+#: (16.4 for ResNet; epc 1.2 times that); a training step costs CONV_MAC_S x batch x MACs
+#: per image (`conv_macs`) x the algorithm's work; evaluating an image CONV_EVAL_MAC_S x its
+#: MACs.
+CONV_MAC_S = 2.1e-10
+#: Work per training step in units of one inference step, by algorithm: pc T + 1 (the
+#: weight step counted as one), ipc CONV_IPC_WORK x (T + 1) (a weight step at every inference
+#: step), epc CONV_EPC_WORK x (T + 1), bp CONV_BP_WORK (one forward and one backward pass).
+#: ipc's, epc's and bp's are not measured at a width where training shows (guesses).
+CONV_EPC_WORK = 2.0
+CONV_IPC_WORK = 1.5
+CONV_BP_WORK = 3.0
+#: Fixed CPU seconds per run-step (dispatch, the per-iteration records, small im2col
+#: matmuls): fitted to the default profile's pc-vgg sweep (VGG-5/7/9 width 8, 3 vmapped seeds,
+#: 16 steps each: 229 CPU s measured at load 10, 163 s predicted without it).
+CONV_STEP_FIXED_S = 0.45
+#: Compile seconds of one program (and its data loading): fixed + per layer, x the
+#: algorithm's factor.
+CONV_COMPILE_FIXED_S = 12.0
+#: Per layer (PC node), by net: a ResNet node is a basic block (two 3x3 convs and maybe a 1x1
+#: shortcut). ResNet's is fitted to the default profile's pc-resnet sweep (ResNet-10 and -18,
+#: width 4, 3 seeds, 16 steps: 370 CPU s measured at load 5-9; 84 s of it training and
+#: evaluation by this model).
+CONV_COMPILE_LAYER_S = {"vgg": 4.1, "resnet": 16.4}
+CONV_COMPILE_FACTOR = {"pc": 1.0, "ipc": 1.0, "epc": 1.2, "bp": 1.0}
+#: Cores the training and evaluation matmuls spread over (XLA:CPU's threaded dot): their CPU
+#: seconds are divided by it; compiling is counted as one core's (an assumption, not timed on
+#: the idle machine).
+CONV_CORES = 2
+#: CPU seconds per MAC of the end-of-epoch evaluation (a forward pass per image).
+CONV_EVAL_MAC_S = 3.2e-10
+#: Test images of every data set here (Fashion-MNIST, MNIST, CIFAR-10).
+TEST_IMAGES = 10000
+
+
+def conv_macs(config: Any) -> int:
+    """Multiply-accumulates of one forward pass of one image through config's conv net."""
+    from pcdiag.nets.resnet import ResNet
+    from pcdiag.nets.vgg import SIDE, vgg_blocks
+
+    c_in = 3 if config.dataset == "cifar-10" else 1
+    if config.net == "vgg":
+        total, side = 0, SIDE
+        for block in vgg_blocks(config.depth, config.width):
+            conv_side = side if block.padding == "SAME" else side - 2
+            total += conv_side * conv_side * 9 * c_in * block.channels
+            side = conv_side // 2 if block.pool else conv_side
+            c_in = block.channels
+        return total + side * side * c_in * 10
+    if config.net == "resnet":
+        net = ResNet((config.depth - 2) // 4, config.width, 10, input_shape=(32, 32, c_in))
+        total = SIDE * SIDE * 9 * c_in * config.width
+        for (c_from, c_to, stride), (side, _, _) in zip(net._plan(), net.node_shapes[1:-1]):
+            total += side * side * 9 * (c_from * c_to + c_to * c_to)
+            if stride != 1 or c_from != c_to:
+                total += side * side * c_from * c_to
+        return total + 8 * config.width * 10
+    raise ValueError(f"conv_macs: net={config.net!r} is not a conv net (vgg, resnet)")
+
+
+class ConvCost(CostModel):
+    """Conv nets: compile (CONV_COMPILE_*) + runs x (steps x (CONV_STEP_FIXED_S + batch x
+    conv_macs x work x CONV_MAC_S) + (train + test images) x conv_macs x CONV_EVAL_MAC_S) /
+    CONV_CORES."""
+
+    def work(self, config: Any) -> float:
+        n_t = config.inference_steps
+        if config.algorithm == "bp":
+            return CONV_BP_WORK
+        if config.algorithm == "ipc":
+            return CONV_IPC_WORK * (n_t + 1)
+        if config.algorithm == "epc":
+            return CONV_EPC_WORK * (n_t + 1)
+        return (n_t + 1) * factor(STATE_OPTIMIZER_FACTOR, config.state_optimizer)
+
+    def compile_seconds(self, config: Any) -> float:
+        per_layer = CONV_COMPILE_LAYER_S[config.net]
+        return (CONV_COMPILE_FIXED_S + per_layer * config.depth) * factor(
+            CONV_COMPILE_FACTOR, config.algorithm)
+
+    def run_seconds(self, config: Any) -> float:
+        """One run: its training steps and its evaluations."""
+        macs = conv_macs(config)
+        steps = config.epochs * config.steps_per_epoch
+        step = CONV_STEP_FIXED_S + config.batch_size * macs * self.work(config) * CONV_MAC_S
+        images = config.n_train + (config.test_limit or TEST_IMAGES)
+        cpu = steps * step + config.epochs * images * macs * CONV_EVAL_MAC_S
+        return cpu / CONV_CORES
+
+    def program_seconds(self, config: Any, runs: int) -> float:
+        return self.compile_seconds(config) + runs * self.run_seconds(config)
+
+
+CONV = ConvCost()

@@ -253,3 +253,154 @@ def deep_profile(profile: str | Profile | DeepProfile) -> DeepProfile:
                    description=f"quick's networks, {profile.description}",
                    train_limit=profile.train_limit, test_limit=profile.test_limit,
                    epochs=profile.epochs, seeds=profile.seeds)
+
+
+# --------------------------------------------------------------------------- conv figures
+#
+# The networks (pcdiag.nets.vgg and resnet; `width` = first-stage channels): VGG-5, VGG-7,
+# VGG-9 and ResNet-10 / ResNet-18 (depth 6 / 10: one / two basic blocks per stage). The
+# settings that train conv PC on a CPU (measured: VGG-5 width 32, one full Fashion-MNIST
+# epoch, 0.87 test accuracy for both pc and bp): gelu, batch 128, T = 8, states SGD with
+# momentum 0.05 and gamma 0.015 (per-sample; PCX's VGG-5 PC-CE), weights AdamW lr 1e-3,
+# weight decay 1.2e-5, cross-entropy output energy.
+
+#: The networks of accuracy_vs_depth_conv: key -> (net, depth, legend text).
+CONV_NETS = {
+    "vgg5": ("vgg", 5, "VGG-5"),
+    "resnet10": ("resnet", 6, "ResNet-10"),
+    "vgg7": ("vgg", 7, "VGG-7"),
+    "vgg9": ("vgg", 9, "VGG-9"),
+    "resnet18": ("resnet", 10, "ResNet-18"),
+}
+CONV_ALGORITHMS = ("pc", "ipc", "epc", "bp")
+CONV_GAMMA = 0.015
+CONV_STATE_MOMENTUM = 0.05
+CONV_WEIGHT_LR = 1e-3
+CONV_WEIGHT_DECAY = 1.2e-5
+#: energy_ratio_vs_gamma_conv's state learning rates (per-sample convention).
+CONV_GAMMAS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+
+
+@dataclass(frozen=True)
+class ConvProfile:
+    """The sizes of the conv figures for one pcdiag.figures profile."""
+
+    name: str
+    description: str
+    dataset: str
+    train_limit: int | None  # None: the full training set
+    test_limit: int | None
+    epochs: int
+    seeds: tuple[int, ...]  # accuracy_vs_depth_conv (the heatmaps show the first)
+    width: int  # VGG first-stage channels
+    resnet_width: int  # ResNet first-stage channels
+    gammas: tuple[float, ...]  # energy_ratio_vs_gamma_conv (VGG-5)
+    gamma_seeds: tuple[int, ...]
+    log_every: int
+    nets: tuple[str, ...] = tuple(CONV_NETS)
+    algorithms: tuple[str, ...] = CONV_ALGORITHMS
+    inference_steps: int = 8
+    batch_size: int = 128
+
+    def __post_init__(self):
+        unknown = [n for n in self.nets if n not in CONV_NETS]
+        if unknown or not self.nets:
+            raise ValueError(f"nets={self.nets}: unknown network(s) {unknown}; known: "
+                             f"{', '.join(CONV_NETS)}")
+        bad = [a for a in self.algorithms if a not in CONV_ALGORITHMS]
+        if bad or "pc" not in self.algorithms:
+            raise ValueError(f"algorithms={self.algorithms} must include 'pc' and be among "
+                             f"{', '.join(CONV_ALGORITHMS)}")
+        if "vgg5" not in self.nets:
+            raise ValueError(f"nets={self.nets} must include 'vgg5' (energy_propagation_conv's "
+                             "first panel)")
+        if not self.seeds or not self.gamma_seeds or not self.gammas:
+            raise ValueError("seeds, gamma_seeds and gammas must each name at least one value")
+
+    @property
+    def ordered_nets(self) -> tuple[str, ...]:
+        """The networks by depth (the x axis of accuracy_vs_depth_conv)."""
+        return tuple(sorted(self.nets, key=lambda n: CONV_NETS[n][1]))
+
+    @property
+    def deepest(self) -> str:
+        return self.ordered_nets[-1]
+
+    def families(self) -> dict[str, tuple[int, ...]]:
+        """net -> its depths in this profile (one sweep per family and algorithm)."""
+        out: dict[str, tuple[int, ...]] = {}
+        for key in self.ordered_nets:
+            net, depth, _ = CONV_NETS[key]
+            out[net] = out.get(net, ()) + (depth,)
+        return out
+
+    def base(self, net: str = "vgg") -> Config:
+        return Config(
+            dataset=self.dataset, net=net, depth=5 if net == "vgg" else 6,
+            width=self.width if net == "vgg" else self.resnet_width, activation="gelu",
+            output_energy="ce", algorithm="pc", inference_steps=self.inference_steps,
+            gamma=CONV_GAMMA, gamma_convention="per_sample", state_optimizer="momentum",
+            state_momentum=CONV_STATE_MOMENTUM, weight_optimizer="adamw",
+            weight_lr=CONV_WEIGHT_LR, weight_decay=CONV_WEIGHT_DECAY,
+            train_limit=self.train_limit, test_limit=self.test_limit, epochs=self.epochs,
+            log_every=self.log_every, batch_size=self.batch_size,
+        )
+
+    def as_dict(self) -> dict:
+        """The fields as JSON-ready values (tuples as lists): the data's `conv_profile` attr."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+CONV_PROFILES = {
+    "quick": ConvProfile(
+        name="quick",
+        description="Fashion-MNIST, 512 training / 500 test images, 1 epoch, 1 seed, VGG "
+                    "width 4, VGG-5 and VGG-9 only, pc and bp, 3 gammas (a smoke test of the "
+                    "pipeline: 4 training steps do not train, accuracy stays at chance; 5 "
+                    "programs, about 3.3 minutes estimated on a 2-core CPU)",
+        dataset="fashion-mnist", train_limit=512, test_limit=500, epochs=1, seeds=(0,),
+        width=4, resnet_width=4, gammas=(0.003, 0.03, 0.3), gamma_seeds=(0,), log_every=1,
+        nets=("vgg5", "vgg9"), algorithms=("pc", "bp"),
+    ),
+    "default": ConvProfile(
+        name="default",
+        description="Fashion-MNIST, 2,048 training / 1,000 test images, 1 epoch, 3 seeds, "
+                    "VGG width 8, ResNet width 4, 5 networks, pc and bp (iPC and ePC: paper "
+                    "profile only; compiling their 10 programs would add ~19 min), 6 gammas "
+                    "(about 17.5 minutes estimated on a 2-core CPU)",
+        dataset="fashion-mnist", train_limit=2048, test_limit=1000, epochs=1, seeds=(0, 1, 2),
+        width=8, resnet_width=4, gammas=CONV_GAMMAS, gamma_seeds=(0,), log_every=1,
+        algorithms=("pc", "bp"),
+    ),
+    "paper": ConvProfile(
+        name="paper",
+        description="CIFAR-10, full data, 5 epochs, 3 seeds, VGG width 128 (PCX's), ResNet "
+                    "width 64, 5 networks, pc/ipc/epc/bp, 6 gammas x 3 seeds (for a GPU)",
+        dataset="cifar-10", train_limit=None, test_limit=None, epochs=5, seeds=(0, 1, 2),
+        width=128, resnet_width=64, gammas=CONV_GAMMAS, gamma_seeds=(0, 1, 2), log_every=20,
+    ),
+}
+
+
+def conv_profile(profile: str | Profile | ConvProfile) -> ConvProfile:
+    """The ConvProfile of a pcdiag.figures profile (by name; for a custom `Profile`: quick's
+    networks with the profile's data size, epochs and seeds)."""
+    if isinstance(profile, ConvProfile):
+        return profile
+    if isinstance(profile, str):
+        if profile in CONV_PROFILES:
+            return CONV_PROFILES[profile]
+        if profile not in PROFILES:
+            raise FigureError(f"unknown conv profile {profile!r}; known profiles: "
+                              f"{', '.join(CONV_PROFILES)} (or add a ConvProfile to "
+                              "pcdiag.figures.profiles.CONV_PROFILES)")
+        profile = get_profile(profile)
+    if not isinstance(profile, Profile):
+        raise FigureError(f"conv profile: expected a profile name, Profile or ConvProfile, "
+                          f"got {type(profile).__name__}")
+    if profile.name in CONV_PROFILES:
+        return CONV_PROFILES[profile.name]
+    return replace(CONV_PROFILES["quick"], name=profile.name,
+                   description=f"quick's conv networks, {profile.description}",
+                   train_limit=profile.train_limit, test_limit=profile.test_limit,
+                   epochs=profile.epochs, seeds=profile.seeds)

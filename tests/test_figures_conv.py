@@ -1,0 +1,285 @@
+"""Conv-network figures: data, plots and summaries on hand-made sweep Datasets (known numbers),
+the profiles and their cost, and (PCDIAG_SLOW=1) a reduced real run.
+
+Every conv program compiles for 10-60 s on 2 cores, so the fast tests feed the figures' data
+functions hand-made sweep results (tests/test_plot.synthetic, through dataset.build) and check
+that what is drawn is exactly what the data say.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from test_plot import synthetic  # noqa: E402
+
+import pcdiag  # noqa: E402
+from pcdiag import Config, figures  # noqa: E402
+from pcdiag.figures import (
+    conv,  # noqa: E402
+    profiles,  # noqa: E402
+)
+from pcdiag.figures import cost as cost_model  # noqa: E402
+
+NAMES = ("accuracy_vs_depth_conv", "energy_propagation_conv", "energy_ratio_vs_gamma_conv")
+REAL = Path(
+    os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+).resolve()
+
+pytestmark = pytest.mark.usefixtures("clean_plot_state")  # tests/conftest.py
+
+TINY = profiles.ConvProfile(
+    name="tiny", description="test size", dataset="fashion-mnist", train_limit=256,
+    test_limit=200, epochs=1, seeds=(0, 1), width=4, resnet_width=4, gammas=(0.01, 0.1),
+    gamma_seeds=(0,), log_every=1, nets=("vgg5", "resnet10", "vgg9"), algorithms=("pc", "bp"),
+)
+
+
+def family_result(c, algorithm, net, rng_seed):
+    """A hand-made sweep like family_spec's: depth x seed, layers padded to the deepest."""
+    depths = c.families()[net]
+    config = c.base(net).replace(algorithm=algorithm, depth=max(depths))
+    ds = synthetic(config, rng_seed=rng_seed, depth=list(depths), seed=list(c.seeds))
+    for d in depths:  # layers past a net's own depth are NaN, as in a real depth sweep
+        for name in ds.data_vars:
+            if "layer" in ds[name].dims:
+                ds[name].loc[{"depth": d, "layer": slice(d + 1, None)}] = np.nan
+    return ds
+
+
+def results_of(c):
+    out, i = {}, 0
+    for key in {**conv._accuracy_specs(c), **conv._energy_specs(c)}:
+        if key not in out:
+            alg, net = key.split("-")
+            out[key] = family_result(c, alg, net, i)
+            i += 1
+    return out
+
+
+def gamma_result(c, rng_seed=7):
+    return synthetic(c.base("vgg"), rng_seed=rng_seed, gamma=list(c.gammas),
+                     seed=list(c.gamma_seeds))
+
+
+# --------------------------------------------------------------------------- registry, profiles
+
+
+def test_registered_with_sweeps_shared_and_brief_settings():
+    for name in NAMES:
+        assert name in figures.FIGURES
+    specs = conv._accuracy_specs("default")
+    assert set(specs) == {f"{a}-{n}" for a in ("pc", "bp") for n in ("vgg", "resnet")}
+    paper = conv._accuracy_specs("paper")
+    assert set(paper) == {f"{a}-{n}" for a in ("pc", "ipc", "epc", "bp")
+                          for n in ("vgg", "resnet")}
+    assert dict(specs["pc-vgg"].axes)["depth"] == (5, 7, 9)
+    assert dict(specs["pc-resnet"].axes)["depth"] == (6, 10)
+    cfg = specs["pc-vgg"].config
+    assert (cfg.activation, cfg.batch_size, cfg.inference_steps, cfg.gamma,
+            cfg.state_optimizer, cfg.state_momentum, cfg.weight_lr, cfg.weight_decay) == (
+        "gelu", 128, 8, 0.015, "momentum", 0.05, 1e-3, 1.2e-5)
+    # the heatmaps reuse figure 1's pc sweeps; the deepest default net is ResNet-18
+    energy = conv._energy_specs("default")
+    assert set(energy.values()) <= set(specs.values())
+    assert profiles.CONV_PROFILES["default"].deepest == "resnet18"
+    assert profiles.CONV_PROFILES["default"].ordered_nets == (
+        "vgg5", "resnet10", "vgg7", "vgg9", "resnet18")
+    assert profiles.CONV_PROFILES["paper"].dataset == "cifar-10"
+    assert profiles.CONV_PROFILES["paper"].width == 128
+
+
+def test_estimates_price_the_conv_sweeps():
+    seconds, text = figures.estimate("default", only=NAMES)
+    # compiling 11 programs is most of it; about 20 minutes aimed at
+    assert 10 * 60 <= seconds <= 20 * 60, text
+    assert "conv-bp-resnet" in text and "conv-pc-vgg5-gamma" in text
+    quick, _ = figures.estimate("quick", only=NAMES)
+    assert quick <= 4 * 60
+    assert figures.estimate("paper", only=NAMES)[0] > 10 * seconds
+
+
+def test_conv_macs_by_hand():
+    # VGG-5, width 4, 1 channel in: 32^2*9*1*4 + 16^2*9*4*8 + 8^2*9*8*16 + 4^2*9*16*16,
+    # then the linear node on the 2 x 2 x 16 map
+    cfg = Config(net="vgg", depth=5, width=4)
+    expected = 1024 * 36 + 256 * 288 + 64 * 1152 + 16 * 2304 + 4 * 16 * 10
+    assert cost_model.conv_macs(cfg) == expected
+    # ResNet-10, width 4: stem, then a block per stage (two 3x3 convs, 1x1 shortcut where
+    # the shape changes), linear on the 32 channels
+    res = Config(net="resnet", depth=6, width=4, activation="relu")
+    blocks = (1024 * 9 * (16 + 16) + 256 * 9 * (32 + 64) + 256 * 32
+              + 64 * 9 * (128 + 256) + 64 * 128 + 16 * 9 * (512 + 1024) + 16 * 512)
+    assert cost_model.conv_macs(res) == 1024 * 9 * 4 + blocks + 32 * 10
+    with pytest.raises(ValueError, match="net='mlp' is not a conv net"):
+        cost_model.conv_macs(Config())
+
+
+def test_bad_profiles_and_inputs_are_refused_with_their_reason():
+    with pytest.raises(figures.FigureError, match="unknown conv profile 'huge'; known "
+                                                  "profiles: quick, default, paper"):
+        profiles.conv_profile("huge")
+    with pytest.raises(figures.FigureError, match="expected a profile name"):
+        profiles.conv_profile(3)
+    fields = {**TINY.as_dict()}
+    with pytest.raises(ValueError, match=r"unknown network\(s\) \['vgg11'\]"):
+        profiles.ConvProfile(**{**fields, "nets": ("vgg5", "vgg11")})
+    with pytest.raises(ValueError, match="must include 'pc'"):
+        profiles.ConvProfile(**{**fields, "algorithms": ("bp",)})
+    with pytest.raises(ValueError, match="must include 'vgg5'"):
+        profiles.ConvProfile(**{**fields, "nets": ("vgg9",)})
+    ds = gamma_result(TINY).drop_vars(["energy_ratio", "energy", "energy_total",
+                                       "state_grad_norm", "t"])
+    with pytest.raises(figures.FigureError, match="needs the per-iteration variable "
+                                                  "'energy_ratio'"):
+        conv.ratio_medians(ds)
+    # a custom analysis Profile keeps quick's networks with its own data and seeds
+    custom = figures.Profile(name="mine", description="x", train_limit=300, test_limit=100,
+                             epochs=1, gammas=(0.1,), seeds=(0, 1), width=64, widths=(64,))
+    c = profiles.conv_profile(custom)
+    assert (c.train_limit, c.seeds, c.nets) == (300, (0, 1), ("vgg5", "vgg9"))
+
+
+# --------------------------------------------------------------------------- the figures' data
+
+
+def test_accuracy_data_and_plot_show_every_seed_and_their_mean():
+    results = results_of(TINY)
+    ds = conv._accuracy_data(TINY, results)
+    assert list(ds["network"].values) == ["vgg5", "resnet10", "vgg9"]
+    assert list(ds["depth"].values) == [5, 6, 9] and list(ds["net"].values) == [
+        "vgg", "resnet", "vgg"]
+    assert list(ds["algorithm"].values) == ["pc", "bp"]
+    assert json.loads(ds.attrs["sweep"]) == {"network": ["vgg5", "resnet10", "vgg9"],
+                                             "algorithm": ["pc", "bp"], "seed": [0, 1]}
+    # the data hold the sweeps' own numbers
+    raw = results["pc-resnet"]["test_accuracy"].sel(depth=6).isel(epoch=-1)
+    np.testing.assert_array_equal(
+        ds["test_accuracy"].sel(algorithm="pc", network="resnet10").isel(epoch=-1), raw)
+    assert np.isnan(ds["weight_norm"].sel(network="vgg5", layer=6)).all()
+    pcdiag.validate(ds)
+    fig = conv.plot_accuracy_vs_depth_conv(ds)
+    ax = fig.axes[0]
+    colour_of = {}
+    for line in ax.get_lines():
+        if line.get_marker() == "_":  # the mean (a family of one network: a lone marker)
+            colour_of.setdefault(line.get_color(), []).append(line)
+    mean = ds["test_accuracy"].isel(epoch=-1).mean("seed")
+    drawn_means = {}
+    for lines in colour_of.values():
+        for line in lines:
+            for x, y in zip(line.get_xdata(), line.get_ydata()):
+                drawn_means[(lines[0].get_color(), int(round(x)))] = y
+    # each algorithm's mean line passes through the mean over seeds of the raw accuracy
+    colours = [c for c in colour_of]
+    assert len(colours) == 2
+    for colour, alg in zip(colours, ["pc", "bp"]):
+        for j, key in enumerate(ds["network"].values):
+            np.testing.assert_allclose(drawn_means[(colour, j)],
+                                       float(mean.sel(algorithm=alg, network=key)), rtol=1e-6)
+    # every seed is a point
+    points = [line for line in ax.get_lines() if line.get_linestyle() == "None"
+              and line.get_marker() == "o"]
+    assert len(points) == 2 * 2
+    ys = sorted(np.concatenate([p.get_ydata() for p in points]))
+    np.testing.assert_allclose(ys, sorted(ds["test_accuracy"].isel(epoch=-1).values.ravel()))
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["VGG-5\nL = 5", "ResNet-10\nL = 6", "VGG-9\nL = 9"]
+    text = conv.summary_accuracy_vs_depth_conv(ds)
+    assert "BP - PC" in text and "ResNet-10" in text
+    assert plt.get_fignums() == []
+
+
+def test_diverged_seed_is_marked_and_left_out_of_the_mean():
+    ds = conv._accuracy_data(TINY, results_of(TINY))
+    ds["test_accuracy"].loc[{"algorithm": "pc", "network": "vgg9", "seed": 1}] = np.nan
+    ds["diverged_at"].loc[{"algorithm": "pc", "network": "vgg9", "seed": 1}] = 3
+    points = conv.accuracy_points(ds).sel(algorithm="pc", network="vgg9")
+    assert float(points["mean"]) == pytest.approx(
+        float(ds["test_accuracy"].sel(algorithm="pc", network="vgg9", seed=0).isel(epoch=-1)))
+    assert int(points["diverged"]) == 1
+    ax = conv.plot_accuracy_vs_depth_conv(ds).axes[0]
+    assert any(line.get_marker() == "x" for line in ax.get_lines())
+    assert "1 diverged" in conv.summary_accuracy_vs_depth_conv(ds)
+
+
+def test_energy_propagation_data_is_pc_on_vgg5_and_the_deepest_net():
+    results = results_of(TINY)
+    ds = conv._energy_data(TINY, results)
+    assert list(ds["network"].values) == ["vgg5", "vgg9"]
+    raw = results["pc-vgg"]["energy"].sel(depth=5, seed=0).isel(layer=slice(0, 5))
+    np.testing.assert_array_equal(ds["energy"].sel(network="vgg5").isel(layer=slice(0, 5)),
+                                  raw)
+    assert np.isnan(ds["energy"].sel(network="vgg5", layer=9)).all()
+    fig = conv.plot_energy_propagation_conv(ds)
+    heat = [ax for ax in fig.axes if ax.get_title(loc="left").startswith("PC")]
+    assert [ax.get_ylim() for ax in heat] == [(0.5, 5.5), (0.5, 9.5)]
+    assert "VGG-9" in heat[1].get_title(loc="left")
+    assert "layer 1 first non-zero at t = 1" in conv.summary_energy_propagation_conv(ds)
+
+
+def test_ratio_figure_draws_zero_and_nonfinite_medians_on_the_floor():
+    ds = gamma_result(TINY)
+    ratio = ds["energy_ratio"]
+    # pair 1 at gamma 0.01: E_1 = 0 at t = T in every step -> ratio 0 (median 0)
+    ratio.loc[{"gamma": 0.01, "layer": 1}] = np.where(
+        ratio.sel(gamma=0.01, layer=1)["t"] == ratio["t"][-1], 0.0,
+        ratio.sel(gamma=0.01, layer=1))
+    # pair 2 at gamma 0.1: E_3 = 0 -> inf in every step (no finite sample)
+    ratio.loc[{"gamma": 0.1, "layer": 2, "t": int(ratio["t"][-1])}] = np.inf
+    numbers = conv.ratio_medians(ds)
+    steps = ds.sizes["step"]
+    assert int(numbers["zero"].sel(gamma=0.01, layer=1)) == steps
+    assert int(numbers["nonfinite"].sel(gamma=0.1, layer=2)) == steps
+    assert bool(numbers["on_floor"].sel(gamma=0.01, layer=1))
+    assert bool(numbers["on_floor"].sel(gamma=0.1, layer=2))
+    assert int(numbers["on_floor"].sum()) == 2
+    # an ordinary median is the median over steps and seeds of the raw ratio at t = T
+    expected = np.median(ds["energy_ratio"].sel(gamma=0.1, layer=3).isel(t=-1).values)
+    assert float(numbers["median"].sel(gamma=0.1, layer=3)) == pytest.approx(expected)
+    fig = conv.plot_energy_ratio_vs_gamma_conv(ds)
+    ax = fig.axes[0]
+    floor = conv.floor_of(numbers["median"])
+    markers = [line for line in ax.get_lines() if line.get_marker() == "v"
+               and len(line.get_xdata())]
+    drawn = sorted((float(line.get_xdata()[0]), float(line.get_ydata()[0])) for line in markers)
+    assert drawn == [(0.01, floor), (0.1, floor)]
+    assert ax.get_ylim()[0] <= floor
+    text = " ".join(t.get_text() for t in fig.texts)
+    assert f"{steps} exactly 0 and {steps} non-finite" in text.replace("\n", " ")
+    assert "2 median(s) are 0" in text.replace("\n  ", " ").replace("\n", " ")
+    assert "medians on the floor: 2" in conv.summary_energy_ratio_vs_gamma_conv(ds)
+
+
+# --------------------------------------------------------------------------- a reduced real run
+
+SLOW = os.environ.get("PCDIAG_SLOW") == "1"
+
+
+@pytest.mark.skipif(not SLOW, reason="compiles several conv programs (PCDIAG_SLOW=1)")
+@pytest.mark.skipif(not (REAL / "fashion-mnist").is_dir(), reason="Fashion-MNIST not found")
+def test_reduced_run_writes_files_and_redraws_from_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("PCDIAG_DATA", str(REAL))
+    tiny = profiles.ConvProfile(**{**TINY.as_dict(), "nets": ("vgg5",), "seeds": (0,),
+                                   "algorithms": ("pc",), "gammas": (0.01, 1.0)})
+    monkeypatch.setitem(profiles.CONV_PROFILES, "tiny", tiny)
+    profile = figures.Profile(name="tiny", description="test size", train_limit=256,
+                              test_limit=200, epochs=1, gammas=(0.1,), seeds=(0,), width=16,
+                              widths=(16,))
+    written = figures.make_figures(profile, only=",".join(NAMES), out=tmp_path, progress=False)
+    assert [w.name for w in written] == list(NAMES)
+    acc = pcdiag.open_dataset(tmp_path / "accuracy_vs_depth_conv.nc")
+    assert acc["test_accuracy"].sel(network="vgg5", algorithm="pc").notnull().all()
+    heat = pcdiag.open_dataset(tmp_path / "energy_propagation_conv.nc")
+    # PC's front moves one node per step: node 1 of VGG-5 has no energy at t = 0..3
+    e = heat["energy"].sel(network="vgg5")
+    assert (e.sel(t=[0, 1, 2, 3], layer=1) == 0).all() and (e.sel(t=8, layer=1) > 0).all()
+    monkeypatch.setattr(figures.SweepSpec, "run", lambda *a, **k: pytest.fail("trained"))
+    figures.make_figures(profile, only=NAMES, out=tmp_path, from_data=True, progress=False)
+    assert plt.get_fignums() == []
