@@ -46,6 +46,8 @@ NORMALISATIONS = ("standardise", "pcx")
 LR_SCHEDULES = ("constant", "warmup_cosine")
 #: Output nudging (pcdiag.algorithms.nudging): "off" clamps the output node to the target.
 NUDGINGS = ("off", "positive", "negative", "centred")
+#: ePC's weight step (pcdiag.algorithms.pc.weight_grads; see Config's docstring).
+EPC_WEIGHT_UPDATES = ("local", "local_scaled", "chain")
 TRAIN_SIZE = {"fashion-mnist": 60000, "mnist": 60000, "cifar-10": 50000}
 ROLES = ("data", "program", "traced", "key", "loop", "resource")
 
@@ -97,6 +99,21 @@ class Config:
     character of `nudge_signs` (a string of + and -, one per epoch: PCX's per-epoch beta
     lists), alternating + - + ... when `nudge_signs` is None. With a cross-entropy output,
     h mixes the target with u0's logits, as PCX does.
+
+    ePC's weight step (`epc_weight_update`, algorithm="epc" only; any other algorithm needs
+    "local"): all three descend the batch mean of F at the inferred errors e_T.
+    ``"local"`` (default) is pc's local rule at the states x_l = mu_l(x_{l-1}) + e_l, each
+    state held fixed (today's behaviour). ``"local_scaled"`` is the same gradient divided by
+    ``min(1, gamma_s * T)``, where gamma_s is the per-sample error step (gamma with
+    ``gamma_convention="per_sample"``, gamma / batch_size with ``"batch_mean"``): the
+    ePC paper's code (cgoemaere/error_based_PC, branch cifar, pc_e.py: the weight loss
+    divided by ``min(1, e_lr * iters)``, e_lr a step on the batch-summed energy), so that
+    errors left small by a short inference still give full-size updates. With Adam the
+    division barely matters (Adam is invariant to a gradient's scale up to its epsilon).
+    ``"chain"`` holds the errors fixed and differentiates F through the whole chain, the
+    states recomputed from the errors through the network, so the output loss reaches
+    every layer as in backprop (at e = 0 it is backprop's gradient): jpc's
+    ``update_epc_params`` (``jax.grad`` of ``epc_energy_fn`` w.r.t. the parameters).
     """
 
     # data
@@ -123,6 +140,8 @@ class Config:
     # algorithm
     algorithm: str = _field("pc", "program", choices=ALGORITHMS)
     inference_steps: int = _field(8, "program")
+    # ePC's weight step: "local" | "local_scaled" | "chain" (see Config's docstring)
+    epc_weight_update: str = _field("local", "program", choices=EPC_WEIGHT_UPDATES)
     gamma: float = _field(0.1, "traced")
     gamma_convention: str = _field("per_sample", "program", choices=GAMMA_CONVENTIONS)
     state_optimizer: str = _field("sgd", "program", choices=STATE_OPTIMIZERS)
@@ -387,6 +406,10 @@ def _validate(cfg: Config) -> None:
         _fail("layer_precision", cfg.layer_precision, "must be a string or None")
     parse_precision(cfg.layer_precision, cfg.depth)
     _int_at_least(cfg, "inference_steps", 1)
+    if cfg.epc_weight_update != "local" and cfg.algorithm != "epc":
+        _fail("epc_weight_update", cfg.epc_weight_update,
+              f"sets ePC's weight step, but algorithm is {cfg.algorithm!r}; use "
+              "algorithm='epc', or epc_weight_update='local' with any other algorithm")
     _real(cfg, "gamma", low=0.0, low_open=True)
     _real(cfg, "state_momentum", low=0.0, low_open=False, high=1.0)
     _real(cfg, "weight_lr", low=0.0, low_open=True)

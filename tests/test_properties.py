@@ -68,6 +68,9 @@ def valid_configs(draw) -> dict:
                                 max_size=values["depth"]))
         values["layer_precision"] = draw(st.sampled_from(
             [None, f"geometric:{ratio}", ",".join(map(repr, weights))]))
+    if "epc_weight_update" in FIELDS:  # a setting of epc's step: "local" for the others
+        values["epc_weight_update"] = (draw(st.sampled_from(config_module.EPC_WEIGHT_UPDATES))
+                                       if values["algorithm"] == "epc" else "local")
     if "bp_alignment" in FIELDS:
         values["bp_alignment"] = draw(st.booleans())
     if "hessian_samples" in FIELDS:
@@ -115,7 +118,7 @@ RANGE = {  # values of the right type outside what the field allows
     "layer_precision": st.sampled_from(["geometric:-1", "1,2", "geometric:x", "1,0,1", ""]),
 }
 CHOICES = ("dataset", "activation", "output_energy", "algorithm", "gamma_convention",
-           "state_optimizer", "weight_optimizer", "parameterization")
+           "state_optimizer", "weight_optimizer", "parameterization", "epc_weight_update")
 
 
 @st.composite

@@ -40,9 +40,8 @@ def inference_then_learning(free: FreeVariables, prog, hyper, params, opt_state,
     z, inference, finite = infer(energy_fn, free.initial(states0), hyper.gamma, prog, record_t,
                                  batch)
     states = to_states(z)
-    (total, per_layer), (grads, state_grads) = jax.value_and_grad(
-        mean_energy, argnums=(0, 2), has_aux=True
-    )(params, x0, states, target, prog)
+    total, per_layer, grads, state_grads = weight_grads(prog, hyper, free, params, x0, z,
+                                                        states, target)
     grads = nudging.scale_weight_grads(prog, hyper, grads)
     new_params, opt_state, change = weight_update(prog, hyper, params, opt_state, grads)
     finite = finite & jnp.isfinite(total)
@@ -58,6 +57,37 @@ def inference_then_learning(free: FreeVariables, prog, hyper, params, opt_state,
     out = inference_record(prog, free, inference, final, grads, new_params, change, params, mu1,
                            states0, x0, y)
     return new_params, opt_state, finite, out
+
+
+def weight_grads(prog, hyper, free, params, x0, z, states, target):
+    """The weight step's gradient of the batch-mean F at the inferred z_T (`states` = the
+    states they give), by `prog.epc_weight_update` (Config's docstring): the local rule
+    ("local"; also the state gradient, which pc's t = T record reuses), divided by
+    min(1, per-sample gamma x T) ("local_scaled"), or through the chain of states that the
+    fixed z give ("chain"). Returns (F, per-layer batch sums, weight grads, state grads or
+    None)."""
+    rule = prog.epc_weight_update
+    if rule == "chain":
+        def chain(p):
+            return mean_energy(p, x0, free.to_states(p, prog.net.predict(p, 1, x0), z,
+                                                     prog.net), target, prog)
+
+        (total, per_layer), grads = jax.value_and_grad(chain, has_aux=True)(params)
+        return total, per_layer, grads, None
+    (total, per_layer), (grads, state_grads) = jax.value_and_grad(
+        mean_energy, argnums=(0, 2), has_aux=True
+    )(params, x0, states, target, prog)
+    if rule == "local_scaled":
+        inverse = 1.0 / local_scale(prog, hyper, x0.shape[0])
+        grads = jax.tree_util.tree_map(lambda g: g * inverse, grads)
+    return total, per_layer, grads, state_grads
+
+
+def local_scale(prog, hyper, batch: int) -> jax.Array:
+    """min(1, gamma_s T), gamma_s the per-sample state step (the ePC code's weight-loss
+    divisor min(1, e_lr x iters), e_lr a step on the batch-summed energy)."""
+    per_sample = hyper.gamma if prog.gamma_convention == "per_sample" else hyper.gamma / batch
+    return jnp.minimum(1.0, per_sample * prog.inference_steps)
 
 
 PC = Algorithm(
