@@ -84,7 +84,7 @@ def test_registered_with_sweeps_shared_and_brief_settings():
     cfg = specs["pc-vgg"].config
     assert (cfg.activation, cfg.batch_size, cfg.inference_steps, cfg.gamma,
             cfg.state_optimizer, cfg.state_momentum, cfg.weight_lr, cfg.weight_decay) == (
-        "gelu", 128, 8, 0.015, "momentum", 0.05, 1e-3, 1.2e-5)
+        "gelu", 32, 8, 0.015, "momentum", 0.05, 1e-3, 1.2e-5)
     # the heatmaps reuse figure 1's pc sweeps; the deepest default net is ResNet-18
     energy = conv._energy_specs("default")
     assert set(energy.values()) <= set(specs.values())
@@ -196,17 +196,26 @@ def test_accuracy_data_and_plot_show_every_seed_and_their_mean():
     assert plt.get_fignums() == []
 
 
-def test_diverged_seed_is_marked_and_left_out_of_the_mean():
+def test_failed_runs_are_marked_counted_and_a_diverged_seed_left_out_of_the_mean():
     ds = conv._accuracy_data(TINY, results_of(TINY))
     ds["test_accuracy"].loc[{"algorithm": "pc", "network": "vgg9", "seed": 1}] = np.nan
     ds["diverged_at"].loc[{"algorithm": "pc", "network": "vgg9", "seed": 1}] = 3
-    points = conv.accuracy_points(ds).sel(algorithm="pc", network="vgg9")
-    assert float(points["mean"]) == pytest.approx(
+    ds["run_status"].loc[{"algorithm": "pc", "network": "vgg9", "seed": 1}] = 1
+    ds["run_status"].loc[{"algorithm": "bp", "network": "vgg5", "seed": 0}] = 3
+    points = conv.accuracy_points(ds)
+    pc9 = points.sel(algorithm="pc", network="vgg9")
+    assert float(pc9["mean"]) == pytest.approx(
         float(ds["test_accuracy"].sel(algorithm="pc", network="vgg9", seed=0).isel(epoch=-1)))
-    assert int(points["diverged"]) == 1
-    ax = conv.plot_accuracy_vs_depth_conv(ds).axes[0]
-    assert any(line.get_marker() == "x" for line in ax.get_lines())
-    assert "1 diverged" in conv.summary_accuracy_vs_depth_conv(ds)
+    assert int(pc9["diverged"]) == 1 and int(points["diverged"].sum()) == 1
+    assert int(points["collapsed"].sel(algorithm="bp", network="vgg5")) == 1
+    fig = conv.plot_accuracy_vs_depth_conv(ds)
+    markers = [line.get_marker() for line in fig.axes[0].get_lines()]
+    assert "x" in markers and "s" in markers
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    runs = ds["test_accuracy"].isel(epoch=-1).size
+    assert f"diverged: 1 of {runs} runs" in legend and f"collapsed: 1 of {runs} runs" in legend
+    text = conv.summary_accuracy_vs_depth_conv(ds)
+    assert "1 diverged" in text and "1 collapsed" in text
 
 
 def test_energy_propagation_data_is_pc_on_vgg5_and_the_deepest_net():
@@ -251,9 +260,13 @@ def test_ratio_figure_draws_zero_and_nonfinite_medians_on_the_floor():
     drawn = sorted((float(line.get_xdata()[0]), float(line.get_ydata()[0])) for line in markers)
     assert drawn == [(0.01, floor), (0.1, floor)]
     assert ax.get_ylim()[0] <= floor
-    text = " ".join(t.get_text() for t in fig.texts)
-    assert f"{steps} exactly 0 and {steps} non-finite" in text.replace("\n", " ")
-    assert "2 median(s) are 0" in text.replace("\n  ", " ").replace("\n", " ")
+    legend = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    total = int(numbers["samples"].sum())
+    assert (f"median 0 or non-finite: 2 (samples 0: {steps}, non-finite: {steps}, of {total})"
+            in legend)
+    caption = conv.caption_energy_ratio_vs_gamma_conv(ds).replace("\n", " ")
+    assert f"{steps} exactly 0 and {steps} non-finite" in caption
+    assert "2 median(s) are 0" in caption
     assert "medians on the floor: 2" in conv.summary_energy_ratio_vs_gamma_conv(ds)
 
 

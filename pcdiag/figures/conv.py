@@ -17,7 +17,6 @@ carry the conv cost model (pcdiag.figures.cost: `CONV`, measured on the referenc
 from __future__ import annotations
 
 import json
-import textwrap
 import warnings
 
 import numpy as np
@@ -29,7 +28,7 @@ import pcdiag.plot as pplot
 from pcdiag.figures.cost import CONV
 from pcdiag.figures.errors import FigureError
 from pcdiag.figures.experiments import SweepSpec, combine, config_of, conform, select, trim
-from pcdiag.figures.layout import new_figure
+from pcdiag.figures.layout import ONE_COLUMN, TWO_COLUMNS, legend_below, new_figure
 from pcdiag.figures.profiles import (
     CONV_NETS,
     CONV_STATE_MOMENTUM,
@@ -38,7 +37,7 @@ from pcdiag.figures.profiles import (
 )
 from pcdiag.figures.registry import Figure, register
 from pcdiag.plot._style import convention_long, palette, style
-from pcdiag.plot.sensitivity import CHANCE
+from pcdiag.plot.sensitivity import CHANCE, FAILURE_MARKERS
 
 #: The conv specs' name prefix (their store folders and lines of the estimate).
 PREFIX = "conv-"
@@ -159,21 +158,23 @@ def _ratio_data(profile, results) -> xr.Dataset:
 
 def accuracy_points(ds: xr.Dataset) -> xr.Dataset:
     """What accuracy_vs_depth_conv draws, per algorithm and network: every seed's final test
-    accuracy (`seeds`), its mean, min and max over the seeds that did not diverge, and how
-    many diverged."""
+    accuracy (`seeds`), its mean, min and max over the seeds, and how many runs failed, by
+    run_status meaning (`diverged`, `inference_unstable`, `collapsed`; all 0 when the data
+    predate run_status)."""
     acc = ds["test_accuracy"].isel(epoch=-1)
     if "seed" not in acc.dims:
         acc = acc.expand_dims(seed=[0])
-    diverged = (ds["diverged_at"] >= 0)
-    if "seed" in diverged.dims:
-        diverged = diverged.sum("seed")
+    status = ds["run_status"] if "run_status" in ds else (ds["diverged_at"] >= 0).astype(int)
+    if "seed" not in status.dims:
+        status = status.expand_dims(seed=[0])
+    failed = {name: (status == code).sum("seed").astype(int)
+              for code, name in enumerate(("ok",) + tuple(FAILURE_MARKERS)) if code}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
         warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
         return xr.Dataset({"seeds": acc, "mean": acc.mean("seed", skipna=True),
                            "min": acc.min("seed", skipna=True),
-                           "max": acc.max("seed", skipna=True),
-                           "diverged": diverged.astype(int)})
+                           "max": acc.max("seed", skipna=True), **failed})
 
 
 def ratio_medians(ds: xr.Dataset) -> xr.Dataset:
@@ -216,7 +217,8 @@ def floor_of(median: xr.DataArray) -> float:
 # --------------------------------------------------------------------------- plots
 
 
-def _conv_footnote(fig: MplFigure, ds: xr.Dataset, *lines: str) -> None:
+def conv_caption(ds: xr.Dataset, *lines: str) -> str:
+    """The conv figures' settings (convention, widths, data, optimizers), then `lines`."""
     cfg = config_of(ds)
     c = json.loads(ds.attrs.get("conv_profile", "{}"))
     resnet = "net" in ds.coords and "resnet" in [str(v) for v in ds["net"].values]
@@ -234,10 +236,7 @@ def _conv_footnote(fig: MplFigure, ds: xr.Dataset, *lines: str) -> None:
         f"{'s' if cfg.epochs > 1 else ''}; weights AdamW lr {cfg.weight_lr:g}, weight decay "
         f"{cfg.weight_decay:g}. Images padded to 32 x 32.",
     ]
-    chars = int(fig.get_figwidth() * 17)
-    text = "\n".join(textwrap.fill(line, chars, subsequent_indent="  ")
-                     for line in head + [line for line in lines if line])
-    fig.text(0.01, -0.01, text, ha="left", va="top", fontsize="x-small", color="0.35")
+    return "\n".join(head + [line for line in lines if line])
 
 
 def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
@@ -249,10 +248,10 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
     colours = palette(len(algorithms))
     seeds = points.sizes["seed"]
     with style():
-        fig, (ax,) = new_figure(1, 6.4, 4.2)
+        fig, (ax,) = new_figure(1, TWO_COLUMNS, 3.0)
         ax.axhline(CHANCE, color="0.6", linestyle=":", linewidth=0.8, zorder=0)
         offsets = (np.arange(len(algorithms)) - (len(algorithms) - 1) / 2) * 0.08
-        any_diverged = False
+        failed = dict.fromkeys(FAILURE_MARKERS, 0)
         for i, alg in enumerate(algorithms):
             p = points.sel(algorithm=alg)
             xs = x + offsets[i]
@@ -261,19 +260,22 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
                 if not idx:
                     continue
                 ax.plot(xs[idx], p["mean"].values[idx], color=colours[i], linestyle=linestyle,
-                        marker="_", markersize=10, markeredgewidth=2, linewidth=1.4)
+                        marker="_", markersize=9, markeredgewidth=1.8, linewidth=1.2)
                 if seeds > 1:
                     ax.fill_between(xs[idx], p["min"].values[idx], p["max"].values[idx],
                                     color=colours[i], alpha=0.12, linewidth=0)
             for s in range(seeds):
                 ax.plot(xs, p["seeds"].isel(seed=s).values, linestyle="none", marker="o",
                         markersize=3.5, color=colours[i], alpha=0.8)
-            bad = p["diverged"].values > 0
-            if bad.any():
-                any_diverged = True
-                y = np.where(np.isfinite(p["mean"].values), p["mean"].values, CHANCE)
-                ax.plot(xs[bad], y[bad], linestyle="none", marker="x", markersize=8,
-                        markeredgewidth=1.8, color=colours[i])
+            y = np.where(np.isfinite(p["mean"].values), p["mean"].values, CHANCE)
+            for name, (marker, _) in FAILURE_MARKERS.items():
+                bad = p[name].values > 0
+                failed[name] += int(p[name].values.sum())
+                if bad.any():
+                    look = ({"markersize": 8, "markeredgewidth": 1.8} if marker == "x" else
+                            {"markersize": 9, "markeredgewidth": 1.3, "markerfacecolor": "none"})
+                    ax.plot(xs[bad], y[bad], linestyle="none", marker=marker,
+                            color=colours[i], **look)
         ax.set_xticks(x, [f"{d}\nL = {int(L)}" for d, L in
                           zip(ds["description"].values, ds["depth"].values)])
         ax.set_xlabel("network (in order of depth L: weight layers = PC nodes)")
@@ -282,20 +284,26 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
                           label=ALGORITHM_TEXT.get(a, a)) for i, a in enumerate(algorithms)]
         handles += [Line2D([], [], color="0.3", linestyle=FAMILY_STYLE[f],
                            label=f"mean, {FAMILY_TEXT[f]}") for f in FAMILY_STYLE if f in nets]
-        if any_diverged:
-            handles.append(Line2D([], [], color="0.3", linestyle="none", marker="x",
-                                  label="diverged (≥ 1 seed)"))
-        ax.legend(handles=handles, fontsize="small", ncols=2)
+        runs = points["seeds"].size
+        for name, (marker, text) in FAILURE_MARKERS.items():
+            if failed[name]:
+                handles.append(Line2D([], [], color="0.3", linestyle="none", marker=marker,
+                                      markerfacecolor="none",
+                                      label=f"{text}: {failed[name]} of {runs} runs"))
+        ax.legend(handles=handles, ncols=2)
         ax.set_title(f"dots: each of {seeds} seed(s); line: mean" +
-                     ("; band: min–max" if seeds > 1 else ""), loc="left", fontsize="small")
+                     ("; band: min–max" if seeds > 1 else ""), loc="left")
         ax.grid(axis="y", alpha=0.3)
         rules = [ALGORITHM_TEXT.get(a, a) for a in algorithms if a != "bp"]
         against = " against backprop" if "bp" in algorithms else ""
-        fig.suptitle(f"Test accuracy of conv PCNs vs depth: {', '.join(rules)}{against}",
-                     fontsize="large")
-        cfg = config_of(ds)
-        _conv_footnote(
-            fig, ds,
+        fig.suptitle(f"Test accuracy of conv PCNs vs depth: {', '.join(rules)}{against}")
+    return fig
+
+
+def caption_accuracy_vs_depth_conv(ds: xr.Dataset) -> str:
+    cfg = config_of(ds)
+    return conv_caption(
+            ds,
             f"T = {cfg.inference_steps} and γ = {cfg.gamma:g} at every depth and for PC, iPC "
             f"and ePC (BP uses neither). PC's error front moves at most one node per inference "
             f"step, so with T = {cfg.inference_steps} the nodes below L - "
@@ -304,23 +312,27 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
             "batch norm; VGG-7 is PCX's (two unpadded convs). Points of one network are "
             "spread sideways by algorithm. Chance: dotted line.",
         )
-    return fig
 
 
 def plot_energy_propagation_conv(ds: xr.Dataset) -> MplFigure:
     n = ds.sizes["network"]
     with style():
-        fig = MplFigure(figsize=(3.3 * n + 0.8, 3.8), layout="constrained")
+        fig = MplFigure(figsize=(TWO_COLUMNS if n > 1 else ONE_COLUMN, 2.9),
+                        layout="constrained")
         axes = fig.subplots(1, n, squeeze=False)[0]
         pplot.energy_propagation(ds, axes, dim="network")
         for ax, key in zip(axes, ds["network"].values):
             depth = int(ds["depth"].sel(network=key))
             ax.set_ylim(0.5, depth + 0.5)
             ax.set_title(f"PC, {pplot.depth.describe(ds, 'network', key)} (L = {depth})",
-                         loc="left", fontsize="small")
-        fig.suptitle("Where the energy reaches (PC)", x=0.01, ha="left", fontsize="large")
-        _conv_footnote(
-            fig, ds,
+                         loc="left")
+        fig.suptitle("Where the energy reaches (PC)", x=0.01, ha="left")
+    return fig
+
+
+def caption_energy_propagation_conv(ds: xr.Dataset) -> str:
+    return conv_caption(
+            ds,
             "Each panel: one run (first seed), mean over the last 10% of logged training "
             "steps; shared colour scale; grey: energy exactly 0 (the error has not arrived). "
             "Node l = 1 is the first conv (input side), l = L the linear output node. "
@@ -328,7 +340,6 @@ def plot_energy_propagation_conv(ds: xr.Dataset) -> MplFigure:
             "forward initialisation, exactly 0 in exact arithmetic) are at float32 rounding "
             "level.",
         )
-    return fig
 
 
 def plot_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> MplFigure:
@@ -338,7 +349,7 @@ def plot_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> MplFigure:
     floor = floor_of(numbers["median"])
     colours = palette(len(pairs))
     with style():
-        fig, (ax,) = new_figure(1, 6.0, 4.2)
+        fig, (ax,) = new_figure(1, ONE_COLUMN, 3.4)
         for value in pplot.energy.GUIDES:
             ax.axhline(value, color="0.55", linewidth=0.8, zorder=0,
                        linestyle="-" if value == 1 else ":")
@@ -347,7 +358,7 @@ def plot_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> MplFigure:
             m = numbers["median"].sel(layer=layer).values
             low = numbers["on_floor"].sel(layer=layer).values
             ax.plot(gamma, np.where(low, np.nan, m), color=colours[i], marker="o",
-                    markersize=3.5, label=f"E{int(layer)} / E{int(layer) + 1}")
+                    markersize=3.5, label=f"$E_{{{int(layer)}}}/E_{{{int(layer) + 1}}}$")
             if low.any():
                 ax.plot(gamma[low], np.full(low.sum(), floor), linestyle="none", marker="v",
                         markersize=7, markerfacecolor="none", markeredgewidth=1.5,
@@ -355,31 +366,40 @@ def plot_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> MplFigure:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("γ (state learning rate, per sample)")
-        ax.set_ylabel("energy ratio E_l / E_l+1 at t = T")
+        ax.set_ylabel(r"energy ratio $E_\ell/E_{\ell+1}$ at $t = T$")
         handles, labels = ax.get_legend_handles_labels()
         on_floor = int(numbers["on_floor"].sum())
         zeros, bad = int(numbers["zero"].sum()), int(numbers["nonfinite"].sum())
         total = int(numbers["samples"].sum())
         handles.append(Line2D([], [], color="0.3", linestyle="none", marker="v",
                               markerfacecolor="none"))
-        labels.append(f"median 0 or non-finite ({on_floor})")
-        ax.legend(handles, labels, fontsize="small", loc="upper left", frameon=True,
-                  framealpha=0.9, edgecolor="none")
+        labels.append(f"median 0 or non-finite: {on_floor} (samples 0: {zeros}, "
+                      f"non-finite: {bad}, of {total})")
+        ax.legend(handles, labels)
         seeds = ds.sizes.get("seed", 1)
-        ax.set_title(f"median over all {ds.sizes['step']} logged steps x {seeds} seed(s)",
-                     loc="left", fontsize="small")
+        ax.set_title(f"median over {ds.sizes['step']} logged steps x {seeds} seed(s)",
+                     loc="left")
+        legend_below(fig, ax)
         cfg = config_of(ds)
-        fig.suptitle(f"Energy imbalance E_l / E_l+1 vs γ: PC on VGG-5 (width {cfg.width})",
-                     fontsize="large")
-        _conv_footnote(
-            fig, ds,
+        fig.suptitle(rf"Energy imbalance $E_\ell/E_{{\ell+1}}$ vs γ: PC on VGG-5 "
+                     f"(width {cfg.width})")
+    return fig
+
+
+def caption_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> str:
+    numbers = ratio_medians(ds)
+    on_floor = int(numbers["on_floor"].sum())
+    zeros, bad = int(numbers["zero"].sum()), int(numbers["nonfinite"].sum())
+    total = int(numbers["samples"].sum())
+    floor = floor_of(numbers["median"])
+    return conv_caption(
+            ds,
             f"Ratio samples at t = T: {total} in all; {zeros} exactly 0 and {bad} non-finite "
             "(inf: E_l+1 = 0; NaN: 0/0 or a diverged run). The median is taken over the "
             f"finite samples, zeros included; {on_floor} median(s) are 0 or have no finite "
             f"sample and are drawn as ▽ on the dashed floor line ({floor:.0e}), not dropped. "
             "Grey lines at 1e-2, 1 and 1e2.",
         )
-    return fig
 
 
 # --------------------------------------------------------------------------- summaries
@@ -399,8 +419,9 @@ def summary_accuracy_vs_depth_conv(ds: xr.Dataset) -> str:
             p = points.sel(algorithm=alg, network=key)
             cell = (f"{pplot.depth.describe(ds, 'network', key)} {_f(float(p['mean']))} "
                     f"[{_f(float(p['min']))}, {_f(float(p['max']))}]")
-            if int(p["diverged"]):
-                cell += f" ({int(p['diverged'])} diverged)"
+            failed = [f"{int(p[name])} {name}" for name in FAILURE_MARKERS if int(p[name])]
+            if failed:
+                cell += f" ({', '.join(failed)})"
             cells.append(cell)
         lines.append(f"    {ALGORITHM_TEXT.get(str(alg), alg)}: " + "; ".join(cells))
     algs = [str(a) for a in ds["algorithm"].values]
@@ -458,6 +479,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
         data=_accuracy_data,
         plot=plot_accuracy_vs_depth_conv,
         summary=summary_accuracy_vs_depth_conv,
+        caption=caption_accuracy_vs_depth_conv,
     ),
     Figure(
         name="energy_propagation_conv",
@@ -467,6 +489,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
         data=_energy_data,
         plot=plot_energy_propagation_conv,
         summary=summary_energy_propagation_conv,
+        caption=caption_energy_propagation_conv,
     ),
     Figure(
         name="energy_ratio_vs_gamma_conv",
@@ -476,6 +499,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
         data=_ratio_data,
         plot=plot_energy_ratio_vs_gamma_conv,
         summary=summary_energy_ratio_vs_gamma_conv,
+        caption=caption_energy_ratio_vs_gamma_conv,
     ),
 ))
 FIGURE_NAMES = tuple(figure.name for figure in FIGURES_HERE)
