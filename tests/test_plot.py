@@ -213,7 +213,7 @@ def test_collapsed_runs_are_marked_not_stretched_into_the_axis():
     marker = next(line for line in ax.get_lines() if line.get_marker() == "v")
     np.testing.assert_allclose(marker.get_xdata(), [1.0])
     np.testing.assert_allclose(marker.get_ydata(), [bottom])
-    assert [t.get_text() for t in ax.texts] == ["collapsed: acc 0.15–0.17"]  # its seeds
+    assert [t.get_text() for t in ax.texts] == ["below axis: acc 0.15–0.17"]  # its seeds
     # every seed is drawn as a dot (3 seeds x 4 gammas)
     dots = next(line for line in ax.get_lines() if line.get_alpha() == 0.55)
     np.testing.assert_allclose(np.sort(dots.get_ydata()), np.sort(acc.ravel()), rtol=1e-6)
@@ -222,7 +222,7 @@ def test_collapsed_runs_are_marked_not_stretched_into_the_axis():
     ax = pplot.accuracy_vs_gamma(ds, axes())
     marker = next(line for line in ax.get_lines() if line.get_marker() == "v")
     np.testing.assert_allclose(marker.get_xdata(), [1e-2, 1.0])
-    assert [t.get_text() for t in ax.texts] == ["collapsed: acc 0.15–0.20"]
+    assert [t.get_text() for t in ax.texts] == ["below axis: acc 0.15–0.20"]
 
 
 def test_ax_none_creates_and_returns_an_axes():

@@ -95,13 +95,14 @@ def seed_points(ax: Axes, x, acc: xr.DataArray, dim: str, colour) -> None:
 
 def fit_accuracy_axes(axes: Sequence[Axes], dim: str, summaries: Sequence[xr.Dataset],
                       reference: Sequence[float] = ()) -> tuple[float, float]:
-    """One y range for `axes` that fits the healthy runs, collapsed runs marked instead.
+    """One y range for `axes` that fits the healthy runs, runs below it marked instead.
 
-    A run has collapsed when its accuracy is nearer chance than the best mean (`summaries[i]`:
+    A run falls below the axis when its accuracy is nearer chance than the best mean (a
+    drawing rule, not the run's `run_status`; `summaries[i]`:
     accuracy_summary of what axes[i] shows; a seed counts through the min-max range); a NaN
     mean means every seed diverged. The range spans the healthy means and seeds (and
-    `reference` values, e.g. a BP band); where a run collapsed, a marker sits at the bottom
-    edge and one text per Axes states the collapsed accuracies. Returns the y limits."""
+    `reference` values, e.g. a BP band); where a run falls below, a marker sits at the bottom
+    edge and one text per Axes states those accuracies. Returns the y limits."""
     means = np.concatenate([s["mean"].values.ravel() for s in summaries])
     if not np.isfinite(means).any():
         return axes[0].get_ylim()
@@ -132,7 +133,7 @@ def fit_accuracy_axes(axes: Sequence[Axes], dim: str, summaries: Sequence[xr.Dat
 
 def _collapsed(summary: xr.Dataset, dim: str, threshold: float) -> tuple[list, str]:
     """The values of `dim` where some line's mean or seed range reaches below `threshold`
-    (or the mean is NaN), and the text that states them ("collapsed: acc 0.14–0.21": the
+    (or the mean is NaN), and the text that states them ("below axis: acc 0.14–0.21": the
     range of the mean, min and max values below it; "diverged" when a mean is NaN)."""
     xs, low, diverged = [], [], False
     for x in summary[dim].values:
@@ -147,7 +148,7 @@ def _collapsed(summary: xr.Dataset, dim: str, threshold: float) -> tuple[list, s
     parts = []
     if low:
         lo, hi = f"{min(low):.2f}", f"{max(low):.2f}"
-        parts.append(f"collapsed: acc {lo}" + (f"–{hi}" if hi != lo else ""))
+        parts.append(f"below axis: acc {lo}" + (f"–{hi}" if hi != lo else ""))
     if diverged:
         parts.append("diverged")
     return xs, "; ".join(parts)
