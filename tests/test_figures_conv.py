@@ -26,6 +26,7 @@ from pcdiag.figures import (
     profiles,  # noqa: E402
 )
 from pcdiag.figures import cost as cost_model  # noqa: E402
+from pcdiag.plot.energy import zero_floor  # noqa: E402
 
 NAMES = ("accuracy_vs_depth_conv", "energy_propagation_conv", "energy_ratio_vs_gamma_conv")
 REAL = Path(
@@ -254,7 +255,7 @@ def test_ratio_figure_draws_zero_and_nonfinite_medians_on_the_floor():
     assert float(numbers["median"].sel(gamma=0.1, layer=3)) == pytest.approx(expected)
     fig = conv.plot_energy_ratio_vs_gamma_conv(ds)
     ax = fig.axes[0]
-    floor = conv.floor_of(numbers["median"])
+    floor = zero_floor(numbers["median"])
     markers = [line for line in ax.get_lines() if line.get_marker() == "v"
                and len(line.get_xdata())]
     drawn = sorted((float(line.get_xdata()[0]), float(line.get_ydata()[0])) for line in markers)

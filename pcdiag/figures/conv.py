@@ -28,7 +28,13 @@ import pcdiag.plot as pplot
 from pcdiag.figures.cost import CONV
 from pcdiag.figures.errors import FigureError
 from pcdiag.figures.experiments import SweepSpec, combine, config_of, conform, select, trim
-from pcdiag.figures.layout import ONE_COLUMN, TWO_COLUMNS, legend_below, new_figure
+from pcdiag.figures.layout import (
+    ONE_COLUMN,
+    TWO_COLUMNS,
+    legend_below,
+    new_figure,
+    short_number,
+)
 from pcdiag.figures.profiles import (
     CONV_NETS,
     CONV_STATE_MOMENTUM,
@@ -37,7 +43,7 @@ from pcdiag.figures.profiles import (
 )
 from pcdiag.figures.registry import Figure, register
 from pcdiag.plot._style import convention_long, palette, style
-from pcdiag.plot.sensitivity import CHANCE, FAILURE_MARKERS
+from pcdiag.plot.sensitivity import CHANCE, FAILURE_MARKERS, mark_failures
 
 #: The conv specs' name prefix (their store folders and lines of the estimate).
 PREFIX = "conv-"
@@ -205,15 +211,6 @@ def ratio_medians(ds: xr.Dataset) -> xr.Dataset:
     })
 
 
-def floor_of(median: xr.DataArray) -> float:
-    """The y value of the floor markers: a decade below the smallest positive median (1e-3
-    when there is none)."""
-    values = median.values[np.isfinite(median.values) & (median.values > 0)]
-    if values.size == 0:
-        return 1e-3
-    return 10.0 ** (np.floor(np.log10(values.min())) - 1)
-
-
 # --------------------------------------------------------------------------- plots
 
 
@@ -267,15 +264,8 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
             for s in range(seeds):
                 ax.plot(xs, p["seeds"].isel(seed=s).values, linestyle="none", marker="o",
                         markersize=3.5, color=colours[i], alpha=0.8)
-            y = np.where(np.isfinite(p["mean"].values), p["mean"].values, CHANCE)
-            for name, (marker, _) in FAILURE_MARKERS.items():
-                bad = p[name].values > 0
-                failed[name] += int(p[name].values.sum())
-                if bad.any():
-                    look = ({"markersize": 8, "markeredgewidth": 1.8} if marker == "x" else
-                            {"markersize": 9, "markeredgewidth": 1.3, "markerfacecolor": "none"})
-                    ax.plot(xs[bad], y[bad], linestyle="none", marker=marker,
-                            color=colours[i], **look)
+            for name, n in mark_failures(ax, xs, p, colours[i]).items():
+                failed[name] += n
         ax.set_xticks(x, [f"{d}\nL = {int(L)}" for d, L in
                           zip(ds["description"].values, ds["depth"].values)])
         ax.set_xlabel("network (in order of depth L: weight layers = PC nodes)")
@@ -346,7 +336,7 @@ def plot_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> MplFigure:
     numbers = ratio_medians(ds)
     gamma = ds["gamma"].values
     pairs = numbers["layer"].values
-    floor = floor_of(numbers["median"])
+    floor = pplot.energy.zero_floor(numbers["median"])
     colours = palette(len(pairs))
     with style():
         fig, (ax,) = new_figure(1, ONE_COLUMN, 3.4)
@@ -391,7 +381,7 @@ def caption_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> str:
     on_floor = int(numbers["on_floor"].sum())
     zeros, bad = int(numbers["zero"].sum()), int(numbers["nonfinite"].sum())
     total = int(numbers["samples"].sum())
-    floor = floor_of(numbers["median"])
+    floor = pplot.energy.zero_floor(numbers["median"])
     return conv_caption(
             ds,
             f"Ratio samples at t = T: {total} in all; {zeros} exactly 0 and {bad} non-finite "
@@ -405,10 +395,6 @@ def caption_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> str:
 # --------------------------------------------------------------------------- summaries
 
 
-def _f(x: float, digits: int = 3) -> str:
-    return "nan" if not np.isfinite(x) else f"{x:.{digits}g}"
-
-
 def summary_accuracy_vs_depth_conv(ds: xr.Dataset) -> str:
     points = accuracy_points(ds)
     seeds = points.sizes["seed"]
@@ -417,8 +403,8 @@ def summary_accuracy_vs_depth_conv(ds: xr.Dataset) -> str:
         cells = []
         for key in ds["network"].values:
             p = points.sel(algorithm=alg, network=key)
-            cell = (f"{pplot.depth.describe(ds, 'network', key)} {_f(float(p['mean']))} "
-                    f"[{_f(float(p['min']))}, {_f(float(p['max']))}]")
+            cell = (f"{pplot.depth.describe(ds, 'network', key)} {short_number(float(p['mean']))} "
+                    f"[{short_number(float(p['min']))}, {short_number(float(p['max']))}]")
             failed = [f"{int(p[name])} {name}" for name in FAILURE_MARKERS if int(p[name])]
             if failed:
                 cell += f" ({', '.join(failed)})"
@@ -428,7 +414,7 @@ def summary_accuracy_vs_depth_conv(ds: xr.Dataset) -> str:
     if "pc" in algs and "bp" in algs:
         gap = points["mean"].sel(algorithm="bp") - points["mean"].sel(algorithm="pc")
         lines.append("  BP - PC: " + ", ".join(
-            f"{pplot.depth.describe(ds, 'network', k)} {_f(float(gap.sel(network=k)), 2)}"
+            f"{pplot.depth.describe(ds, 'network', k)} {short_number(float(gap.sel(network=k)), 2)}"
             for k in ds["network"].values))
     return "\n".join(lines)
 
@@ -447,7 +433,7 @@ def summary_energy_propagation_conv(ds: xr.Dataset) -> str:
             reached = np.flatnonzero(full.sel(layer=layer).values > 0)
             first.append(f"layer {layer} first non-zero at t = {int(full['t'][reached[0]])}"
                          if reached.size else f"layer {layer} never reached")
-        cells = ", ".join(f"E{int(layer)} {_f(float(energy.sel(layer=layer)), 2)}"
+        cells = ", ".join(f"E{int(layer)} {short_number(float(energy.sel(layer=layer)), 2)}"
                           for layer in energy["layer"].values)
         lines.append(f"    {pplot.depth.describe(ds, 'network', key)}: {cells}; "
                      + "; ".join(first))
@@ -459,7 +445,7 @@ def summary_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> str:
     lines = ["  PC on VGG-5, median E_l / E_l+1 at t = T by gamma:"]
     for layer in numbers["layer"].values:
         m = numbers["median"].sel(layer=layer)
-        cells = ", ".join(f"{float(g):g}: {_f(float(v), 2)}" for g, v in
+        cells = ", ".join(f"{float(g):g}: {short_number(float(v), 2)}" for g, v in
                           zip(ds["gamma"].values, m.values))
         lines.append(f"    E{int(layer)}/E{int(layer) + 1}: {{{cells}}}")
     lines.append(f"  samples 0: {int(numbers['zero'].sum())}, non-finite: "

@@ -29,7 +29,7 @@ import pcdiag.plot as pplot
 from pcdiag import metrics
 from pcdiag.figures.cost import RESIDUAL_MLP
 from pcdiag.figures.experiments import SweepSpec, combine, config_of, conform, select, trim
-from pcdiag.figures.layout import ONE_COLUMN, TWO_COLUMNS, new_figure, one_panel
+from pcdiag.figures.layout import ONE_COLUMN, TWO_COLUMNS, new_figure, one_panel, short_number
 from pcdiag.figures.profiles import (
     DEEP_GAMMA,
     MOMENTUM_LR,
@@ -317,10 +317,6 @@ def caption_bp_alignment(ds: xr.Dataset) -> str:
 # --------------------------------------------------------------------------- summaries
 
 
-def _f(x: float, digits: int = 3) -> str:
-    return "nan" if not np.isfinite(x) else f"{x:.{digits}g}"
-
-
 def summary_accuracy_vs_depth(ds: xr.Dataset) -> str:
     summary = pplot.accuracy_summary(ds)
     mean = summary["mean"]
@@ -328,7 +324,7 @@ def summary_accuracy_vs_depth(ds: xr.Dataset) -> str:
     depths = [int(v) for v in ds["depth"].values]
     lines = [f"  test accuracy, mean over {seeds} seed(s), by depth:"]
     for v in ds["variant"].values:
-        cells = ", ".join(f"{d}: {_f(float(mean.sel(variant=v, depth=d)))}"
+        cells = ", ".join(f"{d}: {short_number(float(mean.sel(variant=v, depth=d)))}"
                           + pplot.failure_text(summary.sel(variant=v, depth=d)) for d in depths)
         lines.append(f"    {pplot.depth.describe(ds, 'variant', v)}: {{{cells}}}")
     names = [str(v) for v in ds["variant"].values]
@@ -338,13 +334,13 @@ def summary_accuracy_vs_depth(ds: xr.Dataset) -> str:
         if behind:
             d = behind[0]
             lines.append(f"  PC first falls >= 5 points behind BP at depth {d} (PC "
-                         f"{_f(float(mean.sel(variant='pc', depth=d)))}, BP "
-                         f"{_f(float(mean.sel(variant='bp', depth=d)))})")
+                         f"{short_number(float(mean.sel(variant='pc', depth=d)))}, BP "
+                         f"{short_number(float(mean.sel(variant='bp', depth=d)))})")
         else:
             lines.append(f"  PC stays within 5 points of BP up to depth {depths[-1]} (largest "
-                         f"gap {_f(float(gap.max()))})")
+                         f"gap {short_number(float(gap.max()))})")
     deepest = ", ".join(f"{pplot.depth.describe(ds, 'variant', v)} "
-                        f"{_f(float(mean.sel(variant=v, depth=depths[-1])))}"
+                        f"{short_number(float(mean.sel(variant=v, depth=depths[-1])))}"
                         for v in ds["variant"].values)
     lines.append(f"  at the deepest depth {depths[-1]}: {deepest}")
     return "\n".join(lines)
@@ -377,9 +373,10 @@ def summary_energy_propagation(ds: xr.Dataset) -> str:
     for v, n in energy_numbers(ds).items():
         first = (f"layer 1 first non-zero at t = {int(n['first_t'])}" if np.isfinite(n["first_t"])
                  else f"layer 1 never reached in T = {n['T']}")
-        lines.append(f"    {pplot.depth.describe(ds, 'variant', v)}: E_1(T) = {_f(n['E1'])}, "
-                     f"E_L(T) = {_f(n['EL'])}, {first}; energy decay rate at t = T "
-                     f"{_f(n['rate'])} decades/layer")
+        lines.append(f"    {pplot.depth.describe(ds, 'variant', v)}: "
+                     f"E_1(T) = {short_number(n['E1'])}, "
+                     f"E_L(T) = {short_number(n['EL'])}, {first}; energy decay rate at t = T "
+                     f"{short_number(n['rate'])} decades/layer")
     return "\n".join(lines)
 
 
@@ -394,8 +391,9 @@ def summary_update_decay(ds: xr.Dataset) -> str:
         top, bottom = float(m.sel(layer=int(depth))), float(m.sel(layer=1))
         still = m["layer"].values[(m == 0).values]
         zero = f"; layers {pplot.depth._ranges(still)} did not move" if still.size else ""
-        cells.append(f"L = {int(depth)}: {_f(float(rate.sel(depth=depth)))} decades/layer "
-                     f"(layer 1 {_f(bottom)}, layer L {_f(top)}{zero})")
+        cells.append(f"L = {int(depth)}: {short_number(float(rate.sel(depth=depth)))} "
+                     "decades/layer "
+                     f"(layer 1 {short_number(bottom)}, layer L {short_number(top)}{zero})")
     return "  relative-update decay rate (median over the final 20% of steps): " + "; ".join(
         cells)
 
@@ -409,8 +407,9 @@ def summary_bp_alignment(ds: xr.Dataset) -> str:
         for depth in ds["depth"].values:
             c = cos.sel(gamma=gamma, depth=depth)
             d = int(depth)
-            cells.append(f"L = {d}: {_f(float(c.sel(layer=1)), 2)} / "
-                         f"{_f(float(c.sel(layer=d - 1)), 2)} / {_f(float(c.sel(layer=d)), 2)}")
+            cells.append(f"L = {d}: {short_number(float(c.sel(layer=1)), 2)} / "
+                         f"{short_number(float(c.sel(layer=d - 1)), 2)} / "
+                         f"{short_number(float(c.sel(layer=d)), 2)}")
         lines.append(f"    γ = {gamma:g}: " + "; ".join(cells))
     return "\n".join(lines)
 

@@ -99,10 +99,11 @@ def caption_energy_per_layer(ds: xr.Dataset) -> str:
                                 f"over {_seeds(ds)} seed(s), band: min-max over seeds.")
 
 
-_ACCURACY_NOTE = ("Line: mean over {n} seed(s); dots: single seeds; band: min-max. Runs that "
-                  "collapsed (accuracy nearer chance than the best) are marked at the bottom "
-                  "edge with their accuracy. Top axis: the same γ in batch-mean units "
-                  "(γ × batch size, PCX's convention).")
+_ACCURACY_NOTE = ("Line: mean over {n} seed(s); dots: single seeds; band: min-max. Runs "
+                  "nearer chance than the best are marked ▼ at the bottom edge ('below "
+                  "axis') with their accuracy; failed runs (run_status) have their own "
+                  "markers. Top axis: the same γ in batch-mean units (γ × batch size, PCX's "
+                  "convention).")
 
 
 def caption_accuracy_vs_gamma(ds: xr.Dataset) -> str:

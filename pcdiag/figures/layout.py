@@ -9,6 +9,7 @@ import json
 import textwrap
 from collections.abc import Callable
 
+import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
@@ -22,6 +23,11 @@ ONE_COLUMN = 3.3
 TWO_COLUMNS = 7.0
 #: Font size (points) of a footnote drawn into the image (`draw_footnote`).
 FOOTNOTE_PT = 7
+
+
+def short_number(x: float, digits: int = 3) -> str:
+    """A number for a figure's summary text: `digits` significant digits, 'nan' if not finite."""
+    return "nan" if not np.isfinite(x) else f"{x:.{digits}g}"
 
 
 def new_figure(ncols: int, width: float = TWO_COLUMNS, height: float = 2.6):

@@ -25,6 +25,11 @@ def layer_sizes_of(config: Config) -> list[int]:
     return [math.prod(net.input_shape)] + [math.prod(shape) for shape in net.node_shapes]
 
 
+def json_fields(profile) -> dict:
+    """A profile dataclass's fields as JSON-ready values (tuples as lists)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in profile.__dict__.items()}
+
+
 # --------------------------------------------------------------------------- analysis figures
 
 
@@ -208,8 +213,8 @@ class DeepProfile:
         raise ValueError(f"unknown remedy {remedy!r}; known: {', '.join(REMEDIES)}")
 
     def as_dict(self) -> dict:
-        """The fields as JSON-ready values (tuples as lists): the data's `deep_profile` attr."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        """The fields as JSON-ready values: the data's `deep_profile` attr."""
+        return json_fields(self)
 
 
 DEEP_PROFILES = {
@@ -347,8 +352,8 @@ class ConvProfile:
         )
 
     def as_dict(self) -> dict:
-        """The fields as JSON-ready values (tuples as lists): the data's `conv_profile` attr."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        """The fields as JSON-ready values: the data's `conv_profile` attr."""
+        return json_fields(self)
 
 
 CONV_PROFILES = {

@@ -41,6 +41,14 @@ def accuracy_line(ax: Axes, x, summary: xr.Dataset, colour, *, band: bool, **lin
     if band:
         ax.fill_between(x, summary["min"].values, summary["max"].values, color=colour,
                         alpha=0.15, linewidth=0)
+    return mark_failures(ax, x, summary, colour)
+
+
+def mark_failures(ax: Axes, x, summary: xr.Dataset, colour) -> dict:
+    """A FAILURE_MARKERS marker at (x, mean) wherever `summary[name]` (failed runs per point,
+    by run_status name) is positive; at chance where the mean is NaN. Returns how many runs
+    failed, by name."""
+    x = np.asarray(x)
     y = np.where(np.isfinite(summary["mean"].values), summary["mean"].values, CHANCE)
     counts = {}
     for name, (marker, _) in FAILURE_MARKERS.items():
