@@ -112,3 +112,15 @@ def update_decay_rate(ds: xr.Dataset, last_steps: int | None = None) -> xr.DataA
     fit = log_slope(rel.median("step"))
     return _labelled(-fit["slope"], "update decay rate", "decades / layer",
                      "minus the slope of log10 relative update against distance from output")
+
+
+def frozen_layers(ds: xr.Dataset) -> xr.DataArray:
+    """Layers whose weight gradient is exactly 0 at every logged step, per run: the error
+    never reached them, so they moved only by weight decay (NaN where a run's gradient norms
+    are not all finite: a diverged run has no such count)."""
+    grad = ds["weight_grad_norm"]
+    frozen = (grad == 0).all("step").sum("layer")
+    exists = grad.notnull().any("step")  # a sweep over depth pads shallower nets with NaN
+    counted = (np.isfinite(grad) | ~exists).all(["step", "layer"])
+    return _labelled(frozen.where(counted), "frozen layers", "layers",
+                     "layers whose weight_grad_norm is exactly 0 at every logged step")

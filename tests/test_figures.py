@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -205,6 +206,35 @@ def test_profiles_follow_the_issue():
         base = p.base()
         assert (base.depth, base.activation, base.output_energy, base.inference_steps) == (
             3, "hard_tanh", "ce", 8)
+
+
+def test_paper_profile_is_pcx_fig5_grid_and_sweeps_both_activations(fake_sweep, tmp_path):
+    paper = figures.PROFILES["paper"]
+    assert (paper.widths, paper.gammas, paper.epochs, len(paper.seeds)) == (
+        (512, 1024, 2048, 4096), (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0), 8, 3)
+    assert paper.activations == ("hard_tanh", "leaky_relu")
+    spec = figures.experiments.pc_spec(paper, "momentum")
+    assert dict(spec.axes)["activation"] == paper.activations and spec.programs == 8
+    assert figures.experiments.analysis_run(paper) == {"width": 512, "activation": "hard_tanh"}
+    # a tiny two-activation profile through the by-width figure: one row per activation
+    tiny = replace(figures.PROFILES["quick"], name="two", widths=(32, 128), gammas=(0.01, 0.1),
+                   activations=("hard_tanh", "leaky_relu"))
+    written = figures.make_figures(tiny, only="accuracy_vs_gamma_by_width,accuracy_vs_gamma",
+                                   out=tmp_path, progress=False)
+    assert sorted(w.name for w in written) == ["accuracy_vs_gamma", "accuracy_vs_gamma_by_width"]
+    width = pcdiag.open_dataset(tmp_path / "accuracy_vs_gamma_by_width.nc")
+    assert list(width["activation"].values) == ["hard_tanh", "leaky_relu"]
+    acc = pcdiag.open_dataset(tmp_path / "accuracy_vs_gamma.nc")
+    assert "activation" not in acc.dims and json.loads(acc.attrs["config"])[
+        "activation"] == "hard_tanh", "the single-width figures show the first activation"
+    fig = figures.FIGURES["accuracy_vs_gamma_by_width"].plot(width)
+    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
+    assert sum(t.startswith("hard_tanh: ") for t in titles) == 2
+    assert sum(t.startswith("leaky_relu: ") for t in titles) == 2
+    with pytest.raises(ValueError, match="width=64 must be one of widths"):
+        replace(tiny, width=64)
+    with pytest.raises(ValueError, match="activations must name at least one"):
+        replace(tiny, activations=())
 
 
 def test_a_new_figure_is_one_registry_entry(fake_sweep, tmp_path, monkeypatch):

@@ -26,7 +26,8 @@ from pcdiag import Config, figures, metrics  # noqa: E402
 from pcdiag.figures import depth as depth_figures  # noqa: E402
 from pcdiag.figures import profiles  # noqa: E402
 
-NAMES = ("accuracy_vs_depth", "energy_propagation", "update_decay", "bp_alignment")
+NAMES = ("accuracy_vs_depth", "energy_propagation", "update_decay", "depth_gamma",
+         "bp_alignment")
 REAL = Path(
     os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
 ).resolve()
@@ -176,6 +177,62 @@ def test_bp_cosine_vs_layer_and_its_requirements():
         pplot.energy_heatmap(heat_dataset(variants=("pc", "epc")), axes())
 
 
+def test_frozen_layers_counts_layers_whose_gradient_is_always_zero():
+    ds = depth_dataset(seeds=(0, 1))
+    grad = ds["weight_grad_norm"].where(ds["layer"] <= ds["depth"])
+    ds["weight_grad_norm"] = grad.transpose(*ds["weight_grad_norm"].dims)
+    ds["weight_grad_norm"].loc[{"depth": 4, "layer": [1, 2], "seed": 0}] = 0.0
+    ds["weight_grad_norm"].loc[{"depth": 4, "layer": 3, "seed": 1}] = 0.0
+    ds["weight_grad_norm"].loc[{"depth": 4, "layer": 1, "seed": 1, "step": 0}] = 0.0  # once
+    frozen = metrics.frozen_layers(ds)
+    np.testing.assert_array_equal(frozen.sel(depth=2).values, [0, 0])
+    np.testing.assert_array_equal(frozen.sel(depth=4).values, [2, 1])
+    ds["weight_grad_norm"].loc[{"depth": 2, "seed": 1, "step": 3}] = np.nan  # diverged
+    assert np.isnan(metrics.frozen_layers(ds).sel(depth=2, seed=1)), "no count, not 0"
+    ax = pplot.frozen_vs_depth(ds.expand_dims(variant=["pc"]), axes())
+    line = curves(ax, 2)[0]
+    np.testing.assert_allclose(line.get_ydata(), [0, 1.5])  # mean over seeds; NaN skipped
+    assert [t.get_text() for t in ax.texts] == ["1–2 of 4"]
+
+
+def test_accuracy_heatmap_and_decay_rate_vs_gamma_draw_the_data():
+    config = Config(depth=4, inference_steps=4, train_limit=640, test_limit=100)
+    ds = synthetic(config, depth=[2, 4], gamma=[0.03, 0.3], seed=[0, 1])
+    rate = {0.03: 0.5, 0.3: 0.1}
+    rel = 1e-2 * 10.0 ** (-ds["gamma"].copy(data=[rate[0.03], rate[0.3]])
+                          * (ds["depth"] - ds["layer"]))
+    own = ds["layer"] <= ds["depth"]
+    weight = ds["weight_norm"].where(own)
+    ds["weight_norm"] = weight
+    ds["update_norm"] = (rel * weight).transpose(*weight.dims).astype(np.float32)
+    ds["weight_grad_norm"] = ds["weight_grad_norm"].where(own).transpose(*weight.dims)
+    ds["weight_grad_norm"].loc[{"depth": 4, "gamma": 0.03, "layer": 1}] = 0.0
+    ds["diverged_at"].loc[{"depth": 4, "gamma": 0.3, "seed": 1}] = 2
+    ax = pplot.accuracy_heatmap(ds, axes())
+    mean = ds["test_accuracy"].isel(epoch=-1).mean("seed", skipna=True)
+    drawn = np.ma.filled(ax.collections[0].get_array().astype(float), np.nan).reshape(2, 2)
+    np.testing.assert_allclose(drawn, mean.transpose("depth", "gamma").values, rtol=1e-6)
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[2].endswith("1 frozen") and texts[2].startswith(
+        f"{float(mean.sel(depth=4, gamma=0.03)):.2f}")
+    assert texts[3].endswith("1/2 failed")
+    assert sum(p.get_hatch() == "////" for p in ax.patches) == 1
+    ax = pplot.decay_rate_vs_gamma(ds, axes())
+    lines = curves(ax, 2)
+    np.testing.assert_allclose(lines[1].get_ydata(), [0.5, 0.1], rtol=1e-4)
+    assert ax.get_xscale() == "log"
+
+
+def test_bp_cosine_legend_names_layers_without_gradient():
+    ds = depth_dataset(seeds=(0,))
+    ds["weight_grad_norm"] = ds["weight_grad_norm"].where(ds["layer"] <= ds["depth"])
+    ds["weight_grad_norm"].loc[{"depth": 4, "layer": [1, 2]}] = 0.0
+    ds["bp_cosine"].loc[{"depth": 4, "layer": [1, 2]}] = np.nan
+    ax = pplot.bp_cosine_vs_layer(ds, axes())
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "L = 2", "L = 4 (layers 1-2: gradient 0)"]
+
+
 def test_ax_none_makes_a_figure_the_caller_owns():
     ax = pplot.energy_heatmap(heat_dataset().sel(variant="pc"))
     assert plt.get_fignums() == [ax.get_figure().number]
@@ -185,7 +242,7 @@ def test_ax_none_makes_a_figure_the_caller_owns():
 # --------------------------------------------------------------------------- registry
 
 
-def test_the_four_figures_are_registered():
+def test_the_five_figures_are_registered():
     names = tuple(figures.FIGURES)
     start = names.index(NAMES[0])
     assert names[start:start + len(NAMES)] == NAMES  # registered together, in order
@@ -199,18 +256,24 @@ def test_sweeps_are_shared_and_follow_the_brief():
     quick = figures.PROFILES["quick"]
     deep = profiles.deep_profile(quick)
     acc = figures.FIGURES["accuracy_vs_depth"].sweeps(quick)
-    assert set(acc) == {"pc", "ipc", "bp", "mupc", "epc"}
+    assert set(acc) == {"pc", "ipc", "bp"}, "the remedies: remedies_vs_depth, own recipes"
     for spec in acc.values():
         assert dict(spec.axes) == {"depth": deep.depths, "seed": deep.seeds}
         assert spec.config.inference_steps >= 2 * max(deep.depths)
-    mupc = acc["mupc"].config
-    assert (mupc.parameterization, mupc.skip, mupc.weight_lr) == ("mupc", True, 1e-2)
     heat = figures.FIGURES["energy_propagation"].sweeps(quick)
-    assert heat["pc"] == acc["pc"] and heat["epc"] == acc["epc"], "shared, run once"
+    assert heat["pc"] == acc["pc"], "shared, run once"
+    for remedy in ("epc", "mupc"):  # at their published state step, every seed
+        cfg = heat[remedy].config
+        assert (cfg.gamma, cfg.gamma_convention) == (0.5, "batch_mean")
+        assert (cfg.depth, dict(heat[remedy].axes)) == (deep.heat_depth, {"seed": deep.seeds})
+    mupc = heat["mupc"].config
+    assert (mupc.parameterization, mupc.skip, mupc.weight_lr) == ("mupc", True, 1e-2)
     assert heat["pc_more_steps"].config.inference_steps > acc["pc"].config.inference_steps
     assert heat["precision"].config.layer_precision == profiles.PRECISION
     decay = figures.FIGURES["update_decay"].sweeps(quick)
     assert decay == figures.FIGURES["bp_alignment"].sweeps(quick)
+    assert decay == figures.FIGURES["depth_gamma"].sweeps(quick)
+    assert dict(decay["align"].axes)["seed"] == deep.seeds, "every seed, not the first"
     cfg = decay["align"].config
     assert (cfg.weight_optimizer, cfg.bp_alignment) == ("momentum", True)
 
@@ -232,6 +295,11 @@ def test_profiles_and_estimate():
     assert (deep.train_limit, deep.seeds) == (500, (0, 1))
     with pytest.raises(ValueError, match="heat_depth=5 must be one of depths"):
         profiles.DeepProfile(**{**default.as_dict(), "heat_depth": 5, "depths": (2, 4)})
+    assert default.bp_gammas == (0.03, 0.1, 0.3), "the three nearest γ = 0.1"
+    with pytest.raises(ValueError, match=r"panel_gammas=\(0.5,\) must be among align_gammas"):
+        profiles.DeepProfile(**{**default.as_dict(), "panel_gammas": (0.5,)})
+    with pytest.raises(ValueError, match="remedies 'pc' reuses accuracy_vs_depth's pc runs"):
+        profiles.DeepProfile(**{**default.as_dict(), "variants": ("bp",)})
 
 
 # --------------------------------------------------------------------------- a reduced real run

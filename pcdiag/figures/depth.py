@@ -1,9 +1,10 @@
-"""Deep networks: four figures on how the error signal decays with depth, and the remedies.
+"""Deep networks: five figures on how the error signal decays with depth, and the remedies.
 
-- ``accuracy_vs_depth``: test accuracy against depth for PC, iPC, BP, muPC and ePC;
+- ``accuracy_vs_depth``: test accuracy and frozen layers against depth for PC, iPC and BP;
 - ``energy_propagation``: log10 energy over layer x inference iteration, PC beside each remedy;
 - ``update_decay``: relative weight update against layer, one line per depth, with the fitted
   decay rate (decades per layer) in the legend;
+- ``depth_gamma``: test accuracy over depth x gamma, and the decay rate against gamma;
 - ``bp_alignment``: cosine between PC's and backprop's weight gradients against layer.
 
 Sizes come from `DEEP_PROFILES` (pcdiag.figures.profiles: one `DeepProfile` per profile
@@ -29,12 +30,20 @@ import pcdiag.plot as pplot
 from pcdiag import metrics
 from pcdiag.figures.cost import RESIDUAL_MLP
 from pcdiag.figures.experiments import SweepSpec, combine, config_of, conform, select, trim
-from pcdiag.figures.layout import ONE_COLUMN, TWO_COLUMNS, new_figure, one_panel, short_number
+from pcdiag.figures.layout import (
+    ONE_COLUMN,
+    TWO_COLUMNS,
+    legend_below,
+    new_figure,
+    one_panel,
+    short_number,
+)
 from pcdiag.figures.profiles import (
     DEEP_GAMMA,
     MOMENTUM_LR,
     MUPC_WEIGHT_LR,
     PRECISION,
+    RECIPE_STATE_STEP,
     VARIANTS,
     DeepProfile,
     deep_profile,
@@ -58,17 +67,18 @@ def variant_spec(profile, variant: str) -> SweepSpec:
 
 
 def remedy_spec(profile, remedy: str) -> SweepSpec:
-    """The heatmap's runs: accuracy_vs_depth's sweep where it has them, else one run at the
-    heatmap depth with the first seed."""
+    """The heatmap's runs: accuracy_vs_depth's sweep where it has them (pc), else the
+    profile's seeds at the heatmap depth."""
     d = deep_profile(profile)
-    if remedy in VARIANTS:
+    if remedy in d.variants and d.remedy_config(remedy) == VARIANTS[remedy].config(
+            d.base().replace(depth=d.heat_depth)):
         return variant_spec(d, remedy)
     return SweepSpec.make(f"{PREFIX}{remedy}", d.remedy_config(remedy), cost=RESIDUAL_MLP,
-                          seed=d.seeds[:1])
+                          seed=d.seeds)
 
 
 def align_spec(profile) -> SweepSpec:
-    """PC with SGD-momentum weights and bp_alignment over depth x gamma (first seed).
+    """PC with SGD-momentum weights and bp_alignment over depth x gamma x seed.
 
     Weight decay 0: with decay, a layer that gets no gradient still moves by lr x decay per
     step (a relative update of 1e-5 with momentum 0.9), a floor that hides the decay."""
@@ -77,7 +87,7 @@ def align_spec(profile) -> SweepSpec:
                               weight_decay=0.0, bp_alignment=True,
                               inference_steps=d.decay_steps, depth=max(d.decay_depths))
     return SweepSpec.make(f"{PREFIX}pc-momentum-align", config, cost=RESIDUAL_MLP,
-                          depth=d.decay_depths, gamma=d.align_gammas, seed=d.seeds[:1])
+                          depth=d.decay_depths, gamma=d.align_gammas, seed=d.seeds)
 
 
 def _accuracy_specs(profile) -> dict[str, SweepSpec]:
@@ -102,13 +112,16 @@ def _describe_variants(ds: xr.Dataset, configs: Mapping[str, Any], texts: Mappin
     ds["variant"].attrs = {"long_name": "variant", "units": "1",
                            "comment": "network / learning-rule combination; its settings are "
                                       "the coords algorithm, parameterization, layer_precision, "
-                                      "inference_steps and weight_lr along variant"}
+                                      "inference_steps, gamma, gamma_convention and weight_lr "
+                                      "along variant"}
     coords = {
         "description": [texts[n] for n in names],
         "algorithm": [configs[n].algorithm for n in names],
         "parameterization": [configs[n].parameterization for n in names],
         "layer_precision": [configs[n].layer_precision or "none" for n in names],
         "inference_steps": [configs[n].inference_steps for n in names],
+        "gamma": [configs[n].gamma for n in names],
+        "gamma_convention": [configs[n].gamma_convention for n in names],
         "weight_lr": [configs[n].weight_lr for n in names],
     }
     ds = ds.assign_coords({k: ("variant", v) for k, v in coords.items()})
@@ -140,12 +153,13 @@ def _accuracy_data(profile, results) -> xr.Dataset:
 
 
 def _remedy_text(d: DeepProfile, remedy: str) -> str:
+    step = {r: f"\nbatch-mean γ {g:g}" for r, g in RECIPE_STATE_STEP.items()}
     return {
         "pc": f"PC, T = {d.inference_steps}",
         "pc_more_steps": f"PC, T = {d.more_steps}",
-        "epc": f"ePC, T = {d.inference_steps}",
-        "mupc": f"μPC, T = {d.inference_steps}",
-        "precision": f"PC + precision {PRECISION.replace(':', ' ')}, T = {d.inference_steps}",
+        "epc": f"ePC, T = {d.inference_steps}{step['epc']}",
+        "mupc": f"μPC, T = {d.inference_steps}{step['mupc']}",
+        "precision": f"PC + precision\n{PRECISION.replace(':', ' ')}, T = {d.inference_steps}",
     }[remedy]
 
 
@@ -156,15 +170,14 @@ def _energy_data(profile, results) -> xr.Dataset:
         part = results[remedy]
         if "depth" in part.dims:
             part = select(part, depth=d.heat_depth)
-        part = select(part, seed=d.seeds[0]).isel(layer=slice(0, d.heat_depth))
-        parts[remedy] = conform(part)
+        parts[remedy] = conform(part.isel(layer=slice(0, d.heat_depth)))
     longest = max(int(p.sizes["t"]) for p in parts.values())
     parts = {r: p.reindex(t=np.arange(longest)) for r, p in parts.items()}  # NaN past own T
     ds = combine(parts, "variant")
     configs = {r: d.remedy_config(r) for r in d.remedies}
     texts = {r: _remedy_text(d, r) for r in d.remedies}
     ds = _describe_variants(ds, configs, texts)
-    ds.attrs["config"] = configs[d.remedies[0]].replace(seed=d.seeds[0]).to_json()
+    ds.attrs["config"] = configs[d.remedies[0]].to_json()
     ds.attrs["deep_profile"] = json.dumps(d.as_dict())
     return ds
 
@@ -176,7 +189,14 @@ def _update_data(profile, results) -> xr.Dataset:
 
 
 def _align_data(profile, results) -> xr.Dataset:
-    ds = trim(results["align"], keep_t=False)
+    d = deep_profile(profile)
+    ds = trim(results["align"], keep_t=False).sel(gamma=list(d.bp_gammas))
+    ds.attrs["deep_profile"] = json.dumps(d.as_dict())
+    return _depth_attrs(conform(ds))
+
+
+def _depth_gamma_data(profile, results) -> xr.Dataset:
+    ds = trim(results["align"], keep_t=False).drop_vars("bp_cosine", errors="ignore")
     ds.attrs["deep_profile"] = json.dumps(deep_profile(profile).as_dict())
     return _depth_attrs(ds)
 
@@ -185,17 +205,31 @@ def _align_data(profile, results) -> xr.Dataset:
 
 
 def plot_accuracy_vs_depth(ds: xr.Dataset) -> MplFigure:
-    return one_panel(ds, lambda d, ax: pplot.accuracy_vs_depth(d, ax, hue="variant"),
-                     "Test accuracy vs depth: PC, remedies, BP", size=(ONE_COLUMN, 3.8))
+    with style():
+        fig = MplFigure(figsize=(ONE_COLUMN, 4.8), layout="constrained")
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.25))
+        pplot.accuracy_vs_depth(ds, top, hue="variant")
+        top.set_xlabel("")
+        pplot.frozen_vs_depth(ds, bottom, hue="variant")
+        legend_below(fig, top)
+        fig.suptitle("Test accuracy and frozen layers vs depth")
+    return fig
 
 
 def plot_energy_propagation(ds: xr.Dataset) -> MplFigure:
     cfg = config_of(ds)
     n = ds.sizes["variant"]
+    numbers = energy_numbers(ds)
     with style():
-        fig = MplFigure(figsize=(TWO_COLUMNS, 2.9), layout="constrained")
+        fig = MplFigure(figsize=(TWO_COLUMNS, 3.1), layout="constrained")
         axes = fig.subplots(1, n, squeeze=False, sharey=True)[0]
         pplot.energy_propagation(ds, axes, dim="variant")
+        for ax, v in zip(axes, ds["variant"].values):
+            got = numbers[str(v)]
+            ax.set_title(f"{ax.get_title(loc='left')}\nreached at T: {got['reached']} of "
+                         f"{cfg.depth}", loc="left")
+        if set(ds["gamma_convention"].values) != {"per_sample"}:
+            fig.legends[0].set_title("γ convention: per-sample unless 'batch-mean'")
         fig.suptitle(r"Where the energy reaches: $\log_{10} E_\ell$ over layer and inference "
                      f"iteration, depth {cfg.depth}")
     return fig
@@ -204,6 +238,18 @@ def plot_energy_propagation(ds: xr.Dataset) -> MplFigure:
 def plot_update_decay(ds: xr.Dataset) -> MplFigure:
     return one_panel(ds, lambda d, ax: pplot.relative_update_vs_layer(d, ax, hue="depth"),
                      "Relative weight update per layer (PC)", size=(ONE_COLUMN, 3.6))
+
+
+def plot_depth_gamma(ds: xr.Dataset) -> MplFigure:
+    with style():
+        fig, (left, right) = new_figure(2, TWO_COLUMNS, 3.0)
+        pplot.accuracy_heatmap(ds, left)
+        pplot.decay_rate_vs_gamma(ds, right)
+        fig.colorbar(left.collections[0], ax=left, fraction=0.05, pad=0.02,
+                     label="mean test accuracy")
+        fig.suptitle("Depth × γ: test accuracy, and how fast the weight update decays towards "
+                     "the input (PC)")
+    return fig
 
 
 def plot_bp_alignment(ds: xr.Dataset) -> MplFigure:
@@ -255,30 +301,35 @@ def caption_accuracy_vs_depth(ds: xr.Dataset) -> str:
     cfg = config_of(ds)
     return deep_caption(
         ds,
-        f"Line: mean over {ds.sizes.get('seed', 1)} seed(s); dots: single seeds; band: "
-        "min-max; collapsed runs are marked at the bottom edge with their accuracy. "
+        f"Top: line: mean over {ds.sizes.get('seed', 1)} seed(s); dots: single seeds; band: "
+        "min-max; runs nearer chance than the best are marked at the bottom edge with their "
+        "accuracy; failed runs (run_status) have their own markers. Bottom: frozen layers, "
+        "those whose weight gradient is exactly 0 at every logged step (the error never "
+        "reached them; they move only by weight decay), with 'min-max of L' over seeds. "
         f"T = {cfg.inference_steps} inference steps at every depth: 2 x the deepest "
         "network, so T >= 2L everywhere (PC's error front moves at most one layer per "
         "inference step, so layer 1 of an L-layer net gets no error before t = L - 1; in "
-        f"float32 the front is slower still). γ = {cfg.gamma:g} for PC, iPC, ePC and μPC. "
-        "iPC takes a weight step at every inference step (T per batch). μPC: "
-        "parameterization 'mupc' (N(0,1) weights, 1/sqrt(N L) residual branches), AdamW lr "
-        f"{MUPC_WEIGHT_LR:g} (the best of 1e-3, 1e-2, 1e-1 at depths 8-32). BP does not use "
-        "T or γ.",
+        f"float32 the front is slower still). γ = {cfg.gamma:g} for PC and iPC; iPC takes "
+        "a weight step at every inference step (T per batch). BP does not use T or γ. The "
+        "remedies (μPC, ePC) are compared at their own published recipes in "
+        "remedies_vs_depth.",
     )
 
 
 def caption_energy_propagation(ds: xr.Dataset) -> str:
     return deep_caption(
         ds,
-        "Each panel: one run (seed 0), mean over the last 10% of logged training steps; "
-        f"shared colour scale over the top {pplot.depth.HEATMAP_DECADES} decades (lower "
-        "energies in the colour bar's 'under' colour); grey: energy exactly 0 (the error "
-        "signal has not arrived). Remedies: more inference steps; ePC (states x_l = mu_l + "
-        f"e_l, inference on the errors); μPC (parameterization 'mupc', AdamW lr "
-        f"{MUPC_WEIGHT_LR:g}); layer precision {PRECISION} (pi_l = 0.5^(L-l): lower layers "
-        "weigh less, so the energy recorded there is pi_l E_l). γ = 0.1; AdamW lr 1e-3 "
-        "unless stated.",
+        f"Each panel: mean over {ds.sizes.get('seed', 1)} seed(s) and the last 10% of logged "
+        f"training steps; shared colour scale over the top {pplot.depth.HEATMAP_DECADES} "
+        "decades (lower energies in the colour bar's 'under' colour); grey: energy exactly 0 "
+        "in every seed (the error signal has not arrived); 'reached at t = T' counts the "
+        "layers with non-zero energy at the last iteration. Remedies: more inference steps; "
+        "ePC (states x_l = mu_l + e_l, inference on the errors) and μPC (parameterization "
+        f"'mupc', AdamW lr {MUPC_WEIGHT_LR:g}) with their published state step (SGD lr "
+        f"{RECIPE_STATE_STEP['epc']:g} on the batch-mean energy, as in jpc's examples), not "
+        f"PC's; layer precision {PRECISION} (pi_l = 0.5^(L-l): lower layers weigh less, so "
+        f"the energy recorded there is pi_l E_l). PC: γ = {DEEP_GAMMA:g} per sample; AdamW "
+        "lr 1e-3 unless stated.",
     )
 
 
@@ -293,7 +344,24 @@ def caption_update_decay(ds: xr.Dataset) -> str:
         "never reached them) are listed in the legend. SGD with momentum, not AdamW: AdamW "
         "normalises each layer's update, which hides the decay (its fitted rate is ~0); "
         "weight decay 0, else a layer without gradient still moves by lr x decay, a floor "
-        f"of ~1e-5. {ds.sizes.get('seed', 1)} seed(s).",
+        f"of ~1e-5. Median over the final steps and {ds.sizes.get('seed', 1)} seed(s); the "
+        "rate in the legend is the mean of the seeds' fitted rates.",
+    )
+
+
+def caption_depth_gamma(ds: xr.Dataset) -> str:
+    cfg = config_of(ds)
+    return deep_caption(
+        ds,
+        f"Left: test accuracy, mean over {ds.sizes.get('seed', 1)} seed(s), in each cell "
+        "with the mean number of frozen layers (weight gradient exactly 0 at every logged "
+        "step) where any froze; hatched: a run failed (run_status), with the count. Right: "
+        "the relative-update decay rate (as in update_decay: minus the slope of log10 "
+        "||Δθ_l|| / ||θ_l|| against L - l, median over the final 20% of logged steps, fitted "
+        "to the layers that moved), line: mean over seeds, dots: seeds; a rate near 0 means "
+        "every layer learns at the same relative speed. Same runs as update_decay and "
+        f"bp_alignment: SGD-momentum weights, weight decay 0, T = {cfg.inference_steps} at "
+        "every depth.",
     )
 
 
@@ -339,6 +407,19 @@ def summary_accuracy_vs_depth(ds: xr.Dataset) -> str:
         else:
             lines.append(f"  PC stays within 5 points of BP up to depth {depths[-1]} (largest "
                          f"gap {short_number(float(gap.max()))})")
+    frozen = metrics.frozen_layers(ds)
+    for v in ds["variant"].values:
+        cells = []
+        for d in depths:
+            f = frozen.sel(variant=v, depth=d).values.ravel()
+            f = f[np.isfinite(f)]
+            if f.size and f.max() > 0:
+                lo, hi = int(f.min()), int(f.max())
+                cells.append(f"{d}: {lo if lo == hi else f'{lo}-{hi}'} of {d}")
+        if cells:
+            lines.append(f"  {pplot.depth.describe(ds, 'variant', v)} frozen layers (weight "
+                         f"gradient exactly 0 at every logged step; min-max over seeds): "
+                         + ", ".join(cells))
     deepest = ", ".join(f"{pplot.depth.describe(ds, 'variant', v)} "
                         f"{short_number(float(mean.sel(variant=v, depth=depths[-1])))}"
                         for v in ds["variant"].values)
@@ -347,8 +428,10 @@ def summary_accuracy_vs_depth(ds: xr.Dataset) -> str:
 
 
 def energy_numbers(ds: xr.Dataset, final: float = 0.1) -> dict[str, dict[str, float]]:
-    """Per variant: E_1 and E_L at t = T, the first t where E_1 > 0, the energy decay rate at
-    t = T (decades per layer, fitted over the layers with non-zero energy)."""
+    """Per variant (energies: mean over seeds and the final steps): E_1 and E_L at t = T, the
+    first t where E_1 > 0, the energy decay rate at t = T (decades per layer, fitted over the
+    layers with non-zero energy; mean over seeds and steps), the layers with E_l > 0 at t = T
+    ('reached')."""
     out = {}
     for v in ds["variant"].values:
         part = ds.sel(variant=v)
@@ -358,22 +441,27 @@ def energy_numbers(ds: xr.Dataset, final: float = 0.1) -> dict[str, dict[str, fl
         e1 = energy.isel(layer=0)
         reached = np.flatnonzero(e1.values > 0)
         tail = final_fraction(part, final)
-        rate = metrics.energy_decay_rate(tail)["rate"].mean("step")
+        rate = metrics.energy_decay_rate(tail)["rate"].mean()
+        last = energy.isel(t=-1)
         out[str(v)] = {
             "E1": float(e1.isel(t=-1)), "EL": float(energy.isel(layer=-1, t=-1)),
             "first_t": float(energy["t"].values[reached[0]]) if reached.size else math.nan,
             "rate": float(rate), "T": steps,
+            "reached": int((last > 0).sum()),
         }
     return out
 
 
 def summary_energy_propagation(ds: xr.Dataset) -> str:
     cfg = config_of(ds)
-    lines = [f"  depth {cfg.depth}, seed 0, mean over the last 10% of logged steps:"]
+    seeds = ds.sizes.get("seed", 1)
+    lines = [f"  depth {cfg.depth}, mean over {seeds} seed(s) and the last 10% of logged steps:"]
     for v, n in energy_numbers(ds).items():
         first = (f"layer 1 first non-zero at t = {int(n['first_t'])}" if np.isfinite(n["first_t"])
                  else f"layer 1 never reached in T = {n['T']}")
-        lines.append(f"    {pplot.depth.describe(ds, 'variant', v)}: "
+        first += f"; {n['reached']} of {cfg.depth} layers reached at t = T"
+        text = pplot.depth.describe(ds, 'variant', v).replace("\n", ", ")
+        lines.append(f"    {text}: "
                      f"E_1(T) = {short_number(n['E1'])}, "
                      f"E_L(T) = {short_number(n['EL'])}, {first}; energy decay rate at t = T "
                      f"{short_number(n['rate'])} decades/layer")
@@ -398,6 +486,27 @@ def summary_update_decay(ds: xr.Dataset) -> str:
         cells)
 
 
+def summary_depth_gamma(ds: xr.Dataset) -> str:
+    summary = pplot.accuracy_summary(ds)
+    frozen = metrics.frozen_layers(ds).mean("seed", skipna=True)
+    n_final = final_fraction(ds[["update_norm"]], 0.2).sizes["step"]
+    rate = metrics.update_decay_rate(ds, last_steps=n_final).mean("seed", skipna=True)
+    lines = [f"  test accuracy (mean over {ds.sizes.get('seed', 1)} seeds) [frozen layers] "
+             "decay rate in decades/layer, by depth and γ:"]
+    for depth in ds["depth"].values:
+        cells = []
+        for gamma in ds["gamma"].values:
+            at = dict(depth=depth, gamma=gamma)
+            point = summary.sel(at)
+            f = float(frozen.sel(at))
+            cells.append(f"γ {gamma:g}: {short_number(float(point['mean']))}"
+                         + (f" [{f:.3g} frozen]" if f > 0 else "")
+                         + f" {short_number(float(rate.sel(at)), 2)}"
+                         + pplot.failure_text(point))
+        lines.append(f"    L = {int(depth)}: " + "; ".join(cells))
+    return "\n".join(lines)
+
+
 def summary_bp_alignment(ds: xr.Dataset) -> str:
     cos = final_fraction(ds[["bp_cosine"]], 0.2)["bp_cosine"]
     cos = cos.median([d for d in ("seed", "step") if d in cos.dims])
@@ -419,8 +528,9 @@ def summary_bp_alignment(ds: xr.Dataset) -> str:
 FIGURES_HERE = tuple(register(figure) for figure in (
     Figure(
         name="accuracy_vs_depth",
-        description="Test accuracy against depth (residual MLP) for PC, iPC, BP, muPC and "
-                    "ePC, mean and min-max over seeds; T = 2 x the deepest depth.",
+        description="Test accuracy against depth (residual MLP) for PC, iPC and BP, mean and "
+                    "min-max over seeds, and the frozen layers (weight gradient exactly 0) "
+                    "below; T = 2 x the deepest depth.",
         sweeps=_accuracy_specs,
         data=_accuracy_data,
         plot=plot_accuracy_vs_depth,
@@ -430,8 +540,9 @@ FIGURES_HERE = tuple(register(figure) for figure in (
     Figure(
         name="energy_propagation",
         description="log10 energy over layer x inference iteration for a deep network: "
-                    "standard PC beside more inference steps, ePC, muPC and layer precision; "
-                    "shared colour scale, zero energy (not reached) in grey.",
+                    "standard PC beside more inference steps, ePC and muPC (their own state "
+                    "step), and layer precision; shared colour scale, zero energy (not "
+                    "reached) in grey, layers reached at t = T in the titles.",
         sweeps=_energy_specs,
         data=_energy_data,
         plot=plot_energy_propagation,
@@ -447,6 +558,17 @@ FIGURES_HERE = tuple(register(figure) for figure in (
         plot=plot_update_decay,
         caption=caption_update_decay,
         summary=summary_update_decay,
+    ),
+    Figure(
+        name="depth_gamma",
+        description="Depth x gamma: mean test accuracy heatmap (frozen layers and failed runs "
+                    "in the cells) and the relative-update decay rate against gamma, one line "
+                    "per depth; PC with SGD-momentum weights.",
+        sweeps=_align_specs,
+        data=_depth_gamma_data,
+        plot=plot_depth_gamma,
+        caption=caption_depth_gamma,
+        summary=summary_depth_gamma,
     ),
     Figure(
         name="bp_alignment",

@@ -106,23 +106,40 @@ class Runner:
         return out
 
 
+def _activation_axis(profile: Profile, analysis_only: bool = False) -> dict:
+    """{'activation': ...} when the profile sweeps more than one (else the base's one)."""
+    if analysis_only or len(profile.activations) < 2:
+        return {}
+    return {"activation": profile.activations}
+
+
+def analysis_run(profile: Profile) -> dict:
+    """The selection of the single-width analysis figures: the profile's analysis width (and
+    first activation, where the sweep has several)."""
+    return {"width": profile.width} | (
+        {"activation": profile.activations[0]} if _activation_axis(profile) else {})
+
+
 def pc_spec(profile: Profile, weight_optimizer: str, state_optimizer: str = "sgd",
             widths: tuple[int, ...] | None = None) -> SweepSpec:
-    """PC at the profile's widths x gammas x seeds with one weight optimizer (and its lr)."""
+    """PC at the profile's widths (x activations) x gammas x seeds with one weight optimizer
+    (and its lr); with `widths` given, at those widths and the first activation only."""
     config = profile.base().replace(weight_optimizer=weight_optimizer,
                                     weight_lr=WEIGHT_LR[weight_optimizer],
                                     state_optimizer=state_optimizer)
+    axes = _activation_axis(profile, analysis_only=widths is not None)
     widths = profile.widths if widths is None else widths
     return SweepSpec.make(f"pc-{weight_optimizer}-{state_optimizer}", config, width=widths,
-                          gamma=profile.gammas, seed=profile.seeds)
+                          **axes, gamma=profile.gammas, seed=profile.seeds)
 
 
 def bp_spec(profile: Profile, weight_optimizer: str) -> SweepSpec:
-    """BP at the profile's widths x seeds (gamma is unused by bp, so it is not swept)."""
+    """BP at the profile's widths (x activations) x seeds (gamma is unused by bp, so it is
+    not swept)."""
     config = profile.base().replace(algorithm="bp", weight_optimizer=weight_optimizer,
                                     weight_lr=WEIGHT_LR[weight_optimizer])
     return SweepSpec.make(f"bp-{weight_optimizer}", config, width=profile.widths,
-                          seed=profile.seeds)
+                          **_activation_axis(profile), seed=profile.seeds)
 
 
 # --------------------------------------------------------------------------- Dataset helpers

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure as MplFigure
 import pcdiag.plot as pplot
 from pcdiag.figures.experiments import (
     SweepSpec,
+    analysis_run,
     bp_spec,
     broadcast,
     combine,
@@ -69,13 +70,20 @@ def plot_energy_ratio_vs_gamma(ds: xr.Dataset) -> MplFigure:
 
 
 def plot_accuracy_vs_gamma_by_width(ds: xr.Dataset) -> MplFigure:
+    """One row of panels (SGD-momentum | AdamW weights) per activation."""
+    activations = list(ds["activation"].values) if "activation" in ds.dims else [None]
     with style():
-        fig, axes = new_figure(len(pplot.WIDTH_PANELS), TWO_COLUMNS, 2.9)
-        for ax in axes[1:]:
-            ax.sharey(axes[0])
-        pplot.accuracy_vs_gamma_by_width(ds, axes)
-        for ax in axes:
-            batch_mean_axis(ax, ds)
+        fig = MplFigure(figsize=(TWO_COLUMNS, 2.9 * len(activations)), layout="constrained")
+        rows = fig.subplots(len(activations), len(pplot.WIDTH_PANELS), squeeze=False)
+        for axes, activation in zip(rows, activations):
+            for ax in axes[1:]:
+                ax.sharey(axes[0])
+            part = ds if activation is None else select(ds, activation=activation)
+            pplot.accuracy_vs_gamma_by_width(part, axes)
+            for ax in axes:
+                batch_mean_axis(ax, ds)
+                if activation is not None:
+                    ax.set_title(f"{activation}: {ax.get_title(loc='left')}", loc="left")
         fig.suptitle("Test accuracy vs γ by width: PC, with BP as a reference band")
     return fig
 
@@ -214,7 +222,7 @@ def _main_specs(profile: Profile) -> dict[str, SweepSpec]:
 
 
 def _energy_data(profile: Profile, results) -> xr.Dataset:
-    run = select(results["pc-adamw"], width=profile.width)
+    run = select(results["pc-adamw"], **analysis_run(profile))
     return select(run, method="nearest", gamma=profile.energy_gamma)
 
 
@@ -235,7 +243,7 @@ def _state_specs(profile: Profile) -> dict[str, SweepSpec]:
 
 
 def _state_data(profile: Profile, results) -> xr.Dataset:
-    sgd = select(results["pc-adamw"], width=profile.width)
+    sgd = select(results["pc-adamw"], **analysis_run(profile))
     adam = select(results["adam-states"], width=profile.width)
     return trim(combine({"sgd": sgd, "adam": adam}, "state_optimizer"), keep_t=False)
 
@@ -261,7 +269,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
                     "min-max over seeds, failed runs marked (x diverged, hollow diamond "
                     "inference unstable, hollow square collapsed; run_status).",
         sweeps=_main_specs,
-        data=lambda p, r: trim(optimizers(p, r, "pc", width=p.width), keep_t=False),
+        data=lambda p, r: trim(optimizers(p, r, "pc", **analysis_run(p)), keep_t=False),
         plot=plot_accuracy_vs_gamma,
         caption=caption_accuracy_vs_gamma,
         summary=summary_accuracy_vs_gamma,
@@ -272,7 +280,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
                     "line per layer pair, line style per weight optimizer; guides at 1e-2, 1, "
                     "1e2.",
         sweeps=_main_specs,
-        data=lambda p, r: optimizers(p, r, "pc", width=p.width),
+        data=lambda p, r: optimizers(p, r, "pc", **analysis_run(p)),
         plot=plot_energy_ratio_vs_gamma,
         caption=caption_energy_ratio_vs_gamma,
         summary=summary_energy_ratio_vs_gamma,

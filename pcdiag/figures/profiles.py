@@ -48,11 +48,21 @@ class Profile:
     widths: tuple[int, ...]  # accuracy_vs_gamma_by_width; must contain `width`
     log_every: int = 1
     energy_gamma: float = 0.1  # the run shown by energy_per_layer (nearest swept gamma)
+    #: accuracy_vs_gamma_by_width's activations (one row each); the other analysis figures
+    #: show the first.
+    activations: tuple[str, ...] = ("hard_tanh",)
+
+    def __post_init__(self):
+        if self.width not in self.widths:
+            raise ValueError(f"width={self.width} must be one of widths {self.widths}")
+        if not self.activations:
+            raise ValueError("activations must name at least one activation")
 
     def base(self) -> Config:
-        """The analysis model: [784, W, W, 10], hard_tanh, CE output, forward init, T = 8."""
+        """The analysis model: [784, W, W, 10], the first activation (hard_tanh unless set),
+        CE output, forward init, T = 8."""
         return Config(
-            depth=3, width=self.width, activation="hard_tanh", output_energy="ce",
+            depth=3, width=self.width, activation=self.activations[0], output_energy="ce",
             algorithm="pc", inference_steps=8, gamma_convention="per_sample",
             state_optimizer="sgd", train_limit=self.train_limit, test_limit=self.test_limit,
             epochs=self.epochs, log_every=self.log_every, batch_size=64,
@@ -79,12 +89,16 @@ PROFILES = {
         train_limit=None, test_limit=None, epochs=1, gammas=GAMMAS, seeds=(0, 1, 2),
         width=128, widths=(32, 128, 256, 512), log_every=10,
     ),
+    # The PCX paper's Fig. 5 grid (Pinchetti et al. 2024, "Benchmarking predictive coding
+    # networks made simple"): widths 512-4096, gamma 1e-3 ... 1, SGD (momentum) vs AdamW
+    # weights, hard_tanh and leaky_relu, T = 8, 8 epochs, 3 seeds.
     "paper": Profile(
         name="paper",
-        description="full Fashion-MNIST, 8 epochs, 7 gammas, 3 seeds, widths 64 to 4096 "
-                    "(for a GPU)",
+        description="the PCX paper's Fig. 5 grid: full Fashion-MNIST, 8 epochs, 7 gammas, 3 "
+                    "seeds, widths 512 to 4096, hard_tanh and leaky_relu (for a GPU)",
         train_limit=None, test_limit=None, epochs=8, gammas=GAMMAS, seeds=(0, 1, 2),
-        width=128, widths=(64, 128, 256, 512, 1024, 2048, 4096), log_every=20,
+        width=512, widths=(512, 1024, 2048, 4096), log_every=20,
+        activations=("hard_tanh", "leaky_relu"),
     ),
 }
 
@@ -145,9 +159,16 @@ VARIANTS = {
                             ("weight_lr", MUPC_WEIGHT_LR))),
     "epc": Variant("ePC", (("algorithm", "epc"),)),
 }
-#: energy_propagation's panels: standard PC, then each remedy. "pc", "epc" and "mupc" reuse
-#: accuracy_vs_depth's runs at the heatmap depth; the other two are runs of their own.
+#: accuracy_vs_depth's lines: PC, iPC and BP share every setting but the learning rule. The
+#: remedies (muPC, ePC) are compared at their own published recipes in remedies_vs_depth.
+DEPTH_VARIANTS = ("pc", "ipc", "bp")
+#: energy_propagation's panels: standard PC, then each remedy. "pc" reuses accuracy_vs_depth's
+#: runs at the heatmap depth; the others are runs of their own.
 REMEDIES = ("pc", "pc_more_steps", "epc", "mupc", "precision")
+#: The state step of ePC and muPC in energy_propagation: their published recipes' (jpc's
+#: examples/epc.ipynb and examples/mupc.ipynb: SGD lr 0.5 on the batch-mean energy), not PC's.
+RECIPE_STATE_STEP = {"epc": 0.5, "mupc": 0.5}
+RECIPE_CONVENTION = "batch_mean"
 
 
 @dataclass(frozen=True)
@@ -164,21 +185,34 @@ class DeepProfile:
     depths: tuple[int, ...]  # accuracy_vs_depth (one program each)
     heat_depth: int  # energy_propagation's network; must be one of `depths`
     more_steps: int  # T of the "PC, more inference steps" remedy
-    decay_depths: tuple[int, ...]  # update_decay and bp_alignment
-    align_gammas: tuple[float, ...]  # bp_alignment; must contain DEEP_GAMMA
+    decay_depths: tuple[int, ...]  # update_decay, bp_alignment and depth_gamma
+    align_gammas: tuple[float, ...]  # depth_gamma; must contain DEEP_GAMMA
     log_every: int
-    variants: tuple[str, ...] = tuple(VARIANTS)
+    variants: tuple[str, ...] = DEPTH_VARIANTS
     remedies: tuple[str, ...] = REMEDIES
+    #: bp_alignment's panels (among align_gammas); () = the three nearest DEEP_GAMMA.
+    panel_gammas: tuple[float, ...] = ()
 
     def __post_init__(self):
         if self.heat_depth not in self.depths:
             raise ValueError(f"heat_depth={self.heat_depth} must be one of depths {self.depths}")
         if DEEP_GAMMA not in self.align_gammas:
             raise ValueError(f"align_gammas={self.align_gammas} must contain {DEEP_GAMMA}")
-        shared = [r for r in self.remedies if r in VARIANTS]
-        if not set(shared) <= set(self.variants):
-            raise ValueError(f"remedies {shared} reuse accuracy_vs_depth runs: list them in "
+        if not set(self.panel_gammas) <= set(self.align_gammas):
+            raise ValueError(f"panel_gammas={self.panel_gammas} must be among align_gammas "
+                             f"{self.align_gammas}")
+        if "pc" in self.remedies and "pc" not in self.variants:
+            raise ValueError("remedies 'pc' reuses accuracy_vs_depth's pc runs: list 'pc' in "
                              f"variants too (variants={self.variants})")
+
+    @property
+    def bp_gammas(self) -> tuple[float, ...]:
+        """bp_alignment's panels: panel_gammas, or the three align_gammas nearest DEEP_GAMMA
+        (in log distance), in increasing order."""
+        if self.panel_gammas:
+            return self.panel_gammas
+        near = sorted(self.align_gammas, key=lambda g: abs(math.log(g / DEEP_GAMMA)))[:3]
+        return tuple(sorted(near))
 
     @property
     def inference_steps(self) -> int:
@@ -204,6 +238,9 @@ class DeepProfile:
     def remedy_config(self, remedy: str) -> Config:
         """The config of one energy_propagation panel (at the heatmap depth)."""
         base = self.base().replace(depth=self.heat_depth)
+        if remedy in RECIPE_STATE_STEP:
+            return VARIANTS[remedy].config(base).replace(
+                gamma=RECIPE_STATE_STEP[remedy], gamma_convention=RECIPE_CONVENTION)
         if remedy in VARIANTS:
             return VARIANTS[remedy].config(base)
         if remedy == "pc_more_steps":
@@ -229,10 +266,10 @@ DEEP_PROFILES = {
     "default": DeepProfile(
         name="default",
         description="10,000 training / 10,000 test images, 1 epoch, 3 seeds, width 64, "
-                    "depths 2-32 (T = 64), heatmap depth 16",
+                    "depths 2-32 (T = 64), heatmap depth 16, depth x gamma: depths 4-16 x 5 gammas",
         train_limit=10000, test_limit=None, epochs=1, seeds=(0, 1, 2), width=64,
         depths=(2, 4, 8, 16, 32), heat_depth=16, more_steps=256, decay_depths=(4, 8, 16),
-        align_gammas=(0.03, 0.1, 0.3), log_every=5,
+        align_gammas=(0.01, 0.03, 0.1, 0.3, 1.0), log_every=5,
     ),
     "paper": DeepProfile(
         name="paper",
@@ -240,7 +277,8 @@ DEEP_PROFILES = {
                     "(T = 128), heatmap depth 16 (for a GPU)",
         train_limit=None, test_limit=None, epochs=4, seeds=(0, 1, 2, 3, 4), width=128,
         depths=(2, 4, 8, 16, 32, 64), heat_depth=16, more_steps=512,
-        decay_depths=(4, 8, 16, 32), align_gammas=(0.01, 0.03, 0.1, 0.3), log_every=20,
+        decay_depths=(4, 8, 16, 32), align_gammas=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
+        log_every=20,
     ),
 }
 

@@ -9,10 +9,13 @@ and states the gamma convention. Nothing here changes matplotlib's global state:
 from pcdiag.plot import depth
 from pcdiag.plot._style import label, palette, style
 from pcdiag.plot.depth import (
+    accuracy_heatmap,
     accuracy_vs_depth,
     bp_cosine_vs_layer,
+    decay_rate_vs_gamma,
     energy_heatmap,
     energy_propagation,
+    frozen_vs_depth,
     relative_update_vs_layer,
 )
 from pcdiag.plot.energy import energy_per_layer, energy_ratio_vs_gamma, median_ratio
@@ -28,17 +31,20 @@ from pcdiag.plot.sensitivity import (
 __all__ = [
     "FAILURE_MARKERS",
     "WIDTH_PANELS",
+    "accuracy_heatmap",
     "accuracy_summary",
     "accuracy_vs_depth",
     "accuracy_vs_gamma",
     "accuracy_vs_gamma_by_width",
     "bp_cosine_vs_layer",
+    "decay_rate_vs_gamma",
     "depth",
     "energy_heatmap",
     "energy_per_layer",
     "energy_propagation",
     "energy_ratio_vs_gamma",
     "failure_text",
+    "frozen_vs_depth",
     "label",
     "median_ratio",
     "palette",

@@ -17,7 +17,7 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from pcdiag import metrics
@@ -118,6 +118,50 @@ def accuracy_vs_depth(
     handles, labels = ax.get_legend_handles_labels()
     failure_legend(handles, labels, failed, int(ds["test_accuracy"].isel(epoch=-1).size))
     ax.legend(handles, labels)
+    decorate(ax)
+    return ax
+
+
+def frozen_vs_depth(ds: xr.Dataset, ax: Axes | None = None, *, hue: str | None = "variant"
+                    ) -> Axes:
+    """Frozen layers (weight gradient exactly 0 at every logged step: the error never reached
+    them; pcdiag.metrics.frozen_layers) against depth, one colour per `hue` as in
+    accuracy_vs_depth; line: mean over seeds, dots: seeds, text: 'min-max of L' where any
+    layer froze. Runs without a count (diverged) are left out of the mean and counted in the
+    text."""
+    hue = hue if hue in ds.dims else None
+    require_dims(ds, ("depth",), tuple(d for d in ("seed", hue) if d), "frozen_vs_depth")
+    frozen = metrics.frozen_layers(ds)
+    hues = list(ds[hue].values) if hue else [None]
+    colours = palette(len(hues))
+    depth = ds["depth"].values
+    ax = new_axes(ax)
+    for i, value in enumerate(hues):
+        f = frozen.sel({hue: value}) if hue else frozen
+        mean = f.mean("seed", skipna=True) if "seed" in f.dims else f
+        ax.plot(depth, mean.values, color=colours[i], marker="o", markersize=3,
+                label=describe(ds, hue, value) if hue else "frozen layers")
+        if "seed" in f.dims:
+            seed_points(ax, depth, f, "depth", colours[i])
+        for d in depth:
+            at = f.sel(depth=d).values.ravel()
+            finite = at[np.isfinite(at)]
+            if finite.size and finite.max() > 0:
+                lo, hi = int(finite.min()), int(finite.max())
+                text = (f"{lo}" if lo == hi else f"{lo}–{hi}") + f" of {int(d)}"
+                if finite.size < at.size:
+                    text += f" ({at.size - finite.size} n/a)"
+                ax.annotate(text, (d, float(np.nanmean(finite))), xytext=(-3, 0),
+                            textcoords="offset points", ha="right", va="center",
+                            color=colours[i])
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(depth, [str(int(d)) for d in depth])
+    ax.minorticks_off()
+    ax.set_xlabel(label(ds["depth"]))
+    ax.set_ylabel("frozen layers\n(gradient ≡ 0)")
+    top = float(np.nanmax(frozen.values)) if np.isfinite(frozen.values).any() else 0.0
+    ax.set_ylim(-0.08 * max(top, 1) - 0.3, max(top, 1) * 1.25 + 0.3)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
     decorate(ax)
     return ax
 
@@ -337,15 +381,100 @@ def bp_cosine_vs_layer(
                    zorder=0)
     for i, value in enumerate(hues):
         line = median.sel({hue: value}) if hue else median
+        text = describe(ds, hue, value) if hue else "bp cosine"
+        zero = (ds["weight_grad_norm"] == 0).all([d for d in ("seed", "step") if d in ds.dims])
+        zero = zero.sel({hue: value}) if hue else zero
+        still = ds["layer"].values[(line.isnull() & zero).values]
+        if still.size:
+            text += f" (layers {_ranges(still)}: gradient 0)"
         ax.plot(ds["layer"].values, line.values, color=colours[i], marker="o", markersize=3,
-                linestyle=LINESTYLES[0], label=describe(ds, hue, value) if hue else None)
+                linestyle=LINESTYLES[0], label=text)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(label(ds["layer"]) + " (1 = input side)")
     ax.set_ylabel(label(ds["bp_cosine"]))
     ax.set_ylim(min(-0.05, float(np.nanmin(median.values)) - 0.05)
                 if np.isfinite(median.values).any() else -0.05, 1.05)
     set_title(ax, ds, f"median over the last {n_final} logged steps")
-    if hue:
-        ax.legend()
+    ax.legend()
+    decorate(ax)
+    return ax
+
+
+# --------------------------------------------------------------------------- depth x gamma
+
+
+def accuracy_heatmap(ds: xr.Dataset, ax: Axes | None = None, *, epoch: int = -1) -> Axes:
+    """Mean test accuracy over seeds in a depth (y) x gamma (x) grid, the number in each cell;
+    a second line gives the mean frozen layers (pcdiag.metrics.frozen_layers) where any froze.
+    Cells where a run failed (run_status not ok) are hatched and say how many; a cell whose
+    every seed diverged has no colour. Select every other sweep dim first."""
+    require_dims(ds, ("depth", "gamma"), ("seed",), "accuracy_heatmap")
+    summary = accuracy_summary(ds, epoch).transpose("depth", "gamma")
+    frozen = metrics.frozen_layers(ds)
+    frozen = (frozen.mean("seed", skipna=True) if "seed" in frozen.dims else frozen
+              ).transpose("depth", "gamma")
+    mean = summary["mean"].values
+    failed = sum(summary[name].values for name in ("diverged", "inference_unstable",
+                                                    "collapsed"))
+    runs = summary["runs"].values
+    depths, gammas = ds["depth"].values, ds["gamma"].values
+    ax = new_axes(ax)
+    cmap = matplotlib.colormaps["viridis"]
+    top = float(np.nanmax(mean)) if np.isfinite(mean).any() else 1.0
+    mesh = ax.pcolormesh(np.arange(len(gammas) + 1) - 0.5, np.arange(len(depths) + 1) - 0.5,
+                         np.ma.masked_invalid(mean), cmap=cmap, vmin=CHANCE, vmax=top)
+    mesh.set_label("mean test accuracy")
+    for i in range(len(depths)):
+        for j in range(len(gammas)):
+            lines = ["–" if not np.isfinite(mean[i, j]) else f"{mean[i, j]:.2f}"]
+            f = float(frozen.values[i, j])
+            if np.isfinite(f) and f > 0:
+                lines.append(f"{f:.0f} frozen")
+            if failed[i, j]:
+                lines.append(f"{int(failed[i, j])}/{int(runs[i, j])} failed")
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="////",
+                                       edgecolor="0.85", linewidth=0))
+            dark = not np.isfinite(mean[i, j]) or mean[i, j] < (CHANCE + top) / 2
+            ax.text(j, i, "\n".join(lines), ha="center", va="center",
+                    color="white" if dark else "black")
+    ax.set_xticks(range(len(gammas)), [value_text(g) for g in gammas])
+    ax.set_yticks(range(len(depths)), [str(int(d)) for d in depths])
+    ax.set_xlabel("γ")
+    ax.set_ylabel(label(ds["depth"]))
+    seeds = ds.sizes.get("seed", 1)
+    set_title(ax, ds, f"mean over {seeds} seed{'s' if seeds > 1 else ''}; hatched: a run "
+                      "failed")
+    return ax
+
+
+def decay_rate_vs_gamma(ds: xr.Dataset, ax: Axes | None = None, *, final: float = 0.2
+                        ) -> Axes:
+    """The relative-update decay rate (decades per layer towards the input, as in
+    relative_update_vs_layer) against gamma (log x), one line per depth: mean over seeds,
+    dots: seeds. A run whose rate cannot be fitted (fewer than 2 layers moved, or diverged)
+    is left out and counted in the legend."""
+    require_dims(ds, ("depth", "gamma"), ("seed",), "decay_rate_vs_gamma")
+    n_final = final_fraction(ds[["update_norm"]], final).sizes["step"]
+    rate = metrics.update_decay_rate(ds, last_steps=n_final)
+    gammas = ds["gamma"].values
+    depths = list(ds["depth"].values)
+    colours = palette(len(depths), "sequential")
+    ax = new_axes(ax)
+    ax.axhline(0, color="0.6", linestyle=":", linewidth=0.8, zorder=0)
+    for i, depth in enumerate(depths):
+        r = rate.sel(depth=depth)
+        mean = r.mean("seed", skipna=True) if "seed" in r.dims else r
+        missing = int(r.isnull().sum())
+        text = describe(ds, "depth", depth) + (f" ({missing} not fitted)" if missing else "")
+        ax.plot(gammas, mean.values, color=colours[i], marker="o", markersize=3, label=text)
+        if "seed" in r.dims:
+            seed_points(ax, gammas, r, "gamma", colours[i])
+    ax.set_xscale("log")
+    ax.set_xticks(gammas, [value_text(g) for g in gammas])
+    ax.minorticks_off()
+    ax.set_xlabel("γ")
+    ax.set_ylabel(f"{label(rate)}")
+    set_title(ax, ds, f"median over the last {n_final} logged steps")
+    ax.legend(title="depth")
     decorate(ax)
     return ax
