@@ -32,7 +32,8 @@ a profile into a predicted run time from per-run costs measured on the reference
 #   layout       paper sizes, new_figure, one_panel, analysis_caption, draw_footnote
 #   make         estimate, make_figures, summarise, captions
 #   cli          configure_parser, run_cli, main (and __main__: python -m pcdiag.figures)
-#   gamma        the five analysis figures (energy per layer, accuracy and energy ratio vs gamma)
+#   gamma        the eight analysis figures (energy per layer, accuracy and energy ratio vs
+#                gamma, the mechanism, learning curves, PCX's convention)
 #   depth        the four deep-network figures
 #   conv         the three conv-network figures (VGG, ResNet)
 

@@ -109,3 +109,14 @@ def batch_mean_axis(ax: Axes, ds: xr.Dataset) -> None:
     batch = config_of(ds).batch_size
     top = ax.secondary_xaxis("top", functions=(lambda g: g * batch, lambda g: g / batch))
     top.set_xlabel(f"batch-mean γ = γ × B (B = {batch})")
+
+
+def per_sample_axis(ax: Axes, ds: xr.Dataset) -> None:
+    """batch_mean_axis's mirror: a top x axis giving batch-mean gamma in per-sample units
+    (gamma / B, B the batch size of the data's config); nothing unless the data use
+    batch-mean gamma."""
+    if ds.attrs.get("gamma_convention") != "batch_mean":
+        return
+    batch = config_of(ds).batch_size
+    top = ax.secondary_xaxis("top", functions=(lambda g: g / batch, lambda g: g * batch))
+    top.set_xlabel(f"per-sample γ = γ / B (B = {batch})")

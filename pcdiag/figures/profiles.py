@@ -48,6 +48,8 @@ class Profile:
     widths: tuple[int, ...]  # accuracy_vs_gamma_by_width; must contain `width`
     log_every: int = 1
     energy_gamma: float = 0.1  # the run shown by energy_per_layer (nearest swept gamma)
+    curve_epochs: int = 2  # learning_curves: epochs of its own sweep
+    curve_train_limit: int | None = 2000  # learning_curves: training images (None: all)
     #: accuracy_vs_gamma_by_width's activations (one row each); the other analysis figures
     #: show the first.
     activations: tuple[str, ...] = ("hard_tanh",)
@@ -73,6 +75,10 @@ GAMMAS = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 #: Weight learning rate per weight optimizer (momentum 0.9 and weight decay 1e-4 for both).
 WEIGHT_LR = {"momentum": 1e-2, "adamw": 1e-3}
 WEIGHT_OPTIMIZERS = ("momentum", "adamw")
+#: accuracy_vs_gamma_pcx: the state momentum of PCX's MLP PC-CE Fashion-MNIST script
+#: (examples/s4_1_discriminative_mode/MLP/fmnist/L_PC_CE_fmnist.yaml at liukidar/pcx v0.6.1:
+#: optax.sgd(h_lr, momentum=0.4) on the states; its other MLP scripts use 0.1-0.9).
+PCX_STATE_MOMENTUM = 0.4
 
 PROFILES = {
     "quick": Profile(
@@ -80,14 +86,16 @@ PROFILES = {
         description="3000 training / 1000 test images, 1 epoch, 4 gammas, 1 seed, "
                     "widths 32 and 128 (a smoke test: about 2 minutes on a 2-core CPU)",
         train_limit=3000, test_limit=1000, epochs=1, gammas=(1e-3, 1e-2, 0.1, 1.0),
-        seeds=(0,), width=128, widths=(32, 128), log_every=1,
+        seeds=(0,), width=128, widths=(32, 128), log_every=1, curve_epochs=2,
+        curve_train_limit=2000,
     ),
     "default": Profile(
         name="default",
         description="full Fashion-MNIST, 1 epoch, 7 gammas, 3 seeds, widths 32 to 512 "
                     "(about 20 minutes on a 2-core CPU)",
         train_limit=None, test_limit=None, epochs=1, gammas=GAMMAS, seeds=(0, 1, 2),
-        width=128, widths=(32, 128, 256, 512), log_every=10,
+        width=128, widths=(32, 128, 256, 512), log_every=10, curve_epochs=3,
+        curve_train_limit=20000,
     ),
     # The PCX paper's Fig. 5 grid (Pinchetti et al. 2024, "Benchmarking predictive coding
     # networks made simple"): widths 512-4096, gamma 1e-3 ... 1, SGD (momentum) vs AdamW
@@ -98,7 +106,7 @@ PROFILES = {
                     "seeds, widths 512 to 4096, hard_tanh and leaky_relu (for a GPU)",
         train_limit=None, test_limit=None, epochs=8, gammas=GAMMAS, seeds=(0, 1, 2),
         width=512, widths=(512, 1024, 2048, 4096), log_every=20,
-        activations=("hard_tanh", "leaky_relu"),
+        activations=("hard_tanh", "leaky_relu"), curve_epochs=8, curve_train_limit=None,
     ),
 }
 

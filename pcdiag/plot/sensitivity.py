@@ -202,13 +202,14 @@ def accuracy_vs_gamma(
     epoch: int = -1,
     sequential: bool | None = None,
     fit: bool = True,
+    colour: str | None = None,
 ) -> Axes:
     """Test accuracy at the last (or `epoch`-th) evaluation against gamma, log x.
 
     Line: mean over seeds; dots: single seeds; band: min to max over seeds; one colour per
     value of `hue` (a sweep dim; ignored if the Dataset lacks it) and one line style per
     value of `style`. With `fit`, the y axis fits the healthy runs and collapsed ones are
-    marked at its bottom edge (fit_accuracy_axes).
+    marked at its bottom edge (fit_accuracy_axes). `colour`: the line's colour without `hue`.
     A marker flags a (hue, gamma) where at least one seed failed (run_status): 'x' diverged,
     hollow diamond inference unstable, hollow square collapsed, drawn at the mean of the
     seeds' accuracies, or at chance (dotted line) if none survived; the legend counts them
@@ -224,6 +225,8 @@ def accuracy_vs_gamma(
     if sequential is None:
         sequential = hue is not None and np.issubdtype(ds[hue].dtype, np.number)
     colours = palette(len(hues), "sequential" if sequential else "qualitative")
+    if colour is not None and hue is None:
+        colours = [colour]
     gamma = ds["gamma"].values
     ax = new_axes(ax)
     ax.axhline(CHANCE, color="0.6", linestyle=":", linewidth=0.8, zorder=0)
