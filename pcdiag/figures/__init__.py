@@ -35,11 +35,13 @@ a profile into a predicted run time from per-run costs measured on the reference
 #   gamma        the five analysis figures (energy per layer, accuracy and energy ratio vs gamma)
 #   depth        the four deep-network figures
 #   conv         the three conv-network figures (VGG, ResNet)
+#   remedies     remedies_vs_depth (muPC and ePC at their own published recipes)
 
 # The families register their figures when first imported: this order is the registry's.
 # isort: off
 from pcdiag.figures import gamma
 from pcdiag.figures import depth
+from pcdiag.figures import remedies
 from pcdiag.figures import conv
 # isort: on
 from pcdiag.figures.cli import configure_parser, main, run_cli
@@ -93,15 +95,18 @@ from pcdiag.figures.profiles import (
     DEEP_PROFILES,
     GAMMAS,
     PROFILES,
+    REMEDY_PROFILES,
     WEIGHT_LR,
     WEIGHT_OPTIMIZERS,
     ConvProfile,
     DeepProfile,
     Profile,
+    RemedyProfile,
     conv_profile,
     deep_profile,
     get_profile,
     layer_sizes_of,
+    remedy_profile,
 )
 from pcdiag.figures.registry import FIGURES, Figure, register, resolve
 
@@ -112,6 +117,7 @@ __all__ = [
     "GAMMAS",
     "ONE_COLUMN",
     "PROFILES",
+    "REMEDY_PROFILES",
     "WEIGHT_LR",
     "WEIGHT_OPTIMIZERS",
     "ConvProfile",
@@ -120,6 +126,7 @@ __all__ = [
     "Figure",
     "FigureError",
     "Profile",
+    "RemedyProfile",
     "Runner",
     "SweepSpec",
     "TWO_COLUMNS",
@@ -154,6 +161,8 @@ __all__ = [
     "plot_energy_per_layer",
     "plot_energy_ratio_vs_gamma",
     "register",
+    "remedies",
+    "remedy_profile",
     "resolve",
     "run_cli",
     "save_figure",
