@@ -36,11 +36,13 @@ a profile into a predicted run time from per-run costs measured on the reference
 #                gamma, the mechanism, learning curves, PCX's convention)
 #   depth        the four deep-network figures
 #   conv         the three conv-network figures (VGG, ResNet)
+#   remedies     remedies_vs_depth (muPC and ePC at their own published recipes)
 
 # The families register their figures when first imported: this order is the registry's.
 # isort: off
 from pcdiag.figures import gamma
 from pcdiag.figures import depth
+from pcdiag.figures import remedies
 from pcdiag.figures import conv
 # isort: on
 from pcdiag.figures.cli import configure_parser, main, run_cli
@@ -94,15 +96,18 @@ from pcdiag.figures.profiles import (
     DEEP_PROFILES,
     GAMMAS,
     PROFILES,
+    REMEDY_PROFILES,
     WEIGHT_LR,
     WEIGHT_OPTIMIZERS,
     ConvProfile,
     DeepProfile,
     Profile,
+    RemedyProfile,
     conv_profile,
     deep_profile,
     get_profile,
     layer_sizes_of,
+    remedy_profile,
 )
 from pcdiag.figures.registry import FIGURES, Figure, register, resolve
 
@@ -113,6 +118,7 @@ __all__ = [
     "GAMMAS",
     "ONE_COLUMN",
     "PROFILES",
+    "REMEDY_PROFILES",
     "WEIGHT_LR",
     "WEIGHT_OPTIMIZERS",
     "ConvProfile",
@@ -121,6 +127,7 @@ __all__ = [
     "Figure",
     "FigureError",
     "Profile",
+    "RemedyProfile",
     "Runner",
     "SweepSpec",
     "TWO_COLUMNS",
@@ -155,6 +162,8 @@ __all__ = [
     "plot_energy_per_layer",
     "plot_energy_ratio_vs_gamma",
     "register",
+    "remedies",
+    "remedy_profile",
     "resolve",
     "run_cli",
     "save_figure",

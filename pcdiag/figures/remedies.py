@@ -1,0 +1,264 @@
+"""The remedies at their own published recipes: ``remedies_vs_depth``.
+
+Test accuracy after one pass over MNIST against depth, in two panels: left, the muPC recipe
+(jpc's examples/mupc.ipynb: ReLU residual MLP, Adam 0.1) with standard PC, muPC and BP;
+right, the ePC recipe (jpc's examples/epc.ipynb, with the ePC paper code's weight step) with
+standard PC, ePC and BP. PC in each panel is the recipe with only the remedy removed, so the
+gap between the PC and remedy lines is the remedy's. Under each depth the plot states how
+many of PC's layers got a weight gradient of exactly 0 at every logged step (the error never
+reached them: `zero_gradient_layers`), the diagnosis of why PC fails.
+
+Sizes come from `REMEDY_PROFILES` (pcdiag.figures.profiles, which also states the recipes and
+where each comes from); the sweeps carry the residual-MLP cost model (pcdiag.figures.cost).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure as MplFigure
+
+import pcdiag.plot as pplot
+from pcdiag.figures.cost import RESIDUAL_MLP
+from pcdiag.figures.errors import FigureError
+from pcdiag.figures.experiments import SweepSpec, combine, conform, trim
+from pcdiag.figures.layout import TWO_COLUMNS, new_figure, short_number
+from pcdiag.figures.profiles import (
+    BP_MUPC_LR,
+    EPC_RECIPE_LR,
+    EPC_WEIGHT_UPDATE,
+    MUPC_RECIPE_LR,
+    RECIPE_BATCH,
+    RECIPE_GAMMA,
+    RECIPE_VARIANTS,
+    RECIPES,
+    RemedyProfile,
+    remedy_profile,
+)
+from pcdiag.figures.registry import Figure, register
+from pcdiag.plot._style import convention_long, decorate, palette, style
+from pcdiag.plot.sensitivity import (
+    CHANCE,
+    accuracy_line,
+    add_counts,
+    failure_legend,
+    seed_points,
+)
+
+#: The spec names' prefix (store folders and lines of the estimate).
+PREFIX = "remedy-"
+#: Panel titles and legend texts, by recipe.
+RECIPE_TITLE = {"mupc": "μPC recipe (jpc mupc.ipynb)", "epc": "ePC recipe (jpc epc.ipynb)"}
+LEGEND = {
+    "mupc": {"pc": "PC (standard param.)", "remedy": "μPC", "bp": "BP"},
+    "epc": {"pc": "PC (states)", "remedy": "ePC (errors)", "bp": "BP"},
+}
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def spec(profile: RemedyProfile, recipe: str, variant: str, depth: int) -> SweepSpec:
+    """One program: a recipe's variant at one depth (T = depth), seeds vmapped."""
+    return SweepSpec.make(f"{PREFIX}{recipe}-{variant}-{depth}",
+                          profile.config(recipe, variant, depth), cost=RESIDUAL_MLP,
+                          seed=profile.seeds)
+
+
+def _specs(profile) -> dict[str, SweepSpec]:
+    r = remedy_profile(profile)
+    return {f"{recipe}/{variant}/{depth}": spec(r, recipe, variant, depth)
+            for recipe in RECIPES for variant in RECIPE_VARIANTS for depth in r.depths}
+
+
+# --------------------------------------------------------------------------- data
+
+
+def zero_gradient_layers(ds: xr.Dataset) -> xr.DataArray:
+    """Per run: how many of its layers had a weight gradient norm of exactly 0 at every
+    logged step (the error never reached them). Layers past a run's own depth (NaN padding
+    where depths are stacked) do not count."""
+    grad = ds["weight_grad_norm"]
+    never = (grad == 0).all("step") & grad.notnull().all("step")
+    out = never.sum("layer").astype(int)
+    out.attrs = {"long_name": "layers with zero weight gradient", "units": "1",
+                 "comment": "layers whose weight_grad_norm is exactly 0 at every logged step"}
+    return out
+
+
+def _data(profile, results) -> xr.Dataset:
+    r = remedy_profile(profile)
+    panels = {}
+    for recipe in RECIPES:
+        lines = {}
+        for variant in RECIPE_VARIANTS:
+            parts = {d: trim(results[f"{recipe}/{variant}/{d}"], keep_t=False)
+                     for d in r.depths}
+            lines[variant] = combine(parts, "depth")
+        panels[recipe] = combine(lines, "variant")
+    ds = combine(panels, "recipe")
+    configs = {(rc, v): r.config(rc, v, r.depths[0]) for rc in RECIPES for v in RECIPE_VARIANTS}
+    coords = {
+        "description": [[LEGEND[rc][v] for v in RECIPE_VARIANTS] for rc in RECIPES],
+        "algorithm": [[configs[rc, v].algorithm for v in RECIPE_VARIANTS] for rc in RECIPES],
+        "parameterization": [[configs[rc, v].parameterization for v in RECIPE_VARIANTS]
+                             for rc in RECIPES],
+        "weight_lr": [[configs[rc, v].weight_lr for v in RECIPE_VARIANTS] for rc in RECIPES],
+    }
+    ds = ds.assign_coords({k: (("recipe", "variant"), v) for k, v in coords.items()})
+    ds = ds.assign_coords(inference_steps=("depth", list(r.depths)))
+    for name in coords:
+        ds[name].attrs = {"long_name": name.replace("_", " "), "units": "1",
+                          "comment": f"config field {name!r} of each line"
+                          if name != "description" else "legend text of each line"}
+    ds["inference_steps"].attrs = {"long_name": "inference steps T", "units": "1",
+                                   "comment": "T = depth in every recipe"}
+    ds["depth"].attrs = {"long_name": "depth L (weight layers)", "units": "1",
+                         "comment": "config field 'depth'; one program per depth"}
+    ds["recipe"].attrs = {"long_name": "recipe (panel)", "units": "1",
+                          "comment": "mupc: jpc examples/mupc.ipynb; epc: jpc "
+                                     "examples/epc.ipynb with the ePC paper's weight step"}
+    ds["variant"].attrs = {"long_name": "line", "units": "1",
+                           "comment": "pc: the recipe without its remedy; remedy: muPC or "
+                                      "ePC; bp: backprop on the recipe's network"}
+    ds["zero_gradient_layers"] = zero_gradient_layers(ds)
+    ds.attrs["remedy_profile"] = json.dumps(r.as_dict())
+    ds.attrs["recipe_configs"] = json.dumps(
+        {f"{rc}/{v}": json.loads(c.to_json()) for (rc, v), c in configs.items()})
+    return conform(ds)
+
+
+# --------------------------------------------------------------------------- plot
+
+
+def zero_text(counts: xr.DataArray) -> str:
+    """One depth's zero-gradient layer count over seeds: '53', or '52–54' where seeds
+    differ."""
+    values = np.asarray(counts.values).ravel()
+    lo, hi = int(values.min()), int(values.max())
+    return str(lo) if lo == hi else f"{lo}–{hi}"
+
+
+def accuracy_panel(ax, part: xr.Dataset, recipe: str) -> dict:
+    """One panel: every seed a dot, the mean a line, the min-max band, run_status failures
+    marked (pcdiag.plot.sensitivity's primitives), on a fixed 0-1 axis (here runs at chance
+    are the finding, not outliers to fit around). Returns the failure counts."""
+    summary = pplot.accuracy_summary(part)
+    depth = part["depth"].values
+    colours = palette(part.sizes["variant"])
+    acc = part["test_accuracy"].isel(epoch=-1)
+    failed: dict[str, int] = {}
+    ax.axhline(CHANCE, color="0.6", linestyle=":", linewidth=0.8, zorder=0)
+    for colour, variant in zip(colours, part["variant"].values):
+        add_counts(failed, accuracy_line(
+            ax, depth, summary.sel(variant=variant), colour, band=part.sizes.get("seed", 1) > 1,
+            markersize=4, label=str(part["description"].sel(variant=variant).item())))
+        seed_points(ax, depth, acc.sel(variant=variant), "depth", colour)
+    ax.set_xscale("log", base=2)
+    ax.minorticks_off()
+    ax.set_ylim(0, 1)
+    ax.set_title(RECIPE_TITLE.get(recipe, recipe), loc="left")
+    return failed
+
+
+def plot_remedies_vs_depth(ds: xr.Dataset) -> MplFigure:
+    missing = [d for d in ("recipe", "variant", "depth") if d not in ds.dims]
+    if missing or "zero_gradient_layers" not in ds:
+        raise FigureError(f"remedies_vs_depth needs dims recipe, variant, depth and the "
+                          f"variable zero_gradient_layers (missing: {missing or 'the variable'}"
+                          "); make the data with `pcdiag figures --only remedies_vs_depth`")
+    depths = [int(d) for d in ds["depth"].values]
+    seeds = ds.sizes.get("seed", 1)
+    with style():
+        fig, axes = new_figure(ds.sizes["recipe"], TWO_COLUMNS, 3.0)
+        for ax, recipe in zip(axes, ds["recipe"].values):
+            part = ds.sel(recipe=recipe)
+            failed = accuracy_panel(ax, part, str(recipe))
+            zeros = part["zero_gradient_layers"].sel(variant="pc")
+            ax.set_xticks(depths, [f"{d}\n{zero_text(zeros.sel(depth=d))}" for d in depths])
+            ax.set_xlabel("depth L  (2nd row: PC layers with zero gradient)")
+            handles, labels = ax.get_legend_handles_labels()
+            failure_legend(handles, labels, failed, int(part["test_accuracy"].isel(
+                epoch=-1).size))
+            ax.legend(handles, labels, loc="upper right")
+            decorate(ax)
+        axes[0].set_ylabel("test accuracy")
+        fig.suptitle(f"Remedies at their own recipes: MNIST test accuracy after one pass "
+                     f"(dots: {seeds} seeds; line: mean; band: min–max)")
+    return fig
+
+
+# --------------------------------------------------------------------------- caption, summary
+
+
+def caption_remedies_vs_depth(ds: xr.Dataset) -> str:
+    r = json.loads(ds.attrs.get("remedy_profile", "{}"))
+    n_train = r.get("train_limit") or 60000
+    tests = r.get("test_limit") or 10000
+    steps = n_train // RECIPE_BATCH
+    return "\n".join([
+        f"{convention_long(ds)}. Every run: MNIST standardised, {n_train} training images "
+        f"(one pass, {steps} steps of batch {RECIPE_BATCH}), {tests} test images, ReLU, "
+        f"squared-error output, forward initialisation, states (or errors) plain SGD with "
+        f"γ = {RECIPE_GAMMA:g} on the batch-mean energy (= {RECIPE_GAMMA / RECIPE_BATCH:g} "
+        "per sample), T = L inference steps, Adam (weight decay 0).",
+        f"Left, μPC recipe (thebuckleylab/jpc examples/mupc.ipynb: width 128, Adam lr "
+        f"{MUPC_RECIPE_LR:g}; jpc prints 93.3% after 900 steps at depth 30): residual MLP "
+        f"(identity skips around every hidden layer but the first and last), width "
+        f"{r.get('mupc_width', '?')}. μPC: N(0, 1) weights, multipliers 1/sqrt(784), "
+        "1/sqrt(N L), 1/N (pcdiag's layers keep biases, started at 0; jpc's have none). PC: "
+        f"the same with the standard parameterization. BP: the μPC network, Adam lr "
+        f"{BP_MUPC_LR:g} (lr {MUPC_RECIPE_LR:g} collapsed at depth 64).",
+        f"Right, ePC recipe (jpc examples/epc.ipynb: width 128, Adam lr {EPC_RECIPE_LR:g}; "
+        "jpc prints 91.6% after 300 steps at depth 10): plain MLP (no skips), standard "
+        f"parameterization U(±1/sqrt(fan-in)), width {r.get('epc_width', '?')}. ePC infers "
+        "the errors e_l (x_l = mu_l + e_l, e = 0 at the start); its weight step is "
+        f"epc_weight_update = '{EPC_WEIGHT_UPDATE}', the ePC paper's code (cgoemaere/"
+        "error_based_PC, pc_e.py: the local gradient at the inferred states, the loss divided "
+        "by min(1, γ_sample T)); jpc's update_epc_params ('chain') differentiates through the "
+        f"whole network at fixed errors. PC and BP: the same network, Adam lr "
+        f"{EPC_RECIPE_LR:g}.",
+        "Markers on a line (run_status): x diverged, hollow diamond inference unstable, "
+        "hollow square collapsed (counted in the legend); runs near chance are marked at the "
+        "bottom edge with their accuracy. Second row of x labels: how many of PC's L layers "
+        "had a weight gradient of exactly 0 at every logged step (seeds' range): the error "
+        "never reached them.",
+    ])
+
+
+def summary_remedies_vs_depth(ds: xr.Dataset) -> str:
+    seeds = ds.sizes.get("seed", 1)
+    lines = [f"  test accuracy, mean [min, max] over {seeds} seed(s); (z: layers with zero "
+             "weight gradient at every logged step, seeds' range)"]
+    for recipe in ds["recipe"].values:
+        part = ds.sel(recipe=recipe)
+        summary = pplot.accuracy_summary(part)
+        lines.append(f"  {RECIPE_TITLE.get(str(recipe), str(recipe))}:")
+        for variant in part["variant"].values:
+            cells = []
+            for depth in part["depth"].values:
+                s = summary.sel(variant=variant, depth=depth)
+                z = zero_text(part["zero_gradient_layers"].sel(variant=variant, depth=depth))
+                cells.append(f"{int(depth)}: {short_number(float(s['mean']))} "
+                             f"[{short_number(float(s['min']))}, "
+                             f"{short_number(float(s['max']))}]"
+                             + pplot.failure_text(s) + f" z {z}/{int(depth)}")
+            text = str(part["description"].sel(variant=variant).item())
+            lines.append(f"    {text}: " + "; ".join(cells))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- registration
+
+FIGURE = register(Figure(
+    name="remedies_vs_depth",
+    description="Test accuracy after one pass over MNIST against depth, each remedy at its "
+                "own published recipe: PC vs muPC vs BP (jpc's muPC recipe) and PC vs ePC vs "
+                "BP (jpc's ePC recipe); PC's layers with zero gradient under each depth.",
+    sweeps=_specs,
+    data=_data,
+    plot=plot_remedies_vs_depth,
+    caption=caption_remedies_vs_depth,
+    summary=summary_remedies_vs_depth,
+))

@@ -1,0 +1,179 @@
+"""remedies_vs_depth: the recipes, the data the plot needs, what it draws, the diagnosis.
+
+The fast pipeline test trains a tiny profile (depth 3, width 8, 128 real MNIST images, two
+vmapped seeds: six programs) and checks the data and the drawing against each other; the
+quick profile's full run (about 2 minutes) is behind PCDIAG_SLOW=1. The committed default
+figure's data (figures/remedies_vs_depth.nc) is held against its summary.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import pcdiag
+from pcdiag.figures import FIGURES, FigureError, Runner
+from pcdiag.figures import remedies as rem
+from pcdiag.figures.profiles import (
+    EPC_WEIGHT_UPDATE,
+    REMEDY_PROFILES,
+    RemedyProfile,
+    remedy_profile,
+)
+
+DATA = Path(
+    os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
+SLOW = os.environ.get("PCDIAG_SLOW") == "1"
+COMMITTED = Path(__file__).resolve().parents[1] / "figures" / "remedies_vs_depth.nc"
+TINY = RemedyProfile(name="tiny", description="test", train_limit=128, test_limit=200,
+                     seeds=(0, 1), depths=(3,), mupc_width=8, epc_width=8, log_every=1)
+
+
+# ------------------------------------------------------------------------------ recipes
+
+
+def differences(a, b) -> dict:
+    da, db = a.to_dict(), b.to_dict()
+    return {k: (da[k], db[k]) for k in da if da[k] != db[k]}
+
+
+def test_pc_is_each_recipe_without_its_remedy():
+    """The PC line differs from the remedy line in the remedy's own field(s) only, so the gap
+    between them is the remedy's; the recipes' published values are the configs'."""
+    p = REMEDY_PROFILES["default"]
+    for depth in p.depths:
+        mupc, pc = p.config("mupc", "remedy", depth), p.config("mupc", "pc", depth)
+        assert differences(mupc, pc) == {"parameterization": ("mupc", "sp")}
+        epc, pc = p.config("epc", "remedy", depth), p.config("epc", "pc", depth)
+        assert differences(epc, pc) == {"algorithm": ("epc", "pc"),
+                                        "epc_weight_update": (EPC_WEIGHT_UPDATE, "local")}
+        for cfg in (mupc, epc):  # jpc's notebooks: T = depth, 0.5 on the batch-mean energy
+            assert (cfg.inference_steps, cfg.gamma, cfg.gamma_convention, cfg.batch_size,
+                    cfg.activation, cfg.output_energy, cfg.weight_decay) == (
+                depth, 0.5, "batch_mean", 64, "relu", "se", 0.0)
+        assert (mupc.skip, mupc.weight_lr, epc.skip, epc.weight_lr) == (True, 0.1, False, 1e-3)
+        bp = p.config("mupc", "bp", depth)
+        assert (bp.algorithm, bp.parameterization, bp.skip) == ("bp", "mupc", True)
+
+
+def test_rejected_profiles_and_inputs_say_why():
+    with pytest.raises(ValueError, match=r"depths=\(2, 4\) must be increasing and >= 3"):
+        RemedyProfile("bad", "", 640, None, (0,), (2, 4), 8, 8, 1)
+    with pytest.raises(ValueError, match=r"depths=\(8, 4\) must be increasing"):
+        RemedyProfile("bad", "", 640, None, (0,), (8, 4), 8, 8, 1)
+    with pytest.raises(ValueError, match=r"depths=\(\) and seeds=\(0,\) must each name"):
+        RemedyProfile("bad", "", 640, None, (0,), (), 8, 8, 1)
+    with pytest.raises(ValueError, match=r"log_every=20 is more than the 10 steps of one "
+                                         r"epoch; lower log_every"):
+        RemedyProfile("bad", "", 640, None, (0,), (4,), 8, 8, 20)
+    with pytest.raises(ValueError, match=r"recipe='ipc', variant='pc': recipe must be one of "
+                                         r"mupc, epc and variant one of pc, remedy, bp"):
+        TINY.config("ipc", "pc", 3)
+    with pytest.raises(FigureError, match=r"expected a profile name, Profile or "
+                                          r"RemedyProfile, got int"):
+        remedy_profile(3)
+    with pytest.raises(FigureError, match=r"unknown profile 'huge'"):
+        remedy_profile("huge")
+    with pytest.raises(FigureError, match=r"needs dims recipe, variant, depth and the "
+                                          r"variable zero_gradient_layers \(missing: "
+                                          r"\['recipe'\]\)"):
+        rem.plot_remedies_vs_depth(xr.Dataset(coords={"variant": ["pc"], "depth": [3]}))
+
+
+# ------------------------------------------------------------------------------ diagnosis
+
+
+def test_zero_gradient_layers_counts_layers_never_reached():
+    """Run 0: layers 1 and 2 are 0 at every step, layer 3 only at step 0 (reached later):
+    2. Run 1 (a depth-2 run stacked with depth 3: layer 3 is NaN padding): only layer 1 is 0
+    throughout: 1. A NaN step (a diverged run) is not 'never reached'."""
+    grad = np.array([
+        [[0.0, 0.0, 0.0], [0.0, 0.0, 1e-3]],
+        [[0.0, 2.0, np.nan], [0.0, 1.0, np.nan]],
+        [[np.nan, 1.0, 1.0], [0.0, 1.0, 1.0]],
+    ])
+    ds = xr.Dataset({"weight_grad_norm": (("run", "step", "layer"), grad)},
+                    coords={"layer": [1, 2, 3]})
+    np.testing.assert_array_equal(rem.zero_gradient_layers(ds).values, [2, 1, 0])
+    assert rem.zero_text(xr.DataArray([53, 53, 53])) == "53"
+    assert rem.zero_text(xr.DataArray([54, 52, 53])) == "52–54"
+
+
+# ------------------------------------------------------------------------------ pipeline
+
+
+def run_profile(profile) -> xr.Dataset:
+    figure = FIGURES["remedies_vs_depth"]
+    runner = Runner()
+    results = runner({k: s for k, s in figure.sweeps(profile).items()})
+    return figure.data(profile, results)
+
+
+@pytest.fixture(scope="module")
+def tiny(monkeypatch_module):
+    return run_profile(TINY)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PCDIAG_DATA", str(DATA))
+        yield mp
+
+
+def check_data_and_drawing(ds: xr.Dataset, profile: RemedyProfile) -> None:
+    assert dict(ds.sizes)["recipe"] == 2 and list(ds["variant"].values) == ["pc", "remedy", "bp"]
+    assert list(ds["depth"].values) == list(profile.depths)
+    assert list(ds["inference_steps"].values) == list(profile.depths)  # T = depth
+    assert json.loads(ds.attrs["remedy_profile"])["depths"] == list(profile.depths)
+    assert set(json.loads(ds.attrs["sweep"])) == {"recipe", "variant", "depth", "seed"}
+    assert ds["description"].sel(recipe="mupc", variant="remedy").item() == "μPC"
+    assert ds["zero_gradient_layers"].dims == ("recipe", "variant", "depth", "seed")
+    assert int(ds["zero_gradient_layers"].max()) <= max(profile.depths)
+    fig = rem.plot_remedies_vs_depth(ds)
+    for ax, recipe in zip(fig.axes, ds["recipe"].values):
+        mean = ds["test_accuracy"].isel(epoch=-1).sel(recipe=recipe).mean("seed")
+        lines = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+        assert [ln.get_label() for ln in lines] == list(
+            ds["description"].sel(recipe=recipe).values)
+        for line, variant in zip(lines, ds["variant"].values):  # the mean line is the data's
+            np.testing.assert_allclose(line.get_ydata(), mean.sel(variant=variant).values,
+                                       rtol=1e-6)
+        zeros = ds["zero_gradient_layers"].sel(recipe=recipe, variant="pc")
+        ticks = [t.get_text() for t in ax.get_xticklabels()]
+        assert ticks == [f"{int(d)}\n{rem.zero_text(zeros.sel(depth=d))}"
+                         for d in ds["depth"].values]
+
+
+def test_tiny_profile_data_and_drawing_agree(tiny):
+    check_data_and_drawing(tiny, TINY)
+    text = rem.summary_remedies_vs_depth(tiny)
+    assert "μPC recipe" in text and "ePC recipe" in text
+    caption = rem.caption_remedies_vs_depth(tiny)
+    assert "examples/mupc.ipynb" in caption and "local_scaled" in caption
+
+
+@pytest.mark.skipif(not SLOW, reason="the quick profile trains 12 programs (~2 min); "
+                                     "PCDIAG_SLOW=1 runs it")
+def test_quick_profile_data_and_drawing_agree(monkeypatch_module):
+    check_data_and_drawing(run_profile("quick"), REMEDY_PROFILES["quick"])
+
+
+@pytest.mark.skipif(not COMMITTED.is_file(), reason="no committed figure data")
+def test_committed_summary_states_the_data():
+    """Each summary cell's mean, min and max are the seeds' in the committed .nc."""
+    ds = pcdiag.open_dataset(COMMITTED)
+    text = rem.summary_remedies_vs_depth(ds)
+    acc = ds["test_accuracy"].isel(epoch=-1)
+    for recipe in ds["recipe"].values:
+        for variant in ds["variant"].values:
+            for depth in ds["depth"].values:
+                a = acc.sel(recipe=recipe, variant=variant, depth=depth)
+                cell = (f"{int(depth)}: {rem.short_number(float(a.mean()))} "
+                        f"[{rem.short_number(float(a.min()))}, "
+                        f"{rem.short_number(float(a.max()))}]")
+                assert cell in text, (cell, text)
