@@ -293,7 +293,8 @@ def test_estimate_prices_each_family_with_its_model():
     quick = figures.PROFILES["quick"]
     for figure in figures.FIGURES.values():
         for spec in figure.sweeps(quick).values():
-            deep = spec.config.skip
+            # deep nets (residual or not, priced per layer-step): the deep and remedy figures
+            deep = spec.config.skip or spec.name.startswith(("deep-", "remedy-"))
             model = cost.CONV if spec.config.net != "mlp" else (
                 cost.RESIDUAL_MLP if deep else cost.MLP)
             assert spec.cost is model, spec.name
@@ -372,7 +373,8 @@ def test_each_submodule_imports_alone():
     assert list(loaded) == names
     more = ("mechanism", "learning_curves", "accuracy_vs_gamma_pcx")  # test_figures_mechanism
     assert json.loads(loaded["gamma"]) == sorted(NAMES + more)
-    deep = ["accuracy_vs_depth", "bp_alignment", "energy_propagation", "update_decay"]
+    deep = ["accuracy_vs_depth", "bp_alignment", "depth_gamma", "energy_propagation",
+            "update_decay"]
     assert json.loads(loaded["depth"]) == deep
     assert json.loads(loaded["make"]) == []
 

@@ -165,6 +165,10 @@ def test_accuracy_data_and_plot_show_every_seed_and_their_mean():
         ds["test_accuracy"].sel(algorithm="pc", network="resnet10").isel(epoch=-1), raw)
     assert np.isnan(ds["weight_norm"].sel(network="vgg5", layer=6)).all()
     pcdiag.validate(ds)
+    grad = ds["weight_grad_norm"].where(ds["weight_grad_norm"].notnull(), np.nan)
+    grad.loc[{"algorithm": "pc", "network": "vgg9", "layer": [1, 2]}] = 0.0  # never reached
+    grad.loc[{"algorithm": "pc", "network": "vgg9", "layer": 3, "seed": 1}] = 0.0
+    ds["weight_grad_norm"] = grad
     fig = conv.plot_accuracy_vs_depth_conv(ds)
     ax = fig.axes[0]
     colour_of = {}
@@ -191,7 +195,8 @@ def test_accuracy_data_and_plot_show_every_seed_and_their_mean():
     ys = sorted(np.concatenate([p.get_ydata() for p in points]))
     np.testing.assert_allclose(ys, sorted(ds["test_accuracy"].isel(epoch=-1).values.ravel()))
     labels = [t.get_text() for t in ax.get_xticklabels()]
-    assert labels == ["VGG-5\nL = 5", "ResNet-10\nL = 6", "VGG-9\nL = 9"]
+    assert labels == ["VGG-5\nL = 5\nPC frozen: 0", "ResNet-10\nL = 6\nPC frozen: 0",
+                      "VGG-9\nL = 9\nPC frozen: 2–3"], "frozen: min-max over the seeds"
     text = conv.summary_accuracy_vs_depth_conv(ds)
     assert "BP - PC" in text and "ResNet-10" in text
     assert plt.get_fignums() == []

@@ -215,7 +215,7 @@ def test_accuracy_heatmap_and_decay_rate_vs_gamma_draw_the_data():
     texts = [t.get_text() for t in ax.texts]
     assert texts[2].endswith("1 frozen") and texts[2].startswith(
         f"{float(mean.sel(depth=4, gamma=0.03)):.2f}")
-    assert texts[3].endswith("1/2 failed")
+    assert texts[3].endswith("1/2 diverged")
     assert sum(p.get_hatch() == "////" for p in ax.patches) == 1
     ax = pplot.decay_rate_vs_gamma(ds, axes())
     lines = curves(ax, 2)

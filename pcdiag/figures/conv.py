@@ -25,6 +25,7 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
 
 import pcdiag.plot as pplot
+from pcdiag import metrics
 from pcdiag.figures.cost import CONV
 from pcdiag.figures.errors import FigureError
 from pcdiag.figures.experiments import SweepSpec, combine, config_of, conform, select, trim
@@ -266,9 +267,20 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
                         markersize=3.5, color=colours[i], alpha=0.8)
             for name, n in mark_failures(ax, xs, p, colours[i]).items():
                 failed[name] += n
-        ax.set_xticks(x, [f"{d}\nL = {int(L)}" for d, L in
-                          zip(ds["description"].values, ds["depth"].values)])
-        ax.set_xlabel("network (in order of depth L: weight layers = PC nodes)")
+        frozen = metrics.frozen_layers(ds.sel(algorithm="pc")) if "pc" in algorithms else None
+        ticks = []
+        for j, (d, L) in enumerate(zip(ds["description"].values, ds["depth"].values)):
+            text = f"{d}\nL = {int(L)}"
+            if frozen is not None:
+                f = frozen.isel(network=j).values
+                f = f[np.isfinite(f)]
+                text += ("\nPC frozen: " + (f"{int(f.min())}" if f.min() == f.max()
+                                              else f"{int(f.min())}–{int(f.max())}")
+                         if f.size else "\nPC frozen: n/a")
+            ticks.append(text)
+        ax.set_xticks(x, ticks)
+        ax.set_xlabel("network (in order of depth L: weight layers = PC nodes); PC frozen: "
+                      "layers whose weight gradient is exactly 0 at every logged step")
         ax.set_ylabel("test accuracy")
         handles = [Line2D([], [], color=colours[i], marker="o", markersize=4,
                           label=ALGORITHM_TEXT.get(a, a)) for i, a in enumerate(algorithms)]

@@ -226,8 +226,8 @@ def plot_energy_propagation(ds: xr.Dataset) -> MplFigure:
         pplot.energy_propagation(ds, axes, dim="variant")
         for ax, v in zip(axes, ds["variant"].values):
             got = numbers[str(v)]
-            ax.set_title(f"{ax.get_title(loc='left')}\nreached at T: {got['reached']} of "
-                         f"{cfg.depth}", loc="left")
+            ax.set_title(f"{ax.get_title(loc='left')}\nreached at T: "
+                         f"{got['reached']}/{cfg.depth}", loc="left")
         if set(ds["gamma_convention"].values) != {"per_sample"}:
             fig.legends[0].set_title("γ convention: per-sample unless 'batch-mean'")
         fig.suptitle(r"Where the energy reaches: $\log_{10} E_\ell$ over layer and inference "

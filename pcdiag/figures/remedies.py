@@ -184,8 +184,11 @@ def plot_remedies_vs_depth(ds: xr.Dataset) -> MplFigure:
             ax.legend(handles, labels, loc="upper right")
             decorate(ax)
         axes[0].set_ylabel("test accuracy")
-        fig.suptitle(f"Remedies at their own recipes: MNIST test accuracy after one pass "
-                     f"(dots: {seeds} seeds; line: mean; band: min–max)")
+        r = json.loads(ds.attrs.get("remedy_profile", "{}"))
+        n_train = r.get("train_limit") or 60000
+        fig.suptitle(f"Remedies at their own recipes: MNIST test accuracy after "
+                     f"{n_train // RECIPE_BATCH} steps ({n_train:,} images; dots: {seeds} "
+                     "seeds; line: mean; band: min–max)")
     return fig
 
 

@@ -406,8 +406,8 @@ def bp_cosine_vs_layer(
 def accuracy_heatmap(ds: xr.Dataset, ax: Axes | None = None, *, epoch: int = -1) -> Axes:
     """Mean test accuracy over seeds in a depth (y) x gamma (x) grid, the number in each cell;
     a second line gives the mean frozen layers (pcdiag.metrics.frozen_layers) where any froze.
-    Cells where a run failed (run_status not ok) are hatched and say how many; a cell whose
-    every seed diverged has no colour. Select every other sweep dim first."""
+    Cells where a run failed (run_status not ok) are hatched and say how many of which kind;
+    a cell whose every seed diverged has no colour. Select every other sweep dim first."""
     require_dims(ds, ("depth", "gamma"), ("seed",), "accuracy_heatmap")
     summary = accuracy_summary(ds, epoch).transpose("depth", "gamma")
     frozen = metrics.frozen_layers(ds)
@@ -426,15 +426,21 @@ def accuracy_heatmap(ds: xr.Dataset, ax: Axes | None = None, *, epoch: int = -1)
     mesh.set_label("mean test accuracy")
     for i in range(len(depths)):
         for j in range(len(gammas)):
-            lines = ["–" if not np.isfinite(mean[i, j]) else f"{mean[i, j]:.2f}"]
+            lines = ["no finite\naccuracy" if not np.isfinite(mean[i, j])
+                     else f"{mean[i, j]:.2f}"]
             f = float(frozen.values[i, j])
             if np.isfinite(f) and f > 0:
                 lines.append(f"{f:.0f} frozen")
             if failed[i, j]:
-                lines.append(f"{int(failed[i, j])}/{int(runs[i, j])} failed")
+                kinds = [f"{int(summary[k].values[i, j])}/{int(runs[i, j])} "
+                         f"{k.replace('_', ' ')}" for k in ("diverged", "inference_unstable",
+                                                            "collapsed")
+                         if summary[k].values[i, j]]
+                lines += kinds
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="////",
-                                       edgecolor="0.85", linewidth=0))
-            dark = not np.isfinite(mean[i, j]) or mean[i, j] < (CHANCE + top) / 2
+                                       edgecolor="0.6" if np.isfinite(mean[i, j]) else "0.75",
+                                       linewidth=0))
+            dark = np.isfinite(mean[i, j]) and mean[i, j] < (CHANCE + top) / 2
             ax.text(j, i, "\n".join(lines), ha="center", va="center",
                     color="white" if dark else "black")
     ax.set_xticks(range(len(gammas)), [value_text(g) for g in gammas])
