@@ -562,10 +562,14 @@ def caption_accuracy_vs_gamma_pcx(ds: xr.Dataset) -> str:
         _ACCURACY_NOTE.format(n=_seeds(ds)).replace(
             "Top axis: the same γ in batch-mean units (γ × batch size, PCX's convention).",
             f"Top axis: the same γ in per-sample units (γ / B, B = {cfg.batch_size}).")
-        + f" PCX's convention: states follow the batch-mean energy's gradient with SGD, "
-        f"momentum {cfg.state_momentum:g} (as PCX's MLP PC-CE Fashion-MNIST script, "
-        "liukidar/pcx v0.6.1); the γ values are accuracy_vs_gamma's per-sample ones × B. "
-        "Same network and weight optimizers as accuracy_vs_gamma."))
+        + f" PCX's convention: states follow the gradient of the batch-mean energy (what "
+        "PCX's API differentiates), SGD with momentum "
+        f"{cfg.state_momentum:g} (PCX's MLP PC-CE Fashion-MNIST script, liukidar/pcx "
+        "v0.6.1); the γ values are accuracy_vs_gamma's per-sample ones × B. PCX's benchmark "
+        "scripts also rescale the state gradient by the batch size (scale_by_batch_size), "
+        "which turns this back into the per-sample convention of accuracy_vs_gamma; this "
+        "figure shows the API's convention without that rescaling. Same network and "
+        "weight optimizers as accuracy_vs_gamma."))
 
 
 def _layer_cells(summary: xr.Dataset, gamma: float) -> str:
