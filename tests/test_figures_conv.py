@@ -302,3 +302,25 @@ def test_reduced_run_writes_files_and_redraws_from_data(tmp_path, monkeypatch):
     monkeypatch.setattr(figures.SweepSpec, "run", lambda *a, **k: pytest.fail("trained"))
     figures.make_figures(profile, only=NAMES, out=tmp_path, from_data=True, progress=False)
     assert plt.get_fignums() == []
+
+
+def test_conv_ratio_and_heatmap_plots_mark_failed_runs():
+    """The committed data: run_status's failures get a marker and a legend count (ratio
+    plot) and are named in the panel title (heatmap), never drawn like healthy runs."""
+    figures_dir = Path(__file__).resolve().parents[1] / "figures"
+    ratio = pcdiag.open_dataset(figures_dir / "energy_ratio_vs_gamma_conv.nc").load()
+    ratio["run_status"].loc[{"gamma": 0.01}] = 1  # diverged, for the test
+    expected = pcdiag.plot.energy.failed_runs_note(ratio)
+    assert expected.startswith("not ok: ") and "1 diverged" in expected
+    fig = conv.plot_energy_ratio_vs_gamma_conv(ratio)
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert expected in texts
+    markers = {line.get_marker() for line in fig.axes[0].get_lines()
+               if line.get_linestyle() == "None"}
+    assert "x" in markers, "the diverged run's own marker"
+    heat = pcdiag.open_dataset(figures_dir / "energy_propagation_conv.nc").load()
+    heat["run_status"][:] = [0, 3]
+    fig = conv.plot_energy_propagation_conv(heat)
+    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
+    acc = float(heat["test_accuracy"].isel(network=1).values.ravel()[0])
+    assert titles[1].endswith(f", collapsed (acc {acc:.3f})") and "collapsed" not in titles[0]

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
 
 import pcdiag.plot as pplot
-from pcdiag import metrics
+from pcdiag import metrics, status
 from pcdiag.figures.cost import CONV
 from pcdiag.figures.errors import FigureError
 from pcdiag.figures.experiments import SweepSpec, combine, config_of, conform, select, trim
@@ -326,8 +326,8 @@ def plot_energy_propagation_conv(ds: xr.Dataset) -> MplFigure:
         for ax, key in zip(axes, ds["network"].values):
             depth = int(ds["depth"].sel(network=key))
             ax.set_ylim(0.5, depth + 0.5)
-            ax.set_title(f"PC, {pplot.depth.describe(ds, 'network', key)} (L = {depth})",
-                         loc="left")
+            ax.set_title(f"PC, {pplot.depth.describe(ds, 'network', key)} (L = {depth})"
+                         + _status_text(ds, key), loc="left")
         fig.suptitle("Where the energy reaches (PC)", x=0.01, ha="left")
     return fig
 
@@ -342,6 +342,30 @@ def caption_energy_propagation_conv(ds: xr.Dataset) -> str:
             "forward initialisation, exactly 0 in exact arithmetic) are at float32 rounding "
             "level.",
         )
+
+
+#: run_status codes of the failures the conv plots mark (FAILURE_MARKERS' names).
+STATUS_CODES = {"diverged": status.DIVERGED, "inference_unstable": status.UNSTABLE,
+                "collapsed": status.COLLAPSED}
+
+
+def _status_at(ds: xr.Dataset, code: int) -> np.ndarray:
+    """Per gamma: does any run (seed) have run_status `code`?"""
+    if "run_status" not in ds:
+        return np.zeros(ds.sizes["gamma"], bool)
+    flags = ds["run_status"] == code
+    return flags.any([d for d in flags.dims if d != "gamma"]).values
+
+
+def _status_text(ds: xr.Dataset, key) -> str:
+    """', collapsed (acc 0.095)' for a network whose (first-seed) run failed; '' if ok."""
+    if "run_status" not in ds:
+        return ""
+    flag = int(ds["run_status"].sel(network=key).values.ravel()[0])
+    if flag == status.OK:
+        return ""
+    acc = float(ds["test_accuracy"].sel(network=key).isel(epoch=-1).values.ravel()[0])
+    return f", {status.NAMES[flag].replace('_', ' ')} (acc {acc:.3f})"
 
 
 def plot_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> MplFigure:
@@ -365,6 +389,12 @@ def plot_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> MplFigure:
                 ax.plot(gamma[low], np.full(low.sum(), floor), linestyle="none", marker="v",
                         markersize=7, markerfacecolor="none", markeredgewidth=1.5,
                         color=colours[i])
+            for name, code in STATUS_CODES.items():  # runs that failed: their own marker
+                at = _status_at(ds, code)
+                if at.any():
+                    ax.plot(gamma[at], np.where(low, floor, m)[at], linestyle="none",
+                            marker=FAILURE_MARKERS[name][0], markersize=9,
+                            markerfacecolor="none", markeredgewidth=1.3, color=colours[i])
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("γ (state learning rate, per sample)")
@@ -377,6 +407,13 @@ def plot_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> MplFigure:
                               markerfacecolor="none"))
         labels.append(f"median 0 or non-finite: {on_floor} (samples 0: {zeros}, "
                       f"non-finite: {bad}, of {total})")
+        for name, code in STATUS_CODES.items():
+            if _status_at(ds, code).any():
+                marker = FAILURE_MARKERS[name][0]
+                handles.append(Line2D([], [], color="0.3", linestyle="none", marker=marker,
+                                      markerfacecolor="none"))
+                labels.append(pplot.energy.failed_runs_note(ds))
+                break  # one note counts every failed run
         ax.legend(handles, labels)
         seeds = ds.sizes.get("seed", 1)
         ax.set_title(f"median over {ds.sizes['step']} logged steps x {seeds} seed(s)",
