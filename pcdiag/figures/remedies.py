@@ -181,14 +181,13 @@ def plot_remedies_vs_depth(ds: xr.Dataset) -> MplFigure:
             handles, labels = ax.get_legend_handles_labels()
             failure_legend(handles, labels, failed, int(part["test_accuracy"].isel(
                 epoch=-1).size))
-            ax.legend(handles, labels, loc="upper right")
+            ax.legend(handles, labels, loc="lower right", bbox_to_anchor=(1.0, 0.2))
             decorate(ax)
         axes[0].set_ylabel("test accuracy")
         r = json.loads(ds.attrs.get("remedy_profile", "{}"))
         n_train = r.get("train_limit") or 60000
         fig.suptitle(f"Remedies at their own recipes: MNIST test accuracy after "
-                     f"{n_train // RECIPE_BATCH} steps ({n_train:,} images; dots: {seeds} "
-                     "seeds; line: mean; band: min–max)")
+                     f"{n_train // RECIPE_BATCH} steps ({n_train:,} images), {seeds} seeds")
     return fig
 
 
@@ -222,9 +221,10 @@ def caption_remedies_vs_depth(ds: xr.Dataset) -> str:
         "by min(1, γ_sample T)); jpc's update_epc_params ('chain') differentiates through the "
         f"whole network at fixed errors. PC and BP: the same network, Adam lr "
         f"{EPC_RECIPE_LR:g}.",
-        "Markers on a line (run_status): x diverged, hollow diamond inference unstable, "
-        "hollow square collapsed (counted in the legend); runs near chance are marked at the "
-        "bottom edge with their accuracy. Second row of x labels: how many of PC's L layers "
+        "Dots: single seeds; line: mean over seeds; band: min-max; y axis 0-1 (chance, "
+        "dotted, is the result here, not an outlier). Markers on a line (run_status): x "
+        "diverged, hollow diamond inference unstable, hollow square collapsed (counted in "
+        "the legend). Second row of x labels: how many of PC's L layers "
         "had a weight gradient of exactly 0 at every logged step (seeds' range): the error "
         "never reached them.",
     ])
