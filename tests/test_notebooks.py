@@ -11,7 +11,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 #: Notebooks run top to bottom only with PCDIAG_SLOW=1 (the suite's time budget).
-SLOW_NOTEBOOKS = ("04_deep_energy_decay",)
+SLOW_NOTEBOOKS = ("03_learning_rate_sensitivity", "04_deep_energy_decay")
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 REAL = Path(
     os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -71,9 +71,10 @@ def test_outputs_carry_no_warning_and_no_machine_path(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_runs_top_to_bottom(path, monkeypatch):
     if path.stem in SLOW_NOTEBOOKS and not os.environ.get("PCDIAG_SLOW"):
-        pytest.skip(f"{path.name} takes about 2 min (a depth-12 net with the Hessian probe "
-                    "and bp_alignment, for pc and epc): PCDIAG_SLOW=1 runs it; its committed "
-                    "outputs are still checked for warnings and machine paths")
+        pytest.skip(f"{path.name} takes 35 s to 2 min (03: two small gamma sweeps; 04: a "
+                    "depth-12 net with the Hessian probe and bp_alignment, for pc and epc): "
+                    "PCDIAG_SLOW=1 runs it; its committed outputs are still checked for "
+                    "warnings and machine paths")
     monkeypatch.setenv("PCDIAG_DATA", str(REAL))  # the kernel inherits the environment
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
