@@ -238,6 +238,12 @@ def _main_specs(profile: Profile) -> dict[str, SweepSpec]:
     return {f"pc-{o}": pc_spec(profile, o) for o in WEIGHT_OPTIMIZERS}
 
 
+def _accuracy_data(profile: Profile, results) -> xr.Dataset:
+    """PC at the analysis width, both weight optimizers, without the per-t variables
+    (accuracy_vs_gamma and mechanism)."""
+    return trim(optimizers(profile, results, "pc", **analysis_run(profile)), keep_t=False)
+
+
 def _energy_data(profile: Profile, results) -> xr.Dataset:
     run = select(results["pc-adamw"], **analysis_run(profile))
     return select(run, method="nearest", gamma=profile.energy_gamma)
@@ -286,7 +292,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
                     "min-max over seeds, failed runs marked (x diverged, hollow diamond "
                     "inference unstable, hollow square collapsed; run_status).",
         sweeps=_main_specs,
-        data=lambda p, r: trim(optimizers(p, r, "pc", **analysis_run(p)), keep_t=False),
+        data=_accuracy_data,
         plot=plot_accuracy_vs_gamma,
         caption=caption_accuracy_vs_gamma,
         summary=summary_accuracy_vs_gamma,
@@ -657,7 +663,7 @@ FIGURES_HERE += tuple(register(figure) for figure in (
                     "against gamma on one shared x axis, momentum vs AdamW weights; the runs "
                     "of accuracy_vs_gamma.",
         sweeps=_main_specs,
-        data=lambda p, r: trim(optimizers(p, r, "pc", **analysis_run(p)), keep_t=False),
+        data=_accuracy_data,
         plot=plot_mechanism,
         caption=caption_mechanism,
         summary=summary_mechanism,
