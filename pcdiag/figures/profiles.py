@@ -92,8 +92,8 @@ PROFILES = {
     "default": Profile(
         name="default",
         description="full Fashion-MNIST, 1 epoch, 7 gammas, 3 seeds, widths 32 to 256; "
-                    "with the deep and conv figures about 45 minutes on a 2-core CPU "
-                    "(width 512 and up: paper profile)",
+                    "with the deep, remedies and conv figures about 30 minutes on a 2-core "
+                    "CPU (width 512 and up: paper profile)",
         train_limit=None, test_limit=None, epochs=1, gammas=GAMMAS, seeds=(0, 1, 2),
         width=128, widths=(32, 128, 256), log_every=10, curve_epochs=3,
         curve_train_limit=20000,
