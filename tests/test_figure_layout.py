@@ -61,6 +61,26 @@ def test_paper_width_and_no_text_under_7pt(name):
     assert not any(caption.splitlines()[0][:30] in t.get_text() for t in texts)
 
 
+#: What savefig(bbox_inches="tight") may add to the figure's width: its pad (0.1 in each side)
+#: and tick labels centred on an axis end (half a label, up to ~0.15 in at 7-8 pt).
+SAVED_SLACK_IN = 0.2 + 0.15
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_saved_image_keeps_the_paper_width(name):
+    """A legend or label wider than the figure would widen the saved image beyond its column."""
+    import io
+
+    from PIL import Image
+
+    _, fig = plotted(name)
+    buffer = io.BytesIO()
+    with style():
+        fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")  # as make_figures
+    width = Image.open(buffer).size[0] / 150
+    assert width <= fig.get_figwidth() + SAVED_SLACK_IN, f"{name}: saved {width:.2f} in wide"
+
+
 def test_captions_are_stored_not_drawn_unless_asked(tmp_path, monkeypatch):
     name = "accuracy_vs_gamma"
     shutil.copy(COMMITTED / f"{name}.nc", tmp_path)

@@ -279,8 +279,8 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
                          if f.size else "\nPC frozen: n/a")
             ticks.append(text)
         ax.set_xticks(x, ticks)
-        ax.set_xlabel("network (in order of depth L: weight layers = PC nodes); PC frozen: "
-                      "layers whose weight gradient is exactly 0 at every logged step")
+        ax.set_xlabel("network, by depth L (PC nodes); PC frozen: layers with zero weight "
+                      "gradient at every step")
         ax.set_ylabel("test accuracy")
         handles = [Line2D([], [], color=colours[i], marker="o", markersize=4,
                           label=ALGORITHM_TEXT.get(a, a)) for i, a in enumerate(algorithms)]

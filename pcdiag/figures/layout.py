@@ -97,8 +97,18 @@ def legend_below(fig: MplFigure, ax: Axes, ncols: int = 2) -> None:
     title = legend.get_title().get_text()
     handles = list(legend.legend_handles)
     legend.remove()
-    fig.legend(handles, labels, title=title or None, loc="outside lower center",
-               ncols=min(ncols, len(labels)))
+    # as many columns as fit the figure's width (a saved figure must keep its paper width),
+    # then long labels wrapped
+    width = fig.get_figwidth() * fig.dpi
+    for columns, wrap in [(min(ncols, len(labels)), None), (1, None), (1, 48)]:
+        texts = labels if wrap is None else [textwrap.fill(t, wrap) for t in labels]
+        below = fig.legend(handles, texts, title=title or None, loc="outside lower center",
+                           ncols=columns)
+        with style():
+            fig.draw_without_rendering()
+        if below.get_window_extent().width <= width or wrap is not None:
+            return
+        below.remove()
 
 
 def batch_mean_axis(ax: Axes, ds: xr.Dataset) -> None:
