@@ -230,7 +230,7 @@ def test_bp_cosine_legend_names_layers_without_gradient():
     ds["bp_cosine"].loc[{"depth": 4, "layer": [1, 2]}] = np.nan
     ax = pplot.bp_cosine_vs_layer(ds, axes())
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "L = 2", "L = 4 (layers 1-2: gradient 0)"]
+        "L = 2", "L = 4 (layers 1-2: no gradient)"]
 
 
 def test_ax_none_makes_a_figure_the_caller_owns():

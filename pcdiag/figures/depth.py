@@ -265,8 +265,10 @@ def plot_bp_alignment(ds: xr.Dataset) -> MplFigure:
             ax.set_ylabel("")
             if ax.get_legend() is not None:
                 ax.get_legend().remove()
-        if axes[0].get_legend() is not None:
-            axes[0].legend(loc="lower left")  # under the lines that start near 1
+        legend = axes[0].get_legend()
+        if legend is not None:  # under the figure: no room in a panel without hiding lines
+            legend.set_title(f"depth (no-gradient layers at γ = {gammas[0]:g})")
+            legend_below(fig, axes[0], ncols=3)
         drawn = pplot.depth.final_median(ds["bp_cosine"], ds, 0.2)
         low = float(drawn.min()) if bool(drawn.notnull().any()) else 0.0
         axes[0].set_ylim(min(-0.05, low - 0.05), 1.05)  # shared: every panel's lowest point

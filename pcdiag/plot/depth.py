@@ -386,7 +386,7 @@ def bp_cosine_vs_layer(
         zero = zero.sel({hue: value}) if hue else zero
         still = ds["layer"].values[(line.isnull() & zero).values]
         if still.size:
-            text += f" (layers {_ranges(still)}: gradient 0)"
+            text += f" (layers {_ranges(still)}: no gradient)"
         ax.plot(ds["layer"].values, line.values, color=colours[i], marker="o", markersize=3,
                 linestyle=LINESTYLES[0], label=text)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
