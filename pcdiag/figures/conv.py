@@ -43,7 +43,7 @@ from pcdiag.figures.profiles import (
     conv_profile,
 )
 from pcdiag.figures.registry import Figure, register
-from pcdiag.plot._style import convention_long, palette, style
+from pcdiag.plot._style import convention_long, palette, range_text, style
 from pcdiag.plot.sensitivity import CHANCE, FAILURE_MARKERS, mark_failures
 
 #: The conv specs' name prefix (their store folders and lines of the estimate).
@@ -272,11 +272,7 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
         for j, (d, L) in enumerate(zip(ds["description"].values, ds["depth"].values)):
             text = f"{d}\nL = {int(L)}"
             if frozen is not None:
-                f = frozen.isel(network=j).values
-                f = f[np.isfinite(f)]
-                text += ("\nPC frozen: " + (f"{int(f.min())}" if f.min() == f.max()
-                                              else f"{int(f.min())}–{int(f.max())}")
-                         if f.size else "\nPC frozen: n/a")
+                text += f"\nPC frozen: {range_text(frozen.isel(network=j).values) or 'n/a'}"
             ticks.append(text)
         ax.set_xticks(x, ticks)
         ax.set_xlabel("network, by depth L (PC nodes); PC frozen: layers with zero weight "
@@ -345,8 +341,7 @@ def caption_energy_propagation_conv(ds: xr.Dataset) -> str:
 
 
 #: run_status codes of the failures the conv plots mark (FAILURE_MARKERS' names).
-STATUS_CODES = {"diverged": status.DIVERGED, "inference_unstable": status.UNSTABLE,
-                "collapsed": status.COLLAPSED}
+STATUS_CODES = {name: code for code, name in status.NAMES.items() if name in FAILURE_MARKERS}
 
 
 def _status_at(ds: xr.Dataset, code: int) -> np.ndarray:

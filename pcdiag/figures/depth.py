@@ -50,7 +50,7 @@ from pcdiag.figures.profiles import (
     layer_sizes_of,
 )
 from pcdiag.figures.registry import Figure, register
-from pcdiag.plot._style import convention, convention_long, final_fraction, style
+from pcdiag.plot._style import convention, convention_long, final_fraction, range_text, style
 
 # --------------------------------------------------------------------------- sweeps
 
@@ -413,11 +413,9 @@ def summary_accuracy_vs_depth(ds: xr.Dataset) -> str:
     for v in ds["variant"].values:
         cells = []
         for d in depths:
-            f = frozen.sel(variant=v, depth=d).values.ravel()
-            f = f[np.isfinite(f)]
-            if f.size and f.max() > 0:
-                lo, hi = int(f.min()), int(f.max())
-                cells.append(f"{d}: {lo if lo == hi else f'{lo}-{hi}'} of {d}")
+            f = frozen.sel(variant=v, depth=d).values
+            if np.nanmax(f, initial=0) > 0:
+                cells.append(f"{d}: {range_text(f)} of {d}")
         if cells:
             lines.append(f"  {pplot.depth.describe(ds, 'variant', v)} frozen layers (weight "
                          f"gradient exactly 0 at every logged step; min-max over seeds): "

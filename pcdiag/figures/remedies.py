@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
@@ -38,7 +37,7 @@ from pcdiag.figures.profiles import (
     remedy_profile,
 )
 from pcdiag.figures.registry import Figure, register
-from pcdiag.plot._style import convention_long, decorate, palette, style
+from pcdiag.plot._style import convention_long, decorate, palette, range_text, style
 from pcdiag.plot.sensitivity import (
     CHANCE,
     accuracy_line,
@@ -135,9 +134,7 @@ def _data(profile, results) -> xr.Dataset:
 def zero_text(counts: xr.DataArray) -> str:
     """One depth's zero-gradient layer count over seeds: '53', or '52–54' where seeds
     differ."""
-    values = np.asarray(counts.values).ravel()
-    lo, hi = int(values.min()), int(values.max())
-    return str(lo) if lo == hi else f"{lo}–{hi}"
+    return range_text(counts.values)
 
 
 def accuracy_panel(ax, part: xr.Dataset, recipe: str) -> dict:

@@ -102,6 +102,16 @@ def label(da: xr.DataArray, fallback: str | None = None) -> str:
     return f"{name} [{units}]"
 
 
+def range_text(values) -> str:
+    """The finite values' range as text: '53', or '52–54' where they differ; '' if none."""
+    values = np.asarray(values, float).ravel()
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return ""
+    lo, hi = int(values.min()), int(values.max())
+    return str(lo) if lo == hi else f"{lo}–{hi}"
+
+
 def value_text(value) -> str:
     """A coordinate value for a legend: 0.001 -> '1e-03', 'adamw' -> 'adamw'."""
     if isinstance(value, (float, np.floating)):

@@ -29,12 +29,14 @@ from pcdiag.plot._style import (
     label,
     new_axes,
     palette,
+    range_text,
     require_dims,
     set_title,
     value_text,
 )
 from pcdiag.plot.sensitivity import (
     CHANCE,
+    FAILURE_MARKERS,
     accuracy_line,
     accuracy_summary,
     add_counts,
@@ -147,8 +149,7 @@ def frozen_vs_depth(ds: xr.Dataset, ax: Axes | None = None, *, hue: str | None =
             at = f.sel(depth=d).values.ravel()
             finite = at[np.isfinite(at)]
             if finite.size and finite.max() > 0:
-                lo, hi = int(finite.min()), int(finite.max())
-                text = (f"{lo}" if lo == hi else f"{lo}–{hi}") + f" of {int(d)}"
+                text = f"{range_text(finite)} of {int(d)}"
                 if finite.size < at.size:
                     text += f" ({at.size - finite.size} n/a)"
                 ax.annotate(text, (d, float(np.nanmean(finite))), xytext=(-3, 0),
@@ -414,8 +415,7 @@ def accuracy_heatmap(ds: xr.Dataset, ax: Axes | None = None, *, epoch: int = -1)
     frozen = (frozen.mean("seed", skipna=True) if "seed" in frozen.dims else frozen
               ).transpose("depth", "gamma")
     mean = summary["mean"].values
-    failed = sum(summary[name].values for name in ("diverged", "inference_unstable",
-                                                    "collapsed"))
+    failed = sum(summary[name].values for name in FAILURE_MARKERS)
     runs = summary["runs"].values
     depths, gammas = ds["depth"].values, ds["gamma"].values
     ax = new_axes(ax)
@@ -433,8 +433,7 @@ def accuracy_heatmap(ds: xr.Dataset, ax: Axes | None = None, *, epoch: int = -1)
                 lines.append(f"{f:.0f} frozen")
             if failed[i, j]:
                 kinds = [f"{int(summary[k].values[i, j])}/{int(runs[i, j])} "
-                         f"{k.replace('_', ' ')}" for k in ("diverged", "inference_unstable",
-                                                            "collapsed")
+                         f"{k.replace('_', ' ')}" for k in FAILURE_MARKERS
                          if summary[k].values[i, j]]
                 lines += kinds
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="////",
