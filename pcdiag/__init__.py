@@ -7,6 +7,7 @@ modules behind it are private to its layout (see the README's Layout section).
 from pcdiag._version import __version__
 from pcdiag.config import Config, ConfigError
 from pcdiag.dataset import SchemaError, open_dataset, save, validate
+from pcdiag.diagnosis import Diagnosis, diagnose
 from pcdiag.engine.checkpoint import load_params
 from pcdiag.nets import Net
 from pcdiag.nets import register as register_net
@@ -15,8 +16,10 @@ from pcdiag.runs import load_device_data, open_store, sweep, train, train_with_t
 __all__ = [
     "Config",
     "ConfigError",
+    "Diagnosis",
     "Net",
     "SchemaError",
+    "diagnose",
     "__version__",
     "load_device_data",
     "load_params",

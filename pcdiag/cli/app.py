@@ -12,7 +12,7 @@ from typing import Any
 
 import pcdiag
 from pcdiag.cli.cache import use_compilation_cache
-from pcdiag.cli.commands import cmd_info, cmd_sweep, cmd_train
+from pcdiag.cli.commands import cmd_diagnose, cmd_info, cmd_sweep, cmd_train
 from pcdiag.cli.executor_flags import add_executor_flags
 from pcdiag.cli.fields import (
     UsageError,
@@ -27,7 +27,7 @@ from pcdiag.dataset import SchemaError
 from pcdiag.engine.executors import SweepError
 
 PROG = "pcdiag"
-BUILTIN = ("train", "sweep", "info")
+BUILTIN = ("train", "sweep", "info", "diagnose")
 #: Modules that add a subcommand through configure_parser(parser) and run_cli(args).
 EXTENSIONS = ("figures", "bench", "benchmark")
 #: commands whose compiled programs are kept on disk (not bench: it measures compilation)
@@ -129,6 +129,23 @@ def build_parser(extensions: dict[str, Any] | None = None) -> Parser:
     )
     info.add_argument("path", metavar="RUN.nc", help="a netCDF file pcdiag wrote")
     info.set_defaults(handler=cmd_info)
+
+    diagnose = commands.add_parser(
+        "diagnose", help="what is wrong with a saved run or sweep, and what to try",
+        description="For each run of a saved Dataset: status, accuracy against chance (and "
+        "BP where known), where the energy is at T, which layers inference reaches and which "
+        "learn, profiles, relaxation, conditioning; then suggestions, each tied to the "
+        "finding that triggers it and to pcdiag's figures. Rules: pcdiag.measures.",
+    )
+    diagnose.add_argument("path", metavar="RUN.nc", help="a netCDF file pcdiag wrote")
+    diagnose.add_argument("--png", metavar="SHEET.png", default=None,
+                          help="also write the one-page diagnostic sheet of the run")
+    diagnose.add_argument("--run", metavar="DIM=VALUE,...", default=None,
+                          help="in a sweep, the run to report and draw (default: every run "
+                          "in the text, the first in the sheet)")
+    diagnose.add_argument("--bp", metavar="BP.nc", default=None,
+                          help="a BP run of the same network, the accuracy reference")
+    diagnose.set_defaults(handler=cmd_diagnose)
 
     for name, module in (extensions or {}).items():
         doc = (inspect.getdoc(module) or f"the {name} command").splitlines()[0]

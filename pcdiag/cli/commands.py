@@ -49,6 +49,46 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    ds = pcdiag.open_dataset(args.path)
+    bp = pcdiag.open_dataset(args.bp) if args.bp else None
+    diagnosis = pcdiag.diagnose(ds, bp=bp)
+    coords = _run_selection(args.run, diagnosis)
+    print(diagnosis.report(**coords) if coords else str(diagnosis))
+    if args.png:
+        import matplotlib.pyplot as plt
+
+        plt.close(diagnosis.sheet(args.png, **coords))
+        print(f"sheet: {args.png}")
+    return 0
+
+
+def _run_selection(text: str | None, diagnosis) -> dict:
+    """--run gamma=0.1,seed=0 -> {"gamma": 0.1, "seed": 0}, matched to the sweep's values."""
+    if not text:
+        return {}
+    coords = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        if name not in diagnosis.data.dims or not value:
+            raise UsageError(f"--run {text}: {item!r} must be DIM=VALUE with DIM one of the "
+                             f"sweep dims {list(diagnosis.runs[0]) or '(none: a single run)'}")
+        values = diagnosis.data[name].values
+        matches = [v for v in values if str(v) == value or _same_number(v, value)]
+        if not matches:
+            raise UsageError(f"--run {text}: {name} has no value {value}; its values are "
+                             f"{[str(v) for v in values]}")
+        coords[name] = matches[0]
+    return coords
+
+
+def _same_number(stored, text: str) -> bool:
+    try:
+        return float(stored) == float(text)
+    except (TypeError, ValueError):
+        return False
+
+
 def _check_out(out: str) -> Path:
     path = Path(out)
     if path.is_dir():

@@ -1,0 +1,146 @@
+"""A diagnosis' findings as an xarray Dataset: one value (or one per layer) per run, over the
+Dataset's sweep dims, all read through pcdiag.measures (no private counts)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xarray as xr
+
+from pcdiag import measures, status
+from pcdiag.data import N_CLASSES
+
+#: The dims a pcdiag Dataset records along inside a run; every other dim is a sweep dim.
+RUN_DIMS = ("step", "t", "layer", "epoch")
+
+
+def sweep_dims(ds: xr.Dataset) -> list[str]:
+    """The dims that index runs (config fields swept, or a figure's variant/recipe)."""
+    return [d for d in ds["diverged_at"].dims if d not in RUN_DIMS]
+
+
+def _late_median(da: xr.DataArray) -> xr.DataArray:
+    n = da.sizes["step"]
+    late = da.isel(step=slice(n - max(1, int(round(n * measures.LATE_FRACTION))), None))
+    return late.median("step")
+
+
+def _per_run_setting(ds: xr.Dataset, name: str, like: xr.DataArray, default=None):
+    value = measures.setting(ds, name, default)
+    if isinstance(value, xr.DataArray):
+        return value.broadcast_like(like)
+    return xr.full_like(like, value, dtype=object)
+
+
+def has_inference_records(ds: xr.Dataset) -> bool:
+    return "energy" in ds and "t" in ds.dims and bool(np.isfinite(ds["energy"]).any())
+
+
+def findings(ds: xr.Dataset, bp: xr.Dataset | None = None) -> xr.Dataset:
+    """The findings of every run in `ds`: status, accuracy against chance and BP, where the
+    energy goes, which layers are reached and which learn, profiles, relaxation, conditioning
+    and alignment where recorded. `bp`: a companion BP Dataset of the same network (its final
+    accuracy, averaged over any dims `ds` lacks, is the reference); where `ds` has an
+    `algorithm` dim with "bp", that is used instead."""
+    runs = ds["diverged_at"]
+    out = xr.Dataset(coords={d: ds[d] for d in sweep_dims(ds)})
+    accuracy = ds["test_accuracy"].isel(epoch=-1, drop=True)
+    out["accuracy"] = accuracy.assign_attrs(long_name="final test accuracy", units="1")
+    out["chance"] = xr.DataArray(1.0 / N_CLASSES, attrs={"long_name": "chance accuracy",
+                                                          "units": "1"})
+    bp_accuracy = _bp_accuracy(ds, bp)
+    if bp_accuracy is not None:
+        out["accuracy_bp"] = bp_accuracy.assign_attrs(
+            long_name="BP's final test accuracy", units="1",
+            comment="the same network trained by backprop (mean over seeds where the "
+                    "companion has seeds the run lacks)")
+    if "run_status" in ds:
+        out["status"] = ds["run_status"]
+        out["status_step"] = ds["run_status_step"]
+    else:
+        out["status"], out["status_step"] = status.classify(ds)
+    out["depth"] = measures.output_layer(ds).assign_attrs(long_name="weight layers L",
+                                                          units="layers")
+    out["inference_steps"] = _inference_steps(ds, runs)
+    algorithm = _per_run_setting(ds, "algorithm", runs, "pc")
+    out["algorithm_name"] = algorithm.astype(str)
+    out["weight_optimizer_name"] = _per_run_setting(ds, "weight_optimizer", runs,
+                                                    "adamw").astype(str)
+    # standard PC's front moves one layer per iteration: layer 1 needs L - 1 of them
+    needed = xr.where(algorithm == "epc", 1, out["depth"] - 1)
+    out["steps_needed"] = needed.where(algorithm != "bp").assign_attrs(
+        long_name="iterations the error needs to reach layer 1", units="iterations",
+        comment="L - 1 for pc and ipc (the front moves one layer per iteration), 1 for epc")
+    _learning(ds, out)
+    if has_inference_records(ds):
+        _inference(ds, out)
+    if "hessian_lambda_max" in ds:
+        limit = measures.step_limit(ds)
+        out["step_limit"] = _late_median(limit["limit"]).assign_attrs(limit["limit"].attrs)
+        out["stable"] = limit["stable"].min("step").assign_attrs(limit["stable"].attrs)
+    if "hessian_condition" in ds:
+        out["hessian_condition"] = _late_median(ds["hessian_condition"]).assign_attrs(
+            ds["hessian_condition"].attrs)
+    if "bp_cosine" in ds:
+        out["bp_cosine"] = _late_median(ds["bp_cosine"]).assign_attrs(ds["bp_cosine"].attrs)
+    out["train_loss"] = ds["train_loss"]
+    out.attrs = {"title": "pcdiag diagnosis findings", "config": ds.attrs.get("config", "{}"),
+                 "sweep": json.dumps(sweep_dims(ds)),
+                 "late_steps": f"profiles and medians over the last "
+                               f"{measures.LATE_FRACTION:.0%} of logged steps"}
+    return out
+
+
+def _inference_steps(ds: xr.Dataset, runs: xr.DataArray) -> xr.DataArray:
+    if "inference_steps" in ds.dims:
+        value = ds["inference_steps"].broadcast_like(runs)
+    elif has_inference_records(ds):
+        recorded = ds["energy_total"].notnull().any("step")
+        value = (recorded * ds["t"]).max("t").broadcast_like(runs)
+    else:
+        value = _per_run_setting(ds, "inference_steps", runs, np.nan).astype(float)
+    return value.astype(float).assign_attrs(long_name="inference steps T", units="iterations")
+
+
+def _learning(ds: xr.Dataset, out: xr.Dataset) -> None:
+    out["stalled"] = measures.stalled(ds)
+    out["stalled_layers"] = measures.stalled_layers(ds)
+    updates = measures.update_profile(ds)
+    out["update_profile"] = updates["profile"]
+    out["update_shape"] = updates["shape"]
+    out["update_rate"] = updates["rate"]
+
+
+def _inference(ds: xr.Dataset, out: xr.Dataset) -> None:
+    fraction = measures.energy_fraction(ds)
+    out["energy_fraction"] = _late_median(fraction).assign_attrs(
+        long_name="share of the energy at T", units="1",
+        comment=f"E_l(T) / F(T), median over the last {measures.LATE_FRACTION:.0%} of "
+                "logged steps")
+    out["layers_reached"] = measures.layers_reached(ds)
+    out["reached_at"] = measures.reached_at(ds).isel(step=-1, drop=True).assign_attrs(
+        measures.reached_at(ds).attrs)
+    energies = measures.energy_profile(ds)
+    out["energy_profile"] = energies["profile"]
+    out["energy_shape"] = energies["shape"]
+    out["energy_rate"] = energies["rate"]
+    relax = measures.relaxation(ds)
+    out["gradient_left"] = _late_median(relax["left_total"]).assign_attrs(
+        relax["left_total"].attrs)
+    out["relaxed"] = (out["gradient_left"] <= measures.RELAXED_FRACTION).astype(float).where(
+        np.isfinite(out["gradient_left"])).assign_attrs(relax["relaxed"].attrs)
+
+
+def _bp_accuracy(ds: xr.Dataset, bp: xr.Dataset | None) -> xr.DataArray | None:
+    if "algorithm" in ds.dims and "bp" in ds["algorithm"].values:
+        ref = ds["test_accuracy"].isel(epoch=-1, drop=True).sel(algorithm="bp", drop=True)
+        return ref.broadcast_like(ds["diverged_at"])
+    if bp is None:
+        return None
+    ref = bp["test_accuracy"].isel(epoch=-1, drop=True)
+    extra = [d for d in ref.dims if d not in ds["diverged_at"].dims]
+    if extra:
+        ref = ref.mean(extra)
+    common = {d: ds[d] for d in ref.dims if d in ds.dims}
+    return ref.sel(common).broadcast_like(ds["diverged_at"])

@@ -1,0 +1,349 @@
+"""Diagnostic measures: what a run's records say about where the error went and which
+layers learn, argued from float32 (xarray in, labelled xarray out; sweep dims kept).
+
+Every figure, summary and `pcdiag.diagnose` reads these; each rule is in its variable's
+`comment`. The float32 facts they rest on:
+
+- `ROUNDING` = 2^-24 is float32's unit roundoff: adding a number smaller than ROUNDING * |x|
+  to x leaves x unchanged (the nearest float32 is x itself).
+- A hidden node is forward-initialised to its own prediction, so its energy at t = 0 is 0 in
+  exact arithmetic: whatever it holds there is rounding (recomputing mu_l in another XLA
+  fusion), and an energy no larger than that has not been reached by the error.
+- A layer energy below ROUNDING * F(t) is below the float32 resolution of the energy budget
+  at that iteration: it holds less than one part in 2^24 of the error signal, the size of
+  the rounding of F itself (and of any sum that includes it), so it is not counted as reached.
+- A weight update smaller than ROUNDING * ||theta|| cannot change weights of typical size:
+  each element's change is below half the spacing of float32 numbers around it.
+
+A diverged run (non-finite values) gives no count (NaN), never 0. Layers a run does not have
+(a depth sweep pads shallower nets with NaN) are NaN too.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xarray as xr
+
+from pcdiag.metrics import at_last_t, log_slope, relative_update
+
+#: float32 unit roundoff, 2^-24 (half the spacing of float32 numbers just above 1).
+ROUNDING = 2.0**-24
+#: A hidden node is reached at t when its energy exceeds REACH_FACTOR times its t = 0
+#: (rounding) energy as well as ROUNDING * F(t).
+REACH_FACTOR = 2.0
+#: Profiles: a step between neighbouring layers smaller than this (decades) is not a change
+#: of direction (seed-to-seed scatter of a median is of this order, not float32).
+PROFILE_TOL = 0.1
+#: A profile whose max / min spans less than this many decades is flat.
+FLAT_DECADES = 0.3
+#: Inference counts as relaxed where the free nodes' state gradient at t = T is at most this
+#: fraction of its largest value over t (a convention, not a float32 limit: float32 cannot
+#: bring a gradient to 0, only to about ROUNDING times its start).
+RELAXED_FRACTION = 0.1
+#: Late steps summarised by profiles and run-level counts: this last fraction of logged steps.
+LATE_FRACTION = 0.25
+#: Sufficient-decrease limit of a gradient step on a quadratic: gamma * lambda_max < 2 (SGD);
+#: heavy-ball momentum beta widens it to 2 (1 + beta).
+SGD_LIMIT = 2.0
+
+SHAPES = ("rising", "falling", "flat", "u_shaped", "peaked", "irregular", "none")
+SHAPE_COMMENT = (
+    "shape of the profile over layers 1..L in log10: 'rising' toward the output (every step "
+    f"between neighbours up or within {PROFILE_TOL} decades; the PC signature), 'falling', "
+    f"'flat' (max/min within {FLAT_DECADES} decades), 'u_shaped' (falls then rises, the "
+    "minimum inside), 'peaked' (rises then falls), 'irregular', 'none' (fewer than 2 usable "
+    "layers); the decay rate is given only for rising and falling profiles"
+)
+
+
+def _labelled(da: xr.DataArray, long_name: str, units: str, comment: str) -> xr.DataArray:
+    da = da.copy()
+    da.attrs = {"long_name": long_name, "units": units, "comment": comment}
+    return da
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def setting(ds: xr.Dataset, name: str, default=None):
+    """A config field's value for every run: the coordinate `name` where the Dataset has one
+    (a swept field, or a per-variant coordinate a figure attached), else the value in the
+    Dataset's `config` attribute (else `default`)."""
+    if name in ds.coords:
+        return ds[name]
+    config = json.loads(ds.attrs.get("config", "{}"))
+    return config.get(name, default)
+
+
+def _broadcast_setting(ds: xr.Dataset, name: str, like: xr.DataArray, default=None):
+    value = setting(ds, name, default)
+    if isinstance(value, xr.DataArray):
+        return value.broadcast_like(like) if set(value.dims) <= set(like.dims) else value
+    return xr.full_like(like, value, dtype=object if isinstance(value, str) else float)
+
+
+def layer_exists(ds: xr.Dataset) -> xr.DataArray:
+    """Whether each run has layer l (False in a depth sweep's padding)."""
+    source = ds["weight_norm"] if "weight_norm" in ds else ds["energy"].isel(t=0)
+    return source.notnull().any("step")
+
+
+def output_layer(ds: xr.Dataset) -> xr.DataArray:
+    """Each run's own output layer L (a depth or network sweep pads `layer`)."""
+    exists = layer_exists(ds)
+    return (exists * ds["layer"]).max("layer")
+
+
+def _late(da: xr.DataArray) -> xr.DataArray:
+    """The last LATE_FRACTION of logged steps (at least one)."""
+    n = da.sizes["step"]
+    return da.isel(step=slice(n - max(1, int(round(n * LATE_FRACTION))), None))
+
+
+# --------------------------------------------------------------------------- reached
+
+
+def reached(ds: xr.Dataset) -> xr.DataArray:
+    """Per step, t and layer: 1 where the error has reached the node, 0 where not, NaN where
+    the energy is not finite or the layer does not exist. The output node (clamped to the
+    target) is reached from t = 0."""
+    energy, total = ds["energy"], ds["energy_total"]
+    floor = np.maximum(REACH_FACTOR * energy.isel(t=0), ROUNDING * np.abs(total))
+    hit = (energy > floor).astype(float)
+    is_output = ds["layer"] == output_layer(ds)
+    hit = xr.where(is_output, 1.0, hit)
+    ok = np.isfinite(energy) & np.isfinite(total) & layer_exists(ds)
+    return _labelled(
+        hit.where(ok), "reached", "1",
+        f"1 where E_l(t) > max({REACH_FACTOR:g} E_l(0), 2^-24 F(t)): above the node's rounding "
+        "at forward initialisation (E_l(0) is 0 in exact arithmetic) and above the float32 "
+        "resolution of the total energy; the clamped output node counts as reached; NaN for "
+        "non-finite energies and absent layers",
+    ).transpose(*energy.dims)
+
+
+def reached_at(ds: xr.Dataset) -> xr.DataArray:
+    """Per step and layer: the first t at which the node is reached (NaN: not by T)."""
+    hit = reached(ds)
+    if "inference_steps" in ds.dims:  # a T sweep pads t beyond each run's own T
+        hit = hit.where(ds["t"] <= ds["inference_steps"], 0.0)
+    first = hit.fillna(0).argmax("t").astype(float)
+    first = first.where(hit.max("t") == 1)
+    return _labelled(first, "first iteration reached", "iterations",
+                     "first t at which the node is reached (see `reached`); NaN if not by T. "
+                     "Standard PC's front moves one layer per iteration: layer l at t = L - l")
+
+
+def layers_reached(ds: xr.Dataset) -> xr.DataArray:
+    """Per run: how many of its layers (output included) are reached at t = T of the last
+    logged step; NaN for a diverged run."""
+    last = at_last_t(reached(ds), ds).isel(step=-1)
+    count = last.sum("layer").where(~(last.isnull() & layer_exists(ds)).any("layer"))
+    return _labelled(count, "layers reached at T", "layers",
+                     "layers whose node is reached at t = T (see `reached`) at the last logged "
+                     "step, the output included; NaN where that step's energies are not finite")
+
+
+# --------------------------------------------------------------------------- learns
+
+
+def decay_only_update(ds: xr.Dataset) -> xr.DataArray:
+    """Upper bound of the relative update ||delta theta|| / ||theta|| that weight decay alone
+    gives per step: lr wd (sgd, adamw), lr wd / (1 - beta) (momentum's steady state), lr the
+    largest of the schedule."""
+    like = ds["update_norm"].isel(step=0, layer=0, drop=True)
+    lr = _broadcast_setting(ds, "weight_lr", like)
+    wd = _broadcast_setting(ds, "weight_decay", like, 0.0)
+    beta = _broadcast_setting(ds, "momentum", like, 0.0)
+    optimizer = _broadcast_setting(ds, "weight_optimizer", like, "adamw")
+    schedule = setting(ds, "lr_schedule", "constant")
+    if isinstance(schedule, str) and schedule != "constant":
+        lr = lr * float(setting(ds, "lr_peak_factor", 1.0))
+    gain = xr.where(optimizer == "momentum", 1.0 / (1.0 - beta.astype(float)), 1.0)
+    return (lr.astype(float) * wd.astype(float) * gain).astype(float)
+
+
+def normalising_optimizer(ds: xr.Dataset) -> xr.DataArray:
+    """True where the weight optimizer scales its step to the gradient's own size (Adam-type)."""
+    like = ds["update_norm"].isel(step=0, layer=0, drop=True)
+    optimizer = _broadcast_setting(ds, "weight_optimizer", like, "adamw")
+    return (optimizer == "adamw") | (optimizer == "adam")
+
+
+def learns(ds: xr.Dataset) -> xr.DataArray:
+    """Per logged step and layer: 1 where the layer's weights moved by more than weight decay
+    alone at float32 resolution, 0 where not, NaN where the norms are not finite."""
+    relative = ds["update_norm"] / ds["weight_norm"]
+    beyond = relative - decay_only_update(ds) > ROUNDING
+    moved = beyond.astype(float)
+    checked = False
+    if "energy" in ds and "energy_total" in ds:
+        signal = at_last_t(reached(ds), ds)
+        adam = normalising_optimizer(ds)
+        # Adam-type steps are ~lr whatever the gradient's size: a layer whose node holds only
+        # rounding gets full-size updates from rounding, which is not learning.
+        moved = xr.where(adam & (signal == 0), 0.0, moved)
+        checked = True
+    ok = np.isfinite(relative) & layer_exists(ds)
+    comment = (
+        "1 where ||delta theta_l|| / ||theta_l|| - d > 2^-24, d the relative update weight "
+        "decay alone gives (lr wd; momentum: lr wd / (1 - beta); lr at the schedule's peak): "
+        "the update beyond decay is large enough to change float32 weights; for Adam-type "
+        "optimizers, whose step does not shrink with the gradient, also only where the "
+        "layer's node is reached at t = T (else its gradient is rounding)"
+        + ("" if checked else " [not checked here: no per-t energies in the Dataset, so an "
+           "Adam-type layer fed by rounding counts as learning]")
+        + "; NaN where norms are not finite or the layer is absent"
+    )
+    out = _labelled(moved.where(ok), "learns", "1", comment)
+    out.attrs["signal_checked"] = int(checked)
+    return out.transpose(*ds["update_norm"].dims)
+
+
+def stalled(ds: xr.Dataset) -> xr.DataArray:
+    """Per run and layer: 1 where the layer learns at none of the logged steps, 0 where it
+    learns at some; NaN for an absent layer or a run with non-finite norms (diverged)."""
+    moved = learns(ds)
+    diverged = moved.isnull() & layer_exists(ds)
+    out = (moved.max("step") == 0).astype(float)
+    out = out.where(layer_exists(ds) & ~diverged.any(["step", "layer"]))
+    return _labelled(out, "stalled", "1",
+                     "1 where the layer learns (see `learns`) at none of the logged steps: its "
+                     "weights moved only by weight decay or below float32 resolution; NaN for "
+                     "absent layers and diverged runs")
+
+
+def stalled_layers(ds: xr.Dataset) -> xr.DataArray:
+    """Per run: how many layers are stalled; NaN for a diverged run (no count, never 0)."""
+    per_layer = stalled(ds)
+    count = per_layer.sum("layer").where(per_layer.notnull().any("layer"))
+    return _labelled(count, "stalled layers", "layers",
+                     "number of layers that learn at no logged step (see `stalled`); NaN for "
+                     "a diverged run")
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def energy_fraction(ds: xr.Dataset) -> xr.DataArray:
+    """Per step and layer: E_l(T) / F(T), the share of the energy each layer holds."""
+    share = at_last_t(ds["energy"], ds) / at_last_t(ds["energy_total"], ds)
+    return _labelled(share, "energy fraction at T", "1", "E_l(T) / F(T)")
+
+
+def classify_shape(values: np.ndarray) -> str:
+    """The shape (SHAPES) of a profile of positive values over layers 1..L."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size < 2:
+        return "none"
+    logv = np.log10(v)
+    if logv.max() - logv.min() < FLAT_DECADES:
+        return "flat"
+    d = np.diff(logv)
+    if (d > -PROFILE_TOL).all():
+        return "rising"
+    if (d < PROFILE_TOL).all():
+        return "falling"
+    low, high = int(np.argmin(logv)), int(np.argmax(logv))
+    if 0 < low < v.size - 1 and (d[:low] < PROFILE_TOL).all() and (d[low:] > -PROFILE_TOL).all():
+        return "u_shaped"
+    if 0 < high < v.size - 1 and (d[:high] > -PROFILE_TOL).all() and \
+            (d[high:] < PROFILE_TOL).all():
+        return "peaked"
+    return "irregular"
+
+
+def profile(values: xr.DataArray, what: str, units: str, comment: str) -> xr.Dataset:
+    """`values` over layer (other dims kept) with its shape and, where the shape is monotone
+    (rising or falling), its decay rate: minus the slope of log10 against distance from the
+    output, in decades per layer (positive: falls away from the output)."""
+    shape = xr.apply_ufunc(classify_shape, values, input_core_dims=[["layer"]],
+                           vectorize=True, output_dtypes=[object]).astype(str)
+    rate = -log_slope(values)["slope"]
+    monotone = (shape == "rising") | (shape == "falling")
+    return xr.Dataset({
+        "profile": _labelled(values, what, units, comment),
+        "shape": _labelled(shape, f"{what} shape", "1", SHAPE_COMMENT),
+        "rate": _labelled(rate.where(monotone), f"{what} decay rate", "decades / layer",
+                          "minus the least-squares slope of log10 of the profile against "
+                          "distance from the output, only where the profile is rising or "
+                          "falling (NaN otherwise: a line does not describe it)"),
+    })
+
+
+def energy_profile(ds: xr.Dataset) -> xr.Dataset:
+    """E_l(T) over layers, median over the late logged steps, with its shape and rate."""
+    energy = _late(at_last_t(ds["energy"], ds)).median("step")
+    return profile(energy, "energy at T", "1",
+                   f"median over the last {LATE_FRACTION:.0%} of logged steps of E_l(T)")
+
+
+def update_profile(ds: xr.Dataset) -> xr.Dataset:
+    """Relative weight update over layers, median over the late logged steps, with its shape
+    and rate."""
+    rel = _late(relative_update(ds)).median("step")
+    return profile(rel, "relative update", "1",
+                   f"median over the last {LATE_FRACTION:.0%} of logged steps of "
+                   "||delta theta_l|| / ||theta_l||")
+
+
+# --------------------------------------------------------------------------- relaxation
+
+
+def relaxation(ds: xr.Dataset) -> xr.Dataset:
+    """How much state gradient inference left at T: per layer against its largest value
+    over t, and for all free nodes together against their start."""
+    grad = ds["state_grad_norm"]
+    if "inference_steps" in ds.dims:
+        grad = grad.where(ds["t"] <= ds["inference_steps"])
+    per_layer = at_last_t(ds["state_grad_norm"], ds) / grad.max("t")
+    total = np.sqrt((grad**2).sum("layer", min_count=1))
+    left = at_last_t(total, ds) / total.max("t")
+    return xr.Dataset({
+        "left": _labelled(per_layer, "state gradient left at T", "1",
+                          "||dF/dx_l|| at t = T over its largest value over t (NaN for clamped "
+                          "nodes)"),
+        "left_total": _labelled(left, "state gradient left at T (all free nodes)", "1",
+                                "sqrt(sum_l ||dF/dx_l||^2) at t = T over its largest value "
+                                "over t"),
+        "relaxed": _labelled((left <= RELAXED_FRACTION).astype(float).where(np.isfinite(left)),
+                             "inference relaxed", "1",
+                             f"1 where left_total <= {RELAXED_FRACTION:g}: inference brought "
+                             "the state gradient near equilibrium; 0: it stopped early"),
+    })
+
+
+# --------------------------------------------------------------------------- stability
+
+
+def step_limit(ds: xr.Dataset) -> xr.Dataset:
+    """Where the Hessian probe ran (`hessian_lambda_max`): the largest stable state step
+    2 / lambda_max (2 (1 + beta) / lambda_max with state momentum), per convention, against
+    the run's gamma."""
+    lam = ds["hessian_lambda_max"]
+    like = lam.isel(step=0, drop=True)
+    gamma = _broadcast_setting(ds, "gamma", like).astype(float)
+    optimizer = _broadcast_setting(ds, "state_optimizer", like, "sgd")
+    beta = _broadcast_setting(ds, "state_momentum", like, 0.0).astype(float)
+    convention = setting(ds, "gamma_convention", "per_sample")
+    batch = float(setting(ds, "batch_size", 1)) if convention == "batch_mean" else 1.0
+    gain = xr.where(optimizer == "momentum", 1.0 + beta, 1.0)
+    limit = SGD_LIMIT * gain * batch / lam
+    product = gamma / batch * lam
+    limit = limit.where(optimizer != "adam")
+    return xr.Dataset({
+        "limit": _labelled(limit, "largest stable gamma", "1",
+                           "2 (1 + beta) / lambda_max of the per-sample inference Hessian at "
+                           "t = 0 (beta = 0 for sgd; times batch_size on the batch_mean "
+                           "convention); NaN for adam states (no fixed-step limit)"),
+        "gamma_lambda": _labelled(product.where(optimizer != "adam"),
+                                  "per-sample gamma x lambda_max", "1",
+                                  "the per-sample state step times lambda_max; above 2 (1 + "
+                                  "beta) gradient descent on the quadratic part diverges"),
+        "stable": _labelled((gamma <= limit).astype(float).where(np.isfinite(limit)),
+                            "state step stable", "1",
+                            "1 where gamma <= limit at the logged step"),
+    })
