@@ -2,7 +2,8 @@
 
 Exact (dense jax.hessian + eigvalsh) for small networks; Lanczos on Hessian-vector products
 (full reorthogonalisation, k iterations) for large ones. Both are pure and jit-compatible, so
-the trainer can record the condition number inside its compiled loop.
+the trainer can record the extreme eigenvalues (the condition number lambda_max / lambda_min
+and lambda_max itself, which bounds the stable state step) inside its compiled loop.
 """
 
 from __future__ import annotations
@@ -57,10 +58,10 @@ def lanczos_extremes(
     return ritz[0], ritz[-1]
 
 
-def condition_number(
+def extreme_eigenvalues(
     energy_of_sample: Callable, states: tuple[jax.Array, ...], key: jax.Array, method: str = "auto"
-) -> jax.Array:
-    """lambda_max / lambda_min of the Hessian of `energy_of_sample(states)` (a scalar) w.r.t.
+) -> tuple[jax.Array, jax.Array]:
+    """(lambda_min, lambda_max) of the Hessian of `energy_of_sample(states)` (a scalar) w.r.t.
     `states` (one sample's free nodes). method: "exact", "lanczos" or "auto" (by size)."""
     flat, unravel = ravel_pytree(states)
     n = flat.shape[0]
@@ -78,4 +79,13 @@ def condition_number(
                 return jax.jvp(grad, (flat,), (v,))[1]
 
             low, high = lanczos_extremes(hvp, n, key)
+    return low, high
+
+
+def condition_number(
+    energy_of_sample: Callable, states: tuple[jax.Array, ...], key: jax.Array, method: str = "auto"
+) -> jax.Array:
+    """lambda_max / lambda_min of the Hessian of `energy_of_sample(states)` (a scalar) w.r.t.
+    `states` (one sample's free nodes). method: "exact", "lanczos" or "auto" (by size)."""
+    low, high = extreme_eigenvalues(energy_of_sample, states, key, method)
     return high / low

@@ -4,16 +4,25 @@ layers learn, argued from float32 (xarray in, labelled xarray out; sweep dims ke
 Every figure, summary and `pcdiag.diagnose` reads these; each rule is in its variable's
 `comment`. The float32 facts they rest on:
 
-- `ROUNDING` = 2^-24 is float32's unit roundoff: adding a number smaller than ROUNDING * |x|
-  to x leaves x unchanged (the nearest float32 is x itself).
+- `ROUNDING` = u = 2^-24 is float32's unit roundoff: a sum or product is exact up to a
+  relative error of at most u, so a quantity smaller than u * |x| is below the rounding
+  error of x itself.
+- `UNCHANGED` = u / 2 = 2^-25: adding d with |d| <= 2^-25 |x| to a float32 x gives x back
+  bit for bit. The spacing of float32 numbers in [2^e, 2^(e+1)) is 2^(e-23), so x changes
+  only when |d| reaches half of it, 2^(e-24), which is between 2^-25 |x| and 2^-24 |x|
+  (at x = 2^e a downward d of exactly 2^-25 |x| is a tie and rounds back to x, the even
+  neighbour). Relative changes between 2^-25 and 2^-23 change x or not by its mantissa:
+  0.9 * 2^-24 changes 85% of normally distributed weights by one unit in the last place,
+  so u itself is not the threshold below which weights stay put.
 - A hidden node is forward-initialised to its own prediction, so its energy at t = 0 is 0 in
   exact arithmetic: whatever it holds there is rounding (recomputing mu_l in another XLA
   fusion), and an energy no larger than that has not been reached by the error.
 - A layer energy below ROUNDING * F(t) is below the float32 resolution of the energy budget
   at that iteration: it holds less than one part in 2^24 of the error signal, the size of
   the rounding of F itself (and of any sum that includes it), so it is not counted as reached.
-- A weight update smaller than ROUNDING * ||theta|| cannot change weights of typical size:
-  each element's change is below half the spacing of float32 numbers around it.
+- A weight update whose relative size (beyond what weight decay alone gives) is at most
+  UNCHANGED * ||theta|| leaves weights of typical size (|theta_i| / ||theta|| no smaller than
+  |delta_i| / ||delta||, e.g. an update along theta) bit-identical.
 
 A diverged run (non-finite values) gives no count (NaN), never 0. Layers a run does not have
 (a depth sweep pads shallower nets with NaN) are NaN too.
@@ -30,6 +39,8 @@ from pcdiag.metrics import at_last_t, log_slope, relative_update
 
 #: float32 unit roundoff, 2^-24 (half the spacing of float32 numbers just above 1).
 ROUNDING = 2.0**-24
+#: Largest relative change that is sure to leave a float32 number unchanged: 2^-25.
+UNCHANGED = ROUNDING / 2
 #: A hidden node is reached at t when its energy exceeds REACH_FACTOR times its t = 0
 #: (rounding) energy as well as ROUNDING * F(t).
 REACH_FACTOR = 2.0
@@ -79,6 +90,8 @@ def setting(ds: xr.Dataset, name: str, default=None):
 
 def _broadcast_setting(ds: xr.Dataset, name: str, like: xr.DataArray, default=None):
     value = setting(ds, name, default)
+    if value is None:
+        value = np.nan
     if isinstance(value, xr.DataArray):
         return value.broadcast_like(like) if set(value.dims) <= set(like.dims) else value
     return xr.full_like(like, value, dtype=object if isinstance(value, str) else float)
@@ -108,17 +121,25 @@ def _late(da: xr.DataArray) -> xr.DataArray:
 def reached(ds: xr.Dataset) -> xr.DataArray:
     """Per step, t and layer: 1 where the error has reached the node, 0 where not, NaN where
     the energy is not finite or the layer does not exist. The output node (clamped to the
-    target) is reached from t = 0."""
+    target) is reached from t = 0.
+
+    The 2^-24 F floor is the energy budget's resolution, not the node's own rounding floor
+    (which scales with u^2 ||x_l||^2, not recorded): at small gamma the front's energy at its
+    first arrival, which shrinks ~(gamma sigma_max(W))^2 per layer, can fall below it while
+    the states it moved are still resolved (depth 8, width 32, gamma 0.1 on Fashion-MNIST:
+    E_4 = 6e-11 at t = 4 beside F = 2.2 counts as not reached; at gamma 0.5 it is 200 times
+    above the floor)."""
     energy, total = ds["energy"], ds["energy_total"]
-    floor = np.maximum(REACH_FACTOR * energy.isel(t=0), ROUNDING * np.abs(total))
+    floor = np.maximum(REACH_FACTOR * init_rounding(ds), ROUNDING * np.abs(total))
     hit = (energy > floor).astype(float)
     is_output = ds["layer"] == output_layer(ds)
     hit = xr.where(is_output, 1.0, hit)
     ok = np.isfinite(energy) & np.isfinite(total) & layer_exists(ds)
     return _labelled(
         hit.where(ok), "reached", "1",
-        f"1 where E_l(t) > max({REACH_FACTOR:g} E_l(0), 2^-24 F(t)): above the node's rounding "
-        "at forward initialisation (E_l(0) is 0 in exact arithmetic) and above the float32 "
+        f"1 where E_l(t) > max({REACH_FACTOR:g} R, 2^-24 F(t)), R the largest hidden energy at "
+        "t = 0 of the step (rounding: every hidden E_l(0) is 0 in exact arithmetic): above the "
+        "rounding the network holds after forward initialisation and above the float32 "
         "resolution of the total energy; the clamped output node counts as reached; NaN for "
         "non-finite energies and absent layers",
     ).transpose(*energy.dims)
@@ -149,20 +170,47 @@ def layers_reached(ds: xr.Dataset) -> xr.DataArray:
 # --------------------------------------------------------------------------- learns
 
 
-def decay_only_update(ds: xr.Dataset) -> xr.DataArray:
-    """Upper bound of the relative update ||delta theta|| / ||theta|| that weight decay alone
-    gives per step: lr wd (sgd, adamw), lr wd / (1 - beta) (momentum's steady state), lr the
-    largest of the schedule."""
+def weight_updates_per_step(ds: xr.Dataset) -> xr.DataArray:
+    """Weight-optimizer updates in one logged step's `update_norm`: T for ipc (its update_norm
+    is new - old over its T updates), 1 for the others."""
     like = ds["update_norm"].isel(step=0, layer=0, drop=True)
-    lr = _broadcast_setting(ds, "weight_lr", like)
-    wd = _broadcast_setting(ds, "weight_decay", like, 0.0)
-    beta = _broadcast_setting(ds, "momentum", like, 0.0)
+    algorithm = _broadcast_setting(ds, "algorithm", like, "pc")
+    steps = _broadcast_setting(ds, "inference_steps", like, 1).astype(float)
+    return xr.where(algorithm == "ipc", steps, 1.0)
+
+
+def decay_only_update(ds: xr.Dataset) -> xr.DataArray:
+    """Largest relative update ||delta theta|| / ||theta|| (theta after the step, as recorded)
+    that weight decay alone gives in one logged step, for a layer whose gradient is 0.
+
+    Per optimizer update with d = lr wd (lr at the schedule's peak), decay alone shrinks theta
+    by the factor 1 - c: c = d for sgd and adamw (decoupled: -lr wd theta); for momentum beta
+    the velocity builds up towards the fixed point of s -> beta s / (1 - s) + d (s = lr v /
+    ||theta|| before the update, rising monotonically from d), c = the smaller root of c^2 -
+    (1 - beta + d) c + d = 0, about d / (1 - beta). k updates in the step (ipc: T) shrink
+    theta by (1 - c)^k, and the recorded ratio divides by the norm after the step:
+    (1 - c)^-k - 1 (= d / (1 - d) for one sgd step: more than d by d^2, which exceeds 2^-25
+    once d > 2e-4). NaN where momentum has no steady state ((1 - beta + d)^2 < 4 d: decay
+    alone overshoots), so no count is made there."""
+    like = ds["update_norm"].isel(step=0, layer=0, drop=True)
+    lr = _broadcast_setting(ds, "weight_lr", like).astype(float)
+    wd = _broadcast_setting(ds, "weight_decay", like, 0.0).astype(float)
+    beta = _broadcast_setting(ds, "momentum", like, 0.0).astype(float)
     optimizer = _broadcast_setting(ds, "weight_optimizer", like, "adamw")
-    schedule = setting(ds, "lr_schedule", "constant")
-    if isinstance(schedule, str) and schedule != "constant":
-        lr = lr * float(setting(ds, "lr_peak_factor", 1.0))
-    gain = xr.where(optimizer == "momentum", 1.0 / (1.0 - beta.astype(float)), 1.0)
-    return (lr.astype(float) * wd.astype(float) * gain).astype(float)
+    schedule = _broadcast_setting(ds, "lr_schedule", like, "constant")
+    peak = _broadcast_setting(ds, "lr_peak_factor", like, 1.0).astype(float)
+    lr = xr.where(schedule != "constant", lr * np.maximum(peak, 1.0), lr)
+    d = lr * wd
+    beta = xr.where(optimizer == "momentum", beta, 0.0)
+    b = 1.0 - beta + d
+    discriminant = b**2 - 4.0 * d  # < 0: no steady state (decay alone overshoots)
+    c = 2.0 * d / (b + np.sqrt(discriminant.where(discriminant >= 0)))  # the smaller root
+    bound = (1.0 - c) ** -weight_updates_per_step(ds) - 1.0
+    return _labelled(bound.astype(float), "relative update from weight decay alone", "1",
+                     "(1 - c)^-k - 1: c the per-update shrink of theta by decay alone (lr wd "
+                     "for sgd and adamw; momentum: its steady state, about lr wd / (1 - "
+                     "beta)), k the optimizer updates per step (T for ipc), lr at the "
+                     "schedule's peak; relative to the weight norm after the step")
 
 
 def normalising_optimizer(ds: xr.Dataset) -> xr.DataArray:
@@ -176,30 +224,64 @@ def learns(ds: xr.Dataset) -> xr.DataArray:
     """Per logged step and layer: 1 where the layer's weights moved by more than weight decay
     alone at float32 resolution, 0 where not, NaN where the norms are not finite."""
     relative = ds["update_norm"] / ds["weight_norm"]
-    beyond = relative - decay_only_update(ds) > ROUNDING
+    beyond = relative - decay_only_update(ds) > UNCHANGED
     moved = beyond.astype(float)
     checked = False
-    if "energy" in ds and "energy_total" in ds:
-        signal = at_last_t(reached(ds), ds)
+    if "energy" in ds and bool(np.isfinite(ds["energy"]).any()):
+        signal = holds_error(ds)
         adam = normalising_optimizer(ds)
         # Adam-type steps are ~lr whatever the gradient's size: a layer whose node holds only
         # rounding gets full-size updates from rounding, which is not learning.
         moved = xr.where(adam & (signal == 0), 0.0, moved)
         checked = True
-    ok = np.isfinite(relative) & layer_exists(ds)
+    ok = np.isfinite(relative) & layer_exists(ds) & np.isfinite(decay_only_update(ds))
     comment = (
-        "1 where ||delta theta_l|| / ||theta_l|| - d > 2^-24, d the relative update weight "
-        "decay alone gives (lr wd; momentum: lr wd / (1 - beta); lr at the schedule's peak): "
-        "the update beyond decay is large enough to change float32 weights; for Adam-type "
-        "optimizers, whose step does not shrink with the gradient, also only where the "
-        "layer's node is reached at t = T (else its gradient is rounding)"
+        "1 where ||delta theta_l|| / ||theta_l|| - d > 2^-25, d the relative update weight "
+        "decay alone gives (see decay_only_update: lr wd / (1 - lr wd) per sgd or adamw "
+        "update, about lr wd / (1 - beta) with momentum, T updates for ipc; lr at the "
+        "schedule's peak): the update beyond decay is large enough to change float32 "
+        "weights (a relative change of at most 2^-25 leaves them bit-identical); for "
+        "Adam-type optimizers, whose step does not shrink with the gradient, also only "
+        "where the layer's node holds error at t = T (see holds_error; else its gradient is "
+        "rounding)"
         + ("" if checked else " [not checked here: no per-t energies in the Dataset, so an "
            "Adam-type layer fed by rounding counts as learning]")
-        + "; NaN where norms are not finite or the layer is absent"
+        + "; NaN where norms are not finite, the layer is absent or decay alone has no "
+        "steady state"
     )
     out = _labelled(moved.where(ok), "learns", "1", comment)
     out.attrs["signal_checked"] = int(checked)
     return out.transpose(*ds["update_norm"].dims)
+
+
+def init_rounding(ds: xr.Dataset) -> xr.DataArray:
+    """Per logged step: the largest hidden-node energy at t = 0. Forward initialisation sets
+    every hidden state to its prediction, so each hidden E_l(0) is 0 in exact arithmetic and
+    whatever is there is rounding (recomputing mu_l in another XLA fusion: residual and conv
+    nets); the state gradients that rounding drives spread it to every node, the lower ones
+    included, so it is a floor for all of them (0 for an MLP, whose E_l(0) are exact zeros)."""
+    hidden = ds["energy"].isel(t=0).where(ds["layer"] < output_layer(ds))
+    return hidden.max("layer").fillna(0.0)
+
+
+def holds_error(ds: xr.Dataset) -> xr.DataArray:
+    """Per logged step and layer: 1 where the node's energy at t = T exceeds REACH_FACTOR
+    times the network's rounding after forward initialisation (`init_rounding`), i.e. it
+    holds error that came from the target and not from rounding; NaN for non-finite
+    energies and absent layers.
+
+    Weaker than `reached` on purpose: PC's state updates are exactly 0 until the front
+    arrives (0 times anything is 0), so a node whose energy rises from an exact 0 holds a
+    real, if tiny, signal, and a weight step along its gradient is learning even where the
+    node's share of F is below 2^-24 (not counted as reached)."""
+    energy = ds["energy"]
+    at_t = at_last_t(energy, ds)
+    held = (at_t > REACH_FACTOR * init_rounding(ds)).astype(float)
+    held = xr.where(ds["layer"] == output_layer(ds), 1.0, held)
+    return _labelled(held.where(np.isfinite(at_t) & layer_exists(ds)), "holds error", "1",
+                     f"1 where E_l(T) > {REACH_FACTOR:g} R, R the largest hidden energy at t = 0 "
+                     "(rounding: 0 in exact arithmetic); the output node holds error by "
+                     "definition")
 
 
 def stalled(ds: xr.Dataset) -> xr.DataArray:
@@ -209,19 +291,37 @@ def stalled(ds: xr.Dataset) -> xr.DataArray:
     diverged = moved.isnull() & layer_exists(ds)
     out = (moved.max("step") == 0).astype(float)
     out = out.where(layer_exists(ds) & ~diverged.any(["step", "layer"]))
-    return _labelled(out, "stalled", "1",
-                     "1 where the layer learns (see `learns`) at none of the logged steps: its "
-                     "weights moved only by weight decay or below float32 resolution; NaN for "
-                     "absent layers and diverged runs")
+    out = _labelled(out, "stalled", "1",
+                    "1 where the layer learns (see `learns`) at none of the logged steps: its "
+                    "weights moved only by weight decay or below float32 resolution; NaN for "
+                    "absent layers and diverged runs" + _BOUND_NOTE[moved.attrs["signal_checked"]])
+    out.attrs["signal_checked"] = moved.attrs["signal_checked"]
+    return out
+
+
+#: What a stalled count means without per-t energies (no Adam signal check): a lower bound.
+_BOUND_NOTE = {1: "", 0: " [a lower bound here: without per-t energies an Adam-type layer fed "
+                     "by rounding counts as learning]"}
 
 
 def stalled_layers(ds: xr.Dataset) -> xr.DataArray:
     """Per run: how many layers are stalled; NaN for a diverged run (no count, never 0)."""
     per_layer = stalled(ds)
     count = per_layer.sum("layer").where(per_layer.notnull().any("layer"))
-    return _labelled(count, "stalled layers", "layers",
-                     "number of layers that learn at no logged step (see `stalled`); NaN for "
-                     "a diverged run")
+    checked = per_layer.attrs["signal_checked"]
+    out = _labelled(count, "stalled layers", "layers",
+                    "number of layers that learn at no logged step (see `stalled`); NaN for "
+                    "a diverged run" + _BOUND_NOTE[checked])
+    out.attrs["signal_checked"] = checked
+    return out
+
+
+def stalled_lower_bound(ds: xr.Dataset) -> xr.DataArray:
+    """Per run: True where `stalled_layers` is only a lower bound: an Adam-type weight
+    optimizer (its step does not shrink with the gradient) and no per-t energies in the
+    Dataset, so a layer fed only by rounding cannot be told from one that learns."""
+    checked = bool(learns(ds).attrs["signal_checked"])
+    return normalising_optimizer(ds) & (not checked)
 
 
 # --------------------------------------------------------------------------- profiles
@@ -275,10 +375,13 @@ def profile(values: xr.DataArray, what: str, units: str, comment: str) -> xr.Dat
 
 
 def energy_profile(ds: xr.Dataset) -> xr.Dataset:
-    """E_l(T) over layers, median over the late logged steps, with its shape and rate."""
-    energy = _late(at_last_t(ds["energy"], ds)).median("step")
+    """E_l(T) over the layers reached at T, median over the late logged steps, with its
+    shape and rate (a node not reached holds rounding, which no line should be fitted to)."""
+    energy = at_last_t(ds["energy"].where(reached(ds) == 1), ds)
+    energy = _late(energy).median("step")
     return profile(energy, "energy at T", "1",
-                   f"median over the last {LATE_FRACTION:.0%} of logged steps of E_l(T)")
+                   f"median over the last {LATE_FRACTION:.0%} of logged steps of E_l(T), "
+                   "where the layer is reached at T (NaN where it is not)")
 
 
 def update_profile(ds: xr.Dataset) -> xr.Dataset:
@@ -294,8 +397,9 @@ def update_profile(ds: xr.Dataset) -> xr.Dataset:
 
 
 def relaxation(ds: xr.Dataset) -> xr.Dataset:
-    """How much state gradient inference left at T: per layer against its largest value
-    over t, and for all free nodes together against their start."""
+    """How much state gradient inference left at T: per layer and for all free nodes
+    together, against the largest value over t (for the free nodes together usually the
+    start: after forward initialisation only the node below the output has a gradient)."""
     grad = ds["state_grad_norm"]
     if "inference_steps" in ds.dims:
         grad = grad.where(ds["t"] <= ds["inference_steps"])
@@ -322,28 +426,43 @@ def relaxation(ds: xr.Dataset) -> xr.Dataset:
 def step_limit(ds: xr.Dataset) -> xr.Dataset:
     """Where the Hessian probe ran (`hessian_lambda_max`): the largest stable state step
     2 / lambda_max (2 (1 + beta) / lambda_max with state momentum), per convention, against
-    the run's gamma."""
+    the run's gamma.
+
+    On the quadratic part of F (all of it for a linear network with a squared-error
+    output) a state step x <- x - g H x multiplies the component along H's top eigenvector
+    by 1 - g lambda_max, which shrinks only while g lambda_max < 2; heavy-ball momentum beta
+    (optax's sgd with momentum: v <- beta v + grad, x <- x - g v) has the characteristic
+    roots of z^2 - (1 + beta - g lambda) z + beta, inside the unit circle while
+    g lambda < 2 (1 + beta). g is the per-sample step: gamma on the per_sample convention,
+    gamma / batch_size on batch_mean (each sample then moves along its own gradient divided
+    by the batch size). Adam normalises the step, so it has no such limit (NaN)."""
     lam = ds["hessian_lambda_max"]
     like = lam.isel(step=0, drop=True)
     gamma = _broadcast_setting(ds, "gamma", like).astype(float)
     optimizer = _broadcast_setting(ds, "state_optimizer", like, "sgd")
     beta = _broadcast_setting(ds, "state_momentum", like, 0.0).astype(float)
-    convention = setting(ds, "gamma_convention", "per_sample")
-    batch = float(setting(ds, "batch_size", 1)) if convention == "batch_mean" else 1.0
+    convention = _broadcast_setting(ds, "gamma_convention", like, "per_sample")
+    batch_size = _broadcast_setting(ds, "batch_size", like, 1).astype(float)
+    batch = xr.where(convention == "batch_mean", batch_size, 1.0)
     gain = xr.where(optimizer == "momentum", 1.0 + beta, 1.0)
-    limit = SGD_LIMIT * gain * batch / lam
-    product = gamma / batch * lam
-    limit = limit.where(optimizer != "adam")
+    fixed_step = (optimizer == "sgd") | (optimizer == "momentum")
+    limit = (SGD_LIMIT * gain * batch / lam).where(fixed_step)
+    product = (gamma / batch * lam).where(fixed_step)
     return xr.Dataset({
         "limit": _labelled(limit, "largest stable gamma", "1",
                            "2 (1 + beta) / lambda_max of the per-sample inference Hessian at "
-                           "t = 0 (beta = 0 for sgd; times batch_size on the batch_mean "
-                           "convention); NaN for adam states (no fixed-step limit)"),
-        "gamma_lambda": _labelled(product.where(optimizer != "adam"),
-                                  "per-sample gamma x lambda_max", "1",
-                                  "the per-sample state step times lambda_max; above 2 (1 + "
-                                  "beta) gradient descent on the quadratic part diverges"),
-        "stable": _labelled((gamma <= limit).astype(float).where(np.isfinite(limit)),
+                           "t = 0 (beta = state_momentum for momentum states, 0 for sgd; "
+                           "times batch_size on the batch_mean convention, whose per-sample "
+                           "step is gamma / batch_size); NaN for adam states (no fixed-step "
+                           "limit) and where lambda_max is not recorded"),
+        "gamma_lambda": _labelled(product, "per-sample gamma x lambda_max", "1",
+                                  "the per-sample state step (gamma, or gamma / batch_size on "
+                                  "batch_mean) times lambda_max; at or above 2 (1 + beta) "
+                                  "gradient descent on the quadratic part does not converge"),
+        "stable": _labelled((gamma < limit).astype(float).where(np.isfinite(limit)),
                             "state step stable", "1",
-                            "1 where gamma <= limit at the logged step"),
+                            "1 where gamma < limit at the logged step (lambda_max read at "
+                            "t = 0 of that step; with a nonlinear network or a cross-entropy "
+                            "output the Hessian changes over t), 0 where not, NaN where "
+                            "limit is NaN"),
     })

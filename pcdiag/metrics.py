@@ -1,7 +1,9 @@
 """Derived quantities, computed from a Dataset (never inside training).
 
 Each function keeps the Dataset's other dims (sweep dims, step, t) and labels its result
-with long_name / units / comment like the recorded variables.
+with long_name / units / comment like the recorded variables. The diagnostic measures built
+on these (which nodes the error reached, which layers learn or stalled, the shape and decay
+rate of a profile over layers) are defined once, from float32, in pcdiag.measures.
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ def _labelled(da: xr.DataArray, long_name: str, units: str, comment: str) -> xr.
 
 
 def at_last_t(da: xr.DataArray, ds: xr.Dataset) -> xr.DataArray:
-    """`da` at each run's own last inference iteration T (an inference_steps sweep pads t)."""
+    """`da` at each run's own last inference iteration T: an inference_steps sweep, or a
+    figure's runs of different T side by side, pad t with NaN beyond a run's own T."""
     if "inference_steps" in ds.dims:
         return da.sel(t=ds["inference_steps"]).drop_vars("t")
+    if "energy_total" in ds and "t" in ds["energy_total"].dims:
+        recorded = ds["energy_total"].notnull().any("step")
+        if not bool(recorded.all()):
+            last = (recorded * xr.DataArray(np.arange(ds.sizes["t"]), dims="t")).max("t")
+            return da.isel(t=last).drop_vars("t", errors="ignore")
     return da.isel(t=-1, drop=True)
 
 
@@ -58,9 +66,10 @@ def energy_decay_rate(ds: xr.Dataset, t: int | None = None) -> xr.Dataset:
 
     `rate` (per logged step) is minus the fitted slope of log10 E_l against L - l, in decades
     per layer: 2 means each layer holds 1/100 of the energy of the one above it (t = None:
-    each run's own T). Layers with
-    zero energy (not yet reached by the error signal) are left out of the fit. `spread` is
-    the standard error of that slope; `rate_mean` / `rate_std` summarise it over steps.
+    each run's own T). Layers with zero energy are left out of the fit (which layers the
+    error reached is pcdiag.measures.reached; pcdiag.measures.energy_profile also names the
+    profile's shape). `spread` is the standard error of that slope; `rate_mean` /
+    `rate_std` summarise it over steps.
     """
     energy = at_last_t(ds["energy"], ds) if t is None else ds["energy"].isel(t=t)
     fit = log_slope(energy)
@@ -101,26 +110,3 @@ def relative_update(ds: xr.Dataset) -> xr.DataArray:
     """||delta theta_l|| / ||theta_l|| of each step."""
     rel = ds["update_norm"] / ds["weight_norm"]
     return _labelled(rel, "relative weight update", "1", "update_norm / weight_norm")
-
-
-def update_decay_rate(ds: xr.Dataset, last_steps: int | None = None) -> xr.DataArray:
-    """Decades per layer by which the relative update falls with distance from the output,
-    fitted to its median over the last `last_steps` logged steps (all when None)."""
-    rel = relative_update(ds)
-    if last_steps:
-        rel = rel.isel(step=slice(-last_steps, None))
-    fit = log_slope(rel.median("step"))
-    return _labelled(-fit["slope"], "update decay rate", "decades / layer",
-                     "minus the slope of log10 relative update against distance from output")
-
-
-def frozen_layers(ds: xr.Dataset) -> xr.DataArray:
-    """Layers whose weight gradient is exactly 0 at every logged step, per run: the error
-    never reached them, so they moved only by weight decay (NaN where a run's gradient norms
-    are not all finite: a diverged run has no such count)."""
-    grad = ds["weight_grad_norm"]
-    frozen = (grad == 0).all("step").sum("layer")
-    exists = grad.notnull().any("step")  # a sweep over depth pads shallower nets with NaN
-    counted = (np.isfinite(grad) | ~exists).all(["step", "layer"])
-    return _labelled(frozen.where(counted), "frozen layers", "layers",
-                     "layers whose weight_grad_norm is exactly 0 at every logged step")

@@ -108,7 +108,16 @@ RECORDS: tuple[Variable, ...] = (
         "lambda_max / lambda_min of the Hessian of a sample's F w.r.t. its inference "
         "variables (states; errors for epc) at t = 0, median over the batch's first "
         "hessian_samples samples; exact below 512 free units, else 64-step Lanczos",
-        "step", "pcdiag.algorithms.record.hessian_condition", when="hessian_samples",
+        "step", "pcdiag.algorithms.record.hessian_probe", when="hessian_samples",
+    ),
+    Variable(
+        "hessian_lambda_max", ("step",), "largest Hessian eigenvalue",
+        "lambda_max of the Hessian of a sample's F w.r.t. its inference variables (states; "
+        "errors for epc) at t = 0, median over the batch's first hessian_samples samples; "
+        "exact below 512 free units, else 64-step Lanczos; a state step on the per-sample "
+        "energy is stable on the quadratic part while gamma lambda_max < 2 (sgd; "
+        "pcdiag.measures.step_limit); NaN for bp",
+        "step", "pcdiag.algorithms.record.hessian_probe", when="hessian_samples",
     ),
     Variable(
         "train_accuracy", ("epoch",), "train accuracy",

@@ -134,3 +134,18 @@ def test_readme_own_network_example_runs_and_ends_with_a_diagnosis(capsys, monke
     out = capsys.readouterr().out
     assert "pcdiag diagnosis of" in out and "layers stalled" in out
     assert "reached at T = 8: 2 of 2 layers" in out
+
+
+def test_a_residual_net_near_chance_is_pointed_to_mupc_and_a_healthy_one_is_not():
+    import xarray as xr
+
+    from pcdiag.diagnosis.advice import suggestions
+
+    run = xr.Dataset({"accuracy": 0.11, "chance": 0.1, "skip": True,
+                      "parameterization_name": "sp", "algorithm_name": "pc"})
+    (only,) = suggestions(run)
+    assert only.key == "deep_residual" and "parameterization='mupc'" in only.action
+    assert "0.110, near chance" in only.finding
+    assert suggestions(run.assign(accuracy=0.6)) == []
+    assert suggestions(run.assign(parameterization_name="mupc")) == []
+    assert suggestions(run.assign(skip=False)) == []

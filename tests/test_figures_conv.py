@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 from test_plot import synthetic  # noqa: E402
 
 import pcdiag  # noqa: E402
-from pcdiag import Config, figures  # noqa: E402
+from pcdiag import Config, figures, measures  # noqa: E402
 from pcdiag.figures import (
     conv,  # noqa: E402
     profiles,  # noqa: E402
@@ -165,10 +165,10 @@ def test_accuracy_data_and_plot_show_every_seed_and_their_mean():
         ds["test_accuracy"].sel(algorithm="pc", network="resnet10").isel(epoch=-1), raw)
     assert np.isnan(ds["weight_norm"].sel(network="vgg5", layer=6)).all()
     pcdiag.validate(ds)
-    grad = ds["weight_grad_norm"].where(ds["weight_grad_norm"].notnull(), np.nan)
-    grad.loc[{"algorithm": "pc", "network": "vgg9", "layer": [1, 2]}] = 0.0  # never reached
-    grad.loc[{"algorithm": "pc", "network": "vgg9", "layer": 3, "seed": 1}] = 0.0
-    ds["weight_grad_norm"] = grad
+    update = ds["update_norm"].copy()
+    update.loc[{"algorithm": "pc", "network": "vgg9", "layer": [1, 2]}] = 0.0  # stalled
+    update.loc[{"algorithm": "pc", "network": "vgg9", "layer": 3, "seed": 1}] = 0.0
+    ds["update_norm"] = update
     fig = conv.plot_accuracy_vs_depth_conv(ds)
     ax = fig.axes[0]
     colour_of = {}
@@ -195,8 +195,11 @@ def test_accuracy_data_and_plot_show_every_seed_and_their_mean():
     ys = sorted(np.concatenate([p.get_ydata() for p in points]))
     np.testing.assert_allclose(ys, sorted(ds["test_accuracy"].isel(epoch=-1).values.ravel()))
     labels = [t.get_text() for t in ax.get_xticklabels()]
-    assert labels == ["VGG-5\nL = 5\nPC frozen: 0", "ResNet-10\nL = 6\nPC frozen: 0",
-                      "VGG-9\nL = 9\nPC frozen: 2–3"], "frozen: min-max over the seeds"
+    # AdamW and no per-t energies here: the stalled count is a lower bound ('≥')
+    assert labels == ["VGG-5\nL = 5\nPC stalled: ≥ 0", "ResNet-10\nL = 6\nPC stalled: ≥ 0",
+                      "VGG-9\nL = 9\nPC stalled: ≥ 2–3"], "stalled: min-max over the seeds"
+    np.testing.assert_array_equal(
+        measures.stalled_layers(ds.sel(algorithm="pc", network="vgg9")).values, [2, 3])
     text = conv.summary_accuracy_vs_depth_conv(ds)
     assert "BP - PC" in text and "ResNet-10" in text
     assert plt.get_fignums() == []
@@ -236,7 +239,14 @@ def test_energy_propagation_data_is_pc_on_vgg5_and_the_deepest_net():
     heat = [ax for ax in fig.axes if ax.get_title(loc="left").startswith("PC")]
     assert [ax.get_ylim() for ax in heat] == [(0.5, 5.5), (0.5, 9.5)]
     assert "VGG-9" in heat[1].get_title(loc="left")
-    assert "layer 1 first non-zero at t = 1" in conv.summary_energy_propagation_conv(ds)
+    first = measures.reached_at(ds).sel(network="vgg5", layer=1).isel(step=-1)
+    expected = (f"layer 1 first reached at t = {int(first)}" if np.isfinite(float(first))
+                else "layer 1 not reached by T")
+    text = conv.summary_energy_propagation_conv(ds)
+    assert "VGG-5: " in text and expected in text.split("VGG-9")[0]
+    reached = int(measures.layers_reached(ds).sel(network="vgg5"))
+    assert f"{reached} of 5 nodes reached at t = T" in text
+    assert heat[0].get_title(loc="left").split("\n")[1].startswith(f"reached at T: {reached}/5")
 
 
 def test_ratio_figure_draws_zero_and_nonfinite_medians_on_the_floor():
@@ -323,4 +333,5 @@ def test_conv_ratio_and_heatmap_plots_mark_failed_runs():
     fig = conv.plot_energy_propagation_conv(heat)
     titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
     acc = float(heat["test_accuracy"].isel(network=1).values.ravel()[0])
-    assert titles[1].endswith(f", collapsed (acc {acc:.3f})") and "collapsed" not in titles[0]
+    assert titles[1].split("\n")[0].endswith(f", collapsed (acc {acc:.3f})")
+    assert "collapsed" not in titles[0]

@@ -2,7 +2,8 @@
 
 The plot tests build Datasets with known numbers (energies 10^-(L-l) once the front has
 arrived, exactly 0 before it; relative updates falling a known number of decades per layer)
-and check that what is drawn is what the Dataset says.
+and check that what is drawn is what the Dataset says, and that every count drawn is
+pcdiag.measures' (reached, stalled, the update profile's shape and rate).
 """
 
 import json
@@ -22,7 +23,7 @@ from test_plot import synthetic  # noqa: E402
 
 import pcdiag  # noqa: E402
 import pcdiag.plot as pplot  # noqa: E402
-from pcdiag import Config, figures, metrics  # noqa: E402
+from pcdiag import Config, figures, measures  # noqa: E402
 from pcdiag.figures import depth as depth_figures  # noqa: E402
 from pcdiag.figures import profiles  # noqa: E402
 
@@ -60,13 +61,19 @@ def heat_dataset(depth=4, steps=6, variants=("pc",)):
     config = Config(depth=depth, inference_steps=steps, train_limit=256, test_limit=100)
     ds = synthetic(config, variant=list(variants))
     energy = np.broadcast_to(front_energy(depth, steps + 1), ds["energy"].shape)
-    return ds.assign(energy=ds["energy"].copy(data=energy.astype(np.float32)))
+    ds = ds.assign(energy=ds["energy"].copy(data=energy.astype(np.float32)))
+    ds["energy_total"] = ds["energy"].sum("layer").transpose(*ds["energy_total"].dims)
+    return ds
 
 
 def depth_dataset(depths=(2, 4), rate=0.5, seeds=(0, 1)):
-    """A depth sweep: relative update 10^-(rate (L - l)) / 100, NaN past each run's depth."""
-    config = Config(depth=max(depths), inference_steps=4, train_limit=640, test_limit=100)
+    """A depth sweep: relative update 10^-(rate (L - l)) / 100, NaN past each run's depth;
+    SGD-momentum weights without decay and no energies, so a layer learns exactly where its
+    relative update exceeds float32 resolution (pcdiag.measures.learns)."""
+    config = Config(depth=max(depths), inference_steps=4, train_limit=640, test_limit=100,
+                    weight_optimizer="momentum", weight_decay=0.0)
     ds = synthetic(config, depth=list(depths), seed=list(seeds))
+    ds = ds.drop_vars(["energy", "energy_total", "energy_ratio"])
     layer = ds["layer"]
     rel = 1e-2 * 10.0 ** (-rate * (ds["depth"] - layer))
     own = layer <= ds["depth"]
@@ -123,6 +130,26 @@ def test_energy_heatmap_draws_log_energy_and_marks_zeros_not_reached():
     np.testing.assert_allclose(guide.get_xdata(), [3, 2, 1, 0])  # t = L - l for l = 1..4
 
 
+def test_energy_heatmap_greys_a_node_that_holds_only_its_initial_rounding():
+    """A node holding 5e-16 from t = 0 on (float32 rounding carried by a shortcut, as in the
+    collapsed ResNet-18 run) never rises above twice its t = 0 energy: not reached, drawn
+    grey although its energy is positive; the node above it, reached at t = 1, is coloured
+    from t = 1 on. pcdiag.measures.reached says the same cells."""
+    ds = heat_dataset().sel(variant="pc")
+    energy = ds["energy"].copy()
+    energy.loc[{"layer": 1}] = np.float32(5e-16)
+    ds["energy"] = energy
+    ds["energy_total"] = ds["energy"].sum("layer").transpose(*ds["energy_total"].dims)
+    ax = pplot.energy_heatmap(ds, axes())
+    grey, mesh = ax.collections[:2]
+    greyed = ~np.ma.getmaskarray(grey.get_array()).reshape(4, 7)
+    coloured = ~np.ma.getmaskarray(mesh.get_array()).reshape(4, 7)
+    assert greyed[0].all() and not coloured[0].any(), "layer 1: rounding only, every t"
+    assert greyed[1, :2].all() and coloured[1, 2:].all(), "layer 2: reached at t = 2"
+    reached = measures.reached(ds).isel(step=-1).transpose("layer", "t").values
+    np.testing.assert_array_equal(greyed, reached == 0)
+
+
 def test_energy_propagation_shares_one_colour_scale_and_crops_padding():
     ds = heat_dataset(variants=("pc", "epc"))
     ds["energy"].loc[{"variant": "epc"}] = ds["energy"].sel(variant="epc") * 1e-3
@@ -136,10 +163,11 @@ def test_energy_propagation_shares_one_colour_scale_and_crops_padding():
     assert [ax.get_title(loc="left").split("\n")[0] for ax in ax_list] == ["PC", "ePC"]
     assert len(fig.axes) == 3, "one shared colour bar"
     assert r"$\log_{10}$ layer energy" in fig.axes[-1].get_ylabel()
-    assert [t.get_text() for t in fig.legends[0].get_texts()][0] == "not reached (E = 0)"
+    assert [t.get_text() for t in fig.legends[0].get_texts()][0] == (
+        "not reached (E at float32 rounding)")
 
 
-def test_relative_update_vs_layer_lines_and_fitted_rate():
+def test_relative_update_vs_layer_draws_the_profile_and_rates_only_monotone_ones():
     ds = depth_dataset(rate=0.5)
     ax = pplot.relative_update_vs_layer(ds, axes())
     lines = curves(ax)
@@ -148,20 +176,39 @@ def test_relative_update_vs_layer_lines_and_fitted_rate():
                                rtol=1e-5)
     assert np.isnan(lines[0].get_ydata()[2:]).all(), "layers past a run's depth are not drawn"
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["L = 2: 0.50 dec/layer", "L = 4: 0.50 dec/layer"]
-    rate = metrics.update_decay_rate(ds)
-    np.testing.assert_allclose(rate.values, 0.5, rtol=1e-4)
+    assert legend == ["L = 2: rising, 0.50 dec/layer", "L = 4: rising, 0.50 dec/layer"]
+    profile = measures.update_profile(ds)
+    np.testing.assert_allclose(profile["rate"].values, 0.5, rtol=1e-4)
     assert ax.get_ylabel() == "relative weight update"
     assert ax.get_xlabel().startswith("layer")
 
 
-def test_relative_update_vs_layer_names_layers_that_did_not_move():
+def test_a_u_shaped_update_profile_gets_its_shape_not_a_rate():
+    """Layer 1 moving as fast as the output layer: the profile falls then rises, which a
+    line through log10 does not describe, so no decay rate is given."""
     ds = depth_dataset(rate=0.5, seeds=(0,))
-    ds["update_norm"].loc[{"depth": 4, "layer": [1, 2]}] = 0.0  # the error never got there
+    ds["update_norm"].loc[{"depth": 4, "layer": 1}] = (
+        1e-2 * ds["weight_norm"].sel(depth=4, layer=1))
     ax = pplot.relative_update_vs_layer(ds, axes())
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend[1] == "L = 4: 0.50 dec/layer (layers 1-2: 0)", "fit over the moving layers"
-    assert np.isnan(curves(ax)[1].get_ydata()[:2]).all()
+    assert legend[1] == "L = 4: U-shaped (no rate)"
+    assert str(measures.update_profile(ds)["shape"].sel(depth=4, seed=0).values) == "u_shaped"
+
+
+def test_relative_update_vs_layer_marks_stalled_layers_hollow_and_names_them():
+    """Layers 1-2 of the depth-4 run move 1e-9 of their size per step, below float32
+    resolution: stalled (pcdiag.measures.stalled), named in the legend and drawn hollow."""
+    ds = depth_dataset(rate=0.5, seeds=(0,))
+    ds["update_norm"].loc[{"depth": 4, "layer": [1, 2]}] = (
+        1e-9 * ds["weight_norm"].sel(depth=4, layer=[1, 2]))
+    ax = pplot.relative_update_vs_layer(ds, axes())
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[1].startswith("L = 4: rising") and legend[1].endswith("; layers 1-2 stalled")
+    assert legend[-1] == "hollow: stalled (learns at no logged step)"
+    hollow = [line for line in ax.get_lines() if line.get_markerfacecolor() == "white"
+              and len(line.get_xdata())]
+    assert len(hollow) == 1 and list(hollow[0].get_xdata()) == [1, 2]
+    assert float(measures.stalled_layers(ds).sel(depth=4, seed=0)) == 2
 
 
 def test_bp_cosine_vs_layer_and_its_requirements():
@@ -177,28 +224,48 @@ def test_bp_cosine_vs_layer_and_its_requirements():
         pplot.energy_heatmap(heat_dataset(variants=("pc", "epc")), axes())
 
 
-def test_frozen_layers_counts_layers_whose_gradient_is_always_zero():
+def test_stalled_vs_depth_draws_measures_count_and_no_count_for_a_diverged_run():
+    """Seed 0 of the depth-4 run: layers 1-2 move below float32 resolution at every step
+    (stalled: 2); seed 1: layer 3 (1), layer 1 only at one step (it learns at the others).
+    A diverged run (NaN norms) has no count, not 0, and is left out of the mean."""
     ds = depth_dataset(seeds=(0, 1))
-    grad = ds["weight_grad_norm"].where(ds["layer"] <= ds["depth"])
-    ds["weight_grad_norm"] = grad.transpose(*ds["weight_grad_norm"].dims)
-    ds["weight_grad_norm"].loc[{"depth": 4, "layer": [1, 2], "seed": 0}] = 0.0
-    ds["weight_grad_norm"].loc[{"depth": 4, "layer": 3, "seed": 1}] = 0.0
-    ds["weight_grad_norm"].loc[{"depth": 4, "layer": 1, "seed": 1, "step": 0}] = 0.0  # once
-    frozen = metrics.frozen_layers(ds)
-    np.testing.assert_array_equal(frozen.sel(depth=2).values, [0, 0])
-    np.testing.assert_array_equal(frozen.sel(depth=4).values, [2, 1])
-    ds["weight_grad_norm"].loc[{"depth": 2, "seed": 1, "step": 3}] = np.nan  # diverged
-    assert np.isnan(metrics.frozen_layers(ds).sel(depth=2, seed=1)), "no count, not 0"
-    ax = pplot.frozen_vs_depth(ds.expand_dims(variant=["pc"]), axes())
+    tiny = 1e-9 * ds["weight_norm"]
+    update = ds["update_norm"].copy()
+    update.loc[{"depth": 4, "layer": [1, 2], "seed": 0}] = tiny.sel(depth=4, layer=[1, 2],
+                                                                     seed=0)
+    update.loc[{"depth": 4, "layer": 3, "seed": 1}] = tiny.sel(depth=4, layer=3, seed=1)
+    update.loc[{"depth": 4, "layer": 1, "seed": 1, "step": 0}] = 0.0  # once: still learns
+    ds["update_norm"] = update
+    stalled = measures.stalled_layers(ds)
+    np.testing.assert_array_equal(stalled.sel(depth=2).values, [0, 0])
+    np.testing.assert_array_equal(stalled.sel(depth=4).values, [2, 1])
+    ds["update_norm"].loc[{"depth": 2, "seed": 1, "step": 3}] = np.nan  # diverged
+    assert np.isnan(measures.stalled_layers(ds).sel(depth=2, seed=1)), "no count, not 0"
+    ax = pplot.stalled_vs_depth(ds.expand_dims(variant=["pc"]), axes())
     line = curves(ax, 2)[0]
     np.testing.assert_allclose(line.get_ydata(), [0, 1.5])  # mean over seeds; NaN skipped
     assert [t.get_text() for t in ax.texts] == ["1–2 of 4"]
+    assert ax.get_ylabel() == "stalled layers\n(learn at no step)"
+
+
+def test_stalled_count_is_a_lower_bound_for_adamw_without_energies():
+    """AdamW's step does not shrink with the gradient, and without per-t energies
+    pcdiag.measures.learns cannot tell a layer fed by rounding: the count is marked '≥'."""
+    ds = depth_dataset(seeds=(0,))
+    ds.attrs["config"] = json.dumps(json.loads(ds.attrs["config"]) | {
+        "weight_optimizer": "adamw"})
+    ds["update_norm"].loc[{"depth": 4, "layer": 1}] = 0.0
+    assert bool(measures.stalled_lower_bound(ds).all())
+    ax = pplot.stalled_vs_depth(ds.expand_dims(variant=["pc"]), axes())
+    assert [t.get_text() for t in ax.texts] == ["≥ 1 of 4"]
 
 
 def test_accuracy_heatmap_and_decay_rate_vs_gamma_draw_the_data():
-    config = Config(depth=4, inference_steps=4, train_limit=640, test_limit=100)
+    config = Config(depth=4, inference_steps=4, train_limit=640, test_limit=100,
+                    weight_optimizer="momentum", weight_decay=0.0)
     ds = synthetic(config, depth=[2, 4], gamma=[0.03, 0.3], seed=[0, 1])
-    rate = {0.03: 0.5, 0.3: 0.1}
+    ds = ds.drop_vars(["energy", "energy_total", "energy_ratio"])
+    rate = {0.03: 0.5, 0.3: 0.2}
     rel = 1e-2 * 10.0 ** (-ds["gamma"].copy(data=[rate[0.03], rate[0.3]])
                           * (ds["depth"] - ds["layer"]))
     own = ds["layer"] <= ds["depth"]
@@ -206,20 +273,31 @@ def test_accuracy_heatmap_and_decay_rate_vs_gamma_draw_the_data():
     ds["weight_norm"] = weight
     ds["update_norm"] = (rel * weight).transpose(*weight.dims).astype(np.float32)
     ds["weight_grad_norm"] = ds["weight_grad_norm"].where(own).transpose(*weight.dims)
-    ds["weight_grad_norm"].loc[{"depth": 4, "gamma": 0.03, "layer": 1}] = 0.0
+    ds["update_norm"].loc[{"depth": 4, "gamma": 0.03, "layer": 1}] = 0.0  # stalled
     ds["diverged_at"].loc[{"depth": 4, "gamma": 0.3, "seed": 1}] = 2
     ax = pplot.accuracy_heatmap(ds, axes())
     mean = ds["test_accuracy"].isel(epoch=-1).mean("seed", skipna=True)
     drawn = np.ma.filled(ax.collections[0].get_array().astype(float), np.nan).reshape(2, 2)
     np.testing.assert_allclose(drawn, mean.transpose("depth", "gamma").values, rtol=1e-6)
     texts = [t.get_text() for t in ax.texts]
-    assert texts[2].endswith("1 frozen") and texts[2].startswith(
+    assert texts[2].endswith("stalled:\n1") and texts[2].startswith(
         f"{float(mean.sel(depth=4, gamma=0.03)):.2f}")
     assert texts[3].endswith("1/2 diverged")
     assert sum(p.get_hatch() == "////" for p in ax.patches) == 1
     ax = pplot.decay_rate_vs_gamma(ds, axes())
-    lines = curves(ax, 2)
-    np.testing.assert_allclose(lines[1].get_ydata(), [0.5, 0.1], rtol=1e-4)
+    lines = [line for line in curves(ax, 2) if line.get_label().startswith("L = ")]
+    profile = measures.update_profile(ds)
+    # depth 2 at γ 0.3: 0.2 decades from layer 1 to 2, flat (no rate); depth 4: rising
+    assert (profile["shape"].sel(depth=2, gamma=0.3) == "flat").all()
+    np.testing.assert_allclose(lines[0].get_ydata(), [0.5, np.nan], rtol=1e-4)
+    np.testing.assert_allclose(lines[1].get_ydata(),
+                               profile["rate"].sel(depth=4).mean("seed"), rtol=1e-6)
+    np.testing.assert_allclose(lines[1].get_ydata()[1], 0.2, rtol=1e-4)
+    flat = [line for line in ax.get_lines() if line.get_marker() == "$-$"
+            and len(line.get_xdata())]
+    assert len(flat) == 1 and flat[0].get_xdata()[0] == pytest.approx(0.3, rel=0.2)
+    assert "no rate" in [t.get_text() for t in ax.get_yticklabels()]
+    assert "flat profile: no rate" in [t.get_text() for t in ax.get_legend().get_texts()]
     assert ax.get_xscale() == "log"
 
 
@@ -338,9 +416,11 @@ def test_reduced_run_writes_files_and_redraws_from_data(tmp_path, monkeypatch):
     heat = pcdiag.open_dataset(tmp_path / "energy_propagation.nc")
     assert list(heat["inference_steps"].values) == [8, 12, 8]
     numbers = depth_figures.energy_numbers(heat)
-    # PC's front moves one layer per step: layer 1 of 4 first has energy at t >= 3;
-    # ePC's inference moves every error at once: layer 1 has energy after one step
-    assert numbers["pc"]["first_t"] >= 3 and numbers["epc"]["first_t"] == 1
+    # PC's front moves one layer per step: layer 1 of 4 is reached at t >= 3, if by T;
+    # ePC's inference moves every error at once: layer 1 is reached after one step
+    first = measures.reached_at(heat).sel(layer=1).isel(step=-1)
+    assert (first.sel(variant="pc").fillna(99) >= 3).all()
+    assert numbers["epc"]["first_t"] == "1" and (first.sel(variant="epc") == 1).all()
     energy0 = heat["energy"].sel(variant="pc", t=0)
     assert (energy0.sel(layer=[1, 2, 3]) == 0).all() and (energy0.sel(layer=4) > 0).all()
     decay = pcdiag.open_dataset(tmp_path / "update_decay.nc")
@@ -348,7 +428,7 @@ def test_reduced_run_writes_files_and_redraws_from_data(tmp_path, monkeypatch):
                                                                           "seed": [0]}
     text = figures.summarise(tmp_path, only=NAMES)
     for phrase in ("PC stays within" if "bp" in TINY.variants else "test accuracy",
-                   "layer 1 first non-zero at t = 1", "decades/layer", "bp_cosine"):
+                   "layer 1 first reached at t = 1", "energy profile at T", "bp_cosine"):
         assert phrase in text, text
     # redraw from the .nc files alone
     monkeypatch.setattr(pcdiag, "sweep", no_sweep)

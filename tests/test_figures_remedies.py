@@ -79,7 +79,7 @@ def test_rejected_profiles_and_inputs_say_why():
     with pytest.raises(FigureError, match=r"unknown profile 'huge'"):
         remedy_profile("huge")
     with pytest.raises(FigureError, match=r"needs dims recipe, variant, depth and the "
-                                          r"variable zero_gradient_layers \(missing: "
+                                          r"variable stalled_layers \(missing: "
                                           r"\['recipe'\]\)"):
         rem.plot_remedies_vs_depth(xr.Dataset(coords={"variant": ["pc"], "depth": [3]}))
 
@@ -87,20 +87,50 @@ def test_rejected_profiles_and_inputs_say_why():
 # ------------------------------------------------------------------------------ diagnosis
 
 
-def test_zero_gradient_layers_counts_layers_never_reached():
-    """Run 0: layers 1 and 2 are 0 at every step, layer 3 only at step 0 (reached later):
-    2. Run 1 (a depth-2 run stacked with depth 3: layer 3 is NaN padding): only layer 1 is 0
-    throughout: 1. A NaN step (a diverged run) is not 'never reached'."""
-    grad = np.array([
-        [[0.0, 0.0, 0.0], [0.0, 0.0, 1e-3]],
-        [[0.0, 2.0, np.nan], [0.0, 1.0, np.nan]],
-        [[np.nan, 1.0, 1.0], [0.0, 1.0, 1.0]],
-    ])
-    ds = xr.Dataset({"weight_grad_norm": (("run", "step", "layer"), grad)},
-                    coords={"layer": [1, 2, 3]})
-    np.testing.assert_array_equal(rem.zero_gradient_layers(ds).values, [2, 1, 0])
-    assert rem.zero_text(xr.DataArray([53, 53, 53])) == "53"
-    assert rem.zero_text(xr.DataArray([54, 52, 53])) == "52–54"
+def recipe_dataset(update: np.ndarray, configs: dict) -> xr.Dataset:
+    """Two lines (recipe mupc: variants pc, bp), one depth-3 run each over two steps: weight
+    norms 1, the relative updates given, `recipe_configs` as the figure stores them."""
+    dims = ("recipe", "variant", "step", "layer")
+    ds = xr.Dataset({"update_norm": (dims, update), "weight_norm": (dims, np.ones_like(update))},
+                    coords={"recipe": ["mupc"], "variant": ["pc", "bp"], "step": [0, 1],
+                            "layer": [1, 2, 3]})
+    ds.attrs["recipe_configs"] = json.dumps(configs)
+    ds.attrs["config"] = json.dumps(configs["mupc/pc"])  # the first line's only
+    return ds
+
+
+def test_stalled_layers_reads_each_lines_own_decay_and_optimizer():
+    """Both lines' layers 1-2 move by 1e-4 of their size per step. The PC line runs SGD with
+    weight decay lr x wd = 1e-4: that is decay alone, so its layers 1-2 stalled; the BP line
+    (no decay) learns there. Read from the Dataset's config attr (the PC line's) both would
+    count 2: the per-line settings are what make the BP count right."""
+    pc = {"weight_lr": 0.1, "weight_decay": 1e-3, "weight_optimizer": "sgd", "momentum": 0.0,
+          "algorithm": "pc", "parameterization": "sp", "lr_schedule": "constant",
+          "lr_peak_factor": 1.0}
+    bp = pc | {"weight_decay": 0.0, "algorithm": "bp"}
+    decay = 1e-4 / (1 - 1e-4)  # lr wd, relative to the norm after the step
+    update = np.array([[[[decay, decay, 1e-2]] * 2, [[decay, decay, 1e-2]] * 2]])
+    ds = recipe_dataset(update, {"mupc/pc": pc, "mupc/bp": bp})
+    counts = rem.stalled_layers(ds)
+    assert counts.sel(recipe="mupc", variant="pc") == 2
+    assert counts.sel(recipe="mupc", variant="bp") == 0
+    with_coords = rem.with_settings(ds)
+    assert with_coords["weight_decay"].sel(variant="bp") == 0.0
+    assert list(with_coords["algorithm"].sel(recipe="mupc").values) == ["pc", "bp"]
+
+
+def test_stalled_layers_of_a_diverged_run_is_no_count():
+    pc = {"weight_lr": 1e-3, "weight_decay": 0.0, "weight_optimizer": "adamw",
+          "momentum": 0.9, "algorithm": "pc", "parameterization": "sp",
+          "lr_schedule": "constant", "lr_peak_factor": 1.0}
+    update = np.array([[[[0.0, 1e-3, 1e-3], [np.nan, np.nan, np.nan]],
+                        [[0.0, 1e-3, 1e-3], [0.0, 1e-3, 1e-3]]]])
+    counts = rem.stalled_layers(recipe_dataset(update, {"mupc/pc": pc, "mupc/bp": pc}))
+    assert np.isnan(counts.sel(variant="pc")), "diverged: NaN, never 0"
+    assert counts.sel(variant="bp") == 1
+    assert rem.stalled_text(xr.DataArray([53, 53, 53])) == "53"
+    assert rem.stalled_text(xr.DataArray([45, 43, np.nan]), lower_bound=True) == "≥ 43–45"
+    assert rem.stalled_text(xr.DataArray([np.nan, np.nan])) == "n/a"
 
 
 # ------------------------------------------------------------------------------ pipeline
@@ -132,8 +162,10 @@ def check_data_and_drawing(ds: xr.Dataset, profile: RemedyProfile) -> None:
     assert json.loads(ds.attrs["remedy_profile"])["depths"] == list(profile.depths)
     assert set(json.loads(ds.attrs["sweep"])) == {"recipe", "variant", "depth", "seed"}
     assert ds["description"].sel(recipe="mupc", variant="remedy").item() == "μPC"
-    assert ds["zero_gradient_layers"].dims == ("recipe", "variant", "depth", "seed")
-    assert int(ds["zero_gradient_layers"].max()) <= max(profile.depths)
+    assert ds["stalled_layers"].dims == ("recipe", "variant", "depth", "seed")
+    assert int(ds["stalled_layers"].max()) <= max(profile.depths)
+    for name in rem.SETTING_FIELDS:  # each line's own settings, for pcdiag.measures
+        assert ds[name].dims == ("recipe", "variant")
     fig = rem.plot_remedies_vs_depth(ds)
     for ax, recipe in zip(fig.axes, ds["recipe"].values):
         mean = ds["test_accuracy"].isel(epoch=-1).sel(recipe=recipe).mean("seed")
@@ -143,9 +175,10 @@ def check_data_and_drawing(ds: xr.Dataset, profile: RemedyProfile) -> None:
         for line, variant in zip(lines, ds["variant"].values):  # the mean line is the data's
             np.testing.assert_allclose(line.get_ydata(), mean.sel(variant=variant).values,
                                        rtol=1e-6)
-        zeros = ds["zero_gradient_layers"].sel(recipe=recipe, variant="pc")
+        counts = ds["stalled_layers"].sel(recipe=recipe, variant="pc")
+        low = bool(rem.lower_bound(ds).sel(recipe=recipe, variant="pc"))
         ticks = [t.get_text() for t in ax.get_xticklabels()]
-        assert ticks == [f"{int(d)}\n{rem.zero_text(zeros.sel(depth=d))}"
+        assert ticks == [f"{int(d)}\n{rem.stalled_text(counts.sel(depth=d), low)}"
                          for d in ds["depth"].values]
 
 

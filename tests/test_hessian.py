@@ -6,9 +6,13 @@
   tridiagonal with pi_l I + pi_{l+1} W_{l+1} W_{l+1}^T on the diagonal and -pi_{l+1} W_{l+1}
   off it (our convention mu_l = x_{l-1} @ W_l + b_l, row vectors); a cross-entropy output
   replaces the last diagonal block's W_L W_L^T by W_L (diag(p) - p p^T) W_L^T;
-- the trainer's recorded hessian_condition is the median over the first hessian_samples
-  samples of the exact condition number at forward initialisation (pc: states; epc: errors,
-  where the Hessian is I + J^T (d^2 E_L) J, so its smallest eigenvalue is exactly 1).
+- the trainer's recorded hessian_condition and hessian_lambda_max are the medians over the
+  first hessian_samples samples of the exact condition number and largest eigenvalue at
+  forward initialisation (pc: states; epc: errors, where the Hessian is I + J^T (d^2 E_L) J,
+  so its smallest eigenvalue is exactly 1);
+- lambda_max of a linear 2-layer net with se output is 1 + sigma_max(W2)^2, and a state step
+  above its limit 2 / lambda_max (2 (1 + beta) / lambda_max with momentum; times the batch
+  size on the batch_mean convention) makes inference blow up while one below relaxes.
 """
 
 import os
@@ -20,8 +24,10 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
+import pcdiag
 from pcdiag import data as data_module
-from pcdiag.algorithms import Hyper, Program, TrainState, train_step, weight_optimizer
+from pcdiag import measures, status
+from pcdiag.algorithms import Hyper, Program, TrainState, init_state, train_step, weight_optimizer
 from pcdiag.algorithms.infer import forward_init
 from pcdiag.config import Config
 from pcdiag.energy import layer_energies
@@ -289,6 +295,8 @@ def test_recorded_hessian_condition_equals_direct_computation_pc(real_batch):
     assert (spectra[:, 0] > 0).all()
     conds = spectra[:, -1] / spectra[:, 0]
     np.testing.assert_allclose(float(rec.hessian_condition), np.median(conds), rtol=1e-3)
+    np.testing.assert_allclose(float(rec.hessian_lambda_max), np.median(spectra[:, -1]),
+                               rtol=1e-3)
     assert conds[0] != pytest.approx(conds[1], rel=1e-3)  # two samples, a real median
 
 
@@ -306,9 +314,100 @@ def test_recorded_hessian_condition_equals_direct_computation_epc(real_batch):
     np.testing.assert_allclose(
         float(rec.hessian_condition), np.median(spectra[:, -1] / spectra[:, 0]), rtol=1e-3
     )
+    np.testing.assert_allclose(float(rec.hessian_lambda_max), np.median(spectra[:, -1]),
+                               rtol=1e-3)
 
 
 def test_hessian_condition_is_nan_for_bp(real_batch):
     x0, y = real_batch
     _, rec = first_step("bp", x0, y, sizes=(784, 4, 4, 10))
     assert rec.hessian_condition.shape == () and np.isnan(float(rec.hessian_condition))
+    assert rec.hessian_lambda_max.shape == () and np.isnan(float(rec.hessian_lambda_max))
+
+
+def test_no_hessian_record_when_the_probe_is_off(real_batch):
+    """hessian_samples = 0 (the default): both fields are None, so the compiled step is the
+    one without the probe."""
+    x0, y = real_batch
+    for algorithm in ("pc", "bp"):
+        _, rec = first_step(algorithm, x0, y, samples=0, sizes=(784, 4, 4, 10))
+        assert rec.hessian_condition is None and rec.hessian_lambda_max is None
+
+
+# --- lambda_max and the stable state step ---------------------------------------------------------
+
+
+def linear_two_layer(**changes) -> tuple[Config, float]:
+    """A linear 2-layer net with a squared-error output on 128 real images (batch 16, 8
+    steps), and lambda_max of its inference Hessian at its initial weights, in float64.
+
+    One free node x_1, E_1 = 1/2 ||x_1 - mu_1||^2, E_2 = 1/2 ||y - x_1 W2 - b2||^2 (row
+    vectors): H = I + W2 W2^T for every sample and state, so lambda_max = 1 + sigma_max(W2)^2;
+    W2 is 32 x 10, so W2 W2^T has rank 10 < 32 and lambda_min = 1 exactly."""
+    cfg = Config(depth=2, width=32, activation="linear", output_energy="se", hessian_samples=2,
+                 batch_size=16, train_limit=128, test_limit=64, inference_steps=10,
+                 weight_optimizer="sgd", weight_lr=1e-3, weight_decay=0.0, data_dir=str(DATA))
+    cfg = cfg.replace(**changes)
+    params = init_state(Program.from_config(cfg), Hyper.from_config(cfg),
+                        jax.random.PRNGKey(cfg.seed)).params  # what pcdiag.train starts from
+    w2 = np.asarray(params[1][0], np.float64)
+    return cfg, 1.0 + np.linalg.svd(w2, compute_uv=False)[0] ** 2
+
+
+def test_recorded_lambda_max_is_one_plus_sigma_max_squared_of_the_initial_weights():
+    """Step 0's record is taken at the initial weights. eigvalsh in float32 of a 32 x 32
+    matrix of norm ~2 is exact to a few n u ||H|| ~ 1e-5 relative: rtol 1e-4."""
+    cfg, lam = linear_two_layer()
+    ds = pcdiag.train(cfg)
+    assert ds["hessian_lambda_max"].dims == ("step",)
+    assert ds["hessian_lambda_max"].attrs["long_name"] == "largest Hessian eigenvalue"
+    np.testing.assert_allclose(float(ds["hessian_lambda_max"][0]), lam, rtol=1e-4)
+    np.testing.assert_allclose(float(ds["hessian_condition"][0]), lam, rtol=1e-4)
+    limit = measures.step_limit(ds)
+    np.testing.assert_allclose(float(limit["limit"][0]), 2 / lam, rtol=1e-4)
+
+
+def test_a_state_step_above_2_over_lambda_max_makes_inference_unstable():
+    """On the quadratic F of the linear net, the top eigencomponent of x_1 - x* is multiplied
+    by 1 - g lambda_max per step: gamma = 0.5 limit (g lambda = 1) relaxes, 1.3 limit
+    (|1 - 2.6| = 1.6 per step, 1.6^20 ~ 1e4 in energy over T = 10) makes F(T) exceed F(0)
+    at step 0 and the run inference_unstable or diverged (the blown-up states then wreck
+    the weights). Heavy-ball momentum 0.9 (optax: v <- 0.9 v + grad) widens the limit to
+    2 (1.9) / lambda: at g lambda = 3 sgd blows up while momentum relaxes (roots of
+    z^2 + 1.1 z + 0.9: |z| = 0.95); at 1.3 times its own limit momentum blows up too."""
+    cfg, lam = linear_two_layer()
+    limit = 2 / lam
+    ds = pcdiag.sweep(cfg, gamma=[0.5 * limit, 1.3 * limit])
+    below, above = ds.isel(gamma=0), ds.isel(gamma=1)
+    f = ds["energy_total"].isel(step=0)
+    assert f.isel(gamma=0, t=-1) < f.isel(gamma=0, t=0)
+    assert f.isel(gamma=1, t=-1) > 10 * f.isel(gamma=1, t=0)
+    assert int(below["run_status"]) not in (status.DIVERGED, status.UNSTABLE)
+    assert int(above["run_status"]) in (status.DIVERGED, status.UNSTABLE)
+    stable = measures.step_limit(ds)["stable"].isel(step=0).values
+    np.testing.assert_array_equal(stable, [1.0, 0.0])
+
+    momentum = 2 * 1.9 / lam
+    runs = pcdiag.sweep(cfg, gamma=[3 / lam, 1.3 * momentum],
+                        state_optimizer=["sgd", "momentum", "adam"])
+    f0 = runs["energy_total"].isel(step=0)
+    grew = (f0.isel(t=-1) > f0.isel(t=0)).transpose("gamma", "state_optimizer").values
+    np.testing.assert_array_equal(grew[:, :2], [[True, False], [True, True]])
+    out = measures.step_limit(runs).isel(step=0).transpose("gamma", "state_optimizer")
+    lam0 = float(runs["hessian_lambda_max"].isel(step=0, gamma=0, state_optimizer=0))
+    np.testing.assert_allclose(out["limit"].values[0, :2], [2 / lam0, 2 * 1.9 / lam0],
+                               rtol=1e-12)
+    np.testing.assert_array_equal(out["stable"].values, [[0, 1, np.nan], [0, 0, np.nan]])
+
+
+def test_the_batch_mean_convention_moves_the_limit_by_the_batch_size():
+    """batch_mean at gamma B g is per_sample at g (same state steps, test_inference.py); its
+    limit is B times 2 / lambda_max and the per-sample product g lambda_max is the same."""
+    cfg, lam = linear_two_layer(inference_steps=3)
+    g = 0.5 * 2 / lam
+    per_sample = pcdiag.train(cfg, gamma=g)
+    batch_mean = pcdiag.train(cfg, gamma=16 * g, gamma_convention="batch_mean")
+    a, b = measures.step_limit(per_sample), measures.step_limit(batch_mean)
+    np.testing.assert_allclose(b["limit"], 16 * a["limit"], rtol=1e-6)
+    np.testing.assert_allclose(b["gamma_lambda"], a["gamma_lambda"], rtol=1e-6)
+    np.testing.assert_array_equal(b["stable"], 1.0)

@@ -16,7 +16,6 @@ from pcdiag.metrics import (
     log_slope,
     output_share,
     relative_update,
-    update_decay_rate,
 )
 
 LAYERS = np.arange(1, 6)  # L = 5
@@ -191,7 +190,7 @@ def test_energy_front_nan_for_non_finite_runs_and_keeps_sweep_dims():
     assert np.isnan(front.sel(algorithm="bp").values).all()
 
 
-# --- relative_update and update_decay_rate -----------------------------------------------------
+# --- relative_update and its decay over layers (log_slope of the median) ----------------------
 
 
 def update_dataset(relative: np.ndarray, lead: dict | None = None) -> xr.Dataset:
@@ -220,35 +219,38 @@ def test_relative_update_on_known_numbers():
     assert_labelled(rel)
 
 
-def test_update_decay_rate_on_known_numbers():
+def update_decay(ds: xr.Dataset, last_steps: int | None = None) -> xr.DataArray:
+    """Decades per layer by which the median relative update falls towards the input."""
+    rel = relative_update(ds)
+    if last_steps:
+        rel = rel.isel(step=slice(-last_steps, None))
+    return -log_slope(rel.median("step"))["slope"]
+
+
+def test_relative_update_decay_on_known_numbers():
     """The relative update falls 1 decade per layer at the median step; an outlier step does
-    not move the median; `last_steps` keeps only the last logged steps."""
+    not move the median; the last step alone falls 4 decades per layer."""
     base = 10.0 ** -(DEPTH - LAYERS).astype(float)  # 1 decade per layer
     relative = np.stack([base * 3.0, base, base * 1e-3 ** (DEPTH - LAYERS) / 3.0])
-    # median over steps at each layer is `base` (the middle row), exactly one decade per layer
-    rate = update_decay_rate(update_dataset(relative))
-    np.testing.assert_allclose(float(rate), 1.0, rtol=1e-12)
-    assert_labelled(rate)
-    # the last step alone: base * 1e-3 ** (L - l) / 3 falls 1 + 3 = 4 decades per layer
-    np.testing.assert_allclose(float(update_decay_rate(update_dataset(relative), 1)), 4.0,
+    np.testing.assert_allclose(float(update_decay(update_dataset(relative))), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(float(update_decay(update_dataset(relative), 1)), 4.0,
                                rtol=1e-12)
 
 
-def test_update_decay_rate_keeps_sweep_dims():
+def test_relative_update_decay_keeps_sweep_dims():
     rows = [10.0 ** -(r * (DEPTH - LAYERS)) for r in (0.5, 1.0, 2.0)]
     relative = np.stack([np.stack([row, row]) for row in rows])  # (gamma, step, layer)
-    rate = update_decay_rate(update_dataset(relative, {"gamma": [0.01, 0.1, 1.0]}))
+    rate = update_decay(update_dataset(relative, {"gamma": [0.01, 0.1, 1.0]}))
     assert rate.dims == ("gamma",)
     np.testing.assert_allclose(rate.values, [0.5, 1.0, 2.0], rtol=1e-12)
 
 
 @pytest.mark.parametrize("dead_layer", [1, 3])
-def test_update_decay_rate_ignores_layers_that_never_moved(dead_layer):
-    """A layer with a zero update (no error signal reached it) has log10 = -inf: left out."""
+def test_log_slope_leaves_out_layers_whose_update_is_exactly_zero(dead_layer):
+    """A zero update has log10 = -inf: left out of the fit, not a point at -inf."""
     relative = np.stack([10.0 ** -(2.0 * (DEPTH - LAYERS))] * 2)
     relative[:, dead_layer - 1] = 0.0
-    np.testing.assert_allclose(float(update_decay_rate(update_dataset(relative))), 2.0,
-                               rtol=1e-12)
+    np.testing.assert_allclose(float(update_decay(update_dataset(relative))), 2.0, rtol=1e-12)
 
 
 # --- sweeps over depth or inference_steps: shorter runs are NaN-padded at the end ---------------

@@ -55,12 +55,12 @@ def test_estimate_follows_the_documented_formula():
 
 
 def test_the_estimate_counts_every_record_the_compiled_step_fills():
-    """Counted from the compiled record layout: bp_cosine adds L per step and
-    hessian_condition 1 (the hand count before the house plan left the latter out)."""
+    """Counted from the compiled record layout: bp_cosine adds L per step, and
+    hessian_condition and hessian_lambda_max 1 each."""
     plain = resources.values_per_step(SMALL)
     both = resources.values_per_step(SMALL.replace(bp_alignment=True, hessian_samples=2))
     assert plain == (2 * (9 + 1) * 4, 3 * 4 + 1)
-    assert both == (plain[0], plain[1] + 4 + 1)
+    assert both == (plain[0], plain[1] + 4 + 2)
 
 
 def test_the_deep_run_needs_under_a_gib_and_is_not_refused():

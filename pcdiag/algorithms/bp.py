@@ -1,6 +1,6 @@
 """Backprop on the batch-mean output loss of the feedforward pass: the same network and
 weight optimizer as the PC algorithms, the baseline. It runs no inference, so its per-t
-records (and bp_cosine, hessian_condition) are NaN."""
+records (and bp_cosine, hessian_condition, hessian_lambda_max) are NaN."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def bp_step(prog, hyper, params, opt_state, x0, y, record):
         nan = jnp.full((prog.inference_steps + 1, prog.net.depth), jnp.nan, jnp.float32)
     out = step_record(prog, nan, nan, grads, new_params, change, params, loss, x0, y,
                       bp_cosine=jnp.full((prog.net.depth,), jnp.nan, jnp.float32),
-                      hessian=jnp.float32(jnp.nan))
+                      hessian=(jnp.float32(jnp.nan), jnp.float32(jnp.nan)))
     return new_params, opt_state, finite, out
 
 

@@ -1,6 +1,6 @@
 """The StepRecord of a logged step: per-t records from inference, and the per-step ones
-(norms, loss, and when switched on bp_cosine and hessian_condition). What each variable
-means is declared in pcdiag.records."""
+(norms, loss, and when switched on bp_cosine, hessian_condition and hessian_lambda_max).
+What each variable means is declared in pcdiag.records."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from pcdiag.algorithms.base import energies, output_loss_of
 from pcdiag.algorithms.infer import InferenceRecord, forward_init
 from pcdiag.energy import output_loss
-from pcdiag.hessian import condition_number
+from pcdiag.hessian import extreme_eigenvalues
 from pcdiag.nets.base import cosines, layer_norms
 from pcdiag.records import STEP_FIELDS, StepRecord
 
@@ -24,7 +24,8 @@ def join(first: InferenceRecord, last: InferenceRecord) -> tuple[jax.Array, jax.
 
 def step_record(prog, energy, grad_norm, grads, new_params, change, old_params, loss, x0, y,
                 bp_cosine=None, hessian=None) -> StepRecord:
-    """A StepRecord from a step's pieces (None for a record that is off)."""
+    """A StepRecord from a step's pieces (None for a record that is off; `hessian`: the pair
+    (condition number, lambda_max) of `hessian_probe`)."""
     if prog.bp_alignment and bp_cosine is None:
         bp_grads = jax.grad(output_loss_of, argnums=1)(prog, old_params, x0, y)
         bp_cosine = cosines(grads, bp_grads)
@@ -32,7 +33,8 @@ def step_record(prog, energy, grad_norm, grads, new_params, change, old_params, 
     values = dict(energy=energy, state_grad_norm=grad_norm, weight_grad_norm=weight_grad_norm,
                   weight_norm=weight_norm, update_norm=update_norm, train_loss=loss,
                   bp_cosine=bp_cosine if prog.bp_alignment else None,
-                  hessian_condition=hessian if prog.hessian_samples else None)
+                  hessian_condition=hessian[0] if prog.hessian_samples else None,
+                  hessian_lambda_max=hessian[1] if prog.hessian_samples else None)
     return StepRecord(**{name: values.get(name) for name in STEP_FIELDS})
 
 
@@ -46,17 +48,19 @@ def inference_record(prog, free, inference, final, grads, new_params, change, pa
         energy, grad_norm = join(inference, final)
     mu_out = prog.net.predict(params, prog.net.depth, states0[-1]) if states0 else mu1
     loss = jnp.mean(output_loss(mu_out, y, prog.output_energy))
-    hessian = hessian_condition(prog, free, params, x0, y, mu1) if prog.hessian_samples else None
+    hessian = hessian_probe(prog, free, params, x0, y, mu1) if prog.hessian_samples else None
     return step_record(prog, energy, grad_norm, grads, new_params, change, params, loss, x0, y,
                        hessian=hessian)
 
 
-def hessian_condition(prog, free, params, x0, y, mu1) -> jax.Array:
-    """Median over the batch's first `hessian_samples` samples of the condition number of
-    the Hessian of F_i w.r.t. the free variables (states; errors for epc) at t = 0."""
+def hessian_probe(prog, free, params, x0, y, mu1) -> tuple[jax.Array, jax.Array]:
+    """Over the batch's first `hessian_samples` samples, the medians of the condition number
+    lambda_max / lambda_min and of lambda_max of the Hessian of F_i w.r.t. the free variables
+    (states; errors for epc) at t = 0 (at the states forward initialisation gives). NaN for a
+    network without free nodes (depth 1)."""
     count = prog.hessian_samples
     if prog.net.depth == 1:
-        return jnp.float32(jnp.nan)
+        return jnp.float32(jnp.nan), jnp.float32(jnp.nan)
 
     def one(x0_i, y_i, mu1_i, key):
         states0 = forward_init(params, mu1_i[None], prog.net)
@@ -68,7 +72,9 @@ def hessian_condition(prog, free, params, x0, y, mu1) -> jax.Array:
                                     mu1=mu1_i[None]))
 
         z0 = tuple(s[0] for s in free.initial(states0))
-        return condition_number(energy, z0, key)
+        low, high = extreme_eigenvalues(energy, z0, key)
+        return high / low, high
 
     keys = jax.random.split(jax.random.PRNGKey(0), count)
-    return jnp.median(jax.vmap(one)(x0[:count], y[:count], mu1[:count], keys))
+    condition, lambda_max = jax.vmap(one)(x0[:count], y[:count], mu1[:count], keys)
+    return jnp.median(condition), jnp.median(lambda_max)

@@ -1,6 +1,7 @@
 """The text the commands print: a run's accuracies, status and speed, a sweep's table of
 final accuracies and run statuses (ok, diverged, inference unstable, collapsed), a saved
-file's config, axes and energies (`pcdiag info`), and where a stored sweep stands
+file's config, axes, energies and diagnostic measures (`pcdiag info`: layers reached at T,
+stalled layers, profile shapes, from pcdiag.measures), and where a stored sweep stands
 (`pcdiag sweep --status`)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pcdiag import measures
 from pcdiag import status as status_module
 from pcdiag.config import Config, field_names
 from pcdiag.dataset import config_of
@@ -142,6 +144,10 @@ def _where_energies(ds) -> str:
 def _info_run(ds, config: Config) -> list[str]:
     lines = [_where_energies(ds) + ":"]
     lines.extend(_energy_lines(ds, config.algorithm, indent="  "))
+    found = _measures(ds)
+    lines.append("measures (pcdiag.measures; reached: last logged step, profiles: late "
+                 f"{measures.LATE_FRACTION:.0%} of steps):")
+    lines.extend(f"  {text}" for text in _measure_texts(found, {}, compact=False))
     lines.append("accuracy:")
     lines.append("  epoch  train_acc  test_acc")
     for epoch, train_acc, test_acc in zip(
@@ -156,7 +162,9 @@ def _info_run(ds, config: Config) -> list[str]:
 
 def _info_sweep(ds, axes: list[str], config: Config) -> list[str]:
     n_epochs = ds.sizes["epoch"]
-    lines = [f"per combination: accuracies after epoch {n_epochs}; {_where_energies(ds)}:"]
+    lines = [f"per combination: accuracies after epoch {n_epochs}; {_where_energies(ds)}; "
+             "pcdiag.measures (reached at T, stalled layers, profile shapes E / Δθ):"]
+    found = _measures(ds)
     for index in np.ndindex(*(ds.sizes[a] for a in axes)):
         where = dict(zip(axes, index))
         point = ds.isel(where)
@@ -166,13 +174,94 @@ def _info_sweep(ds, axes: list[str], config: Config) -> list[str]:
         lines.append(
             f"  {label}: train {_acc(point['train_accuracy'].values[-1])} "
             f"test {_acc(point['test_accuracy'].values[-1])} "
-            f"diverged_at {int(point['diverged_at'])}; {_status_word(point)}; {energy}"
+            f"diverged_at {int(point['diverged_at'])}; {_status_word(point)}; {energy}; "
+            + ", ".join(_measure_texts(found, where, compact=True))
         )
     n_div = int((ds["diverged_at"] >= 0).sum())
     lines.append(f"diverged: {n_div} of {int(ds['diverged_at'].size)} runs")
     if "run_status" in ds:
         lines.append(_status_counts(ds))
     return lines
+
+
+def _measures(ds) -> dict:
+    """pcdiag.measures of every run, once for the whole file (indexed per run later): layers
+    reached at T and each run's depth, stalled layers (and whether that is only a lower
+    bound), the energy and update profiles' shapes and rates. Absent records: absent keys."""
+    found: dict = {}
+    if "update_norm" in ds and "weight_norm" in ds:
+        found["depth"] = measures.output_layer(ds)
+        found["stalled"] = measures.stalled_layers(ds)
+        found["lower"] = measures.stalled_lower_bound(ds)
+        found["update"] = measures.update_profile(ds)
+    if "energy" in ds and "energy_total" in ds and "t" in ds.dims:
+        found["reached"] = measures.layers_reached(ds)
+        found["energy"] = measures.energy_profile(ds)
+    return found
+
+
+def _pick(da, where: dict):
+    """One run's value of a measure (its sweep dims indexed by `where`, positions)."""
+    return da.isel({k: v for k, v in where.items() if k in da.dims})
+
+
+def _count(da) -> str:
+    """A count as text: '13', '10–11' if several runs remain (dims not in the sweep attr),
+    'n/a' where none is finite (a diverged run: no count, never 0)."""
+    values = np.asarray(da.values, float).ravel()
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return "n/a"
+    lo, hi = int(values.min()), int(values.max())
+    return str(lo) if lo == hi else f"{lo}–{hi}"
+
+
+def _profile_word(profile, where: dict, compact: bool) -> str:
+    one = _pick(profile, where)
+    shape = "/".join(dict.fromkeys(str(v) for v in np.ravel(one["shape"].values)))
+    rate = np.asarray(one["rate"].values, float).ravel()
+    if rate.size and np.isfinite(rate).all():
+        value = float(rate.mean())
+        return f"{shape} {value:.2f}" if compact else f"{shape}, {value:.3g} decades/layer"
+    return shape
+
+
+def _measure_texts(found: dict, where: dict, *, compact: bool) -> list[str]:
+    """One run's measures: compact ('reached 13/16', 'stalled 3', 'E rising 0.60', 'Δθ
+    u_shaped') for a sweep's line, else one line each."""
+    depth = _count(_pick(found["depth"], where)) if "depth" in found else ""
+    of = (f"/{depth}" if compact else f" of {depth}") if depth not in ("", "n/a") else ""
+    texts = []
+    if "reached" in found:
+        count = _count(_pick(found["reached"], where))
+        if count == "n/a":
+            texts.append("reached n/a" if compact else
+                         "layers reached at t = T: n/a (energies not finite)")
+        else:
+            texts.append(f"reached {count}{of}" if compact else
+                         f"layers reached at t = T: {count}{of} (output included)")
+    if "stalled" in found:
+        count = _count(_pick(found["stalled"], where))
+        low = bool(_pick(found["lower"], where).any()) and count != "n/a"
+        if compact:
+            texts.append(f"stalled {'≥ ' if low else ''}{count}{of if count != 'n/a' else ''}")
+        else:
+            note = (" (a lower bound: Adam-type optimizer, no per-t energies to check its "
+                    "layers)" if low else "") + (" (diverged: no count)" if count == "n/a"
+                                                 else "")
+            of_l = of if count != "n/a" else ""
+            texts.append(f"stalled layers (learn at no logged step): {count}{of_l}{note}")
+    shapes = []
+    if "energy" in found:
+        shapes.append(("E" if compact else "energy at T") + " "
+                      + _profile_word(found["energy"], where, compact))
+    if "update" in found:
+        shapes.append(("Δθ" if compact else "relative update") + " "
+                      + _profile_word(found["update"], where, compact))
+    if shapes:
+        texts.extend(shapes if compact else ["profile shapes (rate only where monotone): "
+                                             + "; ".join(shapes)])
+    return texts
 
 
 def _status_word(point) -> str:

@@ -67,6 +67,9 @@ def findings(ds: xr.Dataset, bp: xr.Dataset | None = None) -> xr.Dataset:
     out["algorithm_name"] = algorithm.astype(str)
     out["weight_optimizer_name"] = _per_run_setting(ds, "weight_optimizer", runs,
                                                     "adamw").astype(str)
+    out["parameterization_name"] = _per_run_setting(ds, "parameterization", runs,
+                                                    "sp").astype(str)
+    out["skip"] = _per_run_setting(ds, "skip", runs, False).astype(bool)
     # standard PC's front moves one layer per iteration: layer 1 needs L - 1 of them
     needed = xr.where(algorithm == "epc", 1, out["depth"] - 1)
     out["steps_needed"] = needed.where(algorithm != "bp").assign_attrs(

@@ -80,16 +80,17 @@ def _energy_share(ax, run: xr.Dataset, depth: int) -> None:
     ax.barh(layers[reached], positive[reached], color="C0", label="reached")
     if (~reached).any():
         ax.barh(layers[~reached], positive[~reached], color=NOT_REACHED, edgecolor="0.5",
-                label="not reached (rounding)")
-    floor = measures.ROUNDING
-    zero = ~(values > 0)
-    if zero.any():
-        ax.plot(np.full(zero.sum(), floor), layers[zero], "x", color="0.3",
-                label="0 (drawn at 2^-24)")
-    ax.legend(loc="lower right", fontsize=7)
+                label="not reached (< 2^-24 F or rounding)")
+    smallest = np.nanmin(positive) if np.isfinite(positive).any() else measures.ROUNDING
+    left = smallest / 30
     ax.set_xscale("log")
-    ax.set_xlim(left=min(floor / 2, np.nanmin(positive) / 2) if np.isfinite(positive).any()
-                else floor / 2)
+    ax.set_xlim(left=left, right=2.0)
+    zero = ~(values > 0)
+    if zero.any():  # exact zeros at the left edge, where a log axis has no place for them
+        ax.plot(np.full(zero.sum(), left * 2), layers[zero], "x", color="0.3",
+                label="exactly 0 (at the edge)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=6,
+              frameon=False)
     ax.set_xlabel("share of the energy at T, E_l / F")
     ax.set_ylabel("layer l")
     ax.set_title("where the energy is at T (median of late steps)", fontsize=8)
@@ -102,9 +103,10 @@ def _updates(ax, run: xr.Dataset, depth: int) -> None:
     values = rel.values
     shown = np.where(values > 0, values, np.nan)
     ax.plot(layers, shown, "o-", color="C0", label="relative update")
-    ax.axhline(measures.ROUNDING, color="0.5", ls=":", label="float32 resolution 2^-24")
+    ax.axhline(measures.UNCHANGED, color="0.5", ls=":",
+               label="2^-25: below it weights stay bit-identical")
     if stalled.any():  # on the line where they moved (Adam on rounding), else at the bottom
-        low = np.nanmin(np.append(shown, measures.ROUNDING)) / 3
+        low = np.nanmin(np.append(shown, measures.UNCHANGED)) / 3
         y = np.where(np.isfinite(shown), shown, low)[stalled]
         ax.plot(layers[stalled], y, "x", color="C3", ms=8, mew=1.5,
                 label="stalled (learns at no logged step)")

@@ -14,8 +14,8 @@ epochs:
   (`pcdiag.engine.loop.record_layout`, the shapes of every StepRecord field the step fills,
   found by tracing the step without compiling it), split into per-t values (the variables
   with a t dim: energy and state_grad_norm, 2 (T+1) L with ``record_inference``) and
-  per-step values (weight_grad_norm, weight_norm, update_norm, train_loss, and bp_cosine and
-  hessian_condition when switched on);
+  per-step values (weight_grad_norm, weight_norm, update_norm, train_loss, and bp_cosine,
+  hessian_condition and hessian_lambda_max when switched on);
 - device, one epoch's record buffers: ``R * S_pad * (per_t + per_step)``, S_pad counting the
   padding of the last chunk (the loop keeps an epoch's chunks on the device until its end);
 - host result: every run's records over all epochs, ``R * E * S * (per_t + per_step)`` (a

@@ -4,7 +4,8 @@
   VGG-7, VGG-9 and ResNet-18 (x: the networks by depth), every seed a point, the mean a line
   (solid through the VGGs, dashed through the ResNets), band min to max;
 - ``energy_propagation_conv``: log10 energy over node x inference iteration for PC on VGG-5
-  and on the deepest network of the first figure;
+  and on the deepest network of the first figure, nodes the error has not reached
+  (pcdiag.measures.reached) in grey;
 - ``energy_ratio_vs_gamma_conv``: E_l / E_l+1 at t = T (median over the logged steps and
   seeds) against gamma for PC on VGG-5, a line per node pair; a median that is 0 or
   non-finite is drawn as a marker on the floor of the axis and counted in the figure text.
@@ -25,7 +26,7 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
 
 import pcdiag.plot as pplot
-from pcdiag import metrics, status
+from pcdiag import measures, status
 from pcdiag.figures.cost import CONV
 from pcdiag.figures.errors import FigureError
 from pcdiag.figures.experiments import SweepSpec, combine, config_of, conform, select, trim
@@ -267,16 +268,20 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
                         markersize=3.5, color=colours[i], alpha=0.8)
             for name, n in mark_failures(ax, xs, p, colours[i]).items():
                 failed[name] += n
-        frozen = metrics.frozen_layers(ds.sel(algorithm="pc")) if "pc" in algorithms else None
+        pc = ds.sel(algorithm="pc") if "pc" in algorithms else None
+        stalled = measures.stalled_layers(pc) if pc is not None else None
+        lower = measures.stalled_lower_bound(pc) if pc is not None else None
         ticks = []
         for j, (d, L) in enumerate(zip(ds["description"].values, ds["depth"].values)):
             text = f"{d}\nL = {int(L)}"
-            if frozen is not None:
-                text += f"\nPC frozen: {range_text(frozen.isel(network=j).values) or 'n/a'}"
+            if stalled is not None:
+                count = stalled.isel(network=j)
+                low = lower.isel(network=j) if "network" in lower.dims else lower
+                text += f"\nPC stalled: {pplot.depth.stalled_text(pc, count, low) or 'n/a'}"
             ticks.append(text)
         ax.set_xticks(x, ticks)
-        ax.set_xlabel("network, by depth L (PC nodes); PC frozen: layers with zero weight "
-                      "gradient at every step")
+        ax.set_xlabel("network, by depth L (PC nodes); PC stalled: layers that learn at no "
+                      "logged step (≥: a lower bound, see caption)")
         ax.set_ylabel("test accuracy")
         handles = [Line2D([], [], color=colours[i], marker="o", markersize=4,
                           label=ALGORITHM_TEXT.get(a, a)) for i, a in enumerate(algorithms)]
@@ -308,7 +313,14 @@ def caption_accuracy_vs_depth_conv(ds: xr.Dataset) -> str:
             f"{cfg.inference_steps} of a deeper net get no error in a batch. iPC takes a "
             "weight step at every inference step. ResNets: one PC node per basic block, no "
             "batch norm; VGG-7 is PCX's (two unpadded convs). Points of one network are "
-            "spread sideways by algorithm. Chance: dotted line.",
+            "spread sideways by algorithm. Chance: dotted line. PC stalled "
+            "(pcdiag.measures.stalled_layers; seeds' range): layers whose relative weight "
+            "update exceeds what weight decay alone gives by more than float32 resolution at "
+            "no logged step. '≥': a lower bound, because this Dataset keeps no per-t "
+            "energies and AdamW's step does not shrink with the gradient, so a layer fed only "
+            "by float32 rounding counts as learning; energy_propagation_conv, which keeps "
+            "the energies of the first seed, counts the stalled layers of VGG-5 and ResNet-18 "
+            "with that check.",
         )
 
 
@@ -319,11 +331,16 @@ def plot_energy_propagation_conv(ds: xr.Dataset) -> MplFigure:
                         layout="constrained")
         axes = fig.subplots(1, n, squeeze=False)[0]
         pplot.energy_propagation(ds, axes, dim="network")
+        reached = measures.layers_reached(ds)
+        stalled = measures.stalled_layers(ds)
         for ax, key in zip(axes, ds["network"].values):
             depth = int(ds["depth"].sel(network=key))
             ax.set_ylim(0.5, depth + 0.5)
             ax.set_title(f"PC, {pplot.depth.describe(ds, 'network', key)} (L = {depth})"
-                         + _status_text(ds, key), loc="left")
+                         + _status_text(ds, key) + "\nreached at T: "
+                         f"{range_text(reached.sel(network=key).values) or 'n/a'}/{depth}, "
+                         f"stalled: {range_text(stalled.sel(network=key).values) or 'n/a'}",
+                         loc="left")
         fig.suptitle("Where the energy reaches (PC)", x=0.01, ha="left")
     return fig
 
@@ -332,11 +349,16 @@ def caption_energy_propagation_conv(ds: xr.Dataset) -> str:
     return conv_caption(
             ds,
             "Each panel: one run (first seed), mean over the last 10% of logged training "
-            "steps; shared colour scale; grey: energy exactly 0 (the error has not arrived). "
-            "Node l = 1 is the first conv (input side), l = L the linear output node. "
-            "Colour: log10 of the layer energy. Energies of 1e-12 and below at t = 0 (after "
-            "forward initialisation, exactly 0 in exact arithmetic) are at float32 rounding "
-            "level.",
+            "steps; shared colour scale; colour: log10 of the layer energy. Grey: not reached "
+            "(pcdiag.measures.reached is 0 at every averaged step: E_l(t) <= max(2 E_l(0), "
+            "2^-24 F(t)); E_l(0), after forward initialisation, is 0 in exact arithmetic, so "
+            "what a node holds there is float32 rounding, and an energy below 2^-24 of the "
+            "total F is below F's float32 resolution), whatever tiny energy the node holds. "
+            "Node l = 1 is the first conv (input side), l = L the linear output node. Titles: "
+            "the nodes reached at t = T of the last logged step (pcdiag.measures."
+            "layers_reached, the output included) and the stalled layers (pcdiag.measures."
+            "stalled_layers: learn at no logged step; AdamW layers whose node is not reached "
+            "count as stalled, their gradient being rounding).",
         )
 
 
@@ -466,21 +488,29 @@ def summary_accuracy_vs_depth_conv(ds: xr.Dataset) -> str:
 def summary_energy_propagation_conv(ds: xr.Dataset) -> str:
     from pcdiag.plot.depth import final_energy
 
-    lines = ["  PC, first seed, mean over the last 10% of logged steps, E_l at t = T:"]
+    lines = ["  PC, first seed, mean over the last 10% of logged steps, E_l at t = T; "
+             "reached, stalled: pcdiag.measures at the last logged step:"]
+    first_t = measures.reached_at(ds).isel(step=-1)
+    reached = measures.layers_reached(ds)
+    stalled = measures.stalled(ds)
     for key in ds["network"].values:
         part = ds.sel(network=key)
         depth = int(part["depth"])
         energy = final_energy(part.isel(layer=slice(0, depth))).isel(t=-1)
         first = []
-        full = final_energy(part.isel(layer=slice(0, depth)))
         for layer in (1, 2):
-            reached = np.flatnonzero(full.sel(layer=layer).values > 0)
-            first.append(f"layer {layer} first non-zero at t = {int(full['t'][reached[0]])}"
-                         if reached.size else f"layer {layer} never reached")
+            t = float(first_t.sel(network=key, layer=layer))
+            first.append(f"layer {layer} first reached at t = {int(t)}" if np.isfinite(t)
+                         else f"layer {layer} not reached by T")
         cells = ", ".join(f"E{int(layer)} {short_number(float(energy.sel(layer=layer)), 2)}"
                           for layer in energy["layer"].values)
+        still = stalled.sel(network=key)
+        names = still["layer"].values[(still == 1).values]
         lines.append(f"    {pplot.depth.describe(ds, 'network', key)}: {cells}; "
-                     + "; ".join(first))
+                     + "; ".join(first)
+                     + f"; {int(reached.sel(network=key))} of {depth} nodes reached at t = T"
+                     + (f"; layers {pplot.depth.layer_ranges(names)} stalled" if names.size
+                        else "; no layer stalled"))
     return "\n".join(lines)
 
 
@@ -514,7 +544,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
     Figure(
         name="energy_propagation_conv",
         description="log10 energy over node x inference iteration for PC on VGG-5 and the "
-                    "deepest conv network; zero energy (not reached) in grey.",
+                    "deepest conv network; nodes not reached (float32 rounding only) in grey.",
         sweeps=_energy_specs,
         data=_energy_data,
         plot=plot_energy_propagation_conv,

@@ -1,10 +1,13 @@
 """Deep networks: five figures on how the error signal decays with depth, and the remedies.
 
-- ``accuracy_vs_depth``: test accuracy and frozen layers against depth for PC, iPC and BP;
+- ``accuracy_vs_depth``: test accuracy and stalled layers against depth for PC, iPC and BP;
 - ``energy_propagation``: log10 energy over layer x inference iteration, PC beside each remedy;
-- ``update_decay``: relative weight update against layer, one line per depth, with the fitted
-  decay rate (decades per layer) in the legend;
+- ``update_decay``: relative weight update against layer, one line per depth, with the
+  profile's shape and, where it is monotone, its decay rate (decades per layer) in the legend;
 - ``depth_gamma``: test accuracy over depth x gamma, and the decay rate against gamma;
+
+Every count and profile is pcdiag.measures' (reached, layers_reached, reached_at, stalled,
+stalled_layers, energy_profile, update_profile): no figure keeps a definition of its own.
 - ``bp_alignment``: cosine between PC's and backprop's weight gradients against layer.
 
 Sizes come from `DEEP_PROFILES` (pcdiag.figures.profiles: one `DeepProfile` per profile
@@ -27,7 +30,7 @@ import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
 import pcdiag.plot as pplot
-from pcdiag import metrics
+from pcdiag import measures
 from pcdiag.figures.cost import RESIDUAL_MLP
 from pcdiag.figures.experiments import SweepSpec, combine, config_of, conform, select, trim
 from pcdiag.figures.layout import (
@@ -210,9 +213,9 @@ def plot_accuracy_vs_depth(ds: xr.Dataset) -> MplFigure:
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.25))
         pplot.accuracy_vs_depth(ds, top, hue="variant")
         top.set_xlabel("")
-        pplot.frozen_vs_depth(ds, bottom, hue="variant")
+        pplot.stalled_vs_depth(ds, bottom, hue="variant")
         legend_below(fig, top)
-        fig.suptitle("Test accuracy and frozen layers vs depth")
+        fig.suptitle("Test accuracy and stalled layers vs depth")
     return fig
 
 
@@ -305,9 +308,13 @@ def caption_accuracy_vs_depth(ds: xr.Dataset) -> str:
         ds,
         f"Top: line: mean over {ds.sizes.get('seed', 1)} seed(s); dots: single seeds; band: "
         "min-max; runs nearer chance than the best are marked at the bottom edge with their "
-        "accuracy; failed runs (run_status) have their own markers. Bottom: frozen layers, "
-        "those whose weight gradient is exactly 0 at every logged step (the error never "
-        "reached them; they move only by weight decay), with 'min-max of L' over seeds. "
+        "accuracy; failed runs (run_status) have their own markers. Bottom: stalled layers "
+        "(pcdiag.measures.stalled_layers), those that learn at no logged step: their "
+        "relative update ||Δθ_l|| / ||θ_l|| exceeds what weight decay alone gives (lr x "
+        "decay) by more than 2^-24 at none of them, so their weights moved only by weight "
+        "decay or below float32 resolution; 'min-max of L' over seeds. '≥': a lower bound, "
+        "because these data keep no per-t energies and AdamW's step does not shrink with "
+        "the gradient, so a layer fed only by float32 rounding counts as learning. "
         f"T = {cfg.inference_steps} inference steps at every depth: 2 x the deepest "
         "network, so T >= 2L everywhere (PC's error front moves at most one layer per "
         "inference step, so layer 1 of an L-layer net gets no error before t = L - 1; in "
@@ -323,9 +330,13 @@ def caption_energy_propagation(ds: xr.Dataset) -> str:
         ds,
         f"Each panel: mean over {ds.sizes.get('seed', 1)} seed(s) and the last 10% of logged "
         f"training steps; shared colour scale over the top {pplot.depth.HEATMAP_DECADES} "
-        "decades (lower energies in the colour bar's 'under' colour); grey: energy exactly 0 "
-        "in every seed (the error signal has not arrived); 'reached at t = T' counts the "
-        "layers with non-zero energy at the last iteration. Remedies: more inference steps; "
+        "decades (lower energies in the colour bar's 'under' colour); grey: not reached "
+        "(pcdiag.measures.reached is 0 in every seed and averaged step: E_l(t) <= max(2 "
+        "E_l(0), 2^-24 F(t)), no more than the node's float32 rounding at forward "
+        "initialisation, where E_l(0) is 0 in exact arithmetic, and below the float32 "
+        "resolution of the total energy F); 'reached at T' counts the layers reached at "
+        "t = T of the last logged step (pcdiag.measures.layers_reached), the seeds' range. "
+        "Remedies: more inference steps; "
         "ePC (states x_l = mu_l + e_l, inference on the errors) and μPC (parameterization "
         f"'mupc', AdamW lr {MUPC_WEIGHT_LR:g}) with their published state step (SGD lr "
         f"{RECIPE_STATE_STEP['epc']:g} on the batch-mean energy, as in jpc's examples), not "
@@ -340,14 +351,17 @@ def caption_update_decay(ds: xr.Dataset) -> str:
     return deep_caption(
         ds,
         f"γ = {cfg.gamma:g}, T = {cfg.inference_steps} at every depth (2 x the deepest). "
-        "Decay rate: minus the least-squares slope of log10 ||Δθ_l|| / ||θ_l|| against "
-        "the distance from the output L - l, fitted to the non-zero medians drawn "
-        "(pcdiag.metrics.update_decay_rate); layers whose update is exactly 0 (the error "
-        "never reached them) are listed in the legend. SGD with momentum, not AdamW: AdamW "
-        "normalises each layer's update, which hides the decay (its fitted rate is ~0); "
-        "weight decay 0, else a layer without gradient still moves by lr x decay, a floor "
-        f"of ~1e-5. Median over the final steps and {ds.sizes.get('seed', 1)} seed(s); the "
-        "rate in the legend is the mean of the seeds' fitted rates.",
+        "Profile (pcdiag.measures.update_profile): each seed's median of ||Δθ_l|| / "
+        "||θ_l|| over the last 25% of logged steps; drawn: its median over "
+        f"{ds.sizes.get('seed', 1)} seed(s). The legend names each profile's shape over "
+        "layers 1..L (rising toward the output, falling, U-shaped, ...) and gives a decay "
+        "rate (minus the least-squares slope of log10 of the profile against L - l, mean of "
+        "the seeds') only where the profile is monotone: a line does not describe a "
+        "U-shaped one. Hollow markers: stalled layers (pcdiag.measures.stalled), whose "
+        "relative update exceeds 2^-24 (float32 resolution; weight decay is 0) at no logged "
+        "step in every seed. SGD with momentum, not AdamW: AdamW normalises each layer's "
+        "update, which hides the decay; weight decay 0, else a layer without gradient "
+        "still moves by lr x decay / (1 - momentum), a floor of ~1e-5.",
     )
 
 
@@ -356,12 +370,14 @@ def caption_depth_gamma(ds: xr.Dataset) -> str:
     return deep_caption(
         ds,
         f"Left: test accuracy, mean over {ds.sizes.get('seed', 1)} seed(s), in each cell "
-        "with the mean number of frozen layers (weight gradient exactly 0 at every logged "
-        "step) where any froze; hatched: a run failed (run_status), with the count. Right: "
-        "the relative-update decay rate (as in update_decay: minus the slope of log10 "
-        "||Δθ_l|| / ||θ_l|| against L - l, median over the final 20% of logged steps, fitted "
-        "to the layers that moved), line: mean over seeds, dots: seeds; a rate near 0 means "
-        "every layer learns at the same relative speed. Same runs as update_decay and "
+        "with the stalled layers (pcdiag.measures.stalled_layers: layers that learn at no "
+        "logged step, relative update never above 2^-24; the seeds' range) where any "
+        "stalled; hatched: a run failed (run_status), with the count. Right: the "
+        "relative-update decay rate (as in update_decay: pcdiag.measures.update_profile, "
+        "each seed's median over the last 25% of logged steps; minus the slope of log10 "
+        "against L - l), only where the profile is monotone; line: mean over seeds, dots: "
+        "seeds. A profile that is not monotone has no rate; its shape is drawn at the foot "
+        "of the panel instead (U: U-shaped), one row per depth. Same runs as update_decay and "
         f"bp_alignment: SGD-momentum weights, weight decay 0, T = {cfg.inference_steps} at "
         "every depth.",
     )
@@ -380,7 +396,7 @@ def caption_bp_alignment(ds: xr.Dataset) -> str:
         f"the final 20% of logged steps (the last {_final_steps(ds)} logged steps), "
         f"{ds.sizes.get('seed', 1)} seed(s). "
         f"T = {cfg.inference_steps} at every depth. NaN (no point) where the PC gradient is "
-        "exactly 0: the error never reached the layer.",
+        "exactly 0 (no error at all arrived there), listed in the legend.",
     )
 
 
@@ -409,16 +425,20 @@ def summary_accuracy_vs_depth(ds: xr.Dataset) -> str:
         else:
             lines.append(f"  PC stays within 5 points of BP up to depth {depths[-1]} (largest "
                          f"gap {short_number(float(gap.max()))})")
-    frozen = metrics.frozen_layers(ds)
+    stalled = measures.stalled_layers(ds)
+    lower = measures.stalled_lower_bound(ds)
     for v in ds["variant"].values:
         cells = []
         for d in depths:
-            f = frozen.sel(variant=v, depth=d).values
-            if np.nanmax(f, initial=0) > 0:
-                cells.append(f"{d}: {range_text(f)} of {d}")
+            f = stalled.sel(variant=v, depth=d)
+            if np.nanmax(f.values, initial=0) > 0:
+                low = lower.sel({k: x for k, x in dict(variant=v, depth=d).items()
+                                 if k in lower.dims})
+                cells.append(f"{d}: {pplot.depth.stalled_text(ds, f, low)} of {d}")
         if cells:
-            lines.append(f"  {pplot.depth.describe(ds, 'variant', v)} frozen layers (weight "
-                         f"gradient exactly 0 at every logged step; min-max over seeds): "
+            lines.append(f"  {pplot.depth.describe(ds, 'variant', v)} stalled layers (learn "
+                         f"at no logged step, pcdiag.measures; min-max over seeds; '≥': a "
+                         f"lower bound, no energies to check AdamW's layers): "
                          + ", ".join(cells))
     deepest = ", ".join(f"{pplot.depth.describe(ds, 'variant', v)} "
                         f"{short_number(float(mean.sel(variant=v, depth=depths[-1])))}"
@@ -427,27 +447,28 @@ def summary_accuracy_vs_depth(ds: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
-def energy_numbers(ds: xr.Dataset, final: float = 0.1) -> dict[str, dict[str, float]]:
-    """Per variant (energies: mean over seeds and the final steps): E_1 and E_L at t = T, the
-    first t where E_1 > 0, the energy decay rate at t = T (decades per layer, fitted over the
-    layers with non-zero energy; mean over seeds and steps), the layers with E_l > 0 at t = T
-    ('reached')."""
+def energy_numbers(ds: xr.Dataset, final: float = 0.1) -> dict[str, dict]:
+    """Per variant: E_1 and E_L at t = T as drawn (mean over seeds and the final steps); from
+    pcdiag.measures, the seeds' range of the first t at which layer 1 is reached
+    (`reached_at`, last logged step; '' where no seed reaches it by T), of the layers reached
+    at t = T (`layers_reached`), and the energy profile at T (`energy_profile`: its shape and
+    the mean of the seeds' decay rates where it is monotone, NaN otherwise)."""
+    reached = measures.layers_reached(ds)
+    first = measures.reached_at(ds).sel(layer=1).isel(step=-1)
+    profiles = measures.energy_profile(ds)
     out = {}
     for v in ds["variant"].values:
         part = ds.sel(variant=v)
         steps = int(part["inference_steps"])
-        part = part.isel(t=slice(0, steps + 1))
-        energy = pplot.depth.final_energy(part, final)
-        e1 = energy.isel(layer=0)
-        reached = np.flatnonzero(e1.values > 0)
-        tail = final_fraction(part, final)
-        rate = metrics.energy_decay_rate(tail)["rate"].mean()
-        last = energy.isel(t=-1)
+        energy = pplot.depth.final_energy(part.isel(t=slice(0, steps + 1)), final)
+        profile = profiles.sel(variant=v)
         out[str(v)] = {
-            "E1": float(e1.isel(t=-1)), "EL": float(energy.isel(layer=-1, t=-1)),
-            "first_t": float(energy["t"].values[reached[0]]) if reached.size else math.nan,
-            "rate": float(rate), "T": steps,
-            "reached": int((last > 0).sum()),
+            "E1": float(energy.isel(layer=0, t=-1)), "EL": float(energy.isel(layer=-1, t=-1)),
+            "first_t": range_text(first.sel(variant=v).values), "T": steps,
+            "reached": range_text(reached.sel(variant=v).values),
+            "rate": float(profile["rate"].mean(skipna=True)) if bool(
+                profile["rate"].notnull().any()) else math.nan,
+            "profile": pplot.depth.profile_text(profile),
         }
     return out
 
@@ -455,53 +476,56 @@ def energy_numbers(ds: xr.Dataset, final: float = 0.1) -> dict[str, dict[str, fl
 def summary_energy_propagation(ds: xr.Dataset) -> str:
     cfg = config_of(ds)
     seeds = ds.sizes.get("seed", 1)
-    lines = [f"  depth {cfg.depth}, mean over {seeds} seed(s) and the last 10% of logged steps:"]
+    lines = [f"  depth {cfg.depth}, {seeds} seed(s); E: mean over seeds and the last 10% of "
+             "logged steps; reached (pcdiag.measures): seeds' range at the last logged step; "
+             "energy profile at T: late 25% of steps:"]
     for v, n in energy_numbers(ds).items():
-        first = (f"layer 1 first non-zero at t = {int(n['first_t'])}" if np.isfinite(n["first_t"])
-                 else f"layer 1 never reached in T = {n['T']}")
+        first = (f"layer 1 first reached at t = {n['first_t']}" if n["first_t"]
+                 else f"layer 1 not reached by T = {n['T']}")
         first += f"; {n['reached']} of {cfg.depth} layers reached at t = T"
         text = pplot.depth.describe(ds, 'variant', v).replace("\n", ", ")
         lines.append(f"    {text}: "
                      f"E_1(T) = {short_number(n['E1'])}, "
-                     f"E_L(T) = {short_number(n['EL'])}, {first}; energy decay rate at t = T "
-                     f"{short_number(n['rate'])} decades/layer")
+                     f"E_L(T) = {short_number(n['EL'])}, {first}; energy profile at T "
+                     f"{n['profile']}")
     return "\n".join(lines)
 
 
 def summary_update_decay(ds: xr.Dataset) -> str:
-    rate = pplot.depth.update_rates(ds)
-    rel = metrics.relative_update(ds)
-    median = final_fraction(rel.to_dataset(name="r"), 0.2)["r"]
-    median = median.median([d for d in ("seed", "step") if d in median.dims])
+    profiles = measures.update_profile(ds)
+    median = profiles["profile"].median("seed", skipna=True)
+    stalled = measures.stalled(ds)
     cells = []
     for depth in ds["depth"].values:
         m = median.sel(depth=depth)
         top, bottom = float(m.sel(layer=int(depth))), float(m.sel(layer=1))
-        still = m["layer"].values[(m == 0).values]
-        zero = f"; layers {pplot.depth._ranges(still)} did not move" if still.size else ""
-        cells.append(f"L = {int(depth)}: {short_number(float(rate.sel(depth=depth)))} "
-                     "decades/layer "
-                     f"(layer 1 {short_number(bottom)}, layer L {short_number(top)}{zero})")
-    return "  relative-update decay rate (median over the final 20% of steps): " + "; ".join(
-        cells)
+        still = pplot.depth.stalled_layers_text(stalled.sel(depth=depth))
+        cells.append(f"L = {int(depth)}: {pplot.depth.profile_text(profiles.sel(depth=depth))} "
+                     f"(layer 1 {short_number(bottom)}, layer L {short_number(top)}; "
+                     + (f"layers {still} stalled" if still else "no layer stalled") + ")")
+    return ("  relative-update profile (pcdiag.measures.update_profile: median over the last "
+            "25% of steps, then over seeds; rate only where monotone): " + "; ".join(cells))
 
 
 def summary_depth_gamma(ds: xr.Dataset) -> str:
     summary = pplot.accuracy_summary(ds)
-    frozen = metrics.frozen_layers(ds).mean("seed", skipna=True)
-    n_final = final_fraction(ds[["update_norm"]], 0.2).sizes["step"]
-    rate = metrics.update_decay_rate(ds, last_steps=n_final).mean("seed", skipna=True)
-    lines = [f"  test accuracy (mean over {ds.sizes.get('seed', 1)} seeds) [frozen layers] "
-             "decay rate in decades/layer, by depth and γ:"]
+    stalled = measures.stalled_layers(ds)
+    lower = measures.stalled_lower_bound(ds)
+    profiles = measures.update_profile(ds)
+    lines = [f"  test accuracy (mean over {ds.sizes.get('seed', 1)} seeds) [stalled layers, "
+             "seeds' range] update profile: shape, decay rate in decades/layer where "
+             "monotone, by depth and γ:"]
     for depth in ds["depth"].values:
         cells = []
         for gamma in ds["gamma"].values:
             at = dict(depth=depth, gamma=gamma)
             point = summary.sel(at)
-            f = float(frozen.sel(at))
-            cells.append(f"γ {gamma:g}: {short_number(float(point['mean']))}"
-                         + (f" [{f:.3g} frozen]" if f > 0 else "")
-                         + f" {short_number(float(rate.sel(at)), 2)}"
+            f = stalled.sel(at)
+            low = lower.sel({k: v for k, v in at.items() if k in lower.dims})
+            count = (f" [{pplot.depth.stalled_text(ds, f, low)} stalled]"
+                     if np.nanmax(f.values, initial=0) > 0 else "")
+            cells.append(f"γ {gamma:g}: {short_number(float(point['mean']))}{count} "
+                         f"{pplot.depth.profile_text(profiles.sel(at))}"
                          + pplot.failure_text(point))
         lines.append(f"    L = {int(depth)}: " + "; ".join(cells))
     return "\n".join(lines)
@@ -529,7 +553,7 @@ FIGURES_HERE = tuple(register(figure) for figure in (
     Figure(
         name="accuracy_vs_depth",
         description="Test accuracy against depth (residual MLP) for PC, iPC and BP, mean and "
-                    "min-max over seeds, and the frozen layers (weight gradient exactly 0) "
+                    "min-max over seeds, and the stalled layers (learn at no logged step) "
                     "below; T = 2 x the deepest depth.",
         sweeps=_accuracy_specs,
         data=_accuracy_data,
@@ -541,8 +565,8 @@ FIGURES_HERE = tuple(register(figure) for figure in (
         name="energy_propagation",
         description="log10 energy over layer x inference iteration for a deep network: "
                     "standard PC beside more inference steps, ePC and muPC (their own state "
-                    "step), and layer precision; shared colour scale, zero energy (not "
-                    "reached) in grey, layers reached at t = T in the titles.",
+                    "step), and layer precision; shared colour scale, nodes not reached "
+                    "(float32 rounding only) in grey, layers reached at t = T in the titles.",
         sweeps=_energy_specs,
         data=_energy_data,
         plot=plot_energy_propagation,
@@ -551,8 +575,9 @@ FIGURES_HERE = tuple(register(figure) for figure in (
     ),
     Figure(
         name="update_decay",
-        description="Relative weight update against layer (log), one line per depth, fitted "
-                    "decay rate in decades per layer; PC with SGD-momentum weights.",
+        description="Relative weight update against layer (log), one line per depth, the "
+                    "profile's shape and, where monotone, its decay rate in decades per "
+                    "layer; stalled layers hollow; PC with SGD-momentum weights.",
         sweeps=_align_specs,
         data=_update_data,
         plot=plot_update_decay,
@@ -561,9 +586,10 @@ FIGURES_HERE = tuple(register(figure) for figure in (
     ),
     Figure(
         name="depth_gamma",
-        description="Depth x gamma: mean test accuracy heatmap (frozen layers and failed runs "
-                    "in the cells) and the relative-update decay rate against gamma, one line "
-                    "per depth; PC with SGD-momentum weights.",
+        description="Depth x gamma: mean test accuracy heatmap (stalled layers and failed "
+                    "runs in the cells) and the relative-update decay rate against gamma "
+                    "where the profile is monotone (its shape otherwise), one line per depth; "
+                    "PC with SGD-momentum weights.",
         sweeps=_align_specs,
         data=_depth_gamma_data,
         plot=plot_depth_gamma,

@@ -5,8 +5,9 @@ Test accuracy after one pass over MNIST against depth, in two panels: left, the 
 right, the ePC recipe (jpc's examples/epc.ipynb, with the ePC paper code's weight step) with
 standard PC, ePC and BP. PC in each panel is the recipe with only the remedy removed, so the
 gap between the PC and remedy lines is the remedy's. Under each depth the plot states how
-many of PC's layers got a weight gradient of exactly 0 at every logged step (the error never
-reached them: `zero_gradient_layers`), the diagnosis of why PC fails.
+many of PC's layers stalled (pcdiag.measures.stalled_layers: they learn at no logged step),
+the diagnosis of why PC fails; each line's optimizer settings are coordinates along
+(recipe, variant), so the measure reads each line's own learning rate, decay and optimizer.
 
 Sizes come from `REMEDY_PROFILES` (pcdiag.figures.profiles, which also states the recipes and
 where each comes from); the sweeps carry the residual-MLP cost model (pcdiag.figures.cost).
@@ -20,6 +21,7 @@ import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
 import pcdiag.plot as pplot
+from pcdiag import measures
 from pcdiag.figures.cost import RESIDUAL_MLP
 from pcdiag.figures.errors import FigureError
 from pcdiag.figures.experiments import SweepSpec, combine, conform, trim
@@ -74,16 +76,37 @@ def _specs(profile) -> dict[str, SweepSpec]:
 # --------------------------------------------------------------------------- data
 
 
-def zero_gradient_layers(ds: xr.Dataset) -> xr.DataArray:
-    """Per run: how many of its layers had a weight gradient norm of exactly 0 at every
-    logged step (the error never reached them). Layers past a run's own depth (NaN padding
-    where depths are stacked) do not count."""
-    grad = ds["weight_grad_norm"]
-    never = (grad == 0).all("step") & grad.notnull().all("step")
-    out = never.sum("layer").astype(int)
-    out.attrs = {"long_name": "layers with zero weight gradient", "units": "1",
-                 "comment": "layers whose weight_grad_norm is exactly 0 at every logged step"}
-    return out
+#: Config fields attached along (recipe, variant) as coordinates: the Dataset's `config` attr
+#: holds only the first line's, and pcdiag.measures.setting reads a coordinate first.
+SETTING_FIELDS = ("algorithm", "parameterization", "weight_lr", "weight_optimizer",
+                  "weight_decay", "momentum", "lr_schedule", "lr_peak_factor")
+
+
+def with_settings(ds: xr.Dataset) -> xr.Dataset:
+    """`ds` with each line's config fields (SETTING_FIELDS) as coordinates along (recipe,
+    variant), read from its `recipe_configs` attr (those already there are kept)."""
+    missing = [n for n in SETTING_FIELDS if n not in ds.coords]
+    if not missing:
+        return ds
+    configs = json.loads(ds.attrs.get("recipe_configs", "{}"))
+    recipes = [str(r) for r in ds["recipe"].values]
+    variants = [str(v) for v in ds["variant"].values]
+    if not all(f"{rc}/{v}" in configs for rc in recipes for v in variants):
+        raise FigureError("remedies_vs_depth: the Dataset's recipe_configs attr does not "
+                          f"name every line (recipe/variant); cannot read {missing} per line")
+    ds = ds.assign_coords({n: (("recipe", "variant"),
+                               [[configs[f"{rc}/{v}"][n] for v in variants] for rc in recipes])
+                           for n in missing})
+    for name in missing:
+        ds[name].attrs = {"long_name": name.replace("_", " "), "units": "1",
+                          "comment": f"config field {name!r} of each line"}
+    return ds
+
+
+def stalled_layers(ds: xr.Dataset) -> xr.DataArray:
+    """Per run: pcdiag.measures.stalled_layers with each line's own settings (with_settings):
+    how many layers learn at no logged step; NaN for a diverged run (no count, never 0)."""
+    return measures.stalled_layers(with_settings(ds))
 
 
 def _data(profile, results) -> xr.Dataset:
@@ -100,10 +123,8 @@ def _data(profile, results) -> xr.Dataset:
     configs = {(rc, v): r.config(rc, v, r.depths[0]) for rc in RECIPES for v in RECIPE_VARIANTS}
     coords = {
         "description": [[LEGEND[rc][v] for v in RECIPE_VARIANTS] for rc in RECIPES],
-        "algorithm": [[configs[rc, v].algorithm for v in RECIPE_VARIANTS] for rc in RECIPES],
-        "parameterization": [[configs[rc, v].parameterization for v in RECIPE_VARIANTS]
-                             for rc in RECIPES],
-        "weight_lr": [[configs[rc, v].weight_lr for v in RECIPE_VARIANTS] for rc in RECIPES],
+        **{name: [[getattr(configs[rc, v], name) for v in RECIPE_VARIANTS] for rc in RECIPES]
+           for name in SETTING_FIELDS},
     }
     ds = ds.assign_coords({k: (("recipe", "variant"), v) for k, v in coords.items()})
     ds = ds.assign_coords(inference_steps=("depth", list(r.depths)))
@@ -121,20 +142,29 @@ def _data(profile, results) -> xr.Dataset:
     ds["variant"].attrs = {"long_name": "line", "units": "1",
                            "comment": "pc: the recipe without its remedy; remedy: muPC or "
                                       "ePC; bp: backprop on the recipe's network"}
-    ds["zero_gradient_layers"] = zero_gradient_layers(ds)
     ds.attrs["remedy_profile"] = json.dumps(r.as_dict())
     ds.attrs["recipe_configs"] = json.dumps(
         {f"{rc}/{v}": json.loads(c.to_json()) for (rc, v), c in configs.items()})
+    ds["stalled_layers"] = stalled_layers(ds)
     return conform(ds)
 
 
 # --------------------------------------------------------------------------- plot
 
 
-def zero_text(counts: xr.DataArray) -> str:
-    """One depth's zero-gradient layer count over seeds: '53', or '52–54' where seeds
-    differ."""
-    return range_text(counts.values)
+def stalled_text(counts: xr.DataArray, lower_bound: bool = False) -> str:
+    """One depth's stalled-layer count over seeds: '53', or '52–54' where seeds differ (a
+    diverged seed, NaN, gives no count; 'n/a' if none has one); '≥ 53' where the count is
+    only a lower bound (no per-t energies: Adam's layers fed by rounding count as learning)."""
+    text = range_text(counts.values) or "n/a"
+    return f"≥ {text}" if lower_bound and text != "n/a" else text
+
+
+def lower_bound(ds: xr.Dataset) -> xr.DataArray:
+    """Per line (recipe, variant): whether its stalled count is only a lower bound
+    (pcdiag.measures.stalled_lower_bound with each line's own settings)."""
+    bound = measures.stalled_lower_bound(with_settings(ds))
+    return bound.any([d for d in bound.dims if d not in ("recipe", "variant")])
 
 
 def accuracy_panel(ax, part: xr.Dataset, recipe: str) -> dict:
@@ -161,20 +191,23 @@ def accuracy_panel(ax, part: xr.Dataset, recipe: str) -> dict:
 
 def plot_remedies_vs_depth(ds: xr.Dataset) -> MplFigure:
     missing = [d for d in ("recipe", "variant", "depth") if d not in ds.dims]
-    if missing or "zero_gradient_layers" not in ds:
+    if missing or "stalled_layers" not in ds:
         raise FigureError(f"remedies_vs_depth needs dims recipe, variant, depth and the "
-                          f"variable zero_gradient_layers (missing: {missing or 'the variable'}"
+                          f"variable stalled_layers (missing: {missing or 'the variable'}"
                           "); make the data with `pcdiag figures --only remedies_vs_depth`")
     depths = [int(d) for d in ds["depth"].values]
     seeds = ds.sizes.get("seed", 1)
+    bound = lower_bound(ds)
     with style():
         fig, axes = new_figure(ds.sizes["recipe"], TWO_COLUMNS, 3.0)
         for ax, recipe in zip(axes, ds["recipe"].values):
             part = ds.sel(recipe=recipe)
             failed = accuracy_panel(ax, part, str(recipe))
-            zeros = part["zero_gradient_layers"].sel(variant="pc")
-            ax.set_xticks(depths, [f"{d}\n{zero_text(zeros.sel(depth=d))}" for d in depths])
-            ax.set_xlabel("depth L  (2nd row: PC layers with zero gradient)")
+            counts = part["stalled_layers"].sel(variant="pc")
+            low = bool(bound.sel(recipe=recipe, variant="pc"))
+            ax.set_xticks(depths, [f"{d}\n{stalled_text(counts.sel(depth=d), low)}"
+                                   for d in depths])
+            ax.set_xlabel("depth L  (2nd row: PC's stalled layers, seeds' range)")
             handles, labels = ax.get_legend_handles_labels()
             failure_legend(handles, labels, failed, int(part["test_accuracy"].isel(
                 epoch=-1).size))
@@ -221,16 +254,21 @@ def caption_remedies_vs_depth(ds: xr.Dataset) -> str:
         "Dots: single seeds; line: mean over seeds; band: min-max; y axis 0-1 (chance, "
         "dotted, is the result here, not an outlier). Markers on a line (run_status): x "
         "diverged, hollow diamond inference unstable, hollow square collapsed (counted in "
-        "the legend). Second row of x labels: how many of PC's L layers "
-        "had a weight gradient of exactly 0 at every logged step (seeds' range): the error "
-        "never reached them.",
+        "the legend). Second row of x labels: how many of PC's L layers stalled "
+        "(pcdiag.measures.stalled_layers, with each line's own lr, decay and optimizer): "
+        "their relative weight update exceeds what weight decay alone gives by more than "
+        "float32 resolution at no logged step; the seeds' range, a diverged seed giving no "
+        "count (not 0). '≥': a lower bound: these data keep no per-t energies, and Adam's "
+        "step does not shrink with the gradient, so a layer fed only by float32 rounding "
+        "counts as learning.",
     ])
 
 
 def summary_remedies_vs_depth(ds: xr.Dataset) -> str:
     seeds = ds.sizes.get("seed", 1)
-    lines = [f"  test accuracy, mean [min, max] over {seeds} seed(s); (z: layers with zero "
-             "weight gradient at every logged step, seeds' range)"]
+    lines = [f"  test accuracy, mean [min, max] over {seeds} seed(s); (s: stalled layers, "
+             "pcdiag.measures.stalled_layers, seeds' range; '≥': a lower bound)"]
+    bound = lower_bound(ds)
     for recipe in ds["recipe"].values:
         part = ds.sel(recipe=recipe)
         summary = pplot.accuracy_summary(part)
@@ -239,11 +277,12 @@ def summary_remedies_vs_depth(ds: xr.Dataset) -> str:
             cells = []
             for depth in part["depth"].values:
                 s = summary.sel(variant=variant, depth=depth)
-                z = zero_text(part["zero_gradient_layers"].sel(variant=variant, depth=depth))
+                z = stalled_text(part["stalled_layers"].sel(variant=variant, depth=depth),
+                                 bool(bound.sel(recipe=recipe, variant=variant)))
                 cells.append(f"{int(depth)}: {short_number(float(s['mean']))} "
                              f"[{short_number(float(s['min']))}, "
                              f"{short_number(float(s['max']))}]"
-                             + pplot.failure_text(s) + f" z {z}/{int(depth)}")
+                             + pplot.failure_text(s) + f" s {z}/{int(depth)}")
             text = str(part["description"].sel(variant=variant).item())
             lines.append(f"    {text}: " + "; ".join(cells))
     return "\n".join(lines)
@@ -255,7 +294,7 @@ FIGURE = register(Figure(
     name="remedies_vs_depth",
     description="Test accuracy after one pass over MNIST against depth, each remedy at its "
                 "own published recipe: PC vs muPC vs BP (jpc's muPC recipe) and PC vs ePC vs "
-                "BP (jpc's ePC recipe); PC's layers with zero gradient under each depth.",
+                "BP (jpc's ePC recipe); PC's stalled layers under each depth.",
     sweeps=_specs,
     data=_data,
     plot=plot_remedies_vs_depth,

@@ -15,8 +15,8 @@ from pcdiag.plot.depth import (
     decay_rate_vs_gamma,
     energy_heatmap,
     energy_propagation,
-    frozen_vs_depth,
     relative_update_vs_layer,
+    stalled_vs_depth,
 )
 from pcdiag.plot.energy import energy_per_layer, energy_ratio_vs_gamma, median_ratio
 from pcdiag.plot.sensitivity import (
@@ -44,10 +44,10 @@ __all__ = [
     "energy_propagation",
     "energy_ratio_vs_gamma",
     "failure_text",
-    "frozen_vs_depth",
     "label",
     "median_ratio",
     "palette",
     "relative_update_vs_layer",
+    "stalled_vs_depth",
     "style",
 ]
