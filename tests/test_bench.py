@@ -249,3 +249,34 @@ def test_the_package_face_and_python_m():
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("usage: pcdiag bench") and "--no-pcx" in done.stdout
     assert pcdiag.bench.__doc__.splitlines()[0] in done.stdout
+
+
+def test_the_plain_jax_reference_computes_pcdiags_energies():
+    """The bench's plain-JAX reference (pcdiag.bench.reference), started from pcdiag's initial
+    state, draws the same batches and records the same per-t energies as pcdiag's full
+    record: two epochs of a small network, the first step bit-identical, every step within
+    the float32 bound for different programs (tests/_tolerance.py)."""
+    import os
+
+    import xarray as xr
+
+    import pcdiag
+    from pcdiag.bench.reference import epoch_energies
+    from pcdiag.runs import load_device_data
+    from tests._tolerance import assert_steps_close
+
+    data_dir = os.environ.get("PCDIAG_DATA") or str(Path(__file__).resolve().parents[2] /
+                                                     "shared" / "data")
+    model = settings.Model("mlp3-32", depth=3, width=32, T=4)
+    cfg = settings.bench_config(model, full=True, epochs=2, train_limit=320, test_limit=100,
+                                data_dir=data_dir, seed=1).replace(batch_size=32)
+    data = load_device_data(cfg)
+    ds = pcdiag.train(cfg, data=data)
+    ref = epoch_energies(cfg, data, epochs=2)
+    assert ref.shape == ds.energy.shape == (20, 5, 3)
+    np.testing.assert_array_equal(ref[0], ds.energy.values[0])
+    config = dict(cfg.to_dict(), algorithm="pc")
+    assert_steps_close(xr.DataArray(ref, dims=ds.energy.dims, coords=ds.energy.coords),
+                       ds.energy, config, "energy")
+    with pytest.raises(ValueError, match="bench's PC step only"):
+        epoch_energies(cfg.replace(output_energy="se"), data)

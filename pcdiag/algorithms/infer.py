@@ -69,18 +69,19 @@ ERRORS = FreeVariables("errors", lambda states0: jax.tree_util.tree_map(jnp.zero
                        states_from_errors)
 
 
-def measure(energy_sums: jax.Array, grads: Variables, batch: int) -> InferenceRecord:
-    """Batch means of the energies (from their batch sums, (L,)) and of the per-sample
-    ||dF_i/dz_l|| over all of a node's non-batch axes (NaN at L). The sqrt and the mean act
-    on all layers' per-sample squares stacked, and on an accelerator those come from one
-    variadic reduction per node shape (`sums_of_squares`): a few kernels per t, not a few
-    per layer and t."""
+def measure(energy_sums: jax.Array, grads: Variables, batch: int | None) -> InferenceRecord:
+    """Batch means of the energies (from their batch sums, (L,); `batch` None: the sums
+    themselves) and of the per-sample ||dF_i/dz_l|| over all of a node's non-batch axes (NaN
+    at L). The sqrt and the mean act on all layers' per-sample squares stacked, and on an
+    accelerator those come from one variadic reduction per node shape (`sums_of_squares`): a
+    few kernels per t, not a few per layer and t."""
     nan = jnp.full((1,), jnp.nan, energy_sums.dtype)  # the output node is clamped
+    energy = energy_sums if batch is None else energy_sums / batch
     if not grads:
-        return InferenceRecord(energy_sums / batch, nan)
+        return InferenceRecord(energy, nan)
     squares = jnp.stack(sums_of_squares(grads, keep_batch=True))  # (L - 1, batch)
     norms = jnp.mean(jnp.sqrt(squares), axis=-1)
-    return InferenceRecord(energy_sums / batch, jnp.concatenate([norms, nan]))
+    return InferenceRecord(energy, jnp.concatenate([norms, nan]))
 
 
 EnergyFn = Callable[[Variables], tuple[jax.Array, jax.Array]]
@@ -93,6 +94,11 @@ def infer(
     batch, per-layer energies summed over the batch (L,)).
 
     Returns z_T, the per-t record for t = 0..T-1, and whether every total energy was finite.
+
+    With `record`, the per-layer batch sums leave the scan as its output and whether their
+    totals were finite is asked once, after it (of the same sums, the same total): a check
+    inside the loop would keep each t's total as a separate kernel beside the record's.
+    Without, each t's total is checked in the loop (nothing else reads it).
     """
     optimizer = state_optimizer(prog.state_optimizer, gamma, prog.state_momentum)
 
@@ -102,10 +108,13 @@ def infer(
         grads_in = scale_for_convention(grads, prog.gamma_convention, batch)
         updates, opt_state = optimizer.update(grads_in, opt_state, z)
         z = optax.apply_updates(z, updates)
-        out = jnp.stack(measure(energies, grads, batch)) if record else None  # one output
-        return (z, opt_state, finite & jnp.isfinite(total)), out
+        if record:  # one output: batch sums and norms, (2, L)
+            return (z, opt_state, finite), jnp.stack(measure(energies, grads, None))
+        return (z, opt_state, finite & jnp.isfinite(total)), None
 
     carry = (z0, optimizer.init(z0), jnp.array(True))
     (z, _, finite), out = jax.lax.scan(step, carry, None, length=prog.inference_steps)
-    record_t = InferenceRecord(out[:, 0], out[:, 1]) if record else InferenceRecord(None, None)
-    return z, record_t, finite
+    if not record:
+        return z, InferenceRecord(None, None), finite
+    finite = jnp.all(jnp.isfinite(jnp.sum(out[:, 0], axis=-1)))
+    return z, InferenceRecord(out[:, 0] / batch, out[:, 1]), finite

@@ -15,6 +15,13 @@ and weight_decay 0, batch 128) it measures and prints:
   the per-step quantities -- weight norms, loss -- are still recorded, on the first step of
   each epoch, and the per-t quantities never), and PCX 0.6.3 (benchmarks/pcx/pcx_mlp.py, run
   in its own virtual environment, made on first use);
+- the same against the plain-JAX limit (pcdiag.bench.reference): the bench's PC step
+  written directly in JAX + optax (one jit per epoch, lax.scan over batches and over t,
+  per-layer energies as scan outputs; no vmap, guard, norms or evaluation), started from
+  pcdiag's initial state, so that it trains on the same batches; its energies are checked
+  against pcdiag's full record (the first step within 1e-5 + 1e-4 |E|, the whole first
+  epoch's largest difference reported), and the targets are pcdiag with full recording
+  within 10 % of it and pcdiag with recording off at or above it;
 - for a VGG, pcdiag's backprop on the same network (recording off) and PC's time over BP's
   (PCX's paper: 4.6x for VGG-5 per epoch); its sides run in turn for several rounds
   (``--rounds``), medians over rounds, so that the machine's load falls on all of them;
@@ -32,9 +39,10 @@ Each target is printed with PASS or FAIL; ``--out`` gets every number as JSON.
 
 # One concern a module: settings (models, hyperparameters, Settings, the Config), device
 # (backend, CPU, reference matmul), programs (pcdiag's compiled chunk driven by hand), flops
-# (HLO and hand FLOP counts), timing (throughput, the sweep comparison), pcx (the PCX venv,
-# harness and energy check), report (targets, the printed table), suite (the whole run), cli
-# (the options and `python -m pcdiag.bench`). This docstring is `pcdiag bench --help`.
+# (HLO and hand FLOP counts), reference (the plain-JAX step), timing (throughput, the sweep
+# comparison), pcx (the PCX venv, harness and energy check), report (targets, the printed
+# table), suite (the whole run), cli (the options and `python -m pcdiag.bench`). This
+# docstring is `pcdiag bench --help`.
 
 from pcdiag.bench.cli import configure_parser, main, run_cli
 from pcdiag.bench.report import format_report

@@ -33,6 +33,9 @@ TARGETS = {
 }
 #: Recording on may cost at most this fraction of throughput against recording off.
 RECORDING_COST_MAX = 0.05
+#: Against the plain-JAX reference (pcdiag.bench.reference): full recording within 10 % of
+#: it, recording off at or above it.
+REFERENCE_TARGETS = {"full": 0.9, "off": 1.0}
 
 
 def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -60,8 +63,26 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                      "throughput lost to full recording: off / full - 1",
                      "value": cost, "limit": f"<= {RECORDING_COST_MAX:.2f}",
                      "status": "PASS" if cost <= RECORDING_COST_MAX else "FAIL"})
+    for name, m in models.items():
+        for side, minimum in REFERENCE_TARGETS.items():
+            ratio = m.get(f"{side}_over_reference")
+            if ratio is not None:
+                rows.append(_row(Target(f"{side}_vs_plain_jax:{name}", minimum,
+                                        f"pcdiag ({side}) / plain-JAX reference samples/s"),
+                                 ratio))
     if "sweep" in result:
         rows.append(_row(TARGETS["sweep_speedup"], result["sweep"]["speedup"]))
+    for name, m in models.items():
+        check = m.get("reference_energy_check")
+        if check is not None:
+            first = check.get("first_step", {})
+            rows.append({"target": f"same_energies_plain:{name}", "what":
+                         "per-layer energies, first step, plain-JAX reference vs pcdiag "
+                         f"(whole epoch 1: max |diff| {check.get('epoch_max_abs_diff', 0):.1e}, "
+                         f"{check.get('steps_bit_identical')} of {check.get('epoch_steps')} "
+                         "steps bit-identical)",
+                         "value": first.get("max_abs_diff"), "limit": first.get("tolerance", ""),
+                         "status": "PASS" if check["ok"] else "FAIL"})
     for name, m in models.items():
         check = m.get("energy_check")
         if check is not None:
@@ -104,12 +125,14 @@ def format_report(result: dict[str, Any]) -> str:
         "",
         "throughput (samples/s, median of epochs 2..E, without eval) | compile s | GFLOP/s",
     ]
-    head = (f"{'model':<10} {'pcdiag full':>11} {'pcdiag off':>10} {'PCX':>9} "
+    head = (f"{'model':<10} {'pcdiag full':>11} {'pcdiag off':>10} {'plain JAX':>9} "
+            f"{'PCX':>9} {'full/plain':>10} {'off/plain':>9} {'plain/PCX':>9} "
             f"{'full/PCX':>8} {'rec cost':>8} {'compile full/off/PCX':>21} "
             f"{'GFLOP/s':>8} {'matmul':>7} {'eff':>5} {'energies':>9}")
     lines += [head, "-" * len(head),
-              "(full/PCX with rounds: the median of each round's ratio; throughputs and the "
-              "matmul rate: medians over rounds)"]
+              "(plain JAX: the same PC step written directly in JAX + optax, per-t energies as "
+              "scan outputs; ratios with rounds: the median of each round's ratio; throughputs "
+              "and the matmul rate: medians over rounds)"]
     for name, m in result["models"].items():
         full, off, pcx = m["pcdiag_full"], m["pcdiag_off"], m.get("pcx", {})
         pcx_sps = pcx.get("samples_per_s")
@@ -122,7 +145,10 @@ def format_report(result: dict[str, Any]) -> str:
                     f"{_fmt(_pcx_compile(pcx), '.1f', 'n/a')}")
         lines.append(
             f"{name:<10} {full['samples_per_s']:>11.0f} {off['samples_per_s']:>10.0f} "
-            f"{_fmt(pcx_sps, '.0f', 'n/a'):>9} {_fmt(ratio, '.2f'):>8} {cost:>+8.1%} "
+            f"{_fmt(m.get('reference', {}).get('samples_per_s'), '.0f', 'n/a'):>9} "
+            f"{_fmt(pcx_sps, '.0f', 'n/a'):>9} {_fmt(m.get('full_over_reference'), '.3f'):>10} "
+            f"{_fmt(m.get('off_over_reference'), '.3f'):>9} "
+            f"{_fmt(m.get('reference_over_pcx'), '.2f'):>9} {_fmt(ratio, '.2f'):>8} {cost:>+8.1%} "
             f"{compile_:>21} {full['gflops']:>8.1f} {m['matmul']['gflops']:>7.1f} "
             f"{full['matmul_efficiency']:>5.0%} {energies:>9}"
         )

@@ -27,6 +27,7 @@ from pcdiag.bench.pcx import (
     save_pcx_weights,
 )
 from pcdiag.bench.programs import pcdiag_energies
+from pcdiag.bench.reference import time_reference
 from pcdiag.bench.report import evaluate_targets
 from pcdiag.bench.settings import (
     BATCH,
@@ -138,7 +139,8 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
             save_pcx_weights(jax.tree_util.tree_leaves(params), weights)
             spec["sizes"] = model.sizes
 
-    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in (*configs, "pcx")}
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in
+                                              (*configs, "reference", "pcx")}
     matmuls = []
     for r in range(rounds):
         matmuls.append(matmul_throughput(s.matmul_size))  # each round: the load drifts
@@ -150,6 +152,16 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
             runs[label].append(time_pcdiag(cfg, data))
             say(f"{model.name}: {label} {runs[label][-1]['samples_per_s']:.0f} samples/s, "
                  f"compile {runs[label][-1]['compile_s']:.1f} s")
+        say(f"{model.name}: round {r + 1}: plain-JAX reference")
+        runs["reference"].append(time_reference(full, data))
+        say(f"{model.name}: reference {runs['reference'][-1]['samples_per_s']:.0f} samples/s, "
+             f"compile {runs['reference'][-1]['compile_s']:.1f} s")
+        if r == 0:
+            out["reference_energy_check"] = reference_check(
+                runs["pcdiag_full"][0]["first_epoch_energies"],
+                runs["reference"][0]["first_epoch_energies"])
+            say(f"{model.name}: reference energies "
+                 f"{'agree' if out['reference_energy_check']['ok'] else 'DIFFER'}")
         if spec is not None:
             say(f"{model.name}: round {r + 1}: PCX ({s.epochs} epochs"
                  f"{', energy check from pcdiag init' if r == 0 else ''})")
@@ -168,14 +180,25 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
                 runs["pcx"].append({k: v for k, v in pcx.items() if k != "energies_traj"})
     out["matmul"] = dict(matmuls[0], gflops=float(np.median([m["gflops"] for m in matmuls])),
                          gflops_rounds=[m["gflops"] for m in matmuls])
-    for label in configs:
+    for rounds_ in runs.values():
+        for run in rounds_:
+            run.pop("first_epoch_energies", None)
+    for label in (*configs, "reference"):
         out[label] = _median_round(runs[label])
+    for label in ("pcdiag_full", "pcdiag_off"):  # each round's ratio, then the median
+        ratios = [a["samples_per_s"] / b["samples_per_s"]
+                  for a, b in zip(runs[label], runs["reference"])]
+        out[f"{label.removeprefix('pcdiag_')}_over_reference_rounds"] = ratios
+        out[f"{label.removeprefix('pcdiag_')}_over_reference"] = float(np.median(ratios))
     if runs["pcx"]:
         out["pcx"] = _median_round(runs["pcx"])
         ratios = [f["samples_per_s"] / p["samples_per_s"]
                   for f, p in zip(runs["pcdiag_full"], runs["pcx"])]
         out["full_over_pcx_rounds"] = ratios
         out["full_over_pcx"] = float(np.median(ratios))  # the ratio within each round
+        out["reference_over_pcx"] = float(np.median(
+            [f["samples_per_s"] / p["samples_per_s"]
+             for f, p in zip(runs["reference"], runs["pcx"])]))
     else:
         out["pcx"] = {"error": "unavailable" if spec is None else "failed"}
     if "pcdiag_bp" in out:
@@ -185,7 +208,7 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
 
     out["flops"] = chunk_flops(full, data)
     per_step = out["flops"]["hlo_flops_per_step"]
-    for label in ("pcdiag_full", "pcdiag_off"):
+    for label in ("pcdiag_full", "pcdiag_off", "reference"):
         rate = per_step * out[label]["samples_per_s"] / BATCH / 1e9
         out[label]["gflops"] = rate
         out[label]["matmul_efficiency"] = rate / out["matmul"]["gflops"]
@@ -199,6 +222,24 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
         rate = out["flops"]["hand_flops_per_step"] * out["pcx"]["samples_per_s"] / BATCH / 1e9
         out["pcx"]["gflops_hand_count"] = rate
         out["pcx"]["matmul_efficiency"] = rate / out["matmul"]["gflops"]
+    return out
+
+
+def reference_check(pcdiag_epoch: np.ndarray | None,
+                    reference_epoch: np.ndarray) -> dict[str, Any]:
+    """Does the plain-JAX reference compute pcdiag's energies? The whole first epoch of both
+    timed runs (same initial state, so the same batches): largest differences, and
+    how many steps are bit-identical (later steps may differ by float32 rounding: the two
+    programs are compiled differently)."""
+    out: dict[str, Any] = {}
+    if pcdiag_epoch is not None:
+        diff = np.abs(np.asarray(pcdiag_epoch, np.float64) - reference_epoch)
+        scale = np.maximum(np.abs(pcdiag_epoch).max(axis=1, keepdims=True), 1e-30)
+        out.update(epoch_steps=int(len(diff)), epoch_max_abs_diff=float(diff.max()),
+                   epoch_max_rel_diff=float((diff / scale).max()),
+                   steps_bit_identical=int((diff.reshape(len(diff), -1).max(axis=1) == 0).sum()),
+                   first_step=compare_energies(reference_epoch[0], pcdiag_epoch[0]))
+    out["ok"] = bool(out.get("first_step", {"ok": False})["ok"])
     return out
 
 

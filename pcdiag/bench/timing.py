@@ -48,7 +48,17 @@ def time_pcdiag(cfg, data) -> dict[str, Any]:
         "log_every": cfg.log_every,
         "record_inference": cfg.record_inference,
         "test_accuracy": float(ds.test_accuracy.values[-1]),
+        # (steps, T+1, L) of epoch 1 for the reference's energy check (not written to JSON)
+        "first_epoch_energies": _first_epoch_energies(ds),
     }
+
+
+def _first_epoch_energies(ds):
+    """The first epoch's recorded energies (logged steps, T+1, L), or None (none recorded)."""
+    if "energy" not in ds:
+        return None
+    energy = ds.energy.values
+    return energy[np.asarray(ds.epoch_of_step.values) == 1] if energy.ndim == 3 else None
 
 
 def warm_up(base, data) -> None:
