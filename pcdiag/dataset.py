@@ -127,6 +127,16 @@ def _normalisation(config: Config, sweep: dict[str, list]) -> str:
                      for name in sweep["dataset"])
 
 
+#: The dims a pcdiag Dataset records along inside a run; every other dim is a sweep dim.
+RUN_DIMS = ("step", "t", "layer", "epoch")
+
+
+def sweep_dims(ds: xr.Dataset) -> list[str]:
+    """The Dataset's sweep dims (every dim that is not step, t, layer or epoch: the config
+    fields swept, or a figure's variant / recipe / network)."""
+    return [d for d in ds.dims if d not in RUN_DIMS]
+
+
 def config_of(ds: xr.Dataset) -> Config:
     """The Config a Dataset was made with (for a sweep: its base config)."""
     return Config.from_json(ds.attrs["config"])

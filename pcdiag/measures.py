@@ -88,7 +88,8 @@ def setting(ds: xr.Dataset, name: str, default=None):
     return config.get(name, default)
 
 
-def _broadcast_setting(ds: xr.Dataset, name: str, like: xr.DataArray, default=None):
+def per_run_setting(ds: xr.Dataset, name: str, like: xr.DataArray, default=None):
+    """`setting` as a DataArray over the runs of `like` (None: NaN)."""
     value = setting(ds, name, default)
     if value is None:
         value = np.nan
@@ -109,7 +110,7 @@ def output_layer(ds: xr.Dataset) -> xr.DataArray:
     return (exists * ds["layer"]).max("layer")
 
 
-def _late(da: xr.DataArray) -> xr.DataArray:
+def late(da: xr.DataArray) -> xr.DataArray:
     """The last LATE_FRACTION of logged steps (at least one)."""
     n = da.sizes["step"]
     return da.isel(step=slice(n - max(1, int(round(n * LATE_FRACTION))), None))
@@ -174,8 +175,8 @@ def weight_updates_per_step(ds: xr.Dataset) -> xr.DataArray:
     """Weight-optimizer updates in one logged step's `update_norm`: T for ipc (its update_norm
     is new - old over its T updates), 1 for the others."""
     like = ds["update_norm"].isel(step=0, layer=0, drop=True)
-    algorithm = _broadcast_setting(ds, "algorithm", like, "pc")
-    steps = _broadcast_setting(ds, "inference_steps", like, 1).astype(float)
+    algorithm = per_run_setting(ds, "algorithm", like, "pc")
+    steps = per_run_setting(ds, "inference_steps", like, 1).astype(float)
     return xr.where(algorithm == "ipc", steps, 1.0)
 
 
@@ -193,12 +194,12 @@ def decay_only_update(ds: xr.Dataset) -> xr.DataArray:
     once d > 2e-4). NaN where momentum has no steady state ((1 - beta + d)^2 < 4 d: decay
     alone overshoots), so no count is made there."""
     like = ds["update_norm"].isel(step=0, layer=0, drop=True)
-    lr = _broadcast_setting(ds, "weight_lr", like).astype(float)
-    wd = _broadcast_setting(ds, "weight_decay", like, 0.0).astype(float)
-    beta = _broadcast_setting(ds, "momentum", like, 0.0).astype(float)
-    optimizer = _broadcast_setting(ds, "weight_optimizer", like, "adamw")
-    schedule = _broadcast_setting(ds, "lr_schedule", like, "constant")
-    peak = _broadcast_setting(ds, "lr_peak_factor", like, 1.0).astype(float)
+    lr = per_run_setting(ds, "weight_lr", like).astype(float)
+    wd = per_run_setting(ds, "weight_decay", like, 0.0).astype(float)
+    beta = per_run_setting(ds, "momentum", like, 0.0).astype(float)
+    optimizer = per_run_setting(ds, "weight_optimizer", like, "adamw")
+    schedule = per_run_setting(ds, "lr_schedule", like, "constant")
+    peak = per_run_setting(ds, "lr_peak_factor", like, 1.0).astype(float)
     lr = xr.where(schedule != "constant", lr * np.maximum(peak, 1.0), lr)
     d = lr * wd
     beta = xr.where(optimizer == "momentum", beta, 0.0)
@@ -216,15 +217,16 @@ def decay_only_update(ds: xr.Dataset) -> xr.DataArray:
 def normalising_optimizer(ds: xr.Dataset) -> xr.DataArray:
     """True where the weight optimizer scales its step to the gradient's own size (Adam-type)."""
     like = ds["update_norm"].isel(step=0, layer=0, drop=True)
-    optimizer = _broadcast_setting(ds, "weight_optimizer", like, "adamw")
+    optimizer = per_run_setting(ds, "weight_optimizer", like, "adamw")
     return (optimizer == "adamw") | (optimizer == "adam")
 
 
 def learns(ds: xr.Dataset) -> xr.DataArray:
     """Per logged step and layer: 1 where the layer's weights moved by more than weight decay
     alone at float32 resolution, 0 where not, NaN where the norms are not finite."""
-    relative = ds["update_norm"] / ds["weight_norm"]
-    beyond = relative - decay_only_update(ds) > UNCHANGED
+    relative = relative_update(ds)
+    decay = decay_only_update(ds)
+    beyond = relative - decay > UNCHANGED
     moved = beyond.astype(float)
     checked = False
     if "energy" in ds and bool(np.isfinite(ds["energy"]).any()):
@@ -234,7 +236,7 @@ def learns(ds: xr.Dataset) -> xr.DataArray:
         # rounding gets full-size updates from rounding, which is not learning.
         moved = xr.where(adam & (signal == 0), 0.0, moved)
         checked = True
-    ok = np.isfinite(relative) & layer_exists(ds) & np.isfinite(decay_only_update(ds))
+    ok = np.isfinite(relative) & layer_exists(ds) & np.isfinite(decay)
     comment = (
         "1 where ||delta theta_l|| / ||theta_l|| - d > 2^-25, d the relative update weight "
         "decay alone gives (see decay_only_update: lr wd / (1 - lr wd) per sgd or adamw "
@@ -378,7 +380,7 @@ def energy_profile(ds: xr.Dataset) -> xr.Dataset:
     """E_l(T) over the layers reached at T, median over the late logged steps, with its
     shape and rate (a node not reached holds rounding, which no line should be fitted to)."""
     energy = at_last_t(ds["energy"].where(reached(ds) == 1), ds)
-    energy = _late(energy).median("step")
+    energy = late(energy).median("step")
     return profile(energy, "energy at T", "1",
                    f"median over the last {LATE_FRACTION:.0%} of logged steps of E_l(T), "
                    "where the layer is reached at T (NaN where it is not)")
@@ -387,7 +389,7 @@ def energy_profile(ds: xr.Dataset) -> xr.Dataset:
 def update_profile(ds: xr.Dataset) -> xr.Dataset:
     """Relative weight update over layers, median over the late logged steps, with its shape
     and rate."""
-    rel = _late(relative_update(ds)).median("step")
+    rel = late(relative_update(ds)).median("step")
     return profile(rel, "relative update", "1",
                    f"median over the last {LATE_FRACTION:.0%} of logged steps of "
                    "||delta theta_l|| / ||theta_l||")
@@ -438,11 +440,11 @@ def step_limit(ds: xr.Dataset) -> xr.Dataset:
     by the batch size). Adam normalises the step, so it has no such limit (NaN)."""
     lam = ds["hessian_lambda_max"]
     like = lam.isel(step=0, drop=True)
-    gamma = _broadcast_setting(ds, "gamma", like).astype(float)
-    optimizer = _broadcast_setting(ds, "state_optimizer", like, "sgd")
-    beta = _broadcast_setting(ds, "state_momentum", like, 0.0).astype(float)
-    convention = _broadcast_setting(ds, "gamma_convention", like, "per_sample")
-    batch_size = _broadcast_setting(ds, "batch_size", like, 1).astype(float)
+    gamma = per_run_setting(ds, "gamma", like).astype(float)
+    optimizer = per_run_setting(ds, "state_optimizer", like, "sgd")
+    beta = per_run_setting(ds, "state_momentum", like, 0.0).astype(float)
+    convention = per_run_setting(ds, "gamma_convention", like, "per_sample")
+    batch_size = per_run_setting(ds, "batch_size", like, 1).astype(float)
     batch = xr.where(convention == "batch_mean", batch_size, 1.0)
     gain = xr.where(optimizer == "momentum", 1.0 + beta, 1.0)
     fixed_step = (optimizer == "sgd") | (optimizer == "momentum")

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from pcdiag.dataset import sweep_dims
 from pcdiag.diagnosis.advice import Suggestion, suggestions
-from pcdiag.diagnosis.findings import findings, sweep_dims
+from pcdiag.diagnosis.findings import findings
 from pcdiag.diagnosis.report import run_report
 
 __all__ = ["Diagnosis", "Suggestion", "diagnose"]

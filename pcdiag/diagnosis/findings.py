@@ -10,27 +10,11 @@ import xarray as xr
 
 from pcdiag import measures, status
 from pcdiag.data import N_CLASSES
-
-#: The dims a pcdiag Dataset records along inside a run; every other dim is a sweep dim.
-RUN_DIMS = ("step", "t", "layer", "epoch")
-
-
-def sweep_dims(ds: xr.Dataset) -> list[str]:
-    """The dims that index runs (config fields swept, or a figure's variant/recipe)."""
-    return [d for d in ds["diverged_at"].dims if d not in RUN_DIMS]
+from pcdiag.dataset import sweep_dims
 
 
 def _late_median(da: xr.DataArray) -> xr.DataArray:
-    n = da.sizes["step"]
-    late = da.isel(step=slice(n - max(1, int(round(n * measures.LATE_FRACTION))), None))
-    return late.median("step")
-
-
-def _per_run_setting(ds: xr.Dataset, name: str, like: xr.DataArray, default=None):
-    value = measures.setting(ds, name, default)
-    if isinstance(value, xr.DataArray):
-        return value.broadcast_like(like)
-    return xr.full_like(like, value, dtype=object)
+    return measures.late(da).median("step")
 
 
 def has_inference_records(ds: xr.Dataset) -> bool:
@@ -63,13 +47,13 @@ def findings(ds: xr.Dataset, bp: xr.Dataset | None = None) -> xr.Dataset:
     out["depth"] = measures.output_layer(ds).assign_attrs(long_name="weight layers L",
                                                           units="layers")
     out["inference_steps"] = _inference_steps(ds, runs)
-    algorithm = _per_run_setting(ds, "algorithm", runs, "pc")
+    algorithm = measures.per_run_setting(ds, "algorithm", runs, "pc")
     out["algorithm_name"] = algorithm.astype(str)
-    out["weight_optimizer_name"] = _per_run_setting(ds, "weight_optimizer", runs,
-                                                    "adamw").astype(str)
-    out["parameterization_name"] = _per_run_setting(ds, "parameterization", runs,
-                                                    "sp").astype(str)
-    out["skip"] = _per_run_setting(ds, "skip", runs, False).astype(bool)
+    out["weight_optimizer_name"] = measures.per_run_setting(
+        ds, "weight_optimizer", runs, "adamw").astype(str)
+    out["parameterization_name"] = measures.per_run_setting(
+        ds, "parameterization", runs, "sp").astype(str)
+    out["skip"] = measures.per_run_setting(ds, "skip", runs, False).astype(bool)
     # standard PC's front moves one layer per iteration: layer 1 needs L - 1 of them
     needed = xr.where(algorithm == "epc", 1, out["depth"] - 1)
     out["steps_needed"] = needed.where(algorithm != "bp").assign_attrs(
@@ -102,7 +86,7 @@ def _inference_steps(ds: xr.Dataset, runs: xr.DataArray) -> xr.DataArray:
         recorded = ds["energy_total"].notnull().any("step")
         value = (recorded * ds["t"]).max("t").broadcast_like(runs)
     else:
-        value = _per_run_setting(ds, "inference_steps", runs, np.nan).astype(float)
+        value = measures.per_run_setting(ds, "inference_steps", runs, np.nan).astype(float)
     return value.astype(float).assign_attrs(long_name="inference steps T", units="iterations")
 
 
@@ -122,8 +106,8 @@ def _inference(ds: xr.Dataset, out: xr.Dataset) -> None:
         comment=f"E_l(T) / F(T), median over the last {measures.LATE_FRACTION:.0%} of "
                 "logged steps")
     out["layers_reached"] = measures.layers_reached(ds)
-    out["reached_at"] = measures.reached_at(ds).isel(step=-1, drop=True).assign_attrs(
-        measures.reached_at(ds).attrs)
+    first = measures.reached_at(ds)
+    out["reached_at"] = first.isel(step=-1, drop=True).assign_attrs(first.attrs)
     energies = measures.energy_profile(ds)
     out["energy_profile"] = energies["profile"]
     out["energy_shape"] = energies["shape"]

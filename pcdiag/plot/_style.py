@@ -19,6 +19,8 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
 
+from pcdiag.dataset import sweep_dims
+
 #: Font sizes in points, absolute so nothing falls under 7 pt at a paper's column width
 #: (pcdiag.figures.layout: ONE_COLUMN, TWO_COLUMNS); code passes no relative sizes.
 PAPER_FONTS = {
@@ -159,11 +161,6 @@ def decorate(ax: Axes) -> None:
     ax.spines["right"].set_visible(False)
     ax.grid(True, which="major", color="0.9", linewidth=0.6)
     ax.set_axisbelow(True)
-
-
-def sweep_dims(ds: xr.Dataset) -> list[str]:
-    """The Dataset's sweep dims (every dim that is not step, t, layer or epoch)."""
-    return [d for d in ds.dims if d not in ("step", "t", "layer", "epoch")]
 
 
 def require_dims(ds: xr.Dataset, needed: Sequence[str], allowed: Sequence[str], what: str):
