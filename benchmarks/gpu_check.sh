@@ -5,7 +5,7 @@
 #
 # Needs a Python with jax[cuda] and pcdiag's dependencies (numpy, optax, xarray, tqdm,
 # matplotlib); pcdiag itself runs from this checkout (PYTHONPATH=.). Data: $PCDIAG_DATA, else
-# bench-out/data if it holds fashion-mnist/ (copy /work/shared/data/fashion-mnist there to
+# bench-out/data if it holds fashion-mnist/ (copy $PCDIAG_DATA/fashion-mnist there to
 # carry it to a machine without the shared folder). About 3 minutes on one H100/H200.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,7 +2,7 @@
 
 Pure numpy + gzip (runs in any Python, including the pcx venv).
 
-    python make_fmnist_npz.py /work/shared/data/fashion-mnist /tmp/fmnist.npz
+    python make_fmnist_npz.py "$PCDIAG_DATA"/fashion-mnist fmnist.npz
 
 The npz holds
     x_train float32 (60000, 784), y_train int32 (60000,)
@@ -39,8 +39,9 @@ def load_split(root, prefix):
 
 
 def main():
-    root = sys.argv[1] if len(sys.argv) > 1 else "/work/shared/data/fashion-mnist"
-    out = sys.argv[2] if len(sys.argv) > 2 else "/tmp/fmnist.npz"
+    default_root = os.path.join(os.environ.get("PCDIAG_DATA", "../shared/data"), "fashion-mnist")
+    root = sys.argv[1] if len(sys.argv) > 1 else default_root
+    out = sys.argv[2] if len(sys.argv) > 2 else "fmnist.npz"
     x_train, y_train = load_split(root, "train")
     x_test, y_test = load_split(root, "t10k")
     np.savez(out, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)

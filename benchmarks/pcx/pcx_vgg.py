@@ -2,7 +2,7 @@
 
 Runs ONLY inside the pcx virtual environment (pcx 0.6.3 needs jax < 0.5); see README.md.
 
-    /work/pcx-venv/bin/python pcx_vgg.py '{"channels": [32, 64, 128, 128], "n_classes": 10, "batch_size": 128,
+    "$PCDIAG_PCX_VENV"/bin/python pcx_vgg.py '{"channels": [32, 64, 128, 128], "n_classes": 10, "batch_size": 128,
         "T": 7, "gamma": 0.1, "weight_lr": 1e-3, "epochs": 3, "data": "/tmp/fmnist.npz"}'
 
 Spec keys: those of pcx_mlp.py, with `channels` (the four conv layers' output channels; PCX's VGG-5: 128, 256,
