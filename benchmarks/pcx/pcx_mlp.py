@@ -5,7 +5,7 @@ Runs ONLY inside the pcx virtual environment (pcx 0.6.3 needs jax < 0.5); see RE
 Usage (spec as JSON on argv[1], or as a path to a .json file, or on stdin):
 
     "$PCDIAG_PCX_VENV"/bin/python pcx_mlp.py '{"sizes": [784,128,128,10], "batch_size": 128, "T": 8,
-        "gamma": 0.1, "weight_lr": 1e-3, "weight_decay": 0.0, "epochs": 3, "data": "/tmp/fmnist.npz"}'
+        "gamma": 0.1, "weight_lr": 1e-3, "weight_decay": 0.0, "epochs": 3, "data": "fmnist.npz"}'
 
 Spec keys
     sizes          layer widths [d0, d1, ..., dL]; d0 = input, dL = number of classes.

@@ -3,7 +3,7 @@
 Runs ONLY inside the pcx virtual environment (pcx 0.6.3 needs jax < 0.5); see README.md.
 
     "$PCDIAG_PCX_VENV"/bin/python pcx_vgg.py '{"channels": [32, 64, 128, 128], "n_classes": 10, "batch_size": 128,
-        "T": 7, "gamma": 0.1, "weight_lr": 1e-3, "epochs": 3, "data": "/tmp/fmnist.npz"}'
+        "T": 7, "gamma": 0.1, "weight_lr": 1e-3, "epochs": 3, "data": "fmnist.npz"}'
 
 Spec keys: those of pcx_mlp.py, with `channels` (the four conv layers' output channels; PCX's VGG-5: 128, 256,
 512, 512), `n_classes` and `side` (default 32) instead of `sizes`. The npz's x_train / x_test are images
