@@ -164,7 +164,7 @@ def test_energy_propagation_shares_one_colour_scale_and_crops_padding():
     assert len(fig.axes) == 3, "one shared colour bar"
     assert r"$\log_{10}$ layer energy" in fig.axes[-1].get_ylabel()
     assert [t.get_text() for t in fig.legends[0].get_texts()][0] == (
-        "not reached (E at float32 rounding)")
+        "not reached (E at rounding or below 2^-24 F)")
 
 
 def test_relative_update_vs_layer_draws_the_profile_and_rates_only_monotone_ones():

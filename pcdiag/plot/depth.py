@@ -329,7 +329,7 @@ def energy_propagation(
 def heatmap_legend_handles() -> list:
     """Legend entries for energy_heatmap's grey cells and front guide."""
     return [Patch(facecolor=NOT_REACHED, edgecolor="0.5",
-                  label="not reached (E at float32 rounding)"),
+                  label="not reached (E at rounding or below 2^-24 F)"),
             Line2D([], [], color=FRONT_GUIDE, linestyle="--",
                    label="t = L − l (one layer per step)")]
 
