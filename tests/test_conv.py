@@ -14,7 +14,8 @@ import pcdiag
 from pcdiag.nets import build
 from pcdiag.nets.conv import conv, max_pool
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(os.environ.get("PCDIAG_DATA")
+            or Path(__file__).resolve().parents[2] / "shared" / "data")
 #: Each conv program compiles in 10-60 s on 2 cores: the suite trains VGG-5 with pc (every
 #: record, Hessian too) and ResNet-10 with pc; the other algorithms and VGG-9 with
 #: PCDIAG_SLOW=1.

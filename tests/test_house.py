@@ -5,6 +5,7 @@ named like a function of the package face."""
 import ast
 import dataclasses
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,8 @@ from pcdiag import config as config_facts
 from pcdiag.algorithms import ALGORITHMS
 from pcdiag.nets import MLP, NETS, Net
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(os.environ.get("PCDIAG_DATA")
+            or Path(__file__).resolve().parents[2] / "shared" / "data")
 PACKAGE = Path(pcdiag.__file__).parent
 
 
