@@ -30,6 +30,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from pcdiag.errors import ConfigError  # noqa: F401 - re-exported: pcdiag.config.ConfigError
+
 ACTIVATIONS = ("hard_tanh", "tanh", "relu", "leaky_relu", "gelu", "gelu_tanh", "linear")
 OUTPUT_ENERGIES = ("se", "ce")
 #: Must equal the keys of pcdiag.algorithms.ALGORITHMS (a test checks it).
@@ -63,10 +65,6 @@ def _field(default: Any, role: str, *, choices=None, sweepable: bool = True,
         "role": role, "choices": choices, "sweepable": sweepable,
         "affects_results": affects_results, "list_separator": list_separator,
     })
-
-
-class ConfigError(ValueError):
-    """An invalid configuration value; the message names the field, the rule and the fix."""
 
 
 @dataclass(frozen=True)
