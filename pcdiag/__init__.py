@@ -9,16 +9,20 @@ from pcdiag.config import Config, ConfigError
 from pcdiag.dataset import SchemaError, open_dataset, save, validate
 from pcdiag.diagnosis import Diagnosis, diagnose
 from pcdiag.engine.checkpoint import load_params
+from pcdiag.errors import BadInputError, PcdiagError, TransientError
 from pcdiag.nets import Net
 from pcdiag.nets import register as register_net
 from pcdiag.runs import load_device_data, open_store, sweep, train, train_with_timing
 
 __all__ = [
+    "BadInputError",
     "Config",
     "ConfigError",
     "Diagnosis",
     "Net",
+    "PcdiagError",
     "SchemaError",
+    "TransientError",
     "diagnose",
     "__version__",
     "load_device_data",

@@ -30,6 +30,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from pcdiag.data import registry
+from pcdiag.data.normalise import FIXED_NORMALISATION
 from pcdiag.errors import ConfigError  # noqa: F401 - re-exported: pcdiag.config.ConfigError
 
 ACTIVATIONS = ("hard_tanh", "tanh", "relu", "leaky_relu", "gelu", "gelu_tanh", "linear")
@@ -40,18 +42,23 @@ PARAMETERIZATIONS = ("sp", "mupc")
 GAMMA_CONVENTIONS = ("per_sample", "batch_mean")
 STATE_OPTIMIZERS = ("sgd", "momentum", "adam")
 WEIGHT_OPTIMIZERS = ("sgd", "momentum", "adamw")
-DATASETS = ("fashion-mnist", "mnist", "cifar-10")
+DATASETS = tuple(registry.DATASETS)
 #: How images become inputs (pcdiag.data.load): "standardise" = (x/255 - mean) / std of the
 #: data set; "pcx" = (x/255 - 0.5) / 0.5, PCX's torchvision Normalize((0.5,), (0.5,)).
-NORMALISATIONS = ("standardise", "pcx")
+NORMALISATIONS = ("standardise", *FIXED_NORMALISATION)
 #: Weight learning-rate schedules (pcdiag.algorithms.optimizers.weight_schedule).
 LR_SCHEDULES = ("constant", "warmup_cosine")
 #: Output nudging (pcdiag.algorithms.nudging): "off" clamps the output node to the target.
 NUDGINGS = ("off", "positive", "negative", "centred")
-#: ePC's weight step (pcdiag.algorithms.pc.weight_grads; see Config's docstring).
+#: ePC's weight step (pcdiag.algorithms.epc.EPC_RULES; see Config's docstring).
 EPC_WEIGHT_UPDATES = ("local", "local_scaled", "chain")
-TRAIN_SIZE = {"fashion-mnist": 60000, "mnist": 60000, "cifar-10": 50000}
+#: Training examples of each data set (from pcdiag.data.registry).
+TRAIN_SIZE = {name: d.n_train for name, d in registry.DATASETS.items()}
 ROLES = ("data", "program", "traced", "key", "loop", "resource")
+
+
+def _datasets() -> tuple[str, ...]:
+    return tuple(registry.DATASETS)  # pcdiag.data.registry: one line per data set
 
 
 def _nets() -> tuple[str, ...]:
@@ -115,7 +122,7 @@ class Config:
     """
 
     # data
-    dataset: str = _field("fashion-mnist", "data", choices=DATASETS)
+    dataset: str = _field(registry.DEFAULT, "data", choices=_datasets)
     data_dir: str | None = _field(None, "data", sweepable=False, affects_results=False,
                                   list_separator=";")
     train_limit: int | None = _field(None, "data", sweepable=False)
@@ -218,7 +225,7 @@ class Config:
     @property
     def n_train(self) -> int:
         """Number of training examples this config uses."""
-        return self.train_limit or TRAIN_SIZE[self.dataset]
+        return self.train_limit or registry.info(self.dataset).n_train
 
     @property
     def weight_updates(self) -> int:
@@ -393,7 +400,8 @@ def _validate(cfg: Config) -> None:
     _int_at_least(cfg, "train_limit", 1)
     _int_at_least(cfg, "test_limit", 1)
     _bool(cfg, "augment")
-    for name, size in (("train_limit", TRAIN_SIZE[cfg.dataset]), ("test_limit", 10000)):
+    facts = registry.info(cfg.dataset)
+    for name, size in (("train_limit", facts.n_train), ("test_limit", facts.n_test)):
         value = getattr(cfg, name)
         if value is not None and value > size:
             _fail(name, value, f"{cfg.dataset} has only {size} examples in that split")
@@ -470,6 +478,6 @@ def _validate_nudging(cfg: Config) -> None:
 
 
 def _net_module():
-    import pcdiag.nets  # lazily: pcdiag.nets imports this module
+    import pcdiag.nets  # lazily: importing the networks imports jax
 
     return pcdiag.nets

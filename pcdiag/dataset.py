@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from pcdiag import data as data_module
 from pcdiag import status as status_module
 from pcdiag._version import __version__
 from pcdiag.config import Config
-from pcdiag.records import RECORDS, VARIABLES
+from pcdiag.records import RECORDS, VARIABLES, RunRecords, energy_total
 
 SCHEMA_VERSION = 2
 #: What each schema version added (a file of an older version is upgraded when opened).
@@ -40,23 +41,31 @@ class SchemaError(ValueError):
     """A Dataset or file that does not follow pcdiag's Dataset contract."""
 
 
-def build(records: dict[str, np.ndarray], config: Config, sweep: dict[str, list]) -> xr.Dataset:
-    """A Dataset from run records whose leading axes are the sweep dims, in `sweep` order."""
+def build(records: RunRecords | Mapping[str, np.ndarray], config: Config,
+          sweep: dict[str, list]) -> xr.Dataset:
+    """A Dataset from run records whose leading axes are the sweep dims, in `sweep` order
+    (a RunRecords, or a flat mapping of names to arrays with `step` and `epoch_of_step`).
+
+    `energy_total` is taken from the records when they hold it (a sweep's assembly sums each
+    run's own layers before padding), else summed here."""
+    if not isinstance(records, RunRecords):
+        records = RunRecords.from_arrays(records)
     lead = tuple(sweep)
     layers = np.arange(1, config.depth + 1)
     data_vars = {}
     for name in VARIABLES:
         if name in records:
             data_vars[name] = (lead + VARIABLES[name].dims, records[name])
-    if "energy" in records:
+    if "energy" in records and "energy_total" not in records:
         data_vars["energy_total"] = (lead + ("step", "t"), _total(records["energy"], sweep))
+    if "energy" in records:
         for variable in RECORDS:
             if variable.derive is not None:
                 data_vars[variable.name] = (lead + variable.dims, variable.derive(records))
     coords = {name: (name, list(values)) for name, values in sweep.items()}
     coords.update(
-        step=("step", records["step"].astype(np.int64)),
-        epoch_of_step=("step", records["epoch_of_step"].astype(np.int64)),
+        step=("step", records.step.astype(np.int64)),
+        epoch_of_step=("step", records.epoch_of_step.astype(np.int64)),
         layer=("layer", layers),
         epoch=("epoch", np.arange(1, config.epochs + 1)),
     )
@@ -92,11 +101,11 @@ def with_run_status(ds: xr.Dataset) -> xr.Dataset:
 def _total(energy: np.ndarray, sweep: dict[str, list]) -> np.ndarray:
     """Sum over each run's own layers: a depth sweep NaN-pads the shallower runs' layers."""
     if "depth" not in sweep:
-        return energy.sum(axis=-1)
+        return energy_total(energy)
     axis = list(sweep).index("depth")
     depth = np.asarray(sweep["depth"]).reshape([-1 if i == axis else 1 for i in range(len(sweep))])
     own = np.arange(1, energy.shape[-1] + 1) <= depth[..., None, None, None]
-    return np.where(own, energy, 0).sum(axis=-1)
+    return energy_total(np.where(own, energy, 0))
 
 
 def global_attrs(config: Config, sweep: dict[str, list]) -> dict:

@@ -14,13 +14,13 @@ compiled record layout) all follow from `RECORDS`.
 - ``"host"`` with dims () (run_status, run_status_step): one value per run, classified on
   the host from the run's records (pcdiag.status), added by pcdiag.dataset.build.
 
-``when`` names the Program setting that switches an optional step record on (None: always
-recorded for the algorithms that define it).
+:class:`RunRecords` carries the recorded arrays of a batch of runs from the loop
+(pcdiag.engine.loop) to a sweep's assembly and the Dataset (pcdiag.dataset.build).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -39,8 +39,13 @@ class Variable:
     computed_in: str  # where the value is computed (for readers of the code)
     units: str = "1"
     required: bool = False  # validate() insists on it (per-t ones only when t is present)
-    when: str | None = None
     derive: Callable[[dict], np.ndarray] | None = None
+
+
+def energy_total(energy: np.ndarray) -> np.ndarray:
+    """F = the sum of `energy` over its last (layer) axis: give each run its own layers, not
+    the NaN padding of a sweep over depth (which would make every shallower run NaN)."""
+    return energy.sum(axis=-1)
 
 
 def energy_ratio(energy: np.ndarray) -> np.ndarray:
@@ -57,11 +62,11 @@ RECORDS: tuple[Variable, ...] = (
         "batch mean of per-sample E_l = 1/2 ||x_l - mu_l||^2 (output node: its output energy; "
         "with layer_precision, pi_l E_l); "
         "t = 0 right after forward initialisation, t = k after the k-th state update",
-        "step", "pcdiag.algorithms.infer.measure", required=True, when="record_inference",
+        "step", "pcdiag.algorithms.infer.measure", required=True,
     ),
     Variable(
         "energy_total", ("step", "t"), "total energy", "F = sum over layers of energy",
-        "host", "pcdiag.dataset.build (each run's own layers)", required=True,
+        "host", "pcdiag.records.energy_total (each run's own layers)", required=True,
     ),
     Variable(
         "energy_ratio", ("step", "t", "layer"), "energy ratio E_l / E_l+1",
@@ -73,7 +78,7 @@ RECORDS: tuple[Variable, ...] = (
         "state_grad_norm", ("step", "t", "layer"), "state gradient norm",
         "batch mean of per-sample ||dF_i/dx_l||, read at the states of iteration t; "
         "NaN where the node is clamped",
-        "step", "pcdiag.algorithms.infer.measure", required=True, when="record_inference",
+        "step", "pcdiag.algorithms.infer.measure", required=True,
     ),
     Variable(
         "weight_grad_norm", ("step", "layer"), "weight gradient norm",
@@ -101,14 +106,14 @@ RECORDS: tuple[Variable, ...] = (
         "bp_cosine", ("step", "layer"), "cosine with backprop gradient",
         "cosine between the weight gradient the optimizer received and the backprop gradient "
         "of the batch-mean output loss, same weights and batch (W_l and b_l together)",
-        "step", "pcdiag.algorithms.record.step_record", when="bp_alignment",
+        "step", "pcdiag.algorithms.record.step_record",
     ),
     Variable(
         "hessian_condition", ("step",), "Hessian condition number",
         "lambda_max / lambda_min of the Hessian of a sample's F w.r.t. its inference "
         "variables (states; errors for epc) at t = 0, median over the batch's first "
         "hessian_samples samples; exact below 512 free units, else 64-step Lanczos",
-        "step", "pcdiag.algorithms.record.hessian_probe", when="hessian_samples",
+        "step", "pcdiag.algorithms.record.hessian_probe",
     ),
     Variable(
         "hessian_lambda_max", ("step",), "largest Hessian eigenvalue",
@@ -117,7 +122,7 @@ RECORDS: tuple[Variable, ...] = (
         "exact below 512 free units, else 64-step Lanczos; a state step on the per-sample "
         "energy is stable on the quadratic part while gamma lambda_max < 2 (sgd; "
         "pcdiag.measures.step_limit); NaN for bp",
-        "step", "pcdiag.algorithms.record.hessian_probe", when="hessian_samples",
+        "step", "pcdiag.algorithms.record.hessian_probe",
     ),
     Variable(
         "train_accuracy", ("epoch",), "train accuracy",
@@ -154,3 +159,45 @@ STEP_FIELDS = tuple(v.name for v in RECORDS if v.source == "step")
 #: What one logged step records (fields: STEP_FIELDS); per-t ones are (T+1, L). An optional
 #: record that is off is None. Built from RECORDS, so a new step record is one declaration.
 StepRecord = NamedTuple("StepRecord", [(name, object) for name in STEP_FIELDS])
+
+
+#: The arrays every run of a batch shares: the logged steps' numbers and epochs.
+SHARED = ("step", "epoch_of_step")
+
+
+@dataclass
+class RunRecords:
+    """The recorded arrays of a batch of runs, by variable name (see RECORDS).
+
+    Each of `values` has the runs' axes first: one axis of R runs as the loop returns them
+    (pcdiag.engine.loop.run), the sweep dims once a sweep is assembled, none for one run
+    (`run(i)`). `step` and `epoch_of_step` (the logged steps) are shared by all of them.
+    """
+
+    step: np.ndarray
+    epoch_of_step: np.ndarray
+    values: dict[str, np.ndarray]
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> RunRecords:
+        """From one flat mapping of names to arrays (a unit file's, or a hand-made one)."""
+        values = {name: a for name, a in arrays.items() if name not in SHARED}
+        return cls(arrays["step"], arrays["epoch_of_step"], values)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """One flat dict of every array, the shared ones included (a unit file's contents)."""
+        return {**self.values, "step": self.step, "epoch_of_step": self.epoch_of_step}
+
+    def run(self, index) -> RunRecords:
+        """The records of run `index` (an index into the leading run axes)."""
+        return RunRecords(self.step, self.epoch_of_step,
+                          {name: a[index] for name, a in self.values.items()})
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.values
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)

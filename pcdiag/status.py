@@ -66,6 +66,8 @@ import numpy as np
 import xarray as xr
 from numpy.lib.stride_tricks import sliding_window_view
 
+from pcdiag.data import registry
+
 OK, DIVERGED, UNSTABLE, COLLAPSED = 0, 1, 2, 3
 FLAG_VALUES = np.array([OK, DIVERGED, UNSTABLE, COLLAPSED], dtype=np.int8)
 FLAG_MEANINGS = "ok diverged inference_unstable collapsed"
@@ -97,7 +99,8 @@ CHANCE_MARGIN = 0.05
 ACC_KEEP = 0.5
 #: ... or (ce) it is more than ACC_SLACK below exp(-L_best).
 ACC_SLACK = 0.1
-N_CLASSES = 10
+#: Classes of every data set (pcdiag.data.registry): chance is 1 / N_CLASSES.
+N_CLASSES = registry.common("classes")
 
 COMMENT = (
     f"flag per run, most severe first: diverged (1) = a non-finite energy or loss, as "

@@ -1,4 +1,10 @@
-"""Test-wide settings and shared fixtures.
+"""Test-wide settings, the two tiers and shared fixtures.
+
+Tiers: the default tier (`pytest -q`, the README's test command) leaves out the tests marked
+``slow``; ``pytest --slow`` runs every test and ``pytest --slow -m slow`` the slow tier
+alone (what .ci/run runs after the default tier). A test is slow when it compiles a program
+that no default test shares (a conv net, a notebook, a full figure profile) and checks
+something a faster default test does not.
 
 The CLI's on-disk XLA cache stays off unless a test turns it on (the in-process CLI tests
 would otherwise fill the user's cache and set jax's global config)."""
@@ -8,6 +14,25 @@ import os
 import pytest
 
 os.environ.setdefault("PCDIAG_XLA_CACHE", "off")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="run the slow tier too (tests marked slow); with -m slow, alone")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: the slow tier: left out unless pytest runs with --slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow"):
+        return
+    slow = [item for item in items if "slow" in item.keywords]
+    if slow:  # deselected, not skipped: the summary counts them as "deselected"
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if "slow" not in item.keywords]
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Light correctness tests of the bench helpers (no timing): FLOP counting from HLO, the hand
-count, the PCX weight layout, the PCX venv recipe, option handling and the energy check."""
+"""Light correctness tests of the speed benchmark's helpers (pcdiag.speed, no timing): FLOP
+counting from HLO, the hand count, the PCX weight layout, the PCX venv recipe and harness (package
+data), option handling, the energy check and the old names (pcdiag bench, pcdiag.bench)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pcdiag.bench import cli, device, flops, pcx, settings
+from pcdiag.speed import cli, device, flops, pcx, settings
 
 
 def _hlo(fn, *args) -> str:
@@ -113,7 +114,7 @@ def test_the_vgg_program_builds_and_its_hlo_flops_match_the_hand_count():
     """pcdiag's compiled training chunk of a tiny VGG-5 (full recording): its dots and
     convolutions, trip counts included, are the hand count less one layer-1 prediction (the
     forward initialisation's and the weight step's are the same op on the same weights and
-    batch: XLA computes it once), as for the MLPs (benchmarks/README.md)."""
+    batch: XLA computes it once), as for the MLPs (dev/speed/README.md)."""
     # T = 2: with T = 1 XLA also shares the one inference step's predictions with the forward
     # initialisation's (the same ops on the same states)
     model = settings.Model("t", depth=5, width=2, T=2, net="vgg")
@@ -177,9 +178,27 @@ def test_pcx_venv_recipe_uses_the_pinned_requirements(tmp_path):
     assert pcx.PCX_SCRIPT.is_file() and pcx.PCX_VGG_SCRIPT.is_file()
 
 
+def test_the_pcx_harness_is_package_data():
+    """The harness ships inside pcdiag (a wheel has it too: pyproject's package-data), found
+    through importlib.resources, not through a source checkout's folders."""
+    import pcdiag
+
+    assert pcx.missing_harness_files() == []
+    assert pcx.PCX_DIR == Path(pcdiag.__file__).parent / "speed" / "pcx_harness"
+    assert not (pcx.PCX_DIR / "__init__.py").exists()  # scripts for PCX's venv, not modules
+
+
+def test_a_missing_harness_is_reported_not_run(monkeypatch, tmp_path):
+    monkeypatch.setattr(pcx, "HARNESS_FILES", (tmp_path / "pcx_mlp.py",))
+    python, why = pcx.ensure_pcx(tmp_path / "venv")
+    assert python is None
+    assert why.startswith("the PCX harness is incomplete: ") and "reinstall pcdiag" in why
+
+
 def test_pcx_venv_location_precedence(monkeypatch, tmp_path):
     monkeypatch.delenv(pcx.PCX_VENV_ENV, raising=False)
-    assert pcx.resolve_pcx_venv(None) == pcx.DEFAULT_PCX_VENV
+    monkeypatch.setenv("PCDIAG_CACHE", str(tmp_path / "cache"))
+    assert pcx.resolve_pcx_venv(None) == tmp_path / "cache" / "pcx-venv"
     monkeypatch.setenv(pcx.PCX_VENV_ENV, str(tmp_path / "env"))
     assert pcx.resolve_pcx_venv(None) == tmp_path / "env"
     assert pcx.resolve_pcx_venv(str(tmp_path / "arg")) == tmp_path / "arg"
@@ -237,32 +256,59 @@ def test_energy_comparison_tolerance():
 
 
 def test_the_package_face_and_python_m():
-    """benchmarks/experiments/*.py and the sweep comparison's subprocess import these names;
-    `python -m pcdiag.bench` is the same command as `pcdiag bench`."""
-    import pcdiag.bench
+    """dev/speed/experiments/*.py and the sweep comparison's subprocess import these names;
+    `python -m pcdiag.speed` is the same command as `pcdiag speed`, and the old module name
+    (`python -m pcdiag.bench`) still runs it."""
+    import pcdiag.speed
 
     for name in ("MODELS", "SWEEP_GAMMAS", "bench_config", "sweep_side", "configure_parser",
                  "run_cli", "main"):
-        assert hasattr(pcdiag.bench, name), name
-    done = subprocess.run([sys.executable, "-m", "pcdiag.bench", "--help"], capture_output=True,
-                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.startswith("usage: pcdiag bench") and "--no-pcx" in done.stdout
-    assert pcdiag.bench.__doc__.splitlines()[0] in done.stdout
+        assert hasattr(pcdiag.speed, name), name
+    for module, prog in (("pcdiag.speed", "pcdiag speed"), ("pcdiag.bench", "pcdiag bench")):
+        done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
+                              text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.startswith(f"usage: {prog}") and "--no-pcx" in done.stdout
+        assert pcdiag.speed.__doc__.splitlines()[0] in done.stdout
+
+
+def test_the_old_module_path_is_the_same_modules():
+    """pcdiag.bench (deprecated for one release) re-exports pcdiag.speed and its modules."""
+    with pytest.warns(DeprecationWarning, match="pcdiag.bench is now pcdiag.speed"):
+        sys.modules.pop("pcdiag.bench", None)
+        import pcdiag.bench
+    from pcdiag.bench.pcx import PCX_VERSION
+    from pcdiag.bench.settings import bench_config
+
+    assert pcdiag.bench.run_bench is pcdiag.speed.run_bench
+    assert bench_config is settings.bench_config and PCX_VERSION == pcx.PCX_VERSION
+    assert pcdiag.bench.pcx is pcx
+
+
+def test_the_old_command_name_is_an_alias(capsys):
+    """`pcdiag bench` is `pcdiag speed` for one release: same options, a note on stderr."""
+    from pcdiag.cli import main
+
+    assert main(["bench", "--models", "no-such-model", "--out", "-"]) == 2
+    err = capsys.readouterr().err
+    assert "'pcdiag bench' is now 'pcdiag speed'" in err
+    assert "--models: unknown model(s) no-such-model" in err
+    assert main(["bench", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: pcdiag speed")
 
 
 def test_the_plain_jax_reference_computes_pcdiags_energies():
-    """The bench's plain-JAX reference (pcdiag.bench.reference), started from pcdiag's initial
-    state, draws the same batches and records the same per-t energies as pcdiag's full
-    record: two epochs of a small network, the first step bit-identical, every step within
-    the float32 bound for different programs (tests/_tolerance.py)."""
+    """The speed benchmark's plain-JAX reference (pcdiag.speed.reference), started from
+    pcdiag's initial state, draws the same batches and records the same per-t energies as
+    pcdiag's full record: two epochs of a small network, the first step bit-identical, every
+    step within the float32 bound for different programs (tests/_tolerance.py)."""
     import os
 
     import xarray as xr
 
     import pcdiag
-    from pcdiag.bench.reference import epoch_energies
     from pcdiag.runs import load_device_data
+    from pcdiag.speed.reference import epoch_energies
     from tests._tolerance import assert_steps_close
 
     data_dir = os.environ.get("PCDIAG_DATA") or str(Path(__file__).resolve().parents[2] /
@@ -278,5 +324,5 @@ def test_the_plain_jax_reference_computes_pcdiags_energies():
     config = dict(cfg.to_dict(), algorithm="pc")
     assert_steps_close(xr.DataArray(ref, dims=ds.energy.dims, coords=ds.energy.coords),
                        ds.energy, config, "energy")
-    with pytest.raises(ValueError, match="bench's PC step only"):
+    with pytest.raises(ValueError, match="speed benchmark's PC step only"):
         epoch_energies(cfg.replace(output_energy="se"), data)

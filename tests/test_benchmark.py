@@ -1,6 +1,6 @@
-"""pcdiag benchmark: the recipes are PCX's, the statistics are PCX's (best epoch, ddof-0 std,
-top 5 of 7) plus a paired comparison, and a tiny CLI run writes the table, the Dataset and
-resumes from its store."""
+"""pcdiag table1 (formerly pcdiag benchmark): the recipes are PCX's and ship inside pcdiag, the
+statistics are PCX's (best epoch, ddof-0 std, top 5 of 7) plus a paired comparison, and a tiny
+CLI run writes the table, the Dataset and resumes from its store."""
 
 import os
 from pathlib import Path
@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from pcdiag.benchmark import available, load_recipe
-from pcdiag.benchmark.runner import pairs
-from pcdiag.benchmark.stats import compare, summarise
+import pcdiag
 from pcdiag.cli import main
+from pcdiag.table1 import RECIPES_DIR, RecipeError, available, load_recipe
+from pcdiag.table1 import recipe as recipe_module
+from pcdiag.table1.runner import pairs
+from pcdiag.table1.stats import compare, summarise
 
 DATA = Path(
     os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -37,6 +39,51 @@ def test_every_mlp_cell_has_a_recipe_that_cites_its_pcx_file():
         assert c.lr_schedule == "warmup_cosine"
         per_step = c.inference_steps if c.algorithm == "ipc" else 1
         assert (c.lr_warmup_steps, c.lr_decay_steps) == (1170 * per_step, 11700 * per_step)
+
+
+def test_the_recipes_are_package_data_read_through_importlib_resources():
+    assert RECIPES_DIR == Path(pcdiag.__file__).parent / "table1" / "recipes"
+    assert available() == sorted(p.stem for p in RECIPES_DIR.glob("*.toml"))
+
+
+def test_list_prints_every_recipe_under_the_new_and_the_old_name(capsys):
+    assert main(["table1", "--list"]) == 0
+    listed = capsys.readouterr()
+    assert listed.out.split() == available() and listed.err == ""
+    assert main(["benchmark", "--list"]) == 0  # the old name, kept for one release
+    old = capsys.readouterr()
+    assert old.out == listed.out
+    assert old.err.strip() == ("pcdiag: note: 'pcdiag benchmark' is now 'pcdiag table1'; the old "
+                               "name goes in pcdiag 0.2")
+
+
+def test_no_recipes_is_an_error_never_an_empty_list(tmp_path, monkeypatch, capsys):
+    assert main(["table1", "--list", "--recipes-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pcdiag: error: recipes folder {tmp_path} (--recipes-dir): no "
+                          "NAME.toml file in it; give a folder of NAME.toml recipes")
+    monkeypatch.setattr(recipe_module, "RECIPES_DIR", tmp_path / "gone")
+    with pytest.raises(RecipeError, match=r"pcdiag's Table 1 recipes are missing: .*gone: no "
+                                          r"such folder .*reinstall pcdiag"):
+        available()
+    assert main(["table1", "--list"]) == 2
+    assert "pcdiag's Table 1 recipes are missing" in capsys.readouterr().err
+    with pytest.raises(RecipeError, match=r"recipe 'nope': no file .*nope.toml; known recipes: "
+                                          r"mlp-fmnist-bp-ce, "):
+        load_recipe("nope", RECIPES_DIR)
+
+
+def test_the_old_module_path_is_the_same_modules():
+    with pytest.warns(DeprecationWarning, match="pcdiag.benchmark is now pcdiag.table1"):
+        import sys
+
+        sys.modules.pop("pcdiag.benchmark", None)
+        import pcdiag.benchmark
+    from pcdiag.benchmark.recipes import load_recipe as old_load_recipe
+    from pcdiag.benchmark.runner import run
+
+    assert old_load_recipe is load_recipe and pcdiag.benchmark.run is run
+    assert pcdiag.benchmark.available() == available()
 
 
 def test_pc_se_fashion_mnist_recipe_is_pcx_l_pc_se_fmnist():
@@ -78,8 +125,8 @@ def test_pairs_match_pc_with_bp_of_the_same_loss_and_model():
 
 
 def test_cli_runs_a_tiny_benchmark_and_resumes(tmp_path, capsys):
-    out = tmp_path / "bench"
-    argv = ["benchmark", "--recipes", "mlp-fmnist-pc-se,mlp-fmnist-bp-se", "--seeds", "3",
+    out = tmp_path / "table1"
+    argv = ["table1", "--recipes", "mlp-fmnist-pc-se,mlp-fmnist-bp-se", "--seeds", "3",
             "--out", str(out), "--set", "train_limit=384", "--set", "test_limit=300",
             "--set", "epochs=2", "--set", f"data_dir={DATA}"]
     assert main(argv) == 0

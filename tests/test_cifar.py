@@ -31,6 +31,7 @@ from pcdiag.data import (
     CIFAR10_MD5,
     NORMALISATION,
     DataError,
+    DownloadError,
     load,
     locate,
     read_cifar10,
@@ -337,7 +338,8 @@ def test_not_found_says_where_it_looked_and_how_to_get_it(tmp_path):
     with pytest.raises(DataError, match="cifar-10 not found and download=False") as err:
         locate(CIFAR10, download=False)
     assert "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz" in str(err.value)
-    with pytest.raises(DataError, match="cifar-10 not found and could not be downloaded") as err:
+    with pytest.raises(DownloadError, match="cifar-10 not found and could not be downloaded"
+                       ) as err:
         locate(CIFAR10)
     for place in ["PCDIAG_DATA: not set",
                   f"cache {tmp_path / 'cache' / CIFAR10}: no {CIFAR10_ARCHIVE}",

@@ -247,16 +247,16 @@ def test_extension_commands_are_offered_only_when_their_module_has_the_hooks(mon
     module.configure_parser = lambda parser: parser.add_argument("--name", default="all")
     module.run_cli = lambda args: seen.append(args.name) or 0
     monkeypatch.setitem(sys.modules, "pcdiag.figures", module)
-    monkeypatch.setitem(sys.modules, "pcdiag.bench", types.ModuleType("pcdiag.bench"))
-    monkeypatch.setitem(sys.modules, "pcdiag.benchmark", types.ModuleType("pcdiag.benchmark"))
-    assert set(app.load_extensions()) == {"figures"}  # bench, benchmark lack the hooks
+    monkeypatch.setitem(sys.modules, "pcdiag.speed", types.ModuleType("pcdiag.speed"))
+    monkeypatch.setitem(sys.modules, "pcdiag.table1", types.ModuleType("pcdiag.table1"))
+    assert set(app.load_extensions()) == {"figures"}  # speed, table1 lack the hooks
     assert main(["figures", "--name", "energy"]) == 0
     assert seen == ["energy"]
     assert app.load_extensions(("no_such_module",)) == {}
 
 
 def test_missing_extension_is_not_a_command(monkeypatch, capsys):
-    monkeypatch.setattr(app, "EXTENSIONS", ("no_such_module",))
+    monkeypatch.setattr(app, "EXTENSIONS", {"no_such_module": "pcdiag.no_such_module"})
     assert main(["--help"]) == 0
     assert "no_such_module" not in capsys.readouterr().out
     assert main(["no_such_module"]) == 2

@@ -16,11 +16,9 @@ from pcdiag.nets.conv import conv, max_pool
 
 DATA = Path(os.environ.get("PCDIAG_DATA")
             or Path(__file__).resolve().parents[2] / "shared" / "data")
-#: Each conv program compiles in 10-60 s on 2 cores: the suite trains VGG-5 with pc (every
-#: record, Hessian too) and ResNet-10 with pc; the other algorithms and VGG-9 with
-#: PCDIAG_SLOW=1.
-SLOW = os.environ.get("PCDIAG_SLOW") == "1"
-slow = pytest.mark.skipif(not SLOW, reason="another conv program to compile: PCDIAG_SLOW=1")
+#: Each conv program compiles in 10-60 s on 2 cores: the default tier trains VGG-5 with pc
+#: (every record, Hessian too); the other algorithms, ResNet and VGG-9 are the slow tier.
+slow = pytest.mark.slow
 SMALL = dict(data_dir=str(DATA), train_limit=256, test_limit=1000, batch_size=64, width=4,
              inference_steps=4, gamma=0.05, activation="gelu", log_every=1)
 
@@ -132,7 +130,8 @@ def test_vgg5_trains_with_every_algorithm_and_full_recording(algorithm):
         assert np.all(np.isfinite(ds.hessian_condition)) and np.all(ds.hessian_condition >= 1)
 
 
-@pytest.mark.parametrize("net, depth", [("resnet", 6), pytest.param("vgg", 9, marks=slow)])
+@pytest.mark.parametrize("net, depth", [pytest.param("resnet", 6, marks=slow),
+                                        pytest.param("vgg", 9, marks=slow)])
 def test_resnet_and_vgg9_complete_with_full_recording(net, depth):
     cfg = pcdiag.Config(net=net, depth=depth, bp_alignment=True, **(SMALL | {"train_limit": 128}))
     ds = pcdiag.validate(pcdiag.train(cfg))

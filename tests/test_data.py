@@ -1,10 +1,12 @@
 """pcdiag.data on the real Fashion-MNIST / MNIST files and on broken copies of them."""
 
+import dataclasses
 import gzip
 import hashlib
 import os
 import re
 import shutil
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +19,12 @@ from pcdiag.data import (
     NORMALISATION,
     SHA256,
     DataError,
+    DownloadError,
     Split,
     load,
     locate,
     read_idx,
+    registry,
 )
 
 REAL = Path(
@@ -38,12 +42,19 @@ def isolated(tmp_path, monkeypatch):
     """No test sees PCDIAG_DATA, the user's cache, a Debian install or the network."""
     monkeypatch.delenv("PCDIAG_DATA", raising=False)
     monkeypatch.setenv("PCDIAG_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    debian_at(monkeypatch, tmp_path / "no-debian")
     empty = tmp_path / "empty-mirror"
     empty.mkdir()
     for var in data.MIRROR_ENV.values():
         monkeypatch.setenv(var, empty.as_uri())
     return empty
+
+
+def debian_at(monkeypatch, folder: Path) -> None:
+    """The registry's Debian folder of fashion-mnist moved to ``folder``."""
+    info = registry.DATASETS["fashion-mnist"]
+    monkeypatch.setitem(registry.DATASETS, "fashion-mnist",
+                        dataclasses.replace(info, debian_folder=str(folder)))
 
 
 def same(a, b) -> bool:
@@ -100,7 +111,7 @@ def test_data_dir_beats_env(tmp_path, monkeypatch):
 def test_env_beats_cache_beats_debian(tmp_path, monkeypatch):
     cache = link_copy("fashion-mnist", tmp_path / "cache" / "fashion-mnist")
     debian = link_copy("fashion-mnist", tmp_path / "debian")
-    monkeypatch.setattr(data, "DEBIAN_DIR", debian)
+    debian_at(monkeypatch, debian)
     monkeypatch.setenv("PCDIAG_DATA", str(REAL))
     assert locate("fashion-mnist") == REAL / "fashion-mnist"
     monkeypatch.delenv("PCDIAG_DATA")
@@ -110,7 +121,7 @@ def test_env_beats_cache_beats_debian(tmp_path, monkeypatch):
 
 
 def test_debian_folder_is_for_fashion_mnist_only(monkeypatch):
-    monkeypatch.setattr(data, "DEBIAN_DIR", REAL / "fashion-mnist")
+    debian_at(monkeypatch, REAL / "fashion-mnist")
     assert locate("fashion-mnist", download=False) == REAL / "fashion-mnist"
     with pytest.raises(DataError, match="mnist not found and download=False") as err:
         locate("mnist", download=False)
@@ -347,13 +358,13 @@ def test_unreadable_file(monkeypatch):
 @pytest.fixture
 def urlopen_calls(monkeypatch) -> list:
     calls = []
-    real = data.urllib.request.urlopen
+    real = urllib.request.urlopen
 
     def spy(url, *args, **kwargs):
         calls.append(url)
         return real(url, *args, **kwargs)
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", spy)
+    monkeypatch.setattr(urllib.request, "urlopen", spy)
     return calls
 
 
@@ -389,7 +400,8 @@ def test_download_of_wrong_data_is_rejected(tmp_path, monkeypatch):
 
 
 def test_download_failure_says_where_it_looked(tmp_path):
-    with pytest.raises(DataError, match="fashion-mnist not found and could not be downloaded") as e:
+    with pytest.raises(DownloadError, match="fashion-mnist not found and could not be downloaded"
+                       ) as e:
         locate("fashion-mnist")
     message = str(e.value)
     for place in [
@@ -416,5 +428,33 @@ def test_default_mirror_offline(monkeypatch):
         raise requests.exceptions.ConnectionError("no network")
 
     monkeypatch.setattr(pooch.HTTPDownloader, "__call__", offline)  # http(s) goes through pooch
-    with pytest.raises(DataError, match=re.escape(data.MIRRORS["mnist"]) + ".*no network"):
+    with pytest.raises(DownloadError, match=re.escape(data.MIRRORS["mnist"]) + ".*no network"):
         locate("mnist")
+
+
+def test_error_kinds_say_whether_to_retry():
+    """A missing or corrupt file is bad input (never retried); a failed download is
+    transient (retried) and an OSError."""
+    from pcdiag.errors import BadInputError, TransientError, retryable
+
+    assert issubclass(DataError, BadInputError) and not retryable(DataError("x"))
+    assert issubclass(DownloadError, TransientError) and issubclass(DownloadError, OSError)
+    assert retryable(DownloadError("x"))
+
+
+def test_a_new_data_set_is_one_registry_line(tmp_path, monkeypatch):
+    """A data set read by an existing reader needs nothing but its line in the registry."""
+    mnist = registry.DATASETS["mnist"]
+    monkeypatch.setitem(registry.DATASETS, "digits", dataclasses.replace(
+        mnist, name="digits", mean=0.5, std=0.25, mirror_env="PCDIAG_MIRROR_DIGITS"))
+    link_copy("mnist", tmp_path / "digits")
+    assert locate("digits", tmp_path) == tmp_path / "digits"
+    train, test = load("digits", tmp_path, train_limit=5, test_limit=3)
+    reference, _ = load("mnist", REAL, train_limit=5, test_limit=3)
+    assert train.images.shape == (5, 28, 28, 1) and test.labels.shape == (3,)
+    np.testing.assert_array_equal(train.labels, reference.labels)
+    mean, std = NORMALISATION["mnist"]
+    np.testing.assert_allclose(train.images, (reference.images * std + mean - 0.5) / 0.25,
+                               atol=1e-5)
+    with pytest.raises(DataError, match="digits not found and download=False"):
+        locate("digits", download=False)

@@ -25,8 +25,9 @@ import pcdiag
 from pcdiag import data as data_module
 from pcdiag.algorithms import Hyper, Program
 from pcdiag.algorithms.base import mean_energy, output_loss_of
-from pcdiag.algorithms.infer import ERRORS
-from pcdiag.algorithms.pc import local_scale, weight_grads
+from pcdiag.algorithms.compose import Batch
+from pcdiag.algorithms.epc import EPC_RULES, local_scale
+from pcdiag.algorithms.free import ERRORS
 from pcdiag.config import EPC_WEIGHT_UPDATES, Config, ConfigError
 from pcdiag.dataset import config_of, global_attrs
 from pcdiag.energy import output_loss
@@ -63,11 +64,23 @@ def random_errors(seed, rows, scale=0.3):
     return tuple(scale * jax.random.normal(k, (rows, n)) for k, n in zip(keys, SIZES[1:-1]))
 
 
+def weight_gradient(prog, hyper, params, x0, y, errors, states):
+    """What epc's weight rule (`epc_weight_update`) hands on to nudging's scaling and the
+    optimizer: its gradient at the errors, through the rule's own scaling."""
+    rule = EPC_RULES.of(prog)
+    batch = Batch(x0, y, y, mu1=prog.net.predict(params, 1, x0))
+    grads = rule.gradient(prog, ERRORS, params, batch, errors, states).grads
+    scaling = rule.scaling(prog, hyper, x0.shape[0])
+    if scaling is not None:
+        grads, _ = scaling.update(grads, scaling.init(params), params)
+    return grads
+
+
 def grads_of(prog, hyper, params, x0, y, errors):
     mu1 = prog.net.predict(params, 1, x0)
     states = ERRORS.to_states(params, mu1, errors, prog.net)
-    return jax.jit(weight_grads, static_argnums=(0, 2))(prog, hyper, ERRORS, params, x0,
-                                                         errors, states, y)[2]
+    return jax.jit(weight_gradient, static_argnums=0)(prog, hyper, params, x0, y, errors,
+                                                      states)
 
 
 def flat(tree):

@@ -13,6 +13,7 @@ any cached run. (That fresh compilations in two processes give identical results
 tests/test_store.py::test_same_config_and_seed_give_identical_files_across_processes.)
 """
 
+import collections
 import json
 import os
 import shutil
@@ -33,8 +34,13 @@ from pcdiag import Config
 from pcdiag.cli import main
 from pcdiag.dataset import VOLATILE_ATTRS
 from pcdiag.engine import executors
+from pcdiag.engine.checkpoint import CheckpointError, CheckpointIOError
 from pcdiag.engine.executors import Executor, Outcome, SweepError
-from pcdiag.engine.store import Store, use_store
+from pcdiag.engine.executors.base import execute
+from pcdiag.engine.plan import Plan
+from pcdiag.engine.resources import ResourceError
+from pcdiag.engine.store import Store, StoreError, StoreIOError, use_store
+from pcdiag.errors import BadInputError, ConfigError, TransientError, retryable
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = os.environ.get("PCDIAG_DATA") or str(ROOT.parent / "shared" / "data")
@@ -261,7 +267,7 @@ def test_open_store_before_any_unit_finished(reference, tmp_path):
     ds = pcdiag.open_store(tmp_path / "empty")
     assert not ds["finished"].any() and ds["finished"].shape == (4, 2, 2)
     assert ds["algorithm"].values.tolist() == AXES["algorithm"]
-    with pytest.raises(pcdiag.ConfigError, match="not a sweep store"):
+    with pytest.raises(StoreError, match="not a sweep store"):
         pcdiag.open_store(tmp_path)
 
 
@@ -305,7 +311,7 @@ class Dying(Executor):
 
 
 def test_a_unit_whose_worker_keeps_dying_is_retried_then_reported(tmp_path):
-    plan = pcdiag.runs.Plan.of(BASE, AXES)
+    plan = Plan.of(BASE, AXES)
     with use_store(tmp_path, BASE, AXES, plan.program_axes, plan.combos) as store:
         runner = Dying(max_attempts=3)
         failed = runner.run(store, plan.units, None, BASE.to_json())
@@ -317,6 +323,55 @@ def test_a_unit_whose_worker_keeps_dying_is_retried_then_reported(tmp_path):
         in message and "3 attempt(s) each" in message and "--status" in message
     status = {u.index: u for u in Store.attach(tmp_path).status()}
     assert status[1].state == "failed" and status[1].attempts == 3
+
+
+class Here(Executor):
+    """A backend that runs each task here through base.execute, as a worker process does."""
+
+    name = "here"
+
+    def start(self, task_fn, store):
+        self.task_fn, self.ended = task_fn, []
+
+    def submit(self, tasks):
+        self.ended += [(task, execute(self.task_fn, task)) for task in tasks]
+
+    def wait(self, timeout):
+        ended, self.ended = self.ended, []
+        return ended
+
+
+def test_a_transient_error_is_retried_and_bad_input_is_not(tmp_path):
+    plan = Plan.of(BASE, AXES)
+    tries = collections.Counter()
+
+    def task_fn(task):
+        tries[task.unit] += 1
+        if task.unit == 1 and tries[1] == 1:
+            raise StoreIOError("could not write unit-0001.npz (No space left on device); "
+                               "free space, then rerun")
+        if task.unit == 2:
+            raise ConfigError("width=24 is invalid: the network needs another width")
+        Store.attach(task.store).path(task.unit).write_bytes(b"")  # as a worker writes it
+        return Outcome(task.unit, "done")
+
+    with use_store(tmp_path, BASE, AXES, plan.program_axes, plan.combos) as store:
+        failed = Here(max_attempts=3).run(store, plan.units, task_fn, BASE.to_json())
+    assert tries[1] == 2 and Store.attach(tmp_path).finished(1)  # retried, then it worked
+    assert list(failed) == [2] and tries[2] == 1  # bad input: no second attempt
+    assert "ConfigError: width=24 is invalid: the network needs another width" in failed[2]
+    logged = [(e["unit"], e["attempt"], e["final"]) for e in events(tmp_path, "failed")]
+    assert logged == [(1, 1, False), (2, 1, True)]
+    first = events(tmp_path, "failed")[0]["error"]
+    assert "StoreIOError: could not write unit-0001.npz (No space left on device)" in first
+
+
+def test_each_error_says_whether_to_retry():
+    bad = [StoreError, executors.ExecutorError, ResourceError, CheckpointError, ConfigError]
+    passing = [StoreIOError, CheckpointIOError]
+    assert all(issubclass(kind, BadInputError) and not retryable(kind("x")) for kind in bad)
+    assert all(issubclass(kind, TransientError) and retryable(kind("x")) for kind in passing)
+    assert retryable(SweepError("units failed", {0: "x"}))  # rerunning the sweep retries them
 
 
 def test_executor_settings_are_checked_by_name():

@@ -400,6 +400,7 @@ def test_a_state_step_above_2_over_lambda_max_makes_inference_unstable():
     np.testing.assert_array_equal(out["stable"].values, [[0, 1, np.nan], [0, 0, np.nan]])
 
 
+@pytest.mark.slow  # the per-sample limit test above is the default tier's
 def test_the_batch_mean_convention_moves_the_limit_by_the_batch_size():
     """batch_mean at gamma B g is per_sample at g (same state steps, test_inference.py); its
     limit is B times 2 / lambda_max and the per-sample product g lambda_max is the same."""

@@ -494,6 +494,7 @@ def test_decay_only_layers_are_stalled_with_sgd_and_momentum_on_fashion_mnist(op
     assert measures.stalled_layers(ds) >= 3
 
 
+@pytest.mark.slow  # four programs with the Hessian probe; the real-data front test is default
 def test_linear_chain_front_and_an_inference_steps_sweep():
     """A deep linear MLP (identity activation, se output): in exact arithmetic node l's
     energy is exactly 0 until t = L - l and positive from then on. Depth 6, T = L - 1 = 5

@@ -10,8 +10,6 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-#: Notebooks run top to bottom only with PCDIAG_SLOW=1 (the suite's time budget).
-SLOW_NOTEBOOKS = ("03_learning_rate_sensitivity", "04_deep_energy_decay")
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 REAL = Path(
     os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -67,14 +65,10 @@ def test_outputs_carry_no_warning_and_no_machine_path(path):
     assert not found, "re-execute the notebook (see README) and save it:\n" + "\n".join(found)
 
 
+@pytest.mark.slow  # 20 s to 2 min each; the default tier checks the committed outputs
 @pytest.mark.skipif(not (REAL / "fashion-mnist").is_dir(), reason="Fashion-MNIST not found")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_runs_top_to_bottom(path, monkeypatch):
-    if path.stem in SLOW_NOTEBOOKS and not os.environ.get("PCDIAG_SLOW"):
-        pytest.skip(f"{path.name} takes 35 s to 2 min (03: two small gamma sweeps; 04: a "
-                    "depth-12 net with the Hessian probe and bp_alignment, for pc and epc): "
-                    "PCDIAG_SLOW=1 runs it; its committed outputs are still checked for "
-                    "warnings and machine paths")
     monkeypatch.setenv("PCDIAG_DATA", str(REAL))  # the kernel inherits the environment
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("import sys; print(sys.executable)"))

@@ -11,9 +11,9 @@ import pcdiag
 from pcdiag import Config, ConfigError
 from pcdiag.engine import resources
 from pcdiag.engine.resources import GiB, ResourceError, check, estimate, machine_memory
+from pcdiag.errors import BadInputError
 
-sweep_module = importlib.import_module("pcdiag.runs")
-run_module = importlib.import_module("pcdiag.runs")
+units_module = importlib.import_module("pcdiag.engine.units")  # loads data and trains
 SMALL = Config(train_limit=6400, test_limit=500, depth=4, width=16, inference_steps=9,
                log_every=3, batch_size=32, epochs=2)
 DEEP = Config(depth=64, inference_steps=100, width=128, log_every=1)  # full training set
@@ -26,10 +26,8 @@ def nothing_runs(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("loaded data or compiled before the memory check")
 
-    monkeypatch.setattr(run_module, "load_device_data", forbidden)
-    monkeypatch.setattr(sweep_module, "load_device_data", forbidden)
-    monkeypatch.setattr(sweep_module, "run", forbidden)
-    monkeypatch.setattr(run_module, "run", forbidden)
+    monkeypatch.setattr(units_module, "load_device_data", forbidden)
+    monkeypatch.setattr(units_module, "run", forbidden)
 
 
 def test_estimate_follows_the_documented_formula():
@@ -77,7 +75,7 @@ def test_too_big_a_run_or_sweep_is_refused_before_loading(nothing_runs):
     with pytest.raises(ResourceError) as error:
         pcdiag.train(SMALL.replace(memory_limit_gb=0.001))
     message = str(error.value)
-    assert isinstance(error.value, ConfigError)
+    assert isinstance(error.value, BadInputError)  # never retried: it would need as much again
     assert "this run needs about" in message and "GiB" in message
     assert "limit of 0.001 GiB (memory_limit_gb=0.001)" in message
     for fix in ("raise log_every (now 3)", "fewer inference_steps (now 9)",

@@ -272,6 +272,7 @@ def test_real_large_weight_lr_collapses(sgd_states):
     assert int(run.run_status_step) > 0
 
 
+@pytest.mark.slow  # its own program; the committed 0.366 run is checked in the default tier
 def test_real_adam_states_at_large_gamma_fail():
     run = pcdiag.train(BASE.replace(state_optimizer="adam", weight_optimizer="adamw",
                                     weight_lr=1e-3, gamma=2.0))

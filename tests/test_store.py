@@ -19,7 +19,7 @@ from pcdiag.dataset import VOLATILE_ATTRS
 from pcdiag.engine import store as store_module
 from pcdiag.engine.store import StoreError, use_store
 
-sweep_module = importlib.import_module("pcdiag.runs")
+units_module = importlib.import_module("pcdiag.engine.units")  # trains each unit
 ROOT = Path(__file__).resolve().parents[1]
 DATA = os.environ.get("PCDIAG_DATA") or str(ROOT.parent / "shared" / "data")
 # the same base and axes as tests/test_divergence.py, so one pytest session compiles them once:
@@ -51,13 +51,13 @@ def reference() -> xr.Dataset:
 def counted(monkeypatch):
     """Count the units sweep() actually trains."""
     calls = []
-    real = sweep_module.run
+    real = units_module.run
 
     def run(prog, *args, **kwargs):
         calls.append(prog)
         return real(prog, *args, **kwargs)
 
-    monkeypatch.setattr(sweep_module, "run", run)
+    monkeypatch.setattr(units_module, "run", run)
     return calls
 
 
@@ -128,6 +128,27 @@ def test_sigkill_mid_write_loses_only_that_unit(tmp_path, reference, counted):
     xr.testing.assert_identical(resumed, reference)
     assert [p.state_optimizer for p in counted] == ["adam"]
     assert not list(store.glob(".*.tmp")) and len(unit_files(store)) == 2
+
+
+def test_a_failing_unit_in_this_process_stops_the_sweep_at_once(tmp_path, monkeypatch):
+    """executor 'local': the unit's exception propagates (no retry) after its claim is
+    released and the failure logged; the units after it are not run."""
+    real = units_module.run
+
+    def run(prog, *args, **kwargs):
+        if prog.state_optimizer == "adam":
+            raise RuntimeError("out of memory in the second unit")
+        return real(prog, *args, **kwargs)
+
+    monkeypatch.setattr(units_module, "run", run)
+    store = tmp_path / "store"
+    with pytest.raises(RuntimeError, match="out of memory in the second unit"):
+        pcdiag.sweep(BASE, store=store, **AXES)
+    assert len(unit_files(store)) == 1 and not list(store.glob("*.claim"))
+    failed = [e for e in store_module.Store.attach(store).events() if e["event"] == "failed"]
+    assert [(e["unit"], e["attempt"], e["final"], e["executor"]) for e in failed] == [
+        (1, 1, True, "local")]
+    assert failed[0]["error"] == "RuntimeError: out of memory in the second unit"
 
 
 def test_different_sweep_is_refused_naming_the_fields(tmp_path, reference):

@@ -1,8 +1,14 @@
-"""Training algorithms: a registry of one module each (pc, epc, ipc, bp).
+"""Training algorithms: a registry of one module each (pc, epc, ipc, bp), each an
+`Algorithm` composed of parts (pcdiag.algorithms.compose): a state initialisation
+(pcdiag.algorithms.initialise), what inference moves (`FreeVariables`,
+pcdiag.algorithms.free) and a weight rule.
 
-A new algorithm is one module defining an `Algorithm` (pcdiag.algorithms.base: its pure
-``step`` and whether it infers) plus one line in `ALGORITHMS` and its name in
-`pcdiag.config.ALGORITHMS` (a test keeps the two equal).
+A new algorithm is one module defining ``Algorithm(name, learn, description, free=...,
+init=...)`` from existing or new parts, plus one line in `ALGORITHMS` and its name in
+`pcdiag.config.ALGORITHMS` (a test keeps the two equal). A new variant is a new part: an
+initialiser, a `FreeVariables`, or a weight rule (a callable ``rule(algorithm, prog, hyper,
+params, opt_state, batch, record)`` returning what `Algorithm.step` returns; one that steps
+once after inference is `pcdiag.algorithms.pc.AfterInference(name, gradient, scaling)`).
 """
 
 from __future__ import annotations
@@ -10,8 +16,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from pcdiag.algorithms.base import Algorithm, Hyper, Program, TrainState
+from pcdiag.algorithms.base import Hyper, Program, TrainState
 from pcdiag.algorithms.bp import BP
+from pcdiag.algorithms.compose import Algorithm
 from pcdiag.algorithms.epc import EPC
 from pcdiag.algorithms.ipc import IPC
 from pcdiag.algorithms.optimizers import weight_optimizer

@@ -1,5 +1,6 @@
 """What every algorithm shares: the static Program, the traced Hyper, the TrainState, the
-step contract, and the energies a step descends.
+step contract, and the energies a step descends. An algorithm is composed of parts
+(pcdiag.algorithms.compose.Algorithm).
 
 Which Config fields are static (a shape or a code path: `Program`) and which are traced
 scalars (`Hyper`: runs over them share one compiled program) comes from the fields'
@@ -9,12 +10,12 @@ The step contract: an `Algorithm` has a pure, jit-compatible
 ``step(prog, hyper, params, opt_state, x0, y, record) -> (new_params, opt_state, finite,
 StepRecord | None)``: one weight update on a batch (x0 inputs, y one-hot targets); `finite`
 says every energy (or loss) it met was finite; with `record` it returns the step's record.
+`Algorithm.step` sets the batch up (`compose.prepare`) and hands it to its weight rule.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -79,19 +80,6 @@ class TrainState(NamedTuple):
     key: jax.Array
     step: jax.Array  # weight updates done so far
     diverged_at: jax.Array  # first step with a non-finite energy or loss; -1 if none
-
-
-Step = Callable[..., tuple]
-
-
-@dataclass(frozen=True)
-class Algorithm:
-    """A registered training algorithm (see the module docstring for `step`)."""
-
-    name: str
-    step: Step
-    infers: bool  # runs inference, so it records per-t energies (bp does not)
-    description: str
 
 
 def energies(prog, params, x0, states, y, mu1=None) -> jax.Array:

@@ -1,20 +1,24 @@
 """Backprop on the batch-mean output loss of the feedforward pass: the same network and
-weight optimizer as the PC algorithms, the baseline. It runs no inference, so its per-t
-records (and bp_cosine, hessian_condition, hessian_lambda_max) are NaN."""
+weight optimizer as the PC algorithms, the baseline. It has no states and runs no inference
+(no `init`, no `free`; the weight rule `BACKPROP`), so its per-t records (and bp_cosine,
+hessian_condition, hessian_lambda_max) are NaN."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
-from pcdiag.algorithms.base import Algorithm, output_loss_of
+from pcdiag.algorithms.base import output_loss_of
+from pcdiag.algorithms.compose import Algorithm
 from pcdiag.algorithms.optimizers import weight_update
 from pcdiag.algorithms.record import step_record
 
 
-def bp_step(prog, hyper, params, opt_state, x0, y, record):
+def backprop(algorithm, prog, hyper, params, opt_state, batch, record):
+    """Weight rule: one weight step on the gradient of the output loss."""
+    x0, y = batch.x0, batch.y
     loss, grads = jax.value_and_grad(output_loss_of, argnums=1)(prog, params, x0, y)
-    new_params, opt_state, change = weight_update(prog, hyper, params, opt_state, grads)
+    new_params, opt_state, change, grads = weight_update(prog, hyper, params, opt_state, grads)
     finite = jnp.isfinite(loss)
     if not record:
         return new_params, opt_state, finite, None
@@ -27,7 +31,9 @@ def bp_step(prog, hyper, params, opt_state, x0, y, record):
     return new_params, opt_state, finite, out
 
 
+BACKPROP = backprop
+
 BP = Algorithm(
-    "bp", bp_step, infers=False,
+    "bp", BACKPROP,
     description="backprop on the output loss, same network and weight optimizer",
 )

@@ -1,10 +1,9 @@
 """The inference loop: T state-optimizer steps on dF/dz, a lax.scan over t that records
 per-layer energies and gradient norms as it goes (never the states themselves).
 
-z are the free variables, a declared choice (`FreeVariables`): the states x_1..x_{L-1}
-(`STATES`, pc) or the errors e_1..e_{L-1} (`ERRORS`, epc: x_l = mu_l(x_{l-1}) + e_l;
-Goemaere et al. 2025, "Error optimization: overcoming exponential signal decay in deep
-predictive coding networks").
+z are the free variables, a declared part (`FreeVariables`, pcdiag.algorithms.free: the
+states or the errors); they start from a state initialisation part
+(pcdiag.algorithms.initialise). Both are re-exported here.
 
 Timing convention: the record at t describes z_t, before the (t+1)-th update; t = 0 is right
 after forward initialisation, and t = T (recorded by the caller) is the state after the T-th
@@ -14,17 +13,19 @@ update, the one the weight step reads.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from pcdiag.algorithms.optimizers import scale_for_convention, state_optimizer
-from pcdiag.nets.base import Net, Params, sums_of_squares
+from pcdiag.algorithms.free import ERRORS, STATES, FreeVariables, states_from_errors
+from pcdiag.algorithms.initialise import Variables, forward_init
+from pcdiag.algorithms.optimizers import state_transform
+from pcdiag.nets.base import sums_of_squares
 
-Variables = tuple[jax.Array, ...]
+__all__ = ["ERRORS", "STATES", "FreeVariables", "InferenceRecord", "Variables", "forward_init",
+           "infer", "measure", "states_from_errors"]
 
 
 class InferenceRecord(NamedTuple):
@@ -32,41 +33,6 @@ class InferenceRecord(NamedTuple):
 
     energy: jax.Array | None
     state_grad_norm: jax.Array | None
-
-
-def forward_init(params: Params, mu1: jax.Array, net: Net) -> Variables:
-    """Free nodes x_1..x_{L-1} set to their feedforward predictions (hidden E_l become 0)."""
-    states, x = [], mu1
-    for layer in range(2, len(params) + 1):
-        states.append(x)
-        x = net.predict(params, layer, x)
-    return tuple(states)
-
-
-def states_from_errors(params: Params, mu1: jax.Array, errors: Variables, net: Net) -> Variables:
-    """ePC's states: x_l = mu_l(x_{l-1}) + e_l, computed upwards from the clamped input."""
-    states, x = [], mu1 + errors[0] if errors else mu1
-    for layer in range(2, len(params)):
-        states.append(x)
-        x = net.predict(params, layer, x) + errors[layer - 1]
-    if errors:
-        states.append(x)
-    return tuple(states)
-
-
-@dataclass(frozen=True)
-class FreeVariables:
-    """What inference moves: where it starts (`initial`) and how it gives the states."""
-
-    name: str  # "states" | "errors"
-    initial: Callable[[Variables], Variables]  # from the forward-initialised states
-    to_states: Callable[[Params, jax.Array, Variables, Net], Variables]
-
-
-STATES = FreeVariables("states", lambda states0: states0,
-                       lambda params, mu1, z, net: z)
-ERRORS = FreeVariables("errors", lambda states0: jax.tree_util.tree_map(jnp.zeros_like, states0),
-                       states_from_errors)
 
 
 def measure(energy_sums: jax.Array, grads: Variables, batch: int | None) -> InferenceRecord:
@@ -100,13 +66,12 @@ def infer(
     inside the loop would keep each t's total as a separate kernel beside the record's.
     Without, each t's total is checked in the loop (nothing else reads it).
     """
-    optimizer = state_optimizer(prog.state_optimizer, gamma, prog.state_momentum)
+    optimizer = state_transform(prog, gamma, batch)  # the gamma convention, then the optimizer
 
     def step(carry, _):
         z, opt_state, finite = carry
         (total, energies), grads = jax.value_and_grad(energy_fn, has_aux=True)(z)
-        grads_in = scale_for_convention(grads, prog.gamma_convention, batch)
-        updates, opt_state = optimizer.update(grads_in, opt_state, z)
+        updates, opt_state = optimizer.update(grads, opt_state, z)
         z = optax.apply_updates(z, updates)
         if record:  # one output: batch sums and norms, (2, L)
             return (z, opt_state, finite), jnp.stack(measure(energies, grads, None))

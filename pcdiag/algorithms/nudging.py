@@ -5,12 +5,14 @@ With nudging on, the output node is clamped for the whole batch to
     h = u0 - beta (u0 - y),  computed as  y + (1 - beta)(u0 - y)  (so beta = 1 gives y exactly)
 
 where u0 is the output's feedforward prediction at forward initialisation (PCX sets the
-frozen output value h once, in the forward pass of the INIT step), and the weight gradient is
-multiplied by 1 / beta (PCX's ``optim_w.step(..., mul=1/beta)``). beta = 1 is today's clamped
-output; beta = 0 leaves the output at its prediction (free: no energy, no gradient; the
-1 / beta is then skipped). Positive nudging has beta > 0, negative nudging beta < 0 (the
-output is pushed away from the target and the 1 / beta flips the weight step back), centred
-nudging changes the sign from epoch to epoch.
+frozen output value h once, in the forward pass of the INIT step; here `target`, set up once
+per step by pcdiag.algorithms.compose.prepare), and the weight gradient is multiplied by
+1 / beta (PCX's ``optim_w.step(..., mul=1/beta)``; here `weight_scaling`, an optax transform
+that pcdiag.algorithms.optimizers.weight_update applies). beta = 1 is today's clamped output;
+beta = 0 leaves the output at its prediction (free: no energy, no gradient; the 1 / beta is
+then skipped). Positive nudging has beta > 0, negative nudging beta < 0 (the output is
+pushed away from the target and the 1 / beta flips the weight step back), centred nudging
+changes the sign from epoch to epoch.
 
 beta changes per epoch only (PCX's ``beta + beta_ir * e``, clipped at 1 in magnitude), so it
 is a traced setting (`Hyper.nudge_beta`) that the loop sets before each epoch
@@ -27,6 +29,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
+
+from pcdiag.algorithms.scalings import multiply_by
 
 
 def on(prog) -> bool:
@@ -41,13 +46,14 @@ def target(prog, hyper, u0: jax.Array, y: jax.Array) -> jax.Array:
     return y + (1 - beta) * (jax.lax.stop_gradient(u0) - y)
 
 
-def scale_weight_grads(prog, hyper, grads):
-    """The weight gradient times 1 / beta (unchanged with nudging off or at beta = 0)."""
+def weight_scaling(prog, hyper) -> optax.GradientTransformation:
+    """The weight gradient times 1 / beta, an optax transform (the identity with nudging
+    off; a factor of 1 at beta = 0)."""
     if not on(prog):
-        return grads
+        return optax.identity()
     beta = hyper.nudge_beta
     scale = jnp.where(beta == 0, 1.0, 1.0 / jnp.where(beta == 0, 1.0, beta))
-    return jax.tree_util.tree_map(lambda g: g * scale.astype(g.dtype), grads)
+    return multiply_by(scale, cast=True)
 
 
 def sign(prog, epoch: int) -> float:

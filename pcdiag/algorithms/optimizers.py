@@ -1,10 +1,14 @@
-"""The optax optimizers of states (learning rate gamma) and weights, and the gamma
-convention."""
+"""The optax optimizers of states (learning rate gamma) and weights, and the one place each
+gradient is scaled before its optimizer (`state_transform`, `weight_update`; the scalings
+are optax transforms, pcdiag.algorithms.scalings)."""
 
 from __future__ import annotations
 
 import jax
 import optax
+
+from pcdiag.algorithms import nudging
+from pcdiag.algorithms.scalings import gamma_convention
 
 
 def state_optimizer(name: str, gamma: jax.Array,
@@ -17,11 +21,11 @@ def state_optimizer(name: str, gamma: jax.Array,
     return optax.adam(gamma)
 
 
-def scale_for_convention(grads, convention: str, batch_size: int):
-    """Gradients of the summed per-sample energies -> what the state optimizer receives."""
-    if convention == "per_sample":
-        return grads
-    return jax.tree_util.tree_map(lambda g: g / batch_size, grads)
+def state_transform(prog, gamma: jax.Array, batch_size: int) -> optax.GradientTransformation:
+    """What inference applies to dF/dz (F summed over the batch): the gamma convention's
+    scaling, then the state optimizer."""
+    return optax.chain(gamma_convention(prog.gamma_convention, batch_size),
+                       state_optimizer(prog.state_optimizer, gamma, prog.state_momentum))
 
 
 def weight_schedule(prog, weight_lr):
@@ -48,7 +52,7 @@ def weight_schedule(prog, weight_lr):
 def weight_optimizer(prog, hyper) -> optax.GradientTransformation:
     """sgd / momentum with L2 weight decay (weight_decay * theta added to the gradient), or
     adamw (decoupled weight decay); learning rate `weight_lr`, or its schedule
-    (`weight_schedule`)."""
+    (`weight_schedule`). Its state is the TrainState's `opt_state`."""
     lr = weight_schedule(prog, hyper.weight_lr)
     if prog.weight_optimizer == "adamw":
         return optax.adamw(lr, weight_decay=hyper.weight_decay)
@@ -59,7 +63,16 @@ def weight_optimizer(prog, hyper) -> optax.GradientTransformation:
     )
 
 
-def weight_update(prog, hyper, params, opt_state, grads):
-    """New weights, optimizer state and the update the optimizer added."""
+def weight_update(prog, hyper, params, opt_state, grads, scaling=None):
+    """One weight step, the one place a weight gradient is scaled: `grads` through the weight
+    rule's own `scaling` (an optax transform, or None), then nudging's 1 / beta
+    (`nudging.weight_scaling`), both stateless and chained in front of the weight optimizer.
+
+    Returns the new weights, the optimizer state, the update it added and the gradient it
+    received (the scaled one, which the step's record reads). The scalings keep no state, so
+    `opt_state` is the weight optimizer's own (`weight_optimizer(...).init(params)`).
+    """
+    scale = optax.chain(scaling or optax.identity(), nudging.weight_scaling(prog, hyper))
+    grads, _ = scale.update(grads, scale.init(params), params)
     updates, opt_state = weight_optimizer(prog, hyper).update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, updates
+    return optax.apply_updates(params, updates), opt_state, updates, grads

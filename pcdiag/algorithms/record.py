@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from pcdiag.algorithms.base import energies, output_loss_of
-from pcdiag.algorithms.infer import InferenceRecord, forward_init
+from pcdiag.algorithms.infer import InferenceRecord
 from pcdiag.energy import output_loss
 from pcdiag.hessian import extreme_eigenvalues
 from pcdiag.nets.base import cosines, layer_norms
@@ -38,32 +38,33 @@ def step_record(prog, energy, grad_norm, grads, new_params, change, old_params, 
     return StepRecord(**{name: values.get(name) for name in STEP_FIELDS})
 
 
-def inference_record(prog, free, inference, final, grads, new_params, change, params, mu1,
-                     states0, x0, y) -> StepRecord:
+def inference_record(prog, algorithm, inference, final, grads, new_params, change, params,
+                     batch) -> StepRecord:
     """The StepRecord of a step that ran inference (pc, epc, ipc): per-t records (t = 0..T-1
     from `inference`, t = T from `final`, both None when per-t recording is off) and the
-    per-step ones."""
+    per-step ones (the loss of the output's prediction `batch.u0`, at the old weights)."""
     energy = grad_norm = None
     if final is not None:
         energy, grad_norm = join(inference, final)
-    mu_out = prog.net.predict(params, prog.net.depth, states0[-1]) if states0 else mu1
-    loss = jnp.mean(output_loss(mu_out, y, prog.output_energy))
-    hessian = hessian_probe(prog, free, params, x0, y, mu1) if prog.hessian_samples else None
-    return step_record(prog, energy, grad_norm, grads, new_params, change, params, loss, x0, y,
-                       hessian=hessian)
+    loss = jnp.mean(output_loss(batch.u0, batch.y, prog.output_energy))
+    hessian = None
+    if prog.hessian_samples:
+        hessian = hessian_probe(prog, algorithm, params, batch.x0, batch.y, batch.mu1)
+    return step_record(prog, energy, grad_norm, grads, new_params, change, params, loss,
+                       batch.x0, batch.y, hessian=hessian)
 
 
-def hessian_probe(prog, free, params, x0, y, mu1) -> tuple[jax.Array, jax.Array]:
+def hessian_probe(prog, algorithm, params, x0, y, mu1) -> tuple[jax.Array, jax.Array]:
     """Over the batch's first `hessian_samples` samples, the medians of the condition number
     lambda_max / lambda_min and of lambda_max of the Hessian of F_i w.r.t. the free variables
-    (states; errors for epc) at t = 0 (at the states forward initialisation gives). NaN for a
-    network without free nodes (depth 1)."""
-    count = prog.hessian_samples
+    (`algorithm.free`: states; errors for epc) at t = 0 (at the states `algorithm.init`
+    gives: forward initialisation). NaN for a network without free nodes (depth 1)."""
+    count, free = prog.hessian_samples, algorithm.free
     if prog.net.depth == 1:
         return jnp.float32(jnp.nan), jnp.float32(jnp.nan)
 
     def one(x0_i, y_i, mu1_i, key):
-        states0 = forward_init(params, mu1_i[None], prog.net)
+        states0 = algorithm.init(params, mu1_i[None], prog.net)
 
         def energy(z):
             z = tuple(v[None] for v in z)

@@ -1,7 +1,7 @@
-"""`python -m pcdiag.bench ...`, the same as `pcdiag bench ...`."""
+"""`python -m pcdiag.bench ...`: the deprecated name of `python -m pcdiag.speed ...`."""
 
 import sys
 
-from pcdiag.bench.cli import main
+from pcdiag.speed.cli import main
 
-sys.exit(main())
+sys.exit(main(prog="pcdiag bench"))

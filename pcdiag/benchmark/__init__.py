@@ -1,20 +1,23 @@
-"""Run PCX's Table 1 recipes over seeds; print the table with seed statistics.
+"""Deprecated name of :mod:`pcdiag.table1` (PCX's Table 1 runner), kept for one release.
 
-Each recipe (benchmarks/recipes/NAME.toml: one Table 1 cell, citing the PCX file it came
-from) trains as one sweep vectorised over the seeds, with per-epoch checkpoints, so an
-interrupted benchmark resumes where it stopped. The output folder gets the table (markdown,
-LaTeX), the paired PC-vs-BP comparisons, a Dataset of every recipe, seed and epoch with the
-energy diagnostics, and each recipe's full sweep Dataset.
-
-    pcdiag benchmark --recipes mlp-fmnist-pc-se,mlp-fmnist-bp-se --seeds 7 --out DIR
-
-In Python: ``pcdiag.benchmark.run(["mlp-fmnist-pc-se", "mlp-fmnist-bp-se"], seeds=7,
-out="DIR")``.
+``pcdiag.benchmark`` and its modules (``pcdiag.benchmark.runner``, ...) are the same module
+objects as ``pcdiag.table1``'s (``pcdiag.benchmark.recipes`` is ``pcdiag.table1.recipe``);
+import ``pcdiag.table1`` instead. ``pcdiag benchmark`` is ``pcdiag table1``.
 """
 
-from pcdiag.benchmark.cli import configure_parser, run_cli
-from pcdiag.benchmark.recipes import RECIPES_DIR, Recipe, available, load_recipe
-from pcdiag.benchmark.runner import Result, run
+import importlib
+import sys
+import warnings
 
-__all__ = ["RECIPES_DIR", "Recipe", "Result", "available", "configure_parser", "load_recipe",
-           "run", "run_cli"]
+from pcdiag.table1 import *  # noqa: F403 (the same public names)
+from pcdiag.table1 import __all__  # noqa: F401
+
+warnings.warn("pcdiag.benchmark is now pcdiag.table1; the old name goes in pcdiag 0.2",
+              DeprecationWarning, stacklevel=2)
+
+#: Old module path -> new one, so that `from pcdiag.benchmark.runner import ...` keeps working.
+MODULES = {"cli": "pcdiag.table1.cli", "recipes": "pcdiag.table1.recipe",
+           "runner": "pcdiag.table1.runner", "stats": "pcdiag.table1.stats",
+           "table": "pcdiag.table1.table"}
+for _old, _new in MODULES.items():
+    sys.modules[f"{__name__}.{_old}"] = globals()[_old] = importlib.import_module(_new)

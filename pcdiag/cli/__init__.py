@@ -1,4 +1,4 @@
-"""The `pcdiag` command: train | sweep | info | figures | bench.
+"""The `pcdiag` command: train | sweep | info | diagnose | figures | speed | table1.
 
     pcdiag train [--out run.nc] [--config FILE.toml] [--from RUN.nc] [--<field> VALUE ...]
     pcdiag sweep --gamma 0.001,0.01 --seed 0,1 [--store DIR] [--out sweep.nc] [--<field> ...]

@@ -1,5 +1,6 @@
 """The `pcdiag` parser and entry point: the built-in commands, the extension commands
-(figures, bench: modules with configure_parser(parser) and run_cli(args)), and main()."""
+(figures, speed, table1: modules with configure_parser(parser) and run_cli(args)), the old
+command names (bench, benchmark) and main()."""
 
 from __future__ import annotations
 
@@ -25,14 +26,18 @@ from pcdiag.config import ConfigError
 from pcdiag.data import DataError
 from pcdiag.dataset import SchemaError
 from pcdiag.engine.executors import SweepError
+from pcdiag.errors import BadInputError
 
 PROG = "pcdiag"
 BUILTIN = ("train", "sweep", "info", "diagnose")
-#: Modules that add a subcommand through configure_parser(parser) and run_cli(args).
-EXTENSIONS = ("figures", "bench", "benchmark")
-#: commands whose compiled programs are kept on disk (not bench: it measures compilation)
-CACHED_COMMANDS = ("train", "sweep", "figures", "benchmark")
-INPUT_ERRORS = (ConfigError, DataError, SchemaError, FileNotFoundError)
+#: Commands that a module adds through configure_parser(parser) and run_cli(args): the figures,
+#: the speed benchmark (against plain JAX and PCX) and PCX's Table 1 over seeds.
+EXTENSIONS = {"figures": "pcdiag.figures", "speed": "pcdiag.speed", "table1": "pcdiag.table1"}
+#: Old command names, kept as aliases for one release (until pcdiag 0.2): old -> new.
+RENAMED = {"bench": "speed", "benchmark": "table1"}
+#: commands whose compiled programs are kept on disk (not speed: it measures compilation)
+CACHED_COMMANDS = ("train", "sweep", "figures", "table1")
+INPUT_ERRORS = (BadInputError, ConfigError, DataError, SchemaError, FileNotFoundError)
 
 
 class Parser(argparse.ArgumentParser):
@@ -52,7 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser(_extensions_for(argv))
         args = parser.parse_args(join_negative_values(argv))
-        if args.command in CACHED_COMMANDS:
+        if args.command in RENAMED:
+            print(f"{PROG}: note: '{PROG} {args.command}' is now '{PROG} "
+                  f"{RENAMED[args.command]}'; the old name goes in pcdiag 0.2", file=sys.stderr)
+        if RENAMED.get(args.command, args.command) in CACHED_COMMANDS:
             use_compilation_cache()
         return int(args.handler(args) or 0)
     except SystemExit as done:  # --help, --version
@@ -149,7 +157,8 @@ def build_parser(extensions: dict[str, Any] | None = None) -> Parser:
 
     for name, module in (extensions or {}).items():
         doc = (inspect.getdoc(module) or f"the {name} command").splitlines()[0]
-        sub = commands.add_parser(name, help=doc, description=inspect.getdoc(module),
+        old = [before for before, after in RENAMED.items() if after == name]
+        sub = commands.add_parser(name, aliases=old, help=doc, description=inspect.getdoc(module),
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
         module.configure_parser(sub)
         sub.set_defaults(handler=module.run_cli)
@@ -161,23 +170,27 @@ _PRECEDENCE = ("Config values, lowest precedence first: defaults < --from RUN.nc
 
 
 # ---------------------------------------------------------------------------------------------
-# extension commands (figures, bench)
+# extension commands (figures, speed, table1)
 
 
 def _extensions_for(argv: list[str]) -> dict[str, Any]:
-    """Import the extension modules unless the command is a built-in one (they are slow)."""
+    """The extension modules the command line needs (they are slow to import): none for a
+    built-in command, only its own for an extension command (or its old name), else all
+    (`pcdiag --help`, an unknown command: the parser lists them)."""
     command = next((a for a in argv if not a.startswith("-")), None)
     if command in BUILTIN:
         return {}
-    return load_extensions()
+    command = RENAMED.get(command, command)
+    return load_extensions([command] if command in EXTENSIONS else None)
 
 
 def load_extensions(names: Sequence[str] | None = None) -> dict[str, Any]:
-    """name -> module for each `pcdiag.<name>` (default: EXTENSIONS) that has both hooks;
-    a name with no such module is not offered."""
+    """Command name -> module for each of `names` (default: every one of EXTENSIONS; a name
+    not there means the module `pcdiag.<name>`) whose module has both hooks; a name with no
+    such module is not offered."""
     found = {}
     for name in EXTENSIONS if names is None else names:
-        module_name = f"pcdiag.{name}"
+        module_name = EXTENSIONS.get(name, f"pcdiag.{name}")
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:

@@ -9,7 +9,6 @@ import numpy as np
 import xarray as xr
 
 from pcdiag import measures, status
-from pcdiag.data import N_CLASSES
 from pcdiag.dataset import sweep_dims
 
 
@@ -31,8 +30,8 @@ def findings(ds: xr.Dataset, bp: xr.Dataset | None = None) -> xr.Dataset:
     out = xr.Dataset(coords={d: ds[d] for d in sweep_dims(ds)})
     accuracy = ds["test_accuracy"].isel(epoch=-1, drop=True)
     out["accuracy"] = accuracy.assign_attrs(long_name="final test accuracy", units="1")
-    out["chance"] = xr.DataArray(1.0 / N_CLASSES, attrs={"long_name": "chance accuracy",
-                                                          "units": "1"})
+    out["chance"] = xr.DataArray(1.0 / status.N_CLASSES,
+                                 attrs={"long_name": "chance accuracy", "units": "1"})
     bp_accuracy = _bp_accuracy(ds, bp)
     if bp_accuracy is not None:
         out["accuracy_bp"] = bp_accuracy.assign_attrs(

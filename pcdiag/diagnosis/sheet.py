@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from pcdiag import measures
-from pcdiag.plot._style import style
+from pcdiag.plot.styling import style
 
 NOT_REACHED = "0.85"
 

@@ -34,7 +34,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from pcdiag.engine.store import write_atomic
+from pcdiag.engine.claims import write_atomic
+from pcdiag.errors import BadInputError, TransientError
 
 FORMAT = "pcdiag checkpoint"
 VERSION = 1
@@ -42,8 +43,14 @@ META = "meta.json"
 STATE = "state.npz"
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used as asked; the message names the problem and the fix."""
+class CheckpointError(BadInputError):
+    """A checkpoint that cannot be used as asked (never retried: of other runs, another
+    format, damaged); the message names the problem and the fix."""
+
+
+class CheckpointIOError(TransientError, OSError):
+    """A checkpoint file the system could not read just now (retried); the message names the
+    file and the fix."""
 
 
 def epoch_file(root: Path, epoch: int) -> Path:
@@ -84,8 +91,10 @@ def read_meta(root: str | os.PathLike) -> dict | None:
     try:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise CheckpointError(f"{path} is unreadable ({error}); delete {Path(root)} to start "
-                              "that run over") from None
+        passing = isinstance(error, OSError) and not isinstance(error, PermissionError)
+        kind = CheckpointIOError if passing else CheckpointError
+        raise kind(f"{path} is unreadable ({error}); delete {Path(root)} to start "
+                   "that run over") from None
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise CheckpointError(f"{path} is not a pcdiag checkpoint of version {VERSION}; "
                               f"delete {Path(root)} or give another folder")

@@ -37,7 +37,7 @@ from pcdiag.algorithms import (
 )
 from pcdiag.algorithms.nudging import epoch_hyper
 from pcdiag.engine import checkpoint
-from pcdiag.records import StepRecord
+from pcdiag.records import RunRecords, StepRecord
 
 EVAL_CHUNK = 1000
 CHUNKS_PER_EPOCH = 20
@@ -90,7 +90,7 @@ class DeviceData:
 
 @dataclass
 class Timing:
-    """Where a run's time went (returned by pcdiag.runs.train_with_timing and the loop)."""
+    """Where a run's time went (returned by pcdiag.train_with_timing and the loop)."""
 
     compile_s: float = 0.0
     train_s: list[float] = field(default_factory=list)  # per epoch, compile excluded
@@ -330,8 +330,9 @@ def run(
     checkpoint_dir=None,
     checkpoint_meta: dict | None = None,
     devices=None,
-) -> tuple[dict[str, np.ndarray], Timing]:
-    """Train R runs (leading axis of `hyper` and `keys`) and return their records as numpy.
+) -> tuple[RunRecords, Timing]:
+    """Train R runs (leading axis of `hyper` and `keys`) and return their records as numpy
+    (runs first).
 
     Step-dim arrays hold the logged steps only (every log_every-th step of each epoch,
     starting at the epoch's first); `progress` is an optional tqdm bar advanced per chunk.
@@ -420,26 +421,25 @@ def run(
                          _test_correct=np.asarray(test_acc[-1]))
             checkpoint.save_epoch(checkpoint_dir, epoch + 1, state, saved,
                                   dict(checkpoint_meta or {}, elapsed_s=elapsed))
-    out = {
+    values = {
         name: np.concatenate([getattr(r, name) for r in logged], axis=1)
         for name in StepRecord._fields
         if getattr(logged[0], name) is not None
     }
-    out["step"] = np.concatenate(step_numbers)
-    out["epoch_of_step"] = np.concatenate(epoch_of_step)
-    out["train_accuracy"] = np.stack([np.asarray(a) for a in train_acc], axis=1) / data.n_train
-    out["test_accuracy"] = np.stack([np.asarray(a) for a in test_acc], axis=1) / data.n_test
-    out["diverged_at"] = np.asarray(state.diverged_at)
+    values["train_accuracy"] = np.stack([np.asarray(a) for a in train_acc], axis=1) / data.n_train
+    values["test_accuracy"] = np.stack([np.asarray(a) for a in test_acc], axis=1) / data.n_test
+    values["diverged_at"] = np.asarray(state.diverged_at)
+    out = RunRecords(np.concatenate(step_numbers), np.concatenate(epoch_of_step), values)
     _blank_after_divergence(out, steps)
     return out, timing
 
 
-def _blank_after_divergence(out: dict[str, np.ndarray], steps_per_epoch: int) -> None:
+def _blank_after_divergence(out: RunRecords, steps_per_epoch: int) -> None:
     """A diverged run keeps its place: values after its first non-finite step become NaN."""
     for run, step in enumerate(out["diverged_at"]):
         if step < 0:
             continue
-        later = out["step"] > step
+        later = out.step > step
         for name in StepRecord._fields:
             if name in out:
                 out[name][run, later] = np.nan

@@ -2,7 +2,7 @@
 
 Recording every inference iteration of every logged step is cheap for one shallow run and
 can exhaust a machine for a deep sweep. :func:`check` estimates the bytes a run or sweep
-will hold and raises :class:`ResourceError` (a ConfigError) when they exceed the limit:
+will hold and raises :class:`ResourceError` (bad input) when they exceed the limit:
 ``Config.memory_limit_gb`` when set, else half of the machine's memory
 (:func:`machine_memory`: physical memory, or the cgroup limit when that is lower).
 
@@ -49,9 +49,10 @@ from pathlib import Path
 import jax
 
 from pcdiag.algorithms import Program
-from pcdiag.config import Config, ConfigError
+from pcdiag.config import Config
+from pcdiag.data.registry import info
 from pcdiag.engine.loop import EVAL_CHUNK, chunk_length, record_layout
-from pcdiag.nets import DATA_SHAPES
+from pcdiag.errors import BadInputError
 from pcdiag.records import VARIABLES
 
 GiB = 1024**3
@@ -60,14 +61,12 @@ FLOAT = 4
 HOST_COPIES = 3
 #: JAX/XLA working memory beside the arrays (see the module docstring).
 RUNTIME_BYTES = GiB
-#: Examples in the decoded files pcdiag.data keeps cached (uint8 images and labels, both
-#: splits).
-RAW_EXAMPLES = 70000
 OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adamw": 2}
 
 
-class ResourceError(ConfigError):
-    """A run or sweep would need more memory than allowed; the message gives the fix."""
+class ResourceError(BadInputError):
+    """A run or sweep would need more memory than allowed (never retried: it would need as
+    much again); the message gives the fix."""
 
 
 @dataclass(frozen=True)
@@ -125,17 +124,15 @@ def values_per_step(cfg: Config) -> tuple[int, int]:
     return per_t, per_step
 
 
-def _input_size(cfg: Config) -> int:
-    return math.prod(DATA_SHAPES[cfg.dataset][0])
-
-
 def _data_bytes(cfg: Config) -> int:
-    n_test = cfg.test_limit or 10000
+    facts = info(cfg.dataset)  # pcdiag.data.registry
+    n_test = cfg.test_limit or facts.n_test
     padded = sum(math.ceil(n / EVAL_CHUNK) * EVAL_CHUNK for n in (cfg.n_train, n_test))
-    row = _input_size(cfg) + 1  # an image and its label
+    row = facts.input_size + 1  # an image and its label
     device = padded * row * FLOAT
     host = (cfg.n_train + n_test) * row * FLOAT
-    return device + host + RAW_EXAMPLES * row
+    raw = (facts.n_train + facts.n_test) * row  # the decoded uint8 files, both splits
+    return device + host + raw
 
 
 def _state_bytes(cfg: Config, runs: int) -> int:

@@ -19,22 +19,20 @@ Every file is written to a temporary name in DIR, fsynced and renamed over its f
 (then DIR is fsynced), so a reader (or a sweep resumed after SIGKILL) never sees half a file.
 
 Several processes may use one store at once (two sweeps, or the workers of an executor: see
-pcdiag.engine.executors): whoever runs a unit first *claims* it, by creating its `.claim` file
-(atomically, failing if it exists), writes the unit file, then removes the claim. A claim is
-*live* while its holder touches it (every HEARTBEAT_S seconds); it is *stale*, and may be
-taken over, when its process is gone (same host: the pid has exited) or when it has not been
-touched for STALE_S seconds (another host). So two executors never run one unit, and a unit
-whose worker died is run again.
+pcdiag.engine.executors): whoever runs a unit first claims it (pcdiag.engine.claims), so two
+executors never run one unit, and a unit whose worker died is run again.
+
+A store that cannot be used as asked raises :class:`StoreError` (bad input, never retried:
+made by another sweep, a damaged or foreign file, a bad sweep.json); a file that cannot be
+read or written just now raises :class:`StoreIOError` (transient: retried).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
-import socket
 import threading
 import time
 import uuid
@@ -48,57 +46,42 @@ from typing import Any
 import numpy as np
 
 from pcdiag._version import __version__
-from pcdiag.config import Config, ConfigError, affects_results, field_names
+from pcdiag.config import Config, affects_results, field_names
+from pcdiag.engine.claims import (
+    HEARTBEAT_S,
+    HOST,
+    HOST_ID,
+    LOCK,
+    STALE_S,
+    Claim,
+    Claims,
+    is_stale,
+    process_alive,
+    write_atomic,
+)
+from pcdiag.errors import BadInputError, TransientError
+from pcdiag.records import SHARED, RunRecords
 
 STORE_VERSION = 1
 SPEC = "sweep.json"
-LOCK = ".lock"
 EVENTS = "events"
 _META = ("_combo", "_store_id")
-#: A claim's holder touches it this often (seconds) ...
-HEARTBEAT_S = 20.0
-#: ... and a claim untouched for this long is stale (its holder hung or its host is gone).
-STALE_S = 300.0
-HOST = socket.gethostname()
-_HOST_ID = hashlib.sha256(HOST.encode()).hexdigest()[:8]
 
 
-class StoreError(ConfigError):
-    """A sweep store that cannot be used as asked; the message names the problem and the fix."""
+class StoreError(BadInputError):
+    """A sweep store that cannot be used as asked (never retried); the message names the
+    problem and the fix."""
+
+
+class StoreIOError(TransientError, OSError):
+    """A store file that could not be read or written just now (I/O, a full disk): retried;
+    the message names the file and the fix."""
 
 
 def unit_name(index: int, combo: dict[str, Any]) -> str:
     """File name of a unit: its index and a hash of its axis values."""
     digest = hashlib.sha256(json.dumps(combo, sort_keys=True).encode()).hexdigest()[:12]
     return f"unit-{index:04d}-{digest}.npz"
-
-
-def write_atomic(path: Path, write, *, exclusive: bool = False) -> None:
-    """Write via a temp file in the same folder, fsync it, rename it over `path` (with
-    `exclusive`: link it to `path`, raising FileExistsError when `path` exists)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{_HOST_ID}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if exclusive:
-            os.link(tmp, path)
-        else:
-            os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not every file system lets a folder be fsynced
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _spec(config: Config, axes: dict[str, list], program_axes: list[str],
@@ -151,47 +134,8 @@ def differences(stored: dict, config: Config, axes: dict[str, list]) -> list[str
     return found
 
 
-# ------------------------------------------------------------------------------ processes
-
-
-def _process_start(pid: int) -> str | None:
-    """When process `pid` started (clock ticks since boot, from /proc), or None if unknown."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text.rpartition(")")[2].split()
-    return fields[19] if len(fields) > 19 else None  # field 22 of stat; 3..22 after the name
-
-
-def _alive(pid: int, started: str | None) -> bool:
-    """Whether process `pid` of this host still runs (a zombie or a reused pid does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, another user's
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rpartition(")")[2].split()[0] == "Z":
-            return False
-    now = _process_start(pid)
-    return started is None or now is None or now == started
-
-
 #: One writer at a time for this process's event log (sweeps in threads share it).
 _EVENTS_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A unit this process holds: nobody else runs it while the claim is live."""
-
-    index: int
-    path: Path
-    token: str
-    started: float
 
 
 @dataclass
@@ -208,7 +152,7 @@ class UnitStatus:
     error: str | None = None  # the last failed attempt's error
 
 
-class Store:
+class Store(Claims):
     """A sweep store folder; :func:`use_store` (a sweep) or :meth:`Store.attach` (a worker or
     a reader) opens one."""
 
@@ -247,8 +191,9 @@ class Store:
         return [u["index"] for u in self.units if not self.finished(u["index"])]
 
     def load(self, index: int, combo: dict[str, Any], runs: int,
-             steps: int) -> dict[str, np.ndarray] | None:
-        """The unit's records if it is finished, else None; a damaged file is an error."""
+             steps: int) -> RunRecords | None:
+        """The unit's records if it is finished, else None; a damaged file is a StoreError,
+        a file the system cannot read just now a StoreIOError."""
         path = self.path(index, combo)
         if not path.exists():
             return None
@@ -257,7 +202,7 @@ class Store:
             with np.load(path, allow_pickle=False) as archive:
                 records = {name: archive[name] for name in archive.files}
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
-            raise StoreError(f"store file {path} is unreadable ({error}); {fix}") from None
+            raise _store_error(error)(f"store file {path} is unreadable ({error}); {fix}") from None
         meta = {name: records.pop(name, None) for name in _META}
         if meta["_store_id"] is None or str(meta["_store_id"]) != self.spec["store_id"]:
             raise StoreError(
@@ -273,19 +218,19 @@ class Store:
         problem = _shape_problem(records, runs, steps)
         if problem:
             raise StoreError(f"store file {path} is not what this sweep writes: {problem}; {fix}")
-        return records
+        return RunRecords.from_arrays(records)
 
-    def save(self, index: int, combo: dict[str, Any], records: dict[str, np.ndarray], *,
+    def save(self, index: int, combo: dict[str, Any], records: RunRecords, *,
              claim: Claim | None = None) -> Path:
         """Write a finished unit atomically (and log it done, with its time under `claim`)."""
         path = self.path(index, combo)
-        arrays = dict(records)
+        arrays = records.arrays()
         arrays["_combo"] = np.array(json.dumps(combo, sort_keys=True))
         arrays["_store_id"] = np.array(self.spec["store_id"])
         try:
             write_atomic(path, lambda handle: np.savez(handle, **arrays))
         except OSError as error:
-            raise StoreError(
+            raise StoreIOError(
                 f"could not write {path} ({error.strerror or error}); the units finished "
                 f"before it are kept in {self.root}. Fix: free space or permissions, then "
                 "rerun the same sweep to resume"
@@ -293,97 +238,6 @@ class Store:
         seconds = None if claim is None else round(time.time() - claim.started, 3)
         self.log("done", index, seconds=seconds)
         return path
-
-    # -- claims ----------------------------------------------------------------------------
-
-    def claim(self, index: int, token: str | None = None,
-              replaces: tuple[str, ...] = ()) -> Claim | None:
-        """Claim unit `index` for this process, or None when someone else holds a live claim.
-
-        A stale claim (see the module docstring), or one whose token is in `replaces` (an
-        attempt the caller knows is dead), is taken over.
-        """
-        token = token or uuid.uuid4().hex
-        path = self.claim_path(index)
-        started = time.time()
-        text = json.dumps({"token": token, "host": HOST, "pid": os.getpid(),
-                           "pid_start": _process_start(os.getpid()), "started": started}).encode()
-
-        def gone(held: tuple[dict, float]) -> bool:
-            return held[0].get("token") in replaces or _stale(*held)
-
-        for _ in range(3):
-            try:
-                write_atomic(path, lambda handle: handle.write(text), exclusive=True)
-            except FileExistsError:
-                held = self._held(path)
-                if held is None:
-                    continue  # released meanwhile: try again
-                if not gone(held):
-                    return None
-                with self._lock():  # one taker at a time; look again under the lock
-                    again = self._held(path)
-                    if again is not None and again[0] == held[0] and gone(again):
-                        with contextlib.suppress(FileNotFoundError):
-                            path.unlink()
-                continue
-            self.log("start", index, token=token)
-            return Claim(index, path, token, started)
-        return None
-
-    def release(self, claim: Claim) -> None:
-        """Remove the claim if it is still ours (a taken-over claim is left to its taker)."""
-        held = self._held(claim.path)
-        if held is not None and held[0].get("token") == claim.token:
-            with contextlib.suppress(FileNotFoundError):
-                claim.path.unlink()
-
-    @contextlib.contextmanager
-    def holding(self, claim: Claim) -> Iterator[Claim]:
-        """Keep `claim` live (touch it every HEARTBEAT_S s) until the block ends; then release."""
-        stop = threading.Event()
-
-        def beat():
-            while not stop.wait(HEARTBEAT_S):
-                with contextlib.suppress(OSError):
-                    os.utime(claim.path)
-
-        thread = threading.Thread(target=beat, name=f"pcdiag-claim-{claim.index}", daemon=True)
-        thread.start()
-        try:
-            yield claim
-        finally:
-            stop.set()
-            thread.join()
-            self.release(claim)
-
-    def holder(self, index: int) -> tuple[dict, float] | None:
-        """The claim on unit `index` (its JSON and last-touched time), or None."""
-        return self._held(self.claim_path(index))
-
-    def running(self, index: int) -> bool:
-        """Whether someone holds a live claim on the unit."""
-        held = self.holder(index)
-        return held is not None and not _stale(*held)
-
-    def _held(self, path: Path) -> tuple[dict, float] | None:
-        try:
-            mtime = path.stat().st_mtime
-            info = json.loads(path.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            return {}, mtime  # unreadable: live until untouched for STALE_S
-        return (info if isinstance(info, dict) else {}), mtime
-
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the flock
 
     # -- events ----------------------------------------------------------------------------
 
@@ -433,7 +287,7 @@ class Store:
             held = self.holder(unit.index)
             if held is not None:
                 info, mtime = held
-                unit.state = "stale" if _stale(info, mtime) else "running"
+                unit.state = "stale" if is_stale(info, mtime) else "running"
                 unit.holder = f"{info.get('host', '?')}:{info.get('pid', '?')}"
                 unit.since = info.get("started", mtime)
         return states
@@ -445,35 +299,35 @@ class Store:
             pid, _, host = writer.partition("-")
             host = host.partition("-")[0]
             try:
-                gone = (host in ("", _HOST_ID) and pid.isdigit() and not _alive(int(pid), None)
-                        or time.time() - tmp.stat().st_mtime > STALE_S)
+                ours_dead = (host in ("", HOST_ID) and pid.isdigit()
+                             and not process_alive(int(pid), None))
+                gone = ours_dead or time.time() - tmp.stat().st_mtime > STALE_S
                 if gone:
                     tmp.unlink()
             except OSError:
                 continue
 
 
-def _stale(info: dict, mtime: float) -> bool:
-    """A claim whose holder is gone: a dead process of this host, or untouched for STALE_S."""
-    if time.time() - mtime > STALE_S:
-        return True
-    pid = info.get("pid")
-    return info.get("host") == HOST and isinstance(pid, int) and not _alive(
-        pid, info.get("pid_start"))
+def _store_error(error: BaseException) -> type[StoreError] | type[StoreIOError]:
+    """StoreIOError (retried) for a file the system could not read just now (an OSError
+    other than a permission one); StoreError for a file whose contents are wrong."""
+    passing = isinstance(error, OSError) and not isinstance(error, PermissionError)
+    return StoreIOError if passing else StoreError
 
 
 def _text(value) -> str:
     return "(none)" if value is None else str(value)
 
 
-def _shape_problem(records: dict[str, np.ndarray], runs: int, steps: int) -> str | None:
-    for name in ("step", "epoch_of_step", "train_loss", "diverged_at", "test_accuracy"):
-        if name not in records:
+def _shape_problem(arrays: dict[str, np.ndarray], runs: int, steps: int) -> str | None:
+    for name in (*SHARED, "train_loss", "diverged_at", "test_accuracy"):
+        if name not in arrays:
             return f"array {name!r} missing"
-    if records["step"].shape != (steps,):
-        return f"{records['step'].shape[0]} logged steps, expected {steps}"
-    for name, value in records.items():
-        if name not in ("step", "epoch_of_step") and (value.ndim < 1 or value.shape[0] != runs):
+    records = RunRecords.from_arrays(arrays)
+    if records.step.shape != (steps,):
+        return f"{records.step.shape[0]} logged steps, expected {steps}"
+    for name, value in records.values.items():
+        if value.ndim < 1 or value.shape[0] != runs:
             return f"array {name!r} has shape {value.shape}, expected {runs} runs first"
     return None
 
@@ -494,7 +348,7 @@ def _read_spec(root: Path) -> dict:
         if not isinstance(spec, dict) or "store_id" not in spec:
             raise ValueError("no store_id")
     except (OSError, ValueError) as error:
-        raise StoreError(
+        raise _store_error(error)(
             f"{spec_path} is not a pcdiag sweep store description ({error}); give "
             "another store folder, or delete this one to start over"
         ) from None
@@ -553,3 +407,8 @@ def use_store(root: str | os.PathLike, config: Config, axes: dict[str, list],
     store = Store(root, spec)
     store.clean()
     yield store
+
+
+__all__ = ["EVENTS", "HEARTBEAT_S", "HOST", "LOCK", "SPEC", "STALE_S", "STORE_VERSION", "Claim",
+           "Store", "StoreError", "StoreIOError", "UnitStatus", "differences", "unit_name",
+           "use_store", "write_atomic"]

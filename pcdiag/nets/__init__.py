@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pcdiag.config import ConfigError
+from pcdiag.data.registry import DATASETS
+from pcdiag.errors import ConfigError
 from pcdiag.nets.base import (
     ACTIVATION_FNS,
     FunctionNet,
@@ -33,9 +34,8 @@ NETS: dict[str, Builder] = {
     "resnet": ResNet.from_config,
 }
 
-#: Per-sample input shape and number of classes of each data set.
-DATA_SHAPES = {"fashion-mnist": ((28, 28, 1), 10), "mnist": ((28, 28, 1), 10),
-               "cifar-10": ((32, 32, 3), 10)}
+#: Per-sample input shape and number of classes of each data set (from the data registry).
+DATA_SHAPES = {name: (d.input_shape, d.classes) for name, d in DATASETS.items()}
 
 
 def register(name: str, build: Builder) -> None:
@@ -50,7 +50,8 @@ def build(config) -> Net:
 
     Its number of weight layers must be `config.depth` (the Dataset's layer axis is 1..depth),
     its input shape the data set's and its output node one score per class."""
-    input_shape, classes = DATA_SHAPES[config.dataset]
+    facts = DATASETS[config.dataset]
+    input_shape, classes = facts.input_shape, facts.classes
     net = NETS[config.net](config, input_shape, classes)
     problems = []
     if net.depth != config.depth:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from pcdiag.data.registry import DATASETS, DEFAULT
 from pcdiag.nets.base import ACTIVATION_FNS, Net, Params
 
 
@@ -75,8 +76,10 @@ class MLP(Net):
         return x_prev + branch if self.skip and 1 < layer < depth else branch
 
 
-def layer_sizes(depth: int, width: int, n_in: int = 784, n_out: int = 10) -> list[int]:
-    """Node sizes [n_0, ..., n_L]: input, depth - 1 hidden nodes of `width`, output."""
+def layer_sizes(depth: int, width: int, n_in: int = DATASETS[DEFAULT].input_size,
+                n_out: int = DATASETS[DEFAULT].classes) -> list[int]:
+    """Node sizes [n_0, ..., n_L]: input, depth - 1 hidden nodes of `width`, output (by
+    default those of Config's default data set: 784 inputs, 10 classes)."""
     return [n_in] + [width] * (depth - 1) + [n_out]
 
 

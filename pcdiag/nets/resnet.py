@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from pcdiag.config import ConfigError
+from pcdiag.data.registry import DATASETS, DEFAULT
+from pcdiag.errors import ConfigError
 from pcdiag.nets.base import ACTIVATION_FNS, Net, Params
 from pcdiag.nets.conv import conv, conv_init, linear_init, pad_to
 
@@ -28,9 +29,9 @@ SIDE = 32
 class ResNet(Net):
     blocks: int = 1  # per stage
     width: int = 64
-    n_out: int = 10
+    n_out: int = DATASETS[DEFAULT].classes
     activation: str = "relu"
-    input_shape: tuple[int, ...] = (28, 28, 1)
+    input_shape: tuple[int, ...] = DATASETS[DEFAULT].input_shape
 
     @classmethod
     def from_config(cls, cfg, input_shape: tuple[int, ...], classes: int) -> ResNet:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import jax
 
-from pcdiag.config import ConfigError
+from pcdiag.data.registry import DATASETS, DEFAULT
+from pcdiag.errors import ConfigError
 from pcdiag.nets.base import ACTIVATION_FNS, Net, Params
 from pcdiag.nets.conv import conv, conv_init, linear_init, max_pool, pad_to
 
@@ -39,9 +40,9 @@ class ConvBlock:
 @dataclass(frozen=True)
 class VGG(Net):
     blocks: tuple[ConvBlock, ...]
-    n_out: int = 10
+    n_out: int = DATASETS[DEFAULT].classes
     activation: str = "hard_tanh"
-    input_shape: tuple[int, ...] = (28, 28, 1)
+    input_shape: tuple[int, ...] = DATASETS[DEFAULT].input_shape
 
     @classmethod
     def from_config(cls, cfg, input_shape: tuple[int, ...], classes: int) -> VGG:

@@ -2,12 +2,14 @@
 environment it runs in, and the driver loop that hands out a store's missing units,
 retries the attempts that die and reports the units that keep failing.
 
-A worker runs exactly what the in-process sweep runs (`task_fn`, given by pcdiag.runs: claim
-the unit in the store, train its vmapped runs, write the unit file, release the claim); the
-sweep then reads every unit from the store. Retries are the driver's: a worker reports an
-error as an Outcome, and a worker that dies (killed, out of memory, node lost) is reported
-by the backend; either way the attempt is logged in the store (`failed` event) and the unit
-runs again, up to `max_attempts` attempts in all.
+A worker runs exactly what the in-process sweep runs (`task_fn`, given by the sweep:
+pcdiag.engine.units.run_stored_unit claims the unit in the store, trains its vmapped runs,
+writes the unit file and releases the claim); the sweep then reads every unit from the store.
+Retries are the driver's: a worker reports an error as an Outcome, and a worker that dies
+(killed, out of memory, node lost) is reported by the backend; either way the attempt is
+logged in the store (`failed` event) and the unit runs again, up to `max_attempts` attempts
+in all, unless the error is bad input (pcdiag.errors.BadInputError: the same input fails
+the same way), which fails the unit at once.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pcdiag.config import ConfigError
 from pcdiag.engine.store import Store
+from pcdiag.errors import BadInputError, ConfigError, TransientError, retryable
 
 #: Seconds between looks at the backend and at units another executor runs.
 POLL_S = 0.2
@@ -42,12 +44,14 @@ PREALLOCATE = "XLA_PYTHON_CLIENT_PREALLOCATE"
 ENV_PREFIXES = ("PCDIAG_", "XLA_FLAGS", "JAX_PLATFORMS")
 
 
-class ExecutorError(ConfigError):
-    """An executor that cannot be used as asked (unknown, misconfigured, extra not installed)."""
+class ExecutorError(BadInputError):
+    """An executor that cannot be used as asked (unknown, misconfigured, extra not installed):
+    never retried."""
 
 
-class SweepError(RuntimeError):
-    """Units of a sweep failed on every attempt; the finished ones are kept in the store."""
+class SweepError(TransientError, RuntimeError):
+    """Units of a sweep failed on every attempt; the finished ones are kept in the store, and
+    running the same sweep again retries the failed ones (so: transient)."""
 
     def __init__(self, message: str, failed: dict[int, str]):
         super().__init__(message)
@@ -77,7 +81,7 @@ class Task:
 @dataclass(frozen=True)
 class Outcome:
     """How an attempt ended: done (the unit file is written), busy (another executor holds a
-    live claim on the unit) or error (`error` says what; `retry` False for a bad config)."""
+    live claim on the unit) or error (`error` says what; `retry` False for bad input)."""
 
     unit: int
     status: str
@@ -97,8 +101,7 @@ def execute(task_fn: Callable[[Task], Outcome], task: Task) -> Outcome:
                 jax.config.update(name, value)
         return task_fn(task)
     except Exception as error:  # noqa: BLE001 - reported to the driver, which retries
-        return Outcome(task.unit, "error", _describe(error), retry=not isinstance(
-            error, ConfigError))
+        return Outcome(task.unit, "error", _describe(error), retry=retryable(error))
 
 
 def execute_all(task_fn: Callable[[Task], Outcome], tasks: list[Task]) -> list[Outcome]:
@@ -170,12 +173,14 @@ def new_token() -> str:
 
 
 class Executor:
-    """Runs a store's units somewhere. Subclasses: LocalExecutor (in this process) and the
-    remote ones, which implement start / submit / wait / close for their backend."""
+    """Runs a store's units somewhere: each executor implements start / submit / wait / close
+    for its backend (LocalExecutor: this process), and `run`, the driver, is theirs alike."""
 
     name: ClassVar[str] = "?"
-    #: True for the executor that runs units in the sweep's own process.
-    inline: ClassVar[bool] = False
+    #: True for the executor that runs units in the sweep's own process: they share its data,
+    #: progress bar and checkpoints, and the sweep keeps their records without reading them
+    #: back from the store.
+    in_process: ClassVar[bool] = False
     #: True where workers may run on other machines (the store must be on a shared disk).
     remote_hosts: ClassVar[bool] = False
 
@@ -191,9 +196,23 @@ class Executor:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(workers={self.workers})"
 
-    # -- the backend (remote executors) --------------------------------------------------------
+    def prepare(self, *, store: str | os.PathLike | None, checkpoints: bool) -> None:
+        """Before anything is loaded or compiled: refuse what this executor cannot do (units
+        in other processes cannot take checkpoints yet; other hosts need `store`), then keep
+        the accelerators free for the workers."""
+        if checkpoints:
+            raise ConfigError(f"checkpoints=True runs with executor='local' (not {self.name!r}): "
+                              "a worker's checkpoints are not handed to the retried attempt yet")
+        if store is None and self.remote_hosts:
+            raise ExecutorError(
+                f"executor={self.name!r} runs units in other processes, which write them to the "
+                "sweep's store: give store=DIR (`--store DIR`), a folder every worker can reach"
+            )
+        keep_accelerators_free()  # before anything can start JAX's GPU backend here
 
-    def start(self, task_fn: Callable[[Task], Outcome], store: Store) -> None:
+    # -- the backend ---------------------------------------------------------------------------
+
+    def start(self, task_fn: Callable[[Task], Outcome], store: Store | None) -> None:
         """Get ready to run tasks (start workers, connect to the cluster)."""
 
     def capacity(self) -> int | None:
@@ -212,11 +231,13 @@ class Executor:
 
     # -- the driver ----------------------------------------------------------------------------
 
-    def run(self, store: Store, units: Iterable[int], task_fn: Callable[[Task], Outcome],
+    def run(self, store: Store | None, units: Iterable[int], task_fn: Callable[[Task], Outcome],
             config_json: str, progress=None) -> dict[int, str]:
-        """Run `units` of `store` until each is finished or has failed `max_attempts` times;
-        returns {unit: last error} for the failed ones. `progress` (a tqdm bar) counts units."""
+        """Run `units` of `store` until each is finished or has failed (`max_attempts` times,
+        or once with bad input); returns {unit: last error} for the failed ones. `progress` (a
+        tqdm bar) counts units. `store` is None only for an in-process sweep without one."""
         env, options = worker_settings()
+        root = "" if store is None else str(store.root)
         pending = collections.deque(units)
         attempts: dict[int, int] = collections.Counter()
         dead: dict[int, list[str]] = collections.defaultdict(list)
@@ -235,10 +256,10 @@ class Executor:
                 room = self.capacity()
                 while pending and (room is None or len(inflight) + len(batch) < room):
                     unit = pending.popleft()
-                    if store.finished(unit):
+                    if store is not None and store.finished(unit):
                         finished(unit)
                         continue
-                    batch.append(Task(str(store.root), unit, new_token(), tuple(dead[unit]),
+                    batch.append(Task(root, unit, new_token(), tuple(dead[unit]),
                                       config_json, env, options))
                 if batch:
                     self.submit(batch)
@@ -253,8 +274,10 @@ class Executor:
                         attempts[task.unit] += 1
                         dead[task.unit].append(task.token)
                         final = attempts[task.unit] >= self.max_attempts or not outcome.retry
-                        store.log("failed", task.unit, error=outcome.error,
-                                  attempt=attempts[task.unit], final=final, executor=self.name)
+                        if store is not None:
+                            store.log("failed", task.unit, error=outcome.error,
+                                      attempt=attempts[task.unit], final=final,
+                                      executor=self.name)
                         if final:
                             failed[task.unit] = outcome.error
                         else:

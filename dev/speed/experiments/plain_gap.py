@@ -1,0 +1,178 @@
+"""Where pcdiag's step spends time that the plain-JAX step does not: epochs of the plain-JAX
+reference (pcdiag.speed.reference) and of pcdiag's compiled chunk (recording off / full, each
+optionally with one part patched out), interleaved round by round in one process, wall and
+CPU time, speed relative to the first variant.
+
+    python dev/speed/experiments/plain_gap.py --model mlp3-128 --train-limit 12800 \\
+        --rounds 9 --variants ref,off,full,full+notnorm,full+nostepnorm,off+vmap
+
+A variant is SIDE[+PATCH...], SIDE one of ref, off, full; patches (monkeypatched while the
+chunk compiles, so they are measurements, not options): `vmap` (a single run vmapped over a
+run axis of one, as before `loop.vmap_runs`), `notnorm` (no per-t state-gradient norms),
+`nostepnorm` (no per-step weight / gradient / update norms). Also prints, with --hlo, the
+kernels in each while body of each variant's optimized HLO (a kernel costs microseconds on a
+CPU, so their count is most of a small model's recording cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import os
+import re
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import pcdiag.algorithms.infer as infer_mod
+import pcdiag.algorithms.pc as pc_mod
+import pcdiag.algorithms.record as record_mod
+from pcdiag.algorithms import Program
+from pcdiag.engine import loop
+from pcdiag.runs import load_device_data
+from pcdiag.speed import MODELS, bench_config
+from pcdiag.speed.programs import _one_run
+from pcdiag.speed.reference import _epoch_fn, _start
+
+
+@contextlib.contextmanager
+def patched(patches):
+    saved = []
+
+    def put(module, attr, value):
+        saved.append((module, attr, getattr(module, attr)))
+        setattr(module, attr, value)
+
+    if "vmap" in patches:
+        put(loop, "vmap_runs", lambda fn, in_axes: jax.vmap(fn, in_axes=in_axes))
+    if "notnorm" in patches:
+        measure = infer_mod.measure
+
+        def no_norms(energy_sums, grads, batch):
+            out = measure(energy_sums, (), batch)
+            return infer_mod.InferenceRecord(
+                out.energy, jnp.full(energy_sums.shape, jnp.nan, energy_sums.dtype))
+
+        put(infer_mod, "measure", no_norms)
+        put(pc_mod, "measure", no_norms)
+    if "nostepnorm" in patches:
+        put(record_mod, "layer_norms",
+            lambda *trees: jnp.zeros((len(trees), len(trees[0])), jnp.float32))
+    try:
+        yield
+    finally:
+        for module, attr, value in reversed(saved):
+            setattr(module, attr, value)
+
+
+def kernels_per_loop(hlo: str) -> list[tuple[str, int]]:
+    """(trip count, kernels) of each while body in an optimized HLO text."""
+    comps, name = {}, None
+    for line in hlo.splitlines():
+        head = re.match(r"^(?:ENTRY )?%?([\w.\-]+) .*\{\s*$", line)
+        if head:
+            name = head.group(1)
+            comps[name] = []
+        elif name and line.startswith("  "):
+            comps[name].append(line.strip())
+    skip = ("parameter", "get-tuple-element", "tuple", "constant", "bitcast")
+    out = []
+    for lines in comps.values():
+        for line in lines:
+            if " while(" not in line:
+                continue
+            body = re.search(r"body=%?([\w.\-]+)", line).group(1)
+            trip = re.search(r'"n":"(\d+)"', line)
+            ops = collections.Counter(m.group(1) for b in comps[body]
+                                      if (m := re.search(r"= \S+ (\w[\w\-]*)\(", b)))
+            out.append((trip.group(1) if trip else "?",
+                        sum(v for k, v in ops.items() if k not in skip)))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="mlp3-128")
+    ap.add_argument("--variants", default="ref,off,full")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--train-limit", type=int, default=12800)
+    ap.add_argument("--hlo", action="store_true")
+    a = ap.parse_args()
+    model = next(m for m in MODELS if m.name == a.model)
+    cfgs = {side: bench_config(model, full=side != "off", epochs=1, train_limit=a.train_limit,
+                               test_limit=1000, data_dir=None, seed=0)
+            for side in ("full", "off")}
+    data = load_device_data(cfgs["full"])
+    steps = data.n_train // cfgs["full"].batch_size
+
+    def pcdiag_epoch(cfg, patches):
+        with patched(patches):
+            fns = loop.Compiled(Program.from_config(cfg))
+            hyper, keys = _one_run(cfg)
+            state = fns.init(hyper, keys)
+            length, guarded = loop.chunk_length(steps, cfg.log_every, 1)
+            order_fn = fns.order(state, data.n_train, steps, cfg.batch_size, steps)
+            shape = jax.ShapeDtypeStruct((1, steps, cfg.batch_size), np.int32)
+            chunk = fns.chunk(length, guarded, state, hyper, data, shape)
+        start, n_valid = jax.device_put(np.int32(0)), jax.device_put(np.int32(steps))
+        held = [state]
+
+        def epoch():
+            s, order = order_fn(held[0])
+            s, records = chunk(s, hyper, data.x, data.y, order, start, n_valid)
+            np.asarray(records)
+            held[0] = jax.block_until_ready(s)
+
+        return epoch, chunk.as_text()
+
+    def reference_epoch(cfg):
+        params, key, net = _start(cfg, data)
+        fn, opt = _epoch_fn(cfg, data, net)
+        opt_state = opt.init(params)
+        compiled = fn.lower(params, opt_state, key, data.x, data.y).compile()
+        held = [(params, opt_state, key)]
+
+        def epoch():
+            p, o, k, sums = compiled(*held[0], data.x, data.y)
+            np.asarray(sums)
+            held[0] = (p, o, k)
+
+        return epoch, compiled.as_text()
+
+    runners = {}
+    for v in a.variants.split(","):
+        side, *patches = v.split("+")
+        runners[v] = (reference_epoch(cfgs["full"]) if side == "ref"
+                      else pcdiag_epoch(cfgs[side], patches))
+        if a.hlo:
+            print(f"{v}: kernels per while body (trip, kernels): "
+                  f"{kernels_per_loop(runners[v][1])}")
+    wall = {k: [] for k in runners}
+    cpu = {k: [] for k in runners}
+    for epoch, _ in runners.values():
+        epoch()
+    loads = []
+    for _ in range(a.rounds):
+        loads.append(os.getloadavg()[0])
+        for k, (epoch, _) in runners.items():
+            c, t = time.process_time(), time.perf_counter()
+            epoch()
+            wall[k].append(time.perf_counter() - t)
+            cpu[k].append(time.process_time() - c)
+    first = next(iter(runners))
+    print(f"{a.model}: {steps} steps an epoch, {a.rounds} rounds, 1-min load "
+          f"{min(loads):.2f}-{max(loads):.2f}")
+    for k in runners:
+        speed = statistics.median([wall[first][i] / wall[k][i] for i in range(a.rounds)])
+        cspeed = statistics.median([cpu[first][i] / cpu[k][i] for i in range(a.rounds)])
+        print(f"{k:24} wall median {statistics.median(wall[k]) * 1e3:8.1f} ms, best "
+              f"{min(wall[k]) * 1e3:8.1f}, speed / {first} {speed:.3f} | CPU median "
+              f"{statistics.median(cpu[k]) * 1e3:8.1f} ms, speed / {first} {cspeed:.3f}")
+
+
+if __name__ == "__main__":
+    main()

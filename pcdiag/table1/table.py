@@ -1,0 +1,63 @@
+"""The benchmark table as markdown and LaTeX, and the paired comparisons as text."""
+
+from __future__ import annotations
+
+import math
+
+from pcdiag.table1.stats import Comparison, Summary
+
+HEADER = ("cell", "best epoch", "last epoch", "top-5 of 7", "s / seed", "PCX paper")
+CAPTION = ("Test accuracy (%) over {seeds} seeds: mean +- std (numpy std, ddof 0, as PCX's "
+           "seed.py) of each seed's best epoch and of its last epoch; top-5 of 7: mean of "
+           "the best-epoch accuracies without the two lowest seeds (PCX's avg5); s / seed: "
+           "wall seconds of the recipe (vectorised over seeds, compile and evaluation "
+           "included) divided by the number of seeds.")
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.2f}"
+
+
+def _pm(mean: float, std: float, tex: bool = False) -> str:
+    sep = r" $\pm$ " if tex else " ± "
+    return f"{_pct(mean)}{sep}{_pct(std)}"
+
+
+def rows(entries: list[tuple[str, Summary, float, str]], tex: bool = False) -> list[list[str]]:
+    out = []
+    for cell, s, seconds, paper in entries:
+        flag = f" ({s.diverged} diverged)" if s.diverged else ""
+        out.append([cell + flag, _pm(s.best_mean, s.best_std, tex),
+                    _pm(s.last_mean, s.last_std, tex), _pct(s.top5_mean),
+                    "n/a" if not math.isfinite(seconds) else f"{seconds:.0f}", paper or "-"])
+    return out
+
+
+def markdown(entries, seeds: int) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows(entries)]
+    return "\n".join(lines) + "\n\n" + CAPTION.format(seeds=seeds) + "\n"
+
+
+def latex(entries, seeds: int) -> str:
+    body = [" & ".join(r.replace("_", r"\_") for r in row) + r" \\" for row in
+            rows(entries, tex=True)]
+    caption = CAPTION.format(seeds=seeds).replace("+-", r"$\pm$").replace("%", r"\%")
+    return "\n".join([
+        r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lccccc}",
+        r"\toprule", " & ".join(HEADER) + r" \\", r"\midrule", *body, r"\bottomrule",
+        r"\end{tabular}", rf"\caption{{{caption}}}", r"\end{table}", ""])
+
+
+def comparisons_markdown(comparisons: list[Comparison]) -> str:
+    if not comparisons:
+        return ""
+    lines = ["| PC recipe | BP recipe | PC - BP (points) | 95% CI (paired t) | p paired | "
+             "p Welch | verdict |", "|---|---|---|---|---|---|---|"]
+    for c in comparisons:
+        lines.append(f"| {c.pc} | {c.bp} | {100 * c.mean_difference:+.2f} | "
+                     f"[{100 * c.ci_low:+.2f}, {100 * c.ci_high:+.2f}] | {c.p_paired:.3g} | "
+                     f"{c.p_welch:.3g} | {c.verdict} |")
+    return ("\n".join(lines) + "\n\nSeeds paired: the same seed gives both the same initial "
+            "weights and batch order. Best-epoch accuracies; 'within seed noise' when the "
+            "paired 95% interval contains 0.\n")
