@@ -21,7 +21,7 @@ import pcdiag  # noqa: E402
 import pcdiag.plot as pplot  # noqa: E402
 from pcdiag import figures  # noqa: E402
 from pcdiag.figures import make  # noqa: E402
-from pcdiag.plot._style import style  # noqa: E402
+from pcdiag.plot.styling import style  # noqa: E402
 
 COMMITTED = Path(__file__).resolve().parents[1] / "figures"
 NAMES = [name for name in figures.FIGURES if (COMMITTED / f"{name}.nc").is_file()]
@@ -114,13 +114,13 @@ def test_batch_mean_axis_is_gamma_times_batch():
 
 def test_heatmap_scale_is_clipped_to_eight_decades():
     ds, fig = plotted("energy_propagation")
-    values = [pplot.depth.log_energy_range(ds.sel(variant=v)) for v in ds["variant"].values]
+    values = [pplot.heatmap.log_energy_range(ds.sel(variant=v)) for v in ds["variant"].values]
     top = max(hi for _, hi in values)
     assert top - min(lo for lo, _ in values) > 8  # the data span more than the scale shows
     mesh = fig.axes[0].collections[-1]
     vmin, vmax = mesh.get_clim()
-    assert vmax == pytest.approx(top) and vmin == np.ceil(top - pplot.depth.HEATMAP_DECADES)
+    assert vmax == pytest.approx(top) and vmin == np.ceil(top - pplot.heatmap.HEATMAP_DECADES)
     assert mesh.get_cmap().get_under()[:3] == pytest.approx(
-        matplotlib.colors.to_rgb(pplot.depth.UNDER))
+        matplotlib.colors.to_rgb(pplot.heatmap.UNDER))
     bar = fig.axes[-1]
     assert f"10^{{{vmin:.0f}}}" in bar.get_ylabel()

@@ -214,9 +214,9 @@ def test_paper_profile_is_pcx_fig5_grid_and_sweeps_both_activations(fake_sweep, 
     assert (paper.widths, paper.gammas, paper.epochs, len(paper.seeds)) == (
         (512, 1024, 2048, 4096), (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0), 8, 3)
     assert paper.activations == ("hard_tanh", "leaky_relu")
-    spec = figures.experiments.pc_spec(paper, "momentum")
+    spec = figures.gamma.profile.pc_spec(paper, "momentum")
     assert dict(spec.axes)["activation"] == paper.activations and spec.programs == 8
-    assert figures.experiments.analysis_run(paper) == {"width": 512, "activation": "hard_tanh"}
+    assert figures.gamma.profile.analysis_run(paper) == {"width": 512, "activation": "hard_tanh"}
     # a tiny two-activation profile through the by-width figure: one row per activation
     tiny = replace(figures.PROFILES["quick"], name="two", widths=(32, 128), gammas=(0.01, 0.1),
                    activations=("hard_tanh", "leaky_relu"))
@@ -305,10 +305,28 @@ def test_estimate_prices_each_family_with_its_model():
 PACKAGE = Path(figures.__file__).parent
 
 
+def module_names() -> list[str]:
+    """Every module of pcdiag.figures as a dotted name below it ("gamma" for the package
+    pcdiag/figures/gamma, "gamma.profile" for a module in it); not the package itself."""
+    names = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if parts and parts[-1] != "__main__":
+            names.append(".".join(parts))
+    return names
+
+
+def module_path(name: str) -> Path:
+    path = PACKAGE.joinpath(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
 def figure_imports(path: Path) -> tuple[set[str], list[str]]:
     """The pcdiag.figures modules `path` imports ("" for the package itself), and the
     private names it imports from them."""
     edges, private = set(), []
+    known = set(module_names())
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             edges |= {a.name.removeprefix("pcdiag.figures").lstrip(".") for a in node.names
@@ -316,20 +334,25 @@ def figure_imports(path: Path) -> tuple[set[str], list[str]]:
         elif isinstance(node, ast.ImportFrom):
             module = node.module or ""
             assert node.level == 0, f"{path.name}: relative import"
-            if module == "pcdiag.figures":
-                for a in node.names:
-                    edges.add(a.name if (PACKAGE / f"{a.name}.py").is_file() else "")
-            elif module.startswith("pcdiag.figures."):
-                edges.add(module.removeprefix("pcdiag.figures."))
-                private += [f"{module}.{a.name}" for a in node.names if a.name.startswith("_")]
+            if module != "pcdiag.figures" and not module.startswith("pcdiag.figures."):
+                continue
+            base = module.removeprefix("pcdiag.figures").lstrip(".")
+            for a in node.names:
+                child = f"{base}.{a.name}".lstrip(".")
+                edges.add(child if child in known else base)
+                if child not in known and a.name.startswith("_"):
+                    private.append(f"{module}.{a.name}")
     return edges, private
 
 
+FAMILIES = ("gamma", "depth", "remedies", "conv")
+
+
 def test_submodules_form_no_cycle_and_import_no_private_names():
-    modules = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+    modules = module_names()
     graph = {}
     for name in modules:
-        edges, private = figure_imports(PACKAGE / f"{name}.py")
+        edges, private = figure_imports(module_path(name))
         assert "" not in edges, f"{name} imports the package pcdiag.figures (its __init__)"
         assert not private, f"{name} imports private names {private}"
         graph[name] = edges
@@ -341,9 +364,11 @@ def test_submodules_form_no_cycle_and_import_no_private_names():
         for n in ready:
             del graph[n]
     assert order.index("registry") > order.index("experiments") > order.index("cost")
-    assert {"gamma", "depth"}.isdisjoint(set().union(
-        *(figure_imports(PACKAGE / f"{n}.py")[0] for n in modules if n not in ("gamma", "depth"))
-    )), "only the package's __init__ imports the figure families"
+    framework = [n for n in modules if n.split(".")[0] not in FAMILIES]
+    for name in framework:
+        imported = {e.split(".")[0] for e in figure_imports(module_path(name))[0]}
+        assert imported.isdisjoint(FAMILIES), \
+            f"{name}: only the package's __init__ imports the figure families"
 
 
 SUBMODULES_ALONE = """
@@ -355,28 +380,30 @@ for name in names:
     package = types.ModuleType("pcdiag.figures")  # the package without its __init__
     package.__path__ = [folder]
     sys.modules["pcdiag.figures"] = package
-    importlib.import_module("pcdiag.figures." + name)
+    module = importlib.import_module("pcdiag.figures." + name)
     registry = sys.modules.get("pcdiag.figures.registry")
-    print(name, json.dumps(sorted(getattr(registry, "FIGURES", {}))))
+    print(name, json.dumps([sorted(getattr(registry, "FIGURES", {})),
+                            list(getattr(module, "FIGURE_NAMES", []))]))
 """
 
 
 def test_each_submodule_imports_alone():
     """Each module of pcdiag.figures imports in a fresh interpreter with nothing but what
-    it imports itself (the package's __init__, which imports them all, left out); a figure
-    family registers its own figures, once."""
-    names = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+    it imports itself (the package's __init__, which imports them all, left out); none
+    registers a figure (the package's __init__ registers the families' FIGURES_HERE)."""
+    names = module_names()
     out = subprocess.run([sys.executable, "-c", SUBMODULES_ALONE, str(PACKAGE), *names],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    loaded = dict(line.split(" ", 1) for line in out.stdout.strip().splitlines())
+    loaded = {k: json.loads(v) for k, v in
+              (line.split(" ", 1) for line in out.stdout.strip().splitlines())}
     assert list(loaded) == names
+    assert all(registered == [] for registered, _ in loaded.values())
     more = ("mechanism", "learning_curves", "accuracy_vs_gamma_pcx")  # test_figures_mechanism
-    assert json.loads(loaded["gamma"]) == sorted(NAMES + more)
-    deep = ["accuracy_vs_depth", "bp_alignment", "depth_gamma", "energy_propagation",
-            "update_decay"]
-    assert json.loads(loaded["depth"]) == deep
-    assert json.loads(loaded["make"]) == []
+    assert sorted(loaded["gamma"][1]) == sorted(NAMES + more)
+    assert loaded["depth"][1] == ["accuracy_vs_depth", "energy_propagation", "update_decay",
+                                  "depth_gamma", "bp_alignment"]
+    assert [n for family in FAMILIES for n in loaded[family][1]] == list(figures.FIGURES)
 
 
 #: The real thing, smaller than `quick` for the suite's time budget (quick: 56 s here).

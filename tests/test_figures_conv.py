@@ -1,5 +1,5 @@
 """Conv-network figures: data, plots and summaries on hand-made sweep Datasets (known numbers),
-the profiles and their cost, and (PCDIAG_SLOW=1) a reduced real run.
+the profiles and their cost, and (slow tier: pytest --slow) a reduced real run.
 
 Every conv program compiles for 10-60 s on 2 cores, so the fast tests feed the figures' data
 functions hand-made sweep results (tests/test_plot.synthetic, through dataset.build) and check
@@ -21,11 +21,11 @@ from test_plot import synthetic  # noqa: E402
 
 import pcdiag  # noqa: E402
 from pcdiag import Config, figures, measures  # noqa: E402
-from pcdiag.figures import (
-    conv,  # noqa: E402
-    profiles,  # noqa: E402
-)
 from pcdiag.figures import cost as cost_model  # noqa: E402
+from pcdiag.figures.conv import accuracy as cacc  # noqa: E402
+from pcdiag.figures.conv import energy as cenergy  # noqa: E402
+from pcdiag.figures.conv import profile as cp  # noqa: E402
+from pcdiag.figures.conv import ratio as cratio  # noqa: E402
 from pcdiag.plot.energy import zero_floor  # noqa: E402
 
 NAMES = ("accuracy_vs_depth_conv", "energy_propagation_conv", "energy_ratio_vs_gamma_conv")
@@ -35,7 +35,7 @@ REAL = Path(
 
 pytestmark = pytest.mark.usefixtures("clean_plot_state")  # tests/conftest.py
 
-TINY = profiles.ConvProfile(
+TINY = cp.ConvProfile(
     name="tiny", description="test size", dataset="fashion-mnist", train_limit=256,
     test_limit=200, epochs=1, seeds=(0, 1), width=4, resnet_width=4, gammas=(0.01, 0.1),
     gamma_seeds=(0,), log_every=1, nets=("vgg5", "resnet10", "vgg9"), algorithms=("pc", "bp"),
@@ -56,7 +56,7 @@ def family_result(c, algorithm, net, rng_seed):
 
 def results_of(c):
     out, i = {}, 0
-    for key in {**conv._accuracy_specs(c), **conv._energy_specs(c)}:
+    for key in {**cp.accuracy_specs(c), **cp.energy_specs(c)}:
         if key not in out:
             alg, net = key.split("-")
             out[key] = family_result(c, alg, net, i)
@@ -75,9 +75,9 @@ def gamma_result(c, rng_seed=7):
 def test_registered_with_sweeps_shared_and_brief_settings():
     for name in NAMES:
         assert name in figures.FIGURES
-    specs = conv._accuracy_specs("default")
+    specs = cp.accuracy_specs("default")
     assert set(specs) == {f"{a}-{n}" for a in ("pc", "bp") for n in ("vgg", "resnet")}
-    paper = conv._accuracy_specs("paper")
+    paper = cp.accuracy_specs("paper")
     assert set(paper) == {f"{a}-{n}" for a in ("pc", "ipc", "epc", "bp")
                           for n in ("vgg", "resnet")}
     assert dict(specs["pc-vgg"].axes)["depth"] == (5, 7, 9)
@@ -87,13 +87,13 @@ def test_registered_with_sweeps_shared_and_brief_settings():
             cfg.state_optimizer, cfg.state_momentum, cfg.weight_lr, cfg.weight_decay) == (
         "gelu", 32, 8, 0.015, "momentum", 0.05, 1e-3, 1.2e-5)
     # the heatmaps reuse figure 1's pc sweeps; the deepest default net is ResNet-18
-    energy = conv._energy_specs("default")
+    energy = cp.energy_specs("default")
     assert set(energy.values()) <= set(specs.values())
-    assert profiles.CONV_PROFILES["default"].deepest == "resnet18"
-    assert profiles.CONV_PROFILES["default"].ordered_nets == (
+    assert cp.CONV_PROFILES["default"].deepest == "resnet18"
+    assert cp.CONV_PROFILES["default"].ordered_nets == (
         "vgg5", "resnet10", "vgg7", "vgg9", "resnet18")
-    assert profiles.CONV_PROFILES["paper"].dataset == "cifar-10"
-    assert profiles.CONV_PROFILES["paper"].width == 128
+    assert cp.CONV_PROFILES["paper"].dataset == "cifar-10"
+    assert cp.CONV_PROFILES["paper"].width == 128
 
 
 def test_estimates_price_the_conv_sweeps():
@@ -123,27 +123,27 @@ def test_conv_macs_by_hand():
 
 
 def test_bad_profiles_and_inputs_are_refused_with_their_reason():
-    with pytest.raises(figures.FigureError, match="unknown conv profile 'huge'; known "
+    with pytest.raises(figures.FigureError, match="unknown profile 'huge'; known "
                                                   "profiles: quick, default, paper"):
-        profiles.conv_profile("huge")
+        cp.conv_profile("huge")
     with pytest.raises(figures.FigureError, match="expected a profile name"):
-        profiles.conv_profile(3)
+        cp.conv_profile(3)
     fields = {**TINY.as_dict()}
     with pytest.raises(ValueError, match=r"unknown network\(s\) \['vgg11'\]"):
-        profiles.ConvProfile(**{**fields, "nets": ("vgg5", "vgg11")})
+        cp.ConvProfile(**{**fields, "nets": ("vgg5", "vgg11")})
     with pytest.raises(ValueError, match="must include 'pc'"):
-        profiles.ConvProfile(**{**fields, "algorithms": ("bp",)})
+        cp.ConvProfile(**{**fields, "algorithms": ("bp",)})
     with pytest.raises(ValueError, match="must include 'vgg5'"):
-        profiles.ConvProfile(**{**fields, "nets": ("vgg9",)})
+        cp.ConvProfile(**{**fields, "nets": ("vgg9",)})
     ds = gamma_result(TINY).drop_vars(["energy_ratio", "energy", "energy_total",
                                        "state_grad_norm", "t"])
     with pytest.raises(figures.FigureError, match="needs the per-iteration variable "
                                                   "'energy_ratio'"):
-        conv.ratio_medians(ds)
+        cratio.ratio_medians(ds)
     # a custom analysis Profile keeps quick's networks with its own data and seeds
     custom = figures.Profile(name="mine", description="x", train_limit=300, test_limit=100,
                              epochs=1, gammas=(0.1,), seeds=(0, 1), width=64, widths=(64,))
-    c = profiles.conv_profile(custom)
+    c = cp.conv_profile(custom)
     assert (c.train_limit, c.seeds, c.nets) == (300, (0, 1), ("vgg5", "vgg9"))
 
 
@@ -152,7 +152,7 @@ def test_bad_profiles_and_inputs_are_refused_with_their_reason():
 
 def test_accuracy_data_and_plot_show_every_seed_and_their_mean():
     results = results_of(TINY)
-    ds = conv._accuracy_data(TINY, results)
+    ds = cacc.accuracy_data(TINY, results)
     assert list(ds["network"].values) == ["vgg5", "resnet10", "vgg9"]
     assert list(ds["depth"].values) == [5, 6, 9] and list(ds["net"].values) == [
         "vgg", "resnet", "vgg"]
@@ -169,7 +169,7 @@ def test_accuracy_data_and_plot_show_every_seed_and_their_mean():
     update.loc[{"algorithm": "pc", "network": "vgg9", "layer": [1, 2]}] = 0.0  # stalled
     update.loc[{"algorithm": "pc", "network": "vgg9", "layer": 3, "seed": 1}] = 0.0
     ds["update_norm"] = update
-    fig = conv.plot_accuracy_vs_depth_conv(ds)
+    fig = cacc.plot_accuracy_vs_depth_conv(ds)
     ax = fig.axes[0]
     colour_of = {}
     for line in ax.get_lines():
@@ -200,49 +200,49 @@ def test_accuracy_data_and_plot_show_every_seed_and_their_mean():
                       "VGG-9\nL = 9\nPC stalled: ≥ 2–3"], "stalled: min-max over the seeds"
     np.testing.assert_array_equal(
         measures.stalled_layers(ds.sel(algorithm="pc", network="vgg9")).values, [2, 3])
-    text = conv.summary_accuracy_vs_depth_conv(ds)
+    text = cacc.summary_accuracy_vs_depth_conv(ds)
     assert "BP - PC" in text and "ResNet-10" in text
     assert plt.get_fignums() == []
 
 
 def test_failed_runs_are_marked_counted_and_a_diverged_seed_left_out_of_the_mean():
-    ds = conv._accuracy_data(TINY, results_of(TINY))
+    ds = cacc.accuracy_data(TINY, results_of(TINY))
     ds["test_accuracy"].loc[{"algorithm": "pc", "network": "vgg9", "seed": 1}] = np.nan
     ds["diverged_at"].loc[{"algorithm": "pc", "network": "vgg9", "seed": 1}] = 3
     ds["run_status"].loc[{"algorithm": "pc", "network": "vgg9", "seed": 1}] = 1
     ds["run_status"].loc[{"algorithm": "bp", "network": "vgg5", "seed": 0}] = 3
-    points = conv.accuracy_points(ds)
+    points = cacc.accuracy_points(ds)
     pc9 = points.sel(algorithm="pc", network="vgg9")
     assert float(pc9["mean"]) == pytest.approx(
         float(ds["test_accuracy"].sel(algorithm="pc", network="vgg9", seed=0).isel(epoch=-1)))
     assert int(pc9["diverged"]) == 1 and int(points["diverged"].sum()) == 1
     assert int(points["collapsed"].sel(algorithm="bp", network="vgg5")) == 1
-    fig = conv.plot_accuracy_vs_depth_conv(ds)
+    fig = cacc.plot_accuracy_vs_depth_conv(ds)
     markers = [line.get_marker() for line in fig.axes[0].get_lines()]
     assert "x" in markers and "s" in markers
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     runs = ds["test_accuracy"].isel(epoch=-1).size
     assert f"diverged: 1 of {runs} runs" in legend and f"collapsed: 1 of {runs} runs" in legend
-    text = conv.summary_accuracy_vs_depth_conv(ds)
+    text = cacc.summary_accuracy_vs_depth_conv(ds)
     assert "1 diverged" in text and "1 collapsed" in text
 
 
 def test_energy_propagation_data_is_pc_on_vgg5_and_the_deepest_net():
     results = results_of(TINY)
-    ds = conv._energy_data(TINY, results)
+    ds = cenergy.energy_data(TINY, results)
     assert list(ds["network"].values) == ["vgg5", "vgg9"]
     raw = results["pc-vgg"]["energy"].sel(depth=5, seed=0).isel(layer=slice(0, 5))
     np.testing.assert_array_equal(ds["energy"].sel(network="vgg5").isel(layer=slice(0, 5)),
                                   raw)
     assert np.isnan(ds["energy"].sel(network="vgg5", layer=9)).all()
-    fig = conv.plot_energy_propagation_conv(ds)
+    fig = cenergy.plot_energy_propagation_conv(ds)
     heat = [ax for ax in fig.axes if ax.get_title(loc="left").startswith("PC")]
     assert [ax.get_ylim() for ax in heat] == [(0.5, 5.5), (0.5, 9.5)]
     assert "VGG-9" in heat[1].get_title(loc="left")
     first = measures.reached_at(ds).sel(network="vgg5", layer=1).isel(step=-1)
     expected = (f"layer 1 first reached at t = {int(first)}" if np.isfinite(float(first))
                 else "layer 1 not reached by T")
-    text = conv.summary_energy_propagation_conv(ds)
+    text = cenergy.summary_energy_propagation_conv(ds)
     assert "VGG-5: " in text and expected in text.split("VGG-9")[0]
     reached = int(measures.layers_reached(ds).sel(network="vgg5"))
     assert f"{reached} of 5 nodes reached at t = T" in text
@@ -258,7 +258,7 @@ def test_ratio_figure_draws_zero_and_nonfinite_medians_on_the_floor():
         ratio.sel(gamma=0.01, layer=1))
     # pair 2 at gamma 0.1: E_3 = 0 -> inf in every step (no finite sample)
     ratio.loc[{"gamma": 0.1, "layer": 2, "t": int(ratio["t"][-1])}] = np.inf
-    numbers = conv.ratio_medians(ds)
+    numbers = cratio.ratio_medians(ds)
     steps = ds.sizes["step"]
     assert int(numbers["zero"].sel(gamma=0.01, layer=1)) == steps
     assert int(numbers["nonfinite"].sel(gamma=0.1, layer=2)) == steps
@@ -268,7 +268,7 @@ def test_ratio_figure_draws_zero_and_nonfinite_medians_on_the_floor():
     # an ordinary median is the median over steps and seeds of the raw ratio at t = T
     expected = np.median(ds["energy_ratio"].sel(gamma=0.1, layer=3).isel(t=-1).values)
     assert float(numbers["median"].sel(gamma=0.1, layer=3)) == pytest.approx(expected)
-    fig = conv.plot_energy_ratio_vs_gamma_conv(ds)
+    fig = cratio.plot_energy_ratio_vs_gamma_conv(ds)
     ax = fig.axes[0]
     floor = zero_floor(numbers["median"])
     markers = [line for line in ax.get_lines() if line.get_marker() == "v"
@@ -280,24 +280,22 @@ def test_ratio_figure_draws_zero_and_nonfinite_medians_on_the_floor():
     total = int(numbers["samples"].sum())
     assert (f"median 0 or non-finite: 2 (samples 0: {steps}, non-finite: {steps}, of {total})"
             in legend)
-    caption = conv.caption_energy_ratio_vs_gamma_conv(ds).replace("\n", " ")
+    caption = cratio.caption_energy_ratio_vs_gamma_conv(ds).replace("\n", " ")
     assert f"{steps} exactly 0 and {steps} non-finite" in caption
     assert "2 median(s) are 0" in caption
-    assert "medians on the floor: 2" in conv.summary_energy_ratio_vs_gamma_conv(ds)
+    assert "medians on the floor: 2" in cratio.summary_energy_ratio_vs_gamma_conv(ds)
 
 
 # --------------------------------------------------------------------------- a reduced real run
 
-SLOW = os.environ.get("PCDIAG_SLOW") == "1"
 
-
-@pytest.mark.skipif(not SLOW, reason="compiles several conv programs (PCDIAG_SLOW=1)")
+@pytest.mark.slow  # compiles several conv programs
 @pytest.mark.skipif(not (REAL / "fashion-mnist").is_dir(), reason="Fashion-MNIST not found")
 def test_reduced_run_writes_files_and_redraws_from_data(tmp_path, monkeypatch):
     monkeypatch.setenv("PCDIAG_DATA", str(REAL))
-    tiny = profiles.ConvProfile(**{**TINY.as_dict(), "nets": ("vgg5",), "seeds": (0,),
+    tiny = cp.ConvProfile(**{**TINY.as_dict(), "nets": ("vgg5",), "seeds": (0,),
                                    "algorithms": ("pc",), "gammas": (0.01, 1.0)})
-    monkeypatch.setitem(profiles.CONV_PROFILES, "tiny", tiny)
+    monkeypatch.setitem(cp.CONV_PROFILES, "tiny", tiny)
     profile = figures.Profile(name="tiny", description="test size", train_limit=256,
                               test_limit=200, epochs=1, gammas=(0.1,), seeds=(0,), width=16,
                               widths=(16,))
@@ -322,7 +320,7 @@ def test_conv_ratio_and_heatmap_plots_mark_failed_runs():
     ratio["run_status"].loc[{"gamma": 0.01}] = 1  # diverged, for the test
     expected = pcdiag.plot.energy.failed_runs_note(ratio)
     assert expected.startswith("not ok: ") and "1 diverged" in expected
-    fig = conv.plot_energy_ratio_vs_gamma_conv(ratio)
+    fig = cratio.plot_energy_ratio_vs_gamma_conv(ratio)
     texts = [t.get_text() for t in fig.legends[0].get_texts()]
     assert expected in texts
     markers = {line.get_marker() for line in fig.axes[0].get_lines()
@@ -330,7 +328,7 @@ def test_conv_ratio_and_heatmap_plots_mark_failed_runs():
     assert "x" in markers, "the diverged run's own marker"
     heat = pcdiag.open_dataset(figures_dir / "energy_propagation_conv.nc").load()
     heat["run_status"][:] = [0, 3]
-    fig = conv.plot_energy_propagation_conv(heat)
+    fig = cenergy.plot_energy_propagation_conv(heat)
     titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
     acc = float(heat["test_accuracy"].isel(network=1).values.ravel()[0])
     assert titles[1].split("\n")[0].endswith(f", collapsed (acc {acc:.3f})")

@@ -25,7 +25,8 @@ import pcdiag  # noqa: E402
 import pcdiag.plot as pplot  # noqa: E402
 from pcdiag import Config, figures, measures  # noqa: E402
 from pcdiag.figures import depth as depth_figures  # noqa: E402
-from pcdiag.figures import profiles  # noqa: E402
+from pcdiag.figures.depth import energy as depth_energy  # noqa: E402
+from pcdiag.figures.depth import profile as profiles  # noqa: E402
 
 NAMES = ("accuracy_vs_depth", "energy_propagation", "update_decay", "depth_gamma",
          "bp_alignment")
@@ -415,7 +416,7 @@ def test_reduced_run_writes_files_and_redraws_from_data(tmp_path, monkeypatch):
     assert np.isnan(acc["weight_norm"].sel(depth=2, layer=4)).all(), "layers padded with NaN"
     heat = pcdiag.open_dataset(tmp_path / "energy_propagation.nc")
     assert list(heat["inference_steps"].values) == [8, 12, 8]
-    numbers = depth_figures.energy_numbers(heat)
+    numbers = depth_energy.energy_numbers(heat)
     # PC's front moves one layer per step: layer 1 of 4 is reached at t >= 3, if by T;
     # ePC's inference moves every error at once: layer 1 is reached after one step
     first = measures.reached_at(heat).sel(layer=1).isel(step=-1)

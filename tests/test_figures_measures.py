@@ -23,9 +23,9 @@ import pytest  # noqa: E402
 import pcdiag  # noqa: E402
 from pcdiag import figures, measures, status  # noqa: E402
 from pcdiag.cli.summaries import info_text  # noqa: E402
-from pcdiag.figures import remedies as rem  # noqa: E402
-from pcdiag.plot._style import range_text  # noqa: E402
-from pcdiag.plot.depth import layer_ranges  # noqa: E402
+from pcdiag.figures.remedies import accuracy as rem  # noqa: E402
+from pcdiag.plot.layers import layer_ranges  # noqa: E402
+from pcdiag.plot.styling import range_text  # noqa: E402
 
 COMMITTED = Path(__file__).resolve().parents[1] / "figures"
 README = COMMITTED / "README.md"
@@ -146,7 +146,7 @@ def test_energy_propagation_titles_and_readme_say_which_layers_the_error_reached
             f"{rates['precision']} decades per layer") in text
     assert "μPC layers 1-8, precision layers 1-7" in text
     # the heatmap greys exactly the cells no seed reached: PC's layers 1-3 at t = T
-    from pcdiag.plot.depth import final_reached
+    from pcdiag.plot.heatmap import final_reached
     hit = final_reached(ds.sel(variant="pc").isel(t=slice(0, 65)))
     assert list(hit["layer"].values[(hit.isel(t=-1) == 0).values]) == [1, 2, 3]
 

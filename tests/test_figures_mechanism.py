@@ -16,6 +16,9 @@ import pytest  # noqa: E402
 import pcdiag  # noqa: E402
 from pcdiag import figures  # noqa: E402
 from pcdiag.figures import gamma as family  # noqa: E402
+from pcdiag.figures.gamma import learning_curves  # noqa: E402
+from pcdiag.figures.gamma import mechanism as mechanism_figure  # noqa: E402
+from pcdiag.figures.gamma.profile import curve_spec  # noqa: E402
 from pcdiag.plot.updates import layer_norm_summary  # noqa: E402
 
 COMMITTED = Path(__file__).resolve().parents[1] / "figures"
@@ -92,16 +95,16 @@ def test_mechanism_summary_states_layer_1_against_the_output(mechanism):
 def test_rejected_inputs_say_what_is_wrong(mechanism):
     one = mechanism.sel(weight_optimizer="adamw")
     with pytest.raises(ValueError, match="needs the sweep dims weight_optimizer and gamma"):
-        family.plot_mechanism(one)
+        mechanism_figure.plot_mechanism(one)
     with pytest.raises(ValueError, match=r"needs the variable\(s\) update_norm"):
-        family.plot_mechanism(mechanism.drop_vars("update_norm"))
+        mechanism_figure.plot_mechanism(mechanism.drop_vars("update_norm"))
     with pytest.raises(ValueError, match="quantity='energy' is unknown; choose one of "
                                          "weight_grad_norm, relative_update"):
         layer_norm_summary(one, "energy")
     with pytest.raises(ValueError, match=r"final=0 is invalid: must be a fraction in \(0, 1\]"):
         layer_norm_summary(one, "relative_update", final=0)
     with pytest.raises(ValueError, match=r"needs the variable\(s\) train_loss"):
-        family.plot_learning_curves(mechanism.drop_vars("train_loss"))
+        learning_curves.plot_learning_curves(mechanism.drop_vars("train_loss"))
 
 
 def test_estimates_fit_the_budgets():
@@ -110,8 +113,8 @@ def test_estimates_fit_the_budgets():
         assert seconds <= 2.5 * 60 * 1.3, text
     # learning_curves' cost follows its epochs and training subset
     default = figures.PROFILES["default"]
-    spec = family.curve_spec(default, "adamw")
-    double = family.curve_spec(replace(default, curve_epochs=2 * default.curve_epochs), "adamw")
+    spec = curve_spec(default, "adamw")
+    double = curve_spec(replace(default, curve_epochs=2 * default.curve_epochs), "adamw")
     compile_s = figures.cost.COMPILE_S
     assert double.seconds - compile_s == pytest.approx(2 * (spec.seconds - compile_s))
 
@@ -159,7 +162,7 @@ def test_tiny_real_sweep_gives_learning_curves_their_data(monkeypatch):
     np.testing.assert_allclose(np.array(means), expected, rtol=1e-6)
 
 
-@pytest.mark.skipif(not os.environ.get("PCDIAG_SLOW"), reason="slow: set PCDIAG_SLOW=1")
+@pytest.mark.slow
 @pytest.mark.skipif(not (REAL / "fashion-mnist").is_dir(), reason="Fashion-MNIST not found")
 def test_tiny_real_sweep_gives_the_pcx_figure_its_data(monkeypatch):
     monkeypatch.setenv("PCDIAG_DATA", str(REAL))

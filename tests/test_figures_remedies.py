@@ -2,8 +2,8 @@
 
 The fast pipeline test trains a tiny profile (depth 3, width 8, 128 real MNIST images, two
 vmapped seeds: six programs) and checks the data and the drawing against each other; the
-quick profile's full run (about 2 minutes) is behind PCDIAG_SLOW=1. The committed default
-figure's data (figures/remedies_vs_depth.nc) is held against its summary.
+quick profile's full run (about 2 minutes) is in the slow tier (pytest --slow). The committed
+default figure's data (figures/remedies_vs_depth.nc) is held against its summary.
 """
 
 import json
@@ -16,8 +16,9 @@ import xarray as xr
 
 import pcdiag
 from pcdiag.figures import FIGURES, FigureError, Runner
-from pcdiag.figures import remedies as rem
-from pcdiag.figures.profiles import (
+from pcdiag.figures.layout import short_number
+from pcdiag.figures.remedies import accuracy as rem
+from pcdiag.figures.remedies.profile import (
     EPC_WEIGHT_UPDATE,
     REMEDY_PROFILES,
     RemedyProfile,
@@ -27,7 +28,6 @@ from pcdiag.figures.profiles import (
 DATA = Path(
     os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
 )
-SLOW = os.environ.get("PCDIAG_SLOW") == "1"
 COMMITTED = Path(__file__).resolve().parents[1] / "figures" / "remedies_vs_depth.nc"
 TINY = RemedyProfile(name="tiny", description="test", train_limit=128, test_limit=200,
                      seeds=(0, 1), depths=(3,), mupc_width=8, epc_width=8, log_every=1)
@@ -190,8 +190,7 @@ def test_tiny_profile_data_and_drawing_agree(tiny):
     assert "examples/mupc.ipynb" in caption and "local_scaled" in caption
 
 
-@pytest.mark.skipif(not SLOW, reason="the quick profile trains 12 programs (~2 min); "
-                                     "PCDIAG_SLOW=1 runs it")
+@pytest.mark.slow  # the quick profile trains 12 programs (~2 min)
 def test_quick_profile_data_and_drawing_agree(monkeypatch_module):
     check_data_and_drawing(run_profile("quick"), REMEDY_PROFILES["quick"])
 
@@ -206,7 +205,7 @@ def test_committed_summary_states_the_data():
         for variant in ds["variant"].values:
             for depth in ds["depth"].values:
                 a = acc.sel(recipe=recipe, variant=variant, depth=depth)
-                cell = (f"{int(depth)}: {rem.short_number(float(a.mean()))} "
-                        f"[{rem.short_number(float(a.min()))}, "
-                        f"{rem.short_number(float(a.max()))}]")
+                cell = (f"{int(depth)}: {short_number(float(a.mean()))} "
+                        f"[{short_number(float(a.min()))}, "
+                        f"{short_number(float(a.max()))}]")
                 assert cell in text, (cell, text)

@@ -18,8 +18,8 @@ family measured:
 
 An algorithm or state optimizer that a model has no measured factor for costs like pc with
 plain SGD states (factor `UNMEASURED_FACTOR` = 1), instead of failing: the estimate is a guess
-there. This module imports no core module and, of pcdiag.figures, only `profiles` (layer
-sizes), so that `SweepSpec` (pcdiag.figures.experiments) can carry a model.
+there. This module imports only the data-set registry and the networks' layer shapes, so
+that `SweepSpec` (pcdiag.figures.experiments) can carry a model.
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ import math
 from abc import ABC, abstractmethod
 from typing import Any
 
+from pcdiag.data.registry import info
 from pcdiag.nets.mlp import layer_sizes
+from pcdiag.nets.resnet import ResNet
+from pcdiag.nets.vgg import SIDE, vgg_blocks
 
 #: The factor of an algorithm or state optimizer a model has not measured: costs like pc / sgd.
 UNMEASURED_FACTOR = 1.0
@@ -55,14 +58,16 @@ class CostModel(ABC):
 
 # --------------------------------------------------------------------------- plain MLPs
 
-#: CPU seconds per pc run over 60000 images (1 epoch, T = 8, batch 64, AdamW, log_every 10),
-#: by width, vmapped 8 runs to a program: measured on the reference machine (2 CPU cores,
-#: jax 0.10 CPU), as process CPU time so that other users' load counts less. Costs grow
-#: faster than FLOPs past 256 (cache). Widths between are interpolated (log-log), wider ones
-#: extrapolated by FLOPs from 512.
+#: CPU seconds per pc run over the full Fashion-MNIST training set (1 epoch, T = 8, batch
+#: 64, AdamW, log_every 10), by width, vmapped 8 runs to a program: measured on the
+#: reference machine (2 CPU cores, jax 0.10 CPU), as process CPU time so that other users'
+#: load counts less. Costs grow faster than FLOPs past 256 (cache). Widths between are
+#: interpolated (log-log), wider ones extrapolated by FLOPs from 512.
 RUN_EPOCH_S = {32: 0.45, 64: 0.78, 128: 2.0, 256: 5.1, 512: 14.7}
-#: The images, depth and inference steps RUN_EPOCH_S was measured with.
-REFERENCE_IMAGES = 60000
+#: The data set (its full training set), depth and inference steps RUN_EPOCH_S was measured
+#: with.
+REFERENCE_DATASET = "fashion-mnist"
+REFERENCE_IMAGES = info(REFERENCE_DATASET).n_train
 REFERENCE_DEPTH = 3
 REFERENCE_STEPS = 8
 #: CPU seconds to compile one program (and load its data), measured the same way.
@@ -95,8 +100,9 @@ def run_epoch_seconds(width: int) -> float:
 
 class MLPCost(CostModel):
     """Plain MLPs: RUN_EPOCH_S by width x ALGORITHM_FACTOR x STATE_OPTIMIZER_FACTOR per
-    60000 images, COMPILE_S per program. Depths other than 3 scale the run by FLOPs, T other
-    than 8 by (T + 1) / 9 (except bp, which has no inference): neither is measured."""
+    REFERENCE_IMAGES images, COMPILE_S per program. Depths other than 3 scale the run by
+    FLOPs, T other than 8 by (T + 1) / 9 (except bp, which has no inference): neither is
+    measured."""
 
     def shape_factor(self, config: Any) -> float:
         """Cost relative to the measured network of the same width (1 at depth 3, T = 8)."""
@@ -228,15 +234,10 @@ CONV_COMPILE_FACTOR = {"pc": 1.0, "ipc": 1.0, "epc": 1.2, "bp": 1.0}
 CONV_CORES = 2
 #: CPU seconds per MAC of the end-of-epoch evaluation (a forward pass per image).
 CONV_EVAL_MAC_S = 3.2e-10
-#: Test images of every data set here (Fashion-MNIST, MNIST, CIFAR-10).
-TEST_IMAGES = 10000
 
 
 def conv_macs(config: Any) -> int:
     """Multiply-accumulates of one forward pass of one image through config's conv net."""
-    from pcdiag.nets.resnet import ResNet
-    from pcdiag.nets.vgg import SIDE, vgg_blocks
-
     c_in = 3 if config.dataset == "cifar-10" else 1
     if config.net == "vgg":
         total, side = 0, SIDE
@@ -282,7 +283,7 @@ class ConvCost(CostModel):
         macs = conv_macs(config)
         steps = config.epochs * config.steps_per_epoch
         step = CONV_STEP_FIXED_S + config.batch_size * macs * self.work(config) * CONV_MAC_S
-        images = config.n_train + (config.test_limit or TEST_IMAGES)
+        images = config.n_train + (config.test_limit or info(config.dataset).n_test)
         cpu = steps * step + config.epochs * images * macs * CONV_EVAL_MAC_S
         return cpu / CONV_CORES
 

@@ -20,7 +20,6 @@ import xarray as xr
 import pcdiag
 from pcdiag.config import Config, vectorisable
 from pcdiag.figures.cost import MLP, CostModel
-from pcdiag.figures.profiles import WEIGHT_LR, WEIGHT_OPTIMIZERS, Profile
 from pcdiag.records import PER_T
 
 # --------------------------------------------------------------------------- sweeps
@@ -106,42 +105,6 @@ class Runner:
         return out
 
 
-def _activation_axis(profile: Profile, analysis_only: bool = False) -> dict:
-    """{'activation': ...} when the profile sweeps more than one (else the base's one)."""
-    if analysis_only or len(profile.activations) < 2:
-        return {}
-    return {"activation": profile.activations}
-
-
-def analysis_run(profile: Profile) -> dict:
-    """The selection of the single-width analysis figures: the profile's analysis width (and
-    first activation, where the sweep has several)."""
-    return {"width": profile.width} | (
-        {"activation": profile.activations[0]} if _activation_axis(profile) else {})
-
-
-def pc_spec(profile: Profile, weight_optimizer: str, state_optimizer: str = "sgd",
-            widths: tuple[int, ...] | None = None) -> SweepSpec:
-    """PC at the profile's widths (x activations) x gammas x seeds with one weight optimizer
-    (and its lr); with `widths` given, at those widths and the first activation only."""
-    config = profile.base().replace(weight_optimizer=weight_optimizer,
-                                    weight_lr=WEIGHT_LR[weight_optimizer],
-                                    state_optimizer=state_optimizer)
-    axes = _activation_axis(profile, analysis_only=widths is not None)
-    widths = profile.widths if widths is None else widths
-    return SweepSpec.make(f"pc-{weight_optimizer}-{state_optimizer}", config, width=widths,
-                          **axes, gamma=profile.gammas, seed=profile.seeds)
-
-
-def bp_spec(profile: Profile, weight_optimizer: str) -> SweepSpec:
-    """BP at the profile's widths (x activations) x seeds (gamma is unused by bp, so it is
-    not swept)."""
-    config = profile.base().replace(algorithm="bp", weight_optimizer=weight_optimizer,
-                                    weight_lr=WEIGHT_LR[weight_optimizer])
-    return SweepSpec.make(f"bp-{weight_optimizer}", config, width=profile.widths,
-                          **_activation_axis(profile), seed=profile.seeds)
-
-
 # --------------------------------------------------------------------------- Dataset helpers
 
 
@@ -166,6 +129,18 @@ def conform(ds: xr.Dataset, config: Config | None = None, **attrs) -> xr.Dataset
 
 def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
+
+
+def coords_along(ds: xr.Dataset, dims: str | tuple[str, ...], coords: Mapping[str, Any],
+                 each: str) -> xr.Dataset:
+    """`ds` with `coords` (name -> values along `dims`) as labelled coordinates: the config
+    field of each `each` (a line, variant, network), or its legend text ("description")."""
+    ds = ds.assign_coords({name: (dims, values) for name, values in coords.items()})
+    for name in coords:
+        ds[name].attrs = {"long_name": name.replace("_", " "), "units": "1",
+                          "comment": f"config field {name!r} of each {each}"
+                          if name != "description" else f"legend text of each {each}"}
+    return ds
 
 
 def select(ds: xr.Dataset, method: str | None = None, **indexers) -> xr.Dataset:
@@ -210,25 +185,3 @@ def trim(ds: xr.Dataset, keep_t: bool) -> xr.Dataset:
     if keep_t or "t" not in ds.dims:
         return ds
     return ds.drop_vars([v for v in PER_T if v in ds] + ["t"])
-
-
-def with_weight_lr(ds: xr.Dataset) -> xr.Dataset:
-    """Add the coordinate weight_lr(weight_optimizer) and the settings as an attr."""
-    opts = [str(v) for v in ds["weight_optimizer"].values]
-    ds = ds.assign_coords(weight_lr=("weight_optimizer", [WEIGHT_LR[o] for o in opts]))
-    ds["weight_lr"].attrs = {"long_name": "weight learning rate", "units": "1",
-                             "comment": "weight_lr used with each weight optimizer"}
-    config = config_of(ds)
-    ds.attrs["weight_optimizer_settings"] = json.dumps({
-        o: {"weight_lr": WEIGHT_LR[o], "weight_decay": config.weight_decay,
-            **({"momentum": config.momentum} if o == "momentum" else {})} for o in opts
-    })
-    return ds
-
-
-def optimizers(profile: Profile, results: Mapping[str, xr.Dataset], prefix: str = "pc",
-               **sel) -> xr.Dataset:
-    """The per-optimizer sweeps `results[f'{prefix}-{opt}']` stacked on weight_optimizer."""
-    parts = {o: select(results[f"{prefix}-{o}"], **sel) if sel else results[f"{prefix}-{o}"]
-             for o in WEIGHT_OPTIMIZERS}
-    return with_weight_lr(combine(parts, "weight_optimizer"))

@@ -1,11 +1,10 @@
 """Figure layout shared by the figure families: paper sizes (one or two columns), a
-constrained-layout figure with a row of Axes, the one-panel figure, the caption that states
-the analysis model's settings (kept outside the image; `draw_footnote` draws it under the
-figure on request), and the accuracy figures' batch-mean gamma axis."""
+constrained-layout figure with a row of Axes, the one-panel figure, a legend under the
+figure, the caption drawn under the figure on request (`draw_footnote`), and the gamma axes
+in the other convention's units."""
 
 from __future__ import annotations
 
-import json
 import textwrap
 from collections.abc import Callable
 
@@ -15,8 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 
 from pcdiag.figures.experiments import config_of
-from pcdiag.figures.profiles import layer_sizes_of
-from pcdiag.plot._style import convention_long, style
+from pcdiag.plot.styling import style
 
 #: Figure widths in inches: one column and two columns of a two-column paper.
 ONE_COLUMN = 3.3
@@ -35,30 +33,6 @@ def new_figure(ncols: int, width: float = TWO_COLUMNS, height: float = 2.6):
     fig = MplFigure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, axes
-
-
-def analysis_caption(ds: xr.Dataset, extra: str = "") -> str:
-    """The analysis model's settings (convention, model, optimizers), then `extra`."""
-    cfg = config_of(ds)
-    sizes = layer_sizes_of(cfg)
-    widths = "W" if "width" in ds.dims else str(cfg.width)
-    arch = str(sizes).replace(str(cfg.width), widths) if "width" in ds.dims else str(sizes)
-    lines = [
-        f"{convention_long(ds)}. Energies at t = T are read after the T-th state update.",
-        f"Model {arch}, {cfg.activation}, {cfg.output_energy} output energy, forward "
-        f"initialisation, T = {cfg.inference_steps}, state optimizer {cfg.state_optimizer}"
-        f" (unless swept), batch {cfg.batch_size}, {cfg.n_train} {cfg.dataset} training "
-        f"images, {cfg.epochs} epoch{'s' if cfg.epochs > 1 else ''}.",
-    ]
-    if "weight_optimizer_settings" in ds.attrs:
-        settings = json.loads(ds.attrs["weight_optimizer_settings"])
-        lines.append("Weight optimizers: " + "; ".join(
-            f"{o} " + ", ".join(f"{k} {v:g}" for k, v in s.items()) for o, s in settings.items()
-        ) + ".")
-    else:
-        lines.append(f"Weight optimizer {cfg.weight_optimizer}, lr {cfg.weight_lr:g}, "
-                     f"weight decay {cfg.weight_decay:g}.")
-    return "\n".join(lines + [extra] if extra else lines)
 
 
 def draw_footnote(fig: MplFigure, caption: str) -> None:

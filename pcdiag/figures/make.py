@@ -22,7 +22,7 @@ from pcdiag.figures.experiments import Runner, SweepSpec
 from pcdiag.figures.layout import draw_footnote
 from pcdiag.figures.profiles import Profile, get_profile
 from pcdiag.figures.registry import Figure, resolve
-from pcdiag.plot._style import style
+from pcdiag.plot.styling import style
 from pcdiag.progress import progress_bar
 
 # --------------------------------------------------------------------------- estimate

@@ -3,22 +3,19 @@
 Every function takes a Dataset and ``ax=None`` (creating an Axes when none is given),
 returns what it drew on, reads its labels from the variables' `long_name` / `units` attrs,
 and states the gamma convention. Nothing here changes matplotlib's global state: use
-``with pcdiag.plot.style():`` for pcdiag's look.
+``with pcdiag.plot.style():`` for pcdiag's look (pcdiag.plot.styling).
+
+Modules: styling (the look, labels, shared checks), sensitivity (accuracy against gamma),
+energy (energy per layer, layer ratios), updates (weight-gradient norms and relative updates
+against gamma), depth (accuracy and stalled layers against depth, the depth x gamma grid),
+heatmap (where the energy reaches), layers (per-layer profiles and their decay rate).
 """
 
 from pcdiag.plot import depth
-from pcdiag.plot._style import label, palette, style
-from pcdiag.plot.depth import (
-    accuracy_heatmap,
-    accuracy_vs_depth,
-    bp_cosine_vs_layer,
-    decay_rate_vs_gamma,
-    energy_heatmap,
-    energy_propagation,
-    relative_update_vs_layer,
-    stalled_vs_depth,
-)
+from pcdiag.plot.depth import accuracy_heatmap, accuracy_vs_depth, stalled_vs_depth
 from pcdiag.plot.energy import energy_per_layer, energy_ratio_vs_gamma, median_ratio
+from pcdiag.plot.heatmap import energy_heatmap, energy_propagation
+from pcdiag.plot.layers import bp_cosine_vs_layer, decay_rate_vs_gamma, relative_update_vs_layer
 from pcdiag.plot.sensitivity import (
     FAILURE_MARKERS,
     WIDTH_PANELS,
@@ -27,6 +24,7 @@ from pcdiag.plot.sensitivity import (
     accuracy_vs_gamma_by_width,
     failure_text,
 )
+from pcdiag.plot.styling import label, palette, style
 
 __all__ = [
     "FAILURE_MARKERS",

@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from pcdiag import status
-from pcdiag.plot._style import (
+from pcdiag.plot.styling import (
     LINESTYLES,
     decorate,
     final_fraction,
@@ -113,7 +113,7 @@ def energy_ratio_vs_gamma(
     raw = _raw_ratios(ds, final)
     ratio = raw.where(np.isfinite(raw))
     samples = [d for d in ("seed", "step") if d in ratio.dims]
-    quartiles = _quiet(lambda: ratio.quantile([0.25, 0.5, 0.75], dim=samples, skipna=True))
+    quartiles = quietly(lambda: ratio.quantile([0.25, 0.5, 0.75], dim=samples, skipna=True))
     zeros = (ratio == 0).sum(samples)
     floor = zero_floor(quartiles)
     pairs = ratio["layer"].values
@@ -129,11 +129,11 @@ def energy_ratio_vs_gamma(
         z = zeros.sel({style: style_value}) if style else zeros
         for i, layer in enumerate(pairs):
             qi = q.sel(layer=layer)
-            ax.plot(gamma, _lift(floor, qi.sel(quantile=0.5).values), color=colours[i],
+            ax.plot(gamma, on_floor(floor, qi.sel(quantile=0.5).values), color=colours[i],
                     linestyle=LINESTYLES[j % len(LINESTYLES)], marker="o", markersize=3,
                     label=f"$E_{{{layer}}}/E_{{{layer + 1}}}$" if j == 0 else None)
-            ax.fill_between(gamma, _lift(floor, qi.sel(quantile=0.25).values),
-                            _lift(floor, qi.sel(quantile=0.75).values),
+            ax.fill_between(gamma, on_floor(floor, qi.sel(quantile=0.25).values),
+                            on_floor(floor, qi.sel(quantile=0.75).values),
                             color=colours[i], alpha=0.15, linewidth=0)
             has_zero = z.sel(layer=layer).values > 0
             if has_zero.any():
@@ -186,7 +186,7 @@ def failed_runs_note(ds: xr.Dataset) -> str | None:
     return f"not ok: {int(bad.sum())} of {flags.size} runs ({kinds}){where}"
 
 
-def _lift(floor: float, values: np.ndarray) -> np.ndarray:
+def on_floor(floor: float, values: np.ndarray) -> np.ndarray:
     """Zeros to the floor (a log axis cannot show them); NaN stays NaN."""
     return np.where(values > 0, values, np.where(values == 0, floor, np.nan))
 
@@ -206,7 +206,7 @@ def median_ratio(ds: xr.Dataset, final: float = 0.1) -> xr.DataArray:
     raw = _raw_ratios(ds, final)
     ratio = raw.where(np.isfinite(raw))
     samples = [d for d in ("seed", "step") if d in ratio.dims]
-    return _quiet(lambda: ratio.median(samples, skipna=True))
+    return quietly(lambda: ratio.median(samples, skipna=True))
 
 
 def _raw_ratios(ds: xr.Dataset, final: float) -> xr.DataArray:
@@ -214,7 +214,7 @@ def _raw_ratios(ds: xr.Dataset, final: float) -> xr.DataArray:
     return final_fraction(ds, final)["energy_ratio"].isel(t=-1, layer=slice(0, -1))
 
 
-def _quiet(compute):
+def quietly(compute):
     """Evaluate without numpy's all-NaN warnings (a diverged run is all NaN: that is data)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)

@@ -12,7 +12,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from pcdiag import status as status_module
-from pcdiag.plot._style import (
+from pcdiag.data.registry import info
+from pcdiag.dataset import config_of
+from pcdiag.plot.styling import (
     LINESTYLES,
     decorate,
     label,
@@ -23,7 +25,6 @@ from pcdiag.plot._style import (
     value_text,
 )
 
-CHANCE = 0.1  # ten classes
 #: How a point with failed runs is marked, by run_status name: (marker, legend text). The
 #: 'x' is drawn over the line; the others are large hollow markers around its point.
 FAILURE_MARKERS = {
@@ -33,23 +34,29 @@ FAILURE_MARKERS = {
 }
 
 
-def accuracy_line(ax: Axes, x, summary: xr.Dataset, colour, *, band: bool, **line) -> dict:
+def chance_level(ds: xr.Dataset) -> float:
+    """The accuracy of a guess on the data set `ds` was trained on (pcdiag.data.registry)."""
+    return info(config_of(ds).dataset).chance
+
+
+def accuracy_line(ax: Axes, x, summary: xr.Dataset, colour, *, band: bool, chance: float,
+                  **line) -> dict:
     """Mean accuracy against x, a min-max band over seeds when `band`, and a marker where a
-    run failed (FAILURE_MARKERS; drawn at chance where the mean is NaN). Returns how many
+    run failed (FAILURE_MARKERS; drawn at `chance` where the mean is NaN). Returns how many
     runs failed, by run_status name."""
     ax.plot(x, summary["mean"].values, color=colour, marker="o", **line)
     if band:
         ax.fill_between(x, summary["min"].values, summary["max"].values, color=colour,
                         alpha=0.15, linewidth=0)
-    return mark_failures(ax, x, summary, colour)
+    return mark_failures(ax, x, summary, colour, chance)
 
 
-def mark_failures(ax: Axes, x, summary: xr.Dataset, colour) -> dict:
+def mark_failures(ax: Axes, x, summary: xr.Dataset, colour, chance: float) -> dict:
     """A FAILURE_MARKERS marker at (x, mean) wherever `summary[name]` (failed runs per point,
-    by run_status name) is positive; at chance where the mean is NaN. Returns how many runs
+    by run_status name) is positive; at `chance` where the mean is NaN. Returns how many runs
     failed, by name."""
     x = np.asarray(x)
-    y = np.where(np.isfinite(summary["mean"].values), summary["mean"].values, CHANCE)
+    y = np.where(np.isfinite(summary["mean"].values), summary["mean"].values, chance)
     counts = {}
     for name, (marker, _) in FAILURE_MARKERS.items():
         n = summary[name].values
@@ -102,7 +109,8 @@ def seed_points(ax: Axes, x, acc: xr.DataArray, dim: str, colour) -> None:
 
 
 def fit_accuracy_axes(axes: Sequence[Axes], dim: str, summaries: Sequence[xr.Dataset],
-                      reference: Sequence[float] = ()) -> tuple[float, float]:
+                      reference: Sequence[float] = (), *, chance: float
+                      ) -> tuple[float, float]:
     """One y range for `axes` that fits the healthy runs, runs below it marked instead.
 
     A run falls below the axis when its accuracy is nearer chance than the best mean (a
@@ -114,7 +122,7 @@ def fit_accuracy_axes(axes: Sequence[Axes], dim: str, summaries: Sequence[xr.Dat
     means = np.concatenate([s["mean"].values.ravel() for s in summaries])
     if not np.isfinite(means).any():
         return axes[0].get_ylim()
-    threshold = (float(np.nanmax(means)) + CHANCE) / 2
+    threshold = (float(np.nanmax(means)) + chance) / 2
     kept = [np.asarray(reference, float)]
     for s in summaries:
         ok = (s["mean"] >= threshold).values
@@ -229,7 +237,8 @@ def accuracy_vs_gamma(
         colours = [colour]
     gamma = ds["gamma"].values
     ax = new_axes(ax)
-    ax.axhline(CHANCE, color="0.6", linestyle=":", linewidth=0.8, zorder=0)
+    chance = chance_level(ds)
+    ax.axhline(chance, color="0.6", linestyle=":", linewidth=0.8, zorder=0)
     failed: dict[str, int] = {}
     for i, hue_value in enumerate(hues):
         for j, style_value in enumerate(styles):
@@ -238,7 +247,8 @@ def accuracy_vs_gamma(
             name = _hue_text(ds, hue, hue_value) if hue else "test accuracy"
             add_counts(failed, accuracy_line(
                 ax, gamma, s, colours[i], band=ds.sizes.get("seed", 1) > 1, markersize=3,
-                linestyle=LINESTYLES[j % len(LINESTYLES)], label=name if j == 0 else None,
+                chance=chance, linestyle=LINESTYLES[j % len(LINESTYLES)],
+                label=name if j == 0 else None,
             ))
             acc = ds["test_accuracy"].isel(epoch=epoch)
             seed_points(ax, gamma, acc.sel(sel) if sel else acc, "gamma", colours[i])
@@ -249,7 +259,7 @@ def accuracy_vs_gamma(
     spread = "; dots: seeds, band: min–max" if seeds > 1 else ""
     set_title(ax, ds, f"mean over {seeds} seed{'s' if seeds > 1 else ''}{spread}")
     if fit:
-        fit_accuracy_axes([ax], "gamma", [summary])
+        fit_accuracy_axes([ax], "gamma", [summary], chance=chance)
     handles, labels = ax.get_legend_handles_labels()
     for j, style_value in enumerate(styles if style else []):
         handles.append(Line2D([], [], color="0.3", linestyle=LINESTYLES[j % len(LINESTYLES)]))
@@ -304,7 +314,7 @@ def accuracy_vs_gamma_by_width(
         summary = accuracy_summary(part, epoch)
         add_counts(failed, {name: int(summary[name].sum()) for name in FAILURE_MARKERS})
         drawn += int(part["test_accuracy"].isel(epoch=epoch).size)
-    fit_accuracy_axes(axes, "gamma", summaries, bands)
+    fit_accuracy_axes(axes, "gamma", summaries, bands, chance=chance_level(ds))
     for ax in axes[1:]:
         ax.set_ylabel("")
     for ax in axes[:-1]:

@@ -7,8 +7,8 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from pcdiag.plot._style import decorate, label, new_axes, palette, require_dims
-from pcdiag.plot.energy import _lift, _quiet, zero_floor
+from pcdiag.plot.energy import on_floor, quietly, zero_floor
+from pcdiag.plot.styling import decorate, label, new_axes, palette, require_dims
 
 #: What layer_norms_vs_gamma can draw: name -> (axis label, how it is computed).
 QUANTITIES = {
@@ -47,10 +47,10 @@ def layer_norm_summary(ds: xr.Dataset, quantity: str, final: float = 0.1) -> xr.
     values = values.isel(step=slice(n - max(1, int(round(n * final))), n))
     values = values.where(np.isfinite(values))
     samples = [d for d in ("seed", "step") if d in values.dims]
-    per_seed = _quiet(lambda: values.median("step", skipna=True))
+    per_seed = quietly(lambda: values.median("step", skipna=True))
     spread = [d for d in ("seed",) if d in per_seed.dims]
     return xr.Dataset({
-        "median": _quiet(lambda: values.median(samples, skipna=True)),
+        "median": quietly(lambda: values.median(samples, skipna=True)),
         "min": per_seed.min(spread, skipna=True) if spread else per_seed,
         "max": per_seed.max(spread, skipna=True) if spread else per_seed,
         "zeros": (values == 0).sum(samples),
@@ -76,10 +76,10 @@ def layer_norms_vs_gamma(ds: xr.Dataset, ax: Axes | None = None, *,
     ax = new_axes(ax)
     for colour, layer in zip(colours, layers):
         s = summary.sel(layer=layer)
-        ax.plot(gamma, _lift(floor, s["median"].values), color=colour, marker="o",
+        ax.plot(gamma, on_floor(floor, s["median"].values), color=colour, marker="o",
                 markersize=3, label=f"layer {int(layer)}"
                 + (" (output)" if layer == layers[-1] else ""))
-        ax.fill_between(gamma, _lift(floor, s["min"].values), _lift(floor, s["max"].values),
+        ax.fill_between(gamma, on_floor(floor, s["min"].values), on_floor(floor, s["max"].values),
                         color=colour, alpha=0.15, linewidth=0)
         zero = s["zeros"].values > 0
         if zero.any():

@@ -193,3 +193,16 @@ def final_fraction(ds: xr.Dataset, fraction: float) -> xr.Dataset:
 def positive(da: xr.DataArray) -> xr.DataArray:
     """Values a log axis can show: non-positive and non-finite become NaN."""
     return da.where(np.isfinite(da) & (da > 0))
+
+
+def describe(ds: xr.Dataset, dim: str, value) -> str:
+    """Legend text for `value` of `dim`: the `description` coord when there is one."""
+    desc = ds.coords.get("description")
+    if desc is not None and desc.dims == (dim,):
+        return str(desc.sel({dim: value}).item())
+    if dim == "depth":
+        return f"L = {value_text(value)}"
+    if dim == "gamma":
+        return f"γ = {value_text(value)}"
+    return value_text(value)
+

@@ -1,4 +1,4 @@
-"""The remedies at their own published recipes: ``remedies_vs_depth``.
+"""``remedies_vs_depth``: the remedies at their own published recipes.
 
 Test accuracy after one pass over MNIST against depth, in two panels: left, the muPC recipe
 (jpc's examples/mupc.ipynb: ReLU residual MLP, Adam 0.1) with standard PC, muPC and BP;
@@ -7,11 +7,7 @@ standard PC, ePC and BP. PC in each panel is the recipe with only the remedy rem
 gap between the PC and remedy lines is the remedy's. Under each depth the plot states how
 many of PC's layers stalled (pcdiag.measures.stalled_layers: they learn at no logged step),
 the diagnosis of why PC fails; each line's optimizer settings are coordinates along
-(recipe, variant), so the measure reads each line's own learning rate, decay and optimizer.
-
-Sizes come from `REMEDY_PROFILES` (pcdiag.figures.profiles, which also states the recipes and
-where each comes from); the sweeps carry the residual-MLP cost model (pcdiag.figures.cost).
-"""
+(recipe, variant), so the measure reads each line's own learning rate, decay and optimizer."""
 
 from __future__ import annotations
 
@@ -22,60 +18,28 @@ from matplotlib.figure import Figure as MplFigure
 
 import pcdiag.plot as pplot
 from pcdiag import measures
-from pcdiag.figures.cost import RESIDUAL_MLP
+from pcdiag.data.registry import info
 from pcdiag.figures.errors import FigureError
-from pcdiag.figures.experiments import SweepSpec, combine, conform, trim
+from pcdiag.figures.experiments import combine, conform, coords_along, trim
 from pcdiag.figures.layout import TWO_COLUMNS, new_figure, short_number
-from pcdiag.figures.profiles import (
-    BP_MUPC_LR,
-    EPC_RECIPE_LR,
-    EPC_WEIGHT_UPDATE,
-    MUPC_RECIPE_LR,
-    RECIPE_BATCH,
-    RECIPE_GAMMA,
-    RECIPE_VARIANTS,
-    RECIPES,
-    RemedyProfile,
-    remedy_profile,
-)
-from pcdiag.figures.registry import Figure, register
-from pcdiag.plot._style import convention_long, decorate, palette, range_text, style
+from pcdiag.figures.profiles import RECIPE_GAMMA
+from pcdiag.figures.registry import Figure
+from pcdiag.figures.remedies import profile as remedy
 from pcdiag.plot.sensitivity import (
-    CHANCE,
     accuracy_line,
     add_counts,
+    chance_level,
     failure_legend,
     seed_points,
 )
+from pcdiag.plot.styling import convention_long, decorate, palette, range_text, style
 
-#: The spec names' prefix (store folders and lines of the estimate).
-PREFIX = "remedy-"
 #: Panel titles and legend texts, by recipe.
 RECIPE_TITLE = {"mupc": "μPC recipe (jpc mupc.ipynb)", "epc": "ePC recipe (jpc epc.ipynb)"}
 LEGEND = {
     "mupc": {"pc": "PC (standard param.)", "remedy": "μPC", "bp": "BP"},
     "epc": {"pc": "PC (states)", "remedy": "ePC (errors)", "bp": "BP"},
 }
-
-# --------------------------------------------------------------------------- sweeps
-
-
-def spec(profile: RemedyProfile, recipe: str, variant: str, depth: int) -> SweepSpec:
-    """One program: a recipe's variant at one depth (T = depth), seeds vmapped."""
-    return SweepSpec.make(f"{PREFIX}{recipe}-{variant}-{depth}",
-                          profile.config(recipe, variant, depth), cost=RESIDUAL_MLP,
-                          seed=profile.seeds)
-
-
-def _specs(profile) -> dict[str, SweepSpec]:
-    r = remedy_profile(profile)
-    return {f"{recipe}/{variant}/{depth}": spec(r, recipe, variant, depth)
-            for recipe in RECIPES for variant in RECIPE_VARIANTS for depth in r.depths}
-
-
-# --------------------------------------------------------------------------- data
-
-
 #: Config fields attached along (recipe, variant) as coordinates: the Dataset's `config` attr
 #: holds only the first line's, and pcdiag.measures.setting reads a coordinate first.
 SETTING_FIELDS = ("algorithm", "parameterization", "weight_lr", "weight_optimizer",
@@ -94,13 +58,9 @@ def with_settings(ds: xr.Dataset) -> xr.Dataset:
     if not all(f"{rc}/{v}" in configs for rc in recipes for v in variants):
         raise FigureError("remedies_vs_depth: the Dataset's recipe_configs attr does not "
                           f"name every line (recipe/variant); cannot read {missing} per line")
-    ds = ds.assign_coords({n: (("recipe", "variant"),
-                               [[configs[f"{rc}/{v}"][n] for v in variants] for rc in recipes])
-                           for n in missing})
-    for name in missing:
-        ds[name].attrs = {"long_name": name.replace("_", " "), "units": "1",
-                          "comment": f"config field {name!r} of each line"}
-    return ds
+    return coords_along(ds, ("recipe", "variant"), {
+        n: [[configs[f"{rc}/{v}"][n] for v in variants] for rc in recipes] for n in missing},
+        "line")
 
 
 def stalled_layers(ds: xr.Dataset) -> xr.DataArray:
@@ -110,28 +70,25 @@ def stalled_layers(ds: xr.Dataset) -> xr.DataArray:
 
 
 def _data(profile, results) -> xr.Dataset:
-    r = remedy_profile(profile)
+    r = remedy.remedy_profile(profile)
     panels = {}
-    for recipe in RECIPES:
+    for recipe in remedy.RECIPES:
         lines = {}
-        for variant in RECIPE_VARIANTS:
+        for variant in remedy.RECIPE_VARIANTS:
             parts = {d: trim(results[f"{recipe}/{variant}/{d}"], keep_t=False)
                      for d in r.depths}
             lines[variant] = combine(parts, "depth")
         panels[recipe] = combine(lines, "variant")
     ds = combine(panels, "recipe")
-    configs = {(rc, v): r.config(rc, v, r.depths[0]) for rc in RECIPES for v in RECIPE_VARIANTS}
+    recipes, variants = remedy.RECIPES, remedy.RECIPE_VARIANTS
+    configs = {(rc, v): r.config(rc, v, r.depths[0]) for rc in recipes for v in variants}
     coords = {
-        "description": [[LEGEND[rc][v] for v in RECIPE_VARIANTS] for rc in RECIPES],
-        **{name: [[getattr(configs[rc, v], name) for v in RECIPE_VARIANTS] for rc in RECIPES]
+        "description": [[LEGEND[rc][v] for v in variants] for rc in recipes],
+        **{name: [[getattr(configs[rc, v], name) for v in variants] for rc in recipes]
            for name in SETTING_FIELDS},
     }
-    ds = ds.assign_coords({k: (("recipe", "variant"), v) for k, v in coords.items()})
+    ds = coords_along(ds, ("recipe", "variant"), coords, "line")
     ds = ds.assign_coords(inference_steps=("depth", list(r.depths)))
-    for name in coords:
-        ds[name].attrs = {"long_name": name.replace("_", " "), "units": "1",
-                          "comment": f"config field {name!r} of each line"
-                          if name != "description" else "legend text of each line"}
     ds["inference_steps"].attrs = {"long_name": "inference steps T", "units": "1",
                                    "comment": "T = depth in every recipe"}
     ds["depth"].attrs = {"long_name": "depth L (weight layers)", "units": "1",
@@ -142,14 +99,11 @@ def _data(profile, results) -> xr.Dataset:
     ds["variant"].attrs = {"long_name": "line", "units": "1",
                            "comment": "pc: the recipe without its remedy; remedy: muPC or "
                                       "ePC; bp: backprop on the recipe's network"}
-    ds.attrs["remedy_profile"] = json.dumps(r.as_dict())
+    ds.attrs["remedy_profile"] = r.to_json()
     ds.attrs["recipe_configs"] = json.dumps(
         {f"{rc}/{v}": json.loads(c.to_json()) for (rc, v), c in configs.items()})
     ds["stalled_layers"] = stalled_layers(ds)
     return conform(ds)
-
-
-# --------------------------------------------------------------------------- plot
 
 
 def stalled_text(counts: xr.DataArray, lower_bound: bool = False) -> str:
@@ -176,11 +130,13 @@ def accuracy_panel(ax, part: xr.Dataset, recipe: str) -> dict:
     colours = palette(part.sizes["variant"])
     acc = part["test_accuracy"].isel(epoch=-1)
     failed: dict[str, int] = {}
-    ax.axhline(CHANCE, color="0.6", linestyle=":", linewidth=0.8, zorder=0)
+    chance = chance_level(part)
+    ax.axhline(chance, color="0.6", linestyle=":", linewidth=0.8, zorder=0)
     for colour, variant in zip(colours, part["variant"].values):
         add_counts(failed, accuracy_line(
             ax, depth, summary.sel(variant=variant), colour, band=part.sizes.get("seed", 1) > 1,
-            markersize=4, label=str(part["description"].sel(variant=variant).item())))
+            markersize=4, chance=chance,
+            label=str(part["description"].sel(variant=variant).item())))
         seed_points(ax, depth, acc.sel(variant=variant), "depth", colour)
     ax.set_xscale("log", base=2)
     ax.minorticks_off()
@@ -215,42 +171,39 @@ def plot_remedies_vs_depth(ds: xr.Dataset) -> MplFigure:
             decorate(ax)
         axes[0].set_ylabel("test accuracy")
         r = json.loads(ds.attrs.get("remedy_profile", "{}"))
-        n_train = r.get("train_limit") or 60000
+        n_train = r.get("train_limit") or info(remedy.RECIPE_DATASET).n_train
         fig.suptitle(f"Remedies at their own recipes: MNIST test accuracy after "
-                     f"{n_train // RECIPE_BATCH} steps ({n_train:,} images), {seeds} seeds")
+                     f"{n_train // remedy.RECIPE_BATCH} steps ({n_train:,} images), {seeds} seeds")
     return fig
-
-
-# --------------------------------------------------------------------------- caption, summary
 
 
 def caption_remedies_vs_depth(ds: xr.Dataset) -> str:
     r = json.loads(ds.attrs.get("remedy_profile", "{}"))
-    n_train = r.get("train_limit") or 60000
-    tests = r.get("test_limit") or 10000
-    steps = n_train // RECIPE_BATCH
+    n_train = r.get("train_limit") or info(remedy.RECIPE_DATASET).n_train
+    tests = r.get("test_limit") or info(remedy.RECIPE_DATASET).n_test
+    steps = n_train // remedy.RECIPE_BATCH
     return "\n".join([
         f"{convention_long(ds)}. Every run: MNIST standardised, {n_train} training images "
-        f"(one pass, {steps} steps of batch {RECIPE_BATCH}), {tests} test images, ReLU, "
+        f"(one pass, {steps} steps of batch {remedy.RECIPE_BATCH}), {tests} test images, ReLU, "
         f"squared-error output, forward initialisation, states (or errors) plain SGD with "
-        f"γ = {RECIPE_GAMMA:g} on the batch-mean energy (= {RECIPE_GAMMA / RECIPE_BATCH:g} "
+        f"γ = {RECIPE_GAMMA:g} on the batch-mean energy (= {RECIPE_GAMMA / remedy.RECIPE_BATCH:g} "
         "per sample), T = L inference steps, Adam (weight decay 0).",
         f"Left, μPC recipe (thebuckleylab/jpc examples/mupc.ipynb: width 128, Adam lr "
-        f"{MUPC_RECIPE_LR:g}; jpc prints 93.3% after 900 steps at depth 30): residual MLP "
+        f"{remedy.MUPC_RECIPE_LR:g}; jpc prints 93.3% after 900 steps at depth 30): residual MLP "
         f"(identity skips around every hidden layer but the first and last), width "
         f"{r.get('mupc_width', '?')}. μPC: N(0, 1) weights, multipliers 1/sqrt(784), "
         "1/sqrt(N L), 1/N (pcdiag's layers keep biases, started at 0; jpc's have none). PC: "
         f"the same with the standard parameterization. BP: the μPC network, Adam lr "
-        f"{BP_MUPC_LR:g} (lr {MUPC_RECIPE_LR:g} collapsed at depth 64).",
-        f"Right, ePC recipe (jpc examples/epc.ipynb: width 128, Adam lr {EPC_RECIPE_LR:g}; "
+        f"{remedy.BP_MUPC_LR:g} (lr {remedy.MUPC_RECIPE_LR:g} collapsed at depth 64).",
+        f"Right, ePC recipe (jpc examples/epc.ipynb: width 128, Adam lr {remedy.EPC_RECIPE_LR:g}; "
         "jpc prints 91.6% after 300 steps at depth 10): plain MLP (no skips), standard "
         f"parameterization U(±1/sqrt(fan-in)), width {r.get('epc_width', '?')}. ePC infers "
         "the errors e_l (x_l = mu_l + e_l, e = 0 at the start); its weight step is "
-        f"epc_weight_update = '{EPC_WEIGHT_UPDATE}', the ePC paper's code (cgoemaere/"
+        f"epc_weight_update = '{remedy.EPC_WEIGHT_UPDATE}', the ePC paper's code (cgoemaere/"
         "error_based_PC, pc_e.py: the local gradient at the inferred states, the loss divided "
         "by min(1, γ_sample T)); jpc's update_epc_params ('chain') differentiates through the "
         f"whole network at fixed errors. PC and BP: the same network, Adam lr "
-        f"{EPC_RECIPE_LR:g}.",
+        f"{remedy.EPC_RECIPE_LR:g}.",
         "Dots: single seeds; line: mean over seeds; band: min-max; y axis 0-1 (chance, "
         "dotted, is the result here, not an outlier). Markers on a line (run_status): x "
         "diverged, hollow diamond inference unstable, hollow square collapsed (counted in "
@@ -288,16 +241,14 @@ def summary_remedies_vs_depth(ds: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- registration
-
-FIGURE = register(Figure(
+FIGURE = Figure(
     name="remedies_vs_depth",
     description="Test accuracy after one pass over MNIST against depth, each remedy at its "
                 "own published recipe: PC vs muPC vs BP (jpc's muPC recipe) and PC vs ePC vs "
                 "BP (jpc's ePC recipe); PC's stalled layers under each depth.",
-    sweeps=_specs,
+    sweeps=remedy.specs,
     data=_data,
     plot=plot_remedies_vs_depth,
     caption=caption_remedies_vs_depth,
     summary=summary_remedies_vs_depth,
-))
+)

@@ -1,0 +1,105 @@
+"""``energy_per_layer`` (each layer's energy over training and over inference) and
+``energy_ratio_vs_gamma`` (E_l / E_{l+1} against gamma)."""
+
+from __future__ import annotations
+
+import xarray as xr
+from matplotlib.figure import Figure as MplFigure
+
+import pcdiag.plot as pplot
+from pcdiag.figures.captions import n_seeds
+from pcdiag.figures.experiments import config_of, select
+from pcdiag.figures.gamma.profile import (
+    analysis_caption,
+    analysis_run,
+    main_specs,
+    optimizers,
+    pc_spec,
+)
+from pcdiag.figures.layout import TWO_COLUMNS, new_figure, one_panel, short_number
+from pcdiag.figures.profiles import Profile
+from pcdiag.figures.registry import Figure
+from pcdiag.plot.styling import final_fraction, style
+
+
+def plot_energy_per_layer(ds: xr.Dataset) -> MplFigure:
+    with style():
+        fig, (left, right) = new_figure(2, TWO_COLUMNS)
+        pplot.energy_per_layer(ds, left, over="step").get_legend().remove()
+        pplot.energy_per_layer(ds, right, over="t")
+        cfg = config_of(ds)
+        fig.suptitle(f"Energy per layer: PC, width {cfg.width}, γ = {cfg.gamma:g}, "
+                     f"weights {cfg.weight_optimizer}")
+    return fig
+
+
+def caption_energy_per_layer(ds: xr.Dataset) -> str:
+    return analysis_caption(ds, "Hidden-layer energies are exactly 0 at t = 0 (forward "
+                                "initialisation) and are not drawn on the log axis; line: mean "
+                                f"over {n_seeds(ds)} seed(s), band: min-max over seeds.")
+
+
+def summary_energy_per_layer(ds: xr.Dataset) -> str:
+    energy = ds["energy"].mean("seed") if "seed" in ds.dims else ds["energy"]
+    last = final_fraction(energy.to_dataset(name="e"), 0.1)["e"].isel(t=-1)
+    mean = last.mean("step")
+    share = mean / mean.sum("layer")
+    cells = ", ".join(f"E{int(layer)} = {short_number(float(mean.sel(layer=layer)))} "
+                      f"({float(share.sel(layer=layer)):.1%})" for layer in ds["layer"].values)
+    return f"  at t = T over the last 10% of steps: {cells}"
+
+
+def _energy_data(profile: Profile, results) -> xr.Dataset:
+    run = select(results["pc-adamw"], **analysis_run(profile))
+    return select(run, method="nearest", gamma=profile.energy_gamma)
+
+
+def plot_energy_ratio_vs_gamma(ds: xr.Dataset) -> MplFigure:
+    return one_panel(ds, pplot.energy_ratio_vs_gamma,
+                     r"Energy imbalance $E_\ell/E_{\ell+1}$ vs γ (PC)")
+
+
+def caption_energy_ratio_vs_gamma(ds: xr.Dataset) -> str:
+    return analysis_caption(ds, "Line: median over the final 10% of logged steps and the "
+                                f"{n_seeds(ds)} seed(s); band: interquartile range. Grey lines "
+                                "at 1e-2, 1 and 1e2.")
+
+
+def summary_energy_ratio_vs_gamma(ds: xr.Dataset) -> str:
+    ratio = pplot.median_ratio(ds)
+    gammas = ds["gamma"].values
+    lines = []
+    for opt in ds["weight_optimizer"].values if "weight_optimizer" in ds.dims else [None]:
+        r = ratio.sel(weight_optimizer=opt) if opt is not None else ratio
+        cells = []
+        for layer in r["layer"].values:
+            lo = float(r.sel(layer=layer, gamma=gammas[0]))
+            hi = float(r.sel(layer=layer, gamma=gammas[-1]))
+            cells.append(f"E{int(layer)}/E{int(layer) + 1}: {short_number(lo)} at gamma "
+                         f"{gammas[0]:g}, {short_number(hi)} at gamma {gammas[-1]:g}")
+        lines.append(f"  weight_optimizer={opt}: median " + "; ".join(cells))
+    return "\n".join(lines)
+
+
+ENERGY_PER_LAYER = Figure(
+    name="energy_per_layer",
+    description="Energy of each layer (log) over training at t = T, and over the "
+                "inference iterations t at the end of training; PC with AdamW weights "
+                "at the analysis width and gamma 0.1.",
+    sweeps=lambda p: {"pc-adamw": pc_spec(p, "adamw")},
+    data=_energy_data,
+    plot=plot_energy_per_layer,
+    caption=caption_energy_per_layer,
+    summary=summary_energy_per_layer,
+)
+ENERGY_RATIO_VS_GAMMA = Figure(
+    name="energy_ratio_vs_gamma",
+    description="E_l / E_{l+1} at t = T over the final steps against gamma (log-log), one "
+                "line per layer pair, line style per weight optimizer; guides at 1e-2, 1, "
+                "1e2.",
+    sweeps=main_specs,
+    data=lambda p, r: optimizers(p, r, "pc", **analysis_run(p)),
+    plot=plot_energy_ratio_vs_gamma,
+    caption=caption_energy_ratio_vs_gamma,
+    summary=summary_energy_ratio_vs_gamma,
+)
