@@ -110,6 +110,7 @@ def test_hand_count_of_a_vgg():
     assert flops.pc_step_flops_of(mm, 2) == 883 and flops.bp_step_flops_of(mm) == 332
 
 
+@pytest.mark.slow  # compiles a VGG program
 def test_the_vgg_program_builds_and_its_hlo_flops_match_the_hand_count():
     """pcdiag's compiled training chunk of a tiny VGG-5 (full recording): its dots and
     convolutions, trip counts included, are the hand count less one layer-1 prediction (the
@@ -131,6 +132,7 @@ def test_the_vgg_program_builds_and_its_hlo_flops_match_the_hand_count():
     assert counted["hlo_unknown_trip_counts"] == 0
 
 
+@pytest.mark.slow  # compiles a VGG program
 def test_pcx_vgg_weights_compute_pcdiags_predictions(tmp_path):
     """Saved for PCX (OIHW kernels on (C, H, W) samples, the linear layer over the (C, H, W)
     flattening), pcdiag's VGG weights give PCX's layers pcdiag's predictions."""

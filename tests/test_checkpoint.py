@@ -53,6 +53,7 @@ def _start(store: Path, out: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.slow  # a killed subprocess; the in-process resume test is default
 def test_sweep_killed_in_a_later_epoch_resumes_to_the_same_dataset(tmp_path):
     store, out = tmp_path / "store", tmp_path / "resumed.nc"
     proc = _start(store, out)

@@ -396,6 +396,7 @@ def test_augment_flips_and_shifts_each_image():
         4, 28, 28, 1)  # any image size and channel count; a scalar fill
 
 
+@pytest.mark.slow  # a 32x32x3 program; the reader tests are default
 def test_training_with_augmentation_on_the_written_archive(written, own_checksums):
     cfg = Config(dataset=CIFAR10, data_dir=str(written.root), train_limit=24, batch_size=8,
                  depth=2, width=16, inference_steps=2, record_inference=False)

@@ -24,7 +24,6 @@ DATA = os.environ.get("PCDIAG_DATA") or str(ROOT.parent / "shared" / "data")
 BASE = Config(train_limit=256, test_limit=200, width=8, depth=2, inference_steps=3,
               batch_size=32, weight_optimizer="sgd", activation="linear", data_dir=DATA)
 AXES = {"state_optimizer": ["sgd", "adam"], "gamma": [0.1, 10.0], "weight_lr": [0.01, 10.0]}
-SLOW = os.environ.get("PCDIAG_SLOW") == "1"
 
 
 def check_diverged_at(ds: xr.Dataset, measured: str) -> int:
@@ -114,7 +113,7 @@ def test_bp_diverged_at_is_the_first_non_finite_loss():
     assert int(ds.diverged_at.sel(weight_lr=0.01)) == -1
 
 
-@pytest.mark.skipif(not SLOW, reason="all 9 optimizer pairs + ipc + bp: set PCDIAG_SLOW=1")
+@pytest.mark.slow  # all 9 optimizer pairs + ipc + bp
 def test_every_optimizer_pair_survives_divergence():
     pairs = pcdiag.sweep(BASE, state_optimizer=["sgd", "momentum", "adam"],
                          weight_optimizer=["sgd", "momentum", "adamw"],

@@ -152,6 +152,7 @@ def assert_retried_once(store: Path, unit: int, died: str) -> None:
 # ------------------------------------------------------------------------ executors agree
 
 
+@pytest.mark.slow  # worker processes of the CLI; the in-process retry tests are default
 def test_processes_via_the_cli_with_a_worker_killed_mid_unit(env, reference, tmp_path, capsys):
     ref, _ = reference
     store, out = tmp_path / "store", tmp_path / "sweep.nc"
@@ -173,6 +174,7 @@ def ray_runtime(env):
     ray.shutdown()
 
 
+@pytest.mark.slow  # starts a Ray runtime
 def test_ray_worker_killed_by_pid_mid_sweep_gets_its_unit_retried(ray_runtime, reference,
                                                                    tmp_path):
     ref, _ = reference
@@ -193,6 +195,7 @@ def test_ray_sweep_equals_local(ray_runtime, reference, tmp_path):
     assert not events(tmp_path / "store", "failed")
 
 
+@pytest.mark.slow  # submitit jobs in subprocesses
 def test_slurm_array_through_submitit_local_executor_equals_local(env, reference, tmp_path):
     pytest.importorskip("submitit", reason="submitit is not installed: pip install "
                         "'pcdiag[slurm]'")
@@ -208,6 +211,7 @@ def test_slurm_array_through_submitit_local_executor_equals_local(env, reference
     assert len({e["pid"] for e in events(tmp_path / "store", "done")}) == 2
 
 
+@pytest.mark.slow  # two sweep processes on one store
 def test_two_sweeps_on_one_store_run_each_unit_once(env, reference, tmp_path):
     ref, _ = reference
     store = tmp_path / "store"
@@ -430,6 +434,7 @@ SHARDED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a subprocess with two host devices
 def test_a_unit_sharded_over_two_devices_matches_the_unsharded_one(env, reference, tmp_path):
     """One unit (pc, width 16) of the reference sweep, its 2 runs sharded over a CPU split in
     two devices (one run each): one compiled program on both devices."""

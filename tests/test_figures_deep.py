@@ -396,6 +396,7 @@ def no_sweep(*args, **kwargs):
 
 
 @pytest.mark.skipif(not (REAL / "fashion-mnist").is_dir(), reason="Fashion-MNIST not found")
+@pytest.mark.slow  # a second end-to-end figure run; test_figures.py has the default one
 def test_reduced_run_writes_files_and_redraws_from_data(tmp_path, monkeypatch):
     monkeypatch.setenv("PCDIAG_DATA", str(REAL))
     monkeypatch.setitem(profiles.DEEP_PROFILES, "tiny", TINY)

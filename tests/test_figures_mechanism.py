@@ -147,6 +147,7 @@ def test_pcx_figure_is_pcx_convention_at_the_per_sample_gammas_times_b():
 
 
 @pytest.mark.skipif(not (REAL / "fashion-mnist").is_dir(), reason="Fashion-MNIST not found")
+@pytest.mark.slow  # a real sweep; the layout tests are default
 def test_tiny_real_sweep_gives_learning_curves_their_data(monkeypatch):
     monkeypatch.setenv("PCDIAG_DATA", str(REAL))
     curves = figures.FIGURES["learning_curves"].experiment(TINY)

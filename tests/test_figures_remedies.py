@@ -182,6 +182,7 @@ def check_data_and_drawing(ds: xr.Dataset, profile: RemedyProfile) -> None:
                          for d in ds["depth"].values]
 
 
+@pytest.mark.slow  # trains the tiny remedies profile
 def test_tiny_profile_data_and_drawing_agree(tiny):
     check_data_and_drawing(tiny, TINY)
     text = rem.summary_remedies_vs_depth(tiny)

@@ -92,6 +92,7 @@ def test_scheduled_adamw_moves_weights_as_optax_adamw_with_the_schedule():
     np.testing.assert_allclose(p1["w"], p2["w"], rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.slow  # warmup_cosine against optax is the default test
 def test_a_schedule_changes_training_and_constant_is_the_default():
     base = pcdiag.train(TINY)
     scheduled = pcdiag.train(TINY.replace(lr_schedule="warmup_cosine"))
@@ -104,7 +105,7 @@ def test_a_schedule_changes_training_and_constant_is_the_default():
 # ----------------------------------------------------------------------- nudging
 
 
-@pytest.mark.parametrize("algorithm", ["pc", "ipc"])
+@pytest.mark.parametrize("algorithm", ["pc", pytest.param("ipc", marks=pytest.mark.slow)])
 def test_nudging_with_beta_one_is_the_clamped_output(algorithm):
     """Same Dataset to float32 rounding: the target is y bit for bit (next test), but the
     nudged step is another XLA program, whose dots may sum in another order."""
@@ -160,6 +161,7 @@ def test_nudged_target_and_per_epoch_beta_follow_pcx():
     assert alternating[:4] == [0.5, -0.5, 0.5, -0.5]
 
 
+@pytest.mark.slow  # two more programs; beta = 1 is the default test
 def test_negative_and_centred_nudging_train():
     for fields in (dict(nudging="negative", nudge_beta=0.5),
                    dict(nudging="centred", nudge_beta=0.5, nudge_signs="+-")):

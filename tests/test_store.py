@@ -115,6 +115,7 @@ KILLED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a killed subprocess
 def test_sigkill_mid_write_loses_only_that_unit(tmp_path, reference, counted):
     store = tmp_path / "store"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -234,6 +235,7 @@ REPRODUCE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # two subprocesses
 def test_same_config_and_seed_give_identical_files_across_processes(tmp_path):
     """Two fresh processes (each compiling on its own) write the same Dataset."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
