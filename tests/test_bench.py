@@ -257,6 +257,7 @@ def test_energy_comparison_tolerance():
     assert not pcx.compare_energies(ref[:, :2], ref)["ok"]
 
 
+@pytest.mark.slow  # subprocesses; the CLI tests run the console script
 def test_the_package_face_and_python_m():
     """dev/speed/experiments/*.py and the sweep comparison's subprocess import these names;
     `python -m pcdiag.speed` is the same command as `pcdiag speed`, and the old module name

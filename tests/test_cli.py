@@ -352,6 +352,7 @@ def test_console_script_trains_on_real_fashion_mnist(tmp_path):
     xr.testing.assert_identical(runs[0], runs[1])
 
 
+@pytest.mark.slow  # a subprocess; the console-script test is default
 def test_python_m_pcdiag_is_the_command(tmp_path):
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     env = dict(os.environ, PYTHONPATH=path)

@@ -16,8 +16,9 @@ from pcdiag.nets.conv import conv, max_pool
 
 DATA = Path(os.environ.get("PCDIAG_DATA")
             or Path(__file__).resolve().parents[2] / "shared" / "data")
-#: Each conv program compiles in 10-60 s on 2 cores: the default tier trains VGG-5 with pc
-#: (every record, Hessian too); the other algorithms, ResNet and VGG-9 are the slow tier.
+#: Each conv program compiles in 10-60 s on 2 cores, so conv training (VGG-5 with every
+#: algorithm, ResNet-6, VGG-9) is the slow tier; the default tier checks the conv layers,
+#: their gradients and the nets' shapes without training.
 slow = pytest.mark.slow
 SMALL = dict(data_dir=str(DATA), train_limit=256, test_limit=1000, batch_size=64, width=4,
              inference_steps=4, gamma=0.05, activation="gelu", log_every=1)
@@ -105,7 +106,8 @@ def test_max_pool_takes_each_windows_maximum_and_drops_an_odd_edge():
     np.testing.assert_array_equal(max_pool(x)[0, :, :, 0], [[6, 8], [16, 18]])
 
 
-@pytest.mark.parametrize("algorithm", ["pc", pytest.param("epc", marks=slow),
+@pytest.mark.parametrize("algorithm", [pytest.param("pc", marks=slow),
+                                       pytest.param("epc", marks=slow),
                                        pytest.param("ipc", marks=slow),
                                        pytest.param("bp", marks=slow)])
 def test_vgg5_trains_with_every_algorithm_and_full_recording(algorithm):

@@ -472,6 +472,7 @@ def test_bp_cosine_is_nan_for_bp(real_batch):
 # --- more inference steps ------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a depth-16, T = 256 program
 def test_depth_16_with_256_inference_steps_trains_and_the_front_reaches_layer_1():
     """Depth 16, T = 256, 512 real images, one logged step of 8. The error reaches layer l at
     t = L - l: layer 1 holds exactly 0 for t < 15 (so T < 15 would leave W_1 without a

@@ -188,6 +188,7 @@ def test_ray_worker_killed_by_pid_mid_sweep_gets_its_unit_retried(ray_runtime, r
     assert states[unit].state == "finished" and states[unit].attempts == 1
 
 
+@pytest.mark.slow  # starts a Ray runtime (20-30 s)
 def test_ray_sweep_equals_local(ray_runtime, reference, tmp_path):
     ref, _ = reference
     ds = pcdiag.sweep(BASE, store=tmp_path / "store", executor="ray", workers=2, **AXES)

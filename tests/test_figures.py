@@ -387,6 +387,7 @@ for name in names:
 """
 
 
+@pytest.mark.slow  # a process per module; test_house imports every module alone
 def test_each_submodule_imports_alone():
     """Each module of pcdiag.figures imports in a fresh interpreter with nothing but what
     it imports itself (the package's __init__, which imports them all, left out); none
@@ -412,7 +413,6 @@ SMALL = replace(figures.PROFILES["quick"], name="small", train_limit=1500, test_
 
 
 @pytest.mark.skipif(not (REAL / "fashion-mnist").is_dir(), reason="Fashion-MNIST not found")
-
 def test_small_profile_end_to_end(tmp_path, monkeypatch):
     """The real thing, small: train every figure's sweeps, then redraw from data alone."""
     monkeypatch.setenv("PCDIAG_DATA", str(REAL))

@@ -190,6 +190,7 @@ def _reference(params, x0, states, y, activation, output_energy):
 
 @SETTINGS
 @given(networks())
+@pytest.mark.slow  # a program per random network
 def test_energy_invariants_on_random_networks(net):
     sizes, batch, activation, output_energy, seed, scale = net
     keys = jax.random.split(jax.random.PRNGKey(seed), 4)
