@@ -49,3 +49,22 @@ def clean_plot_state():
     assert open_figures == [], "a plot function left a pyplot figure open"
     changed = [k for k in before if str(before[k]) != str(matplotlib.rcParams[k])]
     assert not changed, f"rcParams changed: {changed}"
+
+
+@pytest.fixture(scope="session")
+def short_run():
+    """pcdiag.train of tests/_tiny.py's SHORT, trained once per test run."""
+    import pcdiag
+    from tests._tiny import SHORT
+
+    return pcdiag.train(SHORT)
+
+
+@pytest.fixture(scope="session")
+def short_sweep():
+    """The gamma x seed sweep over SHORT (tests/_tiny.py), trained once per test run."""
+    import pcdiag
+    from tests._tiny import GAMMAS, SEEDS, SHORT
+
+    return pcdiag.sweep(SHORT, gamma=GAMMAS, seed=SEEDS)
+

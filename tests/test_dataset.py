@@ -3,14 +3,12 @@ and the errors for files that are not pcdiag's."""
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 
 import pcdiag
-from pcdiag.config import Config
 from pcdiag.dataset import (
     ENGINE,
     SCHEMA_VERSION,
@@ -20,25 +18,19 @@ from pcdiag.dataset import (
     validate,
 )
 from pcdiag.records import VARIABLES, energy_ratio
+from tests._tiny import GAMMAS, SEEDS, SHORT
 
-DATA = Path(
-    os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
-)
-#: the short two-epoch run of tests/test_train.py (same compiled program)
-SHORT = Config(data_dir=str(DATA), train_limit=320, test_limit=1000, depth=3, width=64,
-               batch_size=32, inference_steps=8, seed=1, epochs=2)
-#: the gamma x seed sweep of tests/test_sweep.py (same compiled program)
-SWEEP = dict(gamma=[0.05, 0.2], seed=[1, 2])
+SWEEP = dict(gamma=GAMMAS, seed=SEEDS)  # the sweep of the session fixture short_sweep
 
 
-@pytest.fixture(scope="module")
-def run():
-    return pcdiag.train(SHORT)
+@pytest.fixture
+def run(short_run):
+    return short_run
 
 
-@pytest.fixture(scope="module")
-def swept():
-    return pcdiag.sweep(SHORT, **SWEEP)
+@pytest.fixture
+def swept(short_sweep):
+    return short_sweep
 
 
 @pytest.fixture(params=["run", "sweep"])

@@ -11,19 +11,16 @@ import xarray as xr
 from _tolerance import assert_runs_close, assert_steps_close, run_config
 
 import pcdiag
-from pcdiag import Config
 from pcdiag.algorithms import Hyper, Program, init_state, train_step
 from pcdiag.engine.loop import _epoch_order
 from pcdiag.runs import load_device_data
+from tests._tiny import DIVERGING, DIVERGING_AXES
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = os.environ.get("PCDIAG_DATA") or str(ROOT.parent / "shared" / "data")
-# the same base and axes as tests/test_store.py, so one pytest session compiles them once
-# linear activation: unbounded states, so gamma = weight_lr = 10 with sgd states diverges
-# (at step 5 of 8); hard_tanh bounds the predictions and does not diverge in 8 steps
-BASE = Config(train_limit=256, test_limit=200, width=8, depth=2, inference_steps=3,
-              batch_size=32, weight_optimizer="sgd", activation="linear", data_dir=DATA)
-AXES = {"state_optimizer": ["sgd", "adam"], "gamma": [0.1, 10.0], "weight_lr": [0.01, 10.0]}
+# tests/_tiny.py's DIVERGING: linear activation, unbounded states, so gamma = weight_lr = 10
+# with sgd states diverges (at step 5 of 8); hard_tanh bounds the predictions and does not
+BASE, AXES = DIVERGING, DIVERGING_AXES
 
 
 def check_diverged_at(ds: xr.Dataset, measured: str) -> int:

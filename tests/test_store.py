@@ -14,21 +14,17 @@ import pytest
 import xarray as xr
 
 import pcdiag
-from pcdiag import Config
 from pcdiag.dataset import VOLATILE_ATTRS
 from pcdiag.engine import store as store_module
 from pcdiag.engine.store import StoreError, use_store
+from tests._tiny import DIVERGING, DIVERGING_AXES
 
 units_module = importlib.import_module("pcdiag.engine.units")  # trains each unit
 ROOT = Path(__file__).resolve().parents[1]
 DATA = os.environ.get("PCDIAG_DATA") or str(ROOT.parent / "shared" / "data")
-# the same base and axes as tests/test_divergence.py, so one pytest session compiles them once:
-# 2 units (state_optimizer) of 4 vmapped runs, one of which diverges at step 5
-# linear activation: unbounded states, so gamma = weight_lr = 10 with sgd states diverges
-# (at step 5 of 8); hard_tanh bounds the predictions and does not diverge in 8 steps
-BASE = Config(train_limit=256, test_limit=200, width=8, depth=2, inference_steps=3,
-              batch_size=32, weight_optimizer="sgd", activation="linear", data_dir=DATA)
-AXES = {"state_optimizer": ["sgd", "adam"], "gamma": [0.1, 10.0], "weight_lr": [0.01, 10.0]}
+# tests/_tiny.py's DIVERGING, as in tests/test_divergence.py (one program for both): 2 units
+# (state_optimizer) of 4 vmapped runs, one of which diverges at step 5
+BASE, AXES = DIVERGING, DIVERGING_AXES
 
 
 def stable(ds: xr.Dataset) -> xr.Dataset:

@@ -1,7 +1,5 @@
 """pcdiag.sweep: grids of runs equal the same runs trained alone; padding; axis errors."""
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,16 +7,9 @@ import xarray as xr
 from _tolerance import assert_accuracy_close, assert_runs_close, run_config
 
 import pcdiag
-from pcdiag.config import Config, ConfigError
+from pcdiag.config import ConfigError
 from pcdiag.runs import check_axes
-
-DATA = Path(
-    os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
-)
-#: the short two-epoch run of tests/test_train.py (same compiled program)
-SHORT = Config(data_dir=str(DATA), train_limit=320, test_limit=1000, depth=3, width=64,
-               batch_size=32, inference_steps=8, seed=1, epochs=2)
-GAMMAS, SEEDS = [0.05, 0.2], [1, 2]
+from tests._tiny import GAMMAS, SEEDS, SHORT
 
 
 def assert_same_run(point: xr.Dataset, alone: xr.Dataset):
@@ -34,10 +25,10 @@ def alone():
     return {(g, s): pcdiag.train(SHORT, gamma=g, seed=s) for g in GAMMAS for s in SEEDS}
 
 
-@pytest.fixture(scope="module")
-def grid():
-    """The gamma x seed sweep (4 runs vmapped in one program)."""
-    return pcdiag.sweep(SHORT, gamma=GAMMAS, seed=SEEDS)
+@pytest.fixture
+def grid(short_sweep):
+    """The gamma x seed sweep (4 runs vmapped in one program; conftest trains it once)."""
+    return short_sweep
 
 
 @pytest.fixture(scope="module")
