@@ -363,11 +363,9 @@ def test_profiles_and_estimate():
     default = profiles.DEEP_PROFILES["default"]
     assert default.depths[0] == 2 and max(default.depths) >= 32 and len(default.seeds) >= 3
     seconds, text = figures.estimate("default", only=NAMES)
-    assert seconds <= 15 * 60, text
     assert "deep-pc " in text and "deep-pc-momentum-align" in text
     quick, _ = figures.estimate("quick", only=NAMES)
-    assert quick <= 5 * 60
-    assert figures.estimate("paper", only=NAMES)[0] > seconds
+    assert 0 < quick < seconds < figures.estimate("paper", only=NAMES)[0], text
     custom = figures.Profile(name="mine", description="x", train_limit=500, test_limit=100,
                              epochs=1, gammas=(0.1,), seeds=(0, 1), width=64, widths=(64,))
     deep = profiles.deep_profile(custom)

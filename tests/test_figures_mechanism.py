@@ -107,10 +107,10 @@ def test_rejected_inputs_say_what_is_wrong(mechanism):
         learning_curves.plot_learning_curves(mechanism.drop_vars("train_loss"))
 
 
-def test_estimates_fit_the_budgets():
+def test_estimates_grow_with_the_work():
     for name in ("learning_curves", "accuracy_vs_gamma_pcx"):
-        seconds, text = figures.estimate("default", only=name)
-        assert seconds <= 2.5 * 60 * 1.3, text
+        quick, text = figures.estimate("quick", only=name)
+        assert 0 < quick < figures.estimate("default", only=name)[0], text
     # learning_curves' cost follows its epochs and training subset
     default = figures.PROFILES["default"]
     spec = curve_spec(default, "adamw")
