@@ -71,7 +71,7 @@ def test_the_cpu_convolution_gradient_equals_xlas(kernel, padding):
     """The CPU's custom gradient (d/dx: a convolution with the flipped kernel; d/dW: im2col
     matmul) against autodiff of XLA's convolution: the same sums of at most 9 * 9 * 5 = 405
     products in another order, so float32 rounding of that many terms."""
-    from pcdiag.nets.conv import _conv_cpu
+    from pcdiag.nets.conv import conv_cpu
 
     x = jax.random.normal(jax.random.PRNGKey(0), (3, 9, 9, 4))
     w = jax.random.normal(jax.random.PRNGKey(1), (kernel, kernel, 4, 5)) / 10
@@ -79,7 +79,7 @@ def test_the_cpu_convolution_gradient_equals_xlas(kernel, padding):
     side = (kernel - 1) // 2 if padding == "SAME" else 0
     cot = jax.random.normal(jax.random.PRNGKey(2), conv(x, w, b, padding=padding,
                                                         im2col=False).shape)
-    ours = jax.vjp(lambda *a: _conv_cpu(*a, side), x, w, b)
+    ours = jax.vjp(lambda *a: conv_cpu(*a, side), x, w, b)
     xla = jax.vjp(lambda *a: conv(*a, padding=padding, im2col=False), x, w, b)
     for a, e in zip((ours[0], *ours[1](cot)), (xla[0], *xla[1](cot))):
         np.testing.assert_allclose(a, e, rtol=0, atol=405 * 1.2e-7 * float(jnp.abs(e).max()))

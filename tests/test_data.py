@@ -218,9 +218,9 @@ def test_load_real_values(dataset, counts):
 
 def test_limits_keep_the_first_examples_and_results_are_copies():
     full_train, full_test = load("mnist", REAL)
-    hits = data._load_raw.cache_info().hits
+    hits = data.load_raw.cache_info().hits
     train, test = load("mnist", REAL, train_limit=123, test_limit=45)
-    assert data._load_raw.cache_info().hits == hits + 1  # decoded once, not again
+    assert data.load_raw.cache_info().hits == hits + 1  # decoded once, not again
     np.testing.assert_array_equal(train.images, full_train.images[:123])
     np.testing.assert_array_equal(train.labels, full_train.labels[:123])
     np.testing.assert_array_equal(test.images, full_test.images[:45])

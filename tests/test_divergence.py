@@ -12,7 +12,7 @@ from _tolerance import assert_runs_close, assert_steps_close, run_config
 
 import pcdiag
 from pcdiag.algorithms import Hyper, Program, init_state, train_step
-from pcdiag.engine.loop import _epoch_order
+from pcdiag.engine.loop import epoch_order
 from pcdiag.runs import load_device_data
 from tests._tiny import DIVERGING, DIVERGING_AXES
 
@@ -68,7 +68,7 @@ def test_diverged_at_matches_a_python_loop_replay(swept):
     prog, hyper = Program.from_config(cfg), Hyper.from_config(cfg)
     data = load_device_data(cfg)
     state = init_state(prog, hyper, jax.random.PRNGKey(cfg.seed))
-    state, order = _epoch_order(state, n_train=data.n_train, steps=cfg.steps_per_epoch,
+    state, order = epoch_order(state, n_train=data.n_train, steps=cfg.steps_per_epoch,
                                 batch=cfg.batch_size)
     step = jax.jit(train_step, static_argnums=(0, 5))
     energies = []

@@ -26,7 +26,7 @@ from pcdiag.algorithms import Hyper, Program, weight_optimizer
 from pcdiag.algorithms.nudging import epoch_beta, target
 from pcdiag.algorithms.optimizers import weight_schedule
 from pcdiag.config import Config, ConfigError
-from pcdiag.data import _load_raw, load, locate
+from pcdiag.data import load, load_raw, locate
 from pcdiag.dataset import VOLATILE_ATTRS
 
 DATA = Path(
@@ -175,7 +175,7 @@ def test_negative_and_centred_nudging_train():
 
 def test_pcx_normalisation_maps_0_and_255_to_minus_one_and_one():
     train, _ = load("fashion-mnist", DATA, train_limit=200, test_limit=10, normalisation="pcx")
-    raw = _load_raw("fashion-mnist", str(locate("fashion-mnist", DATA).resolve()))[0][:200]
+    raw = load_raw("fashion-mnist", str(locate("fashion-mnist", DATA).resolve()))[0][:200]
     assert (raw == 0).any() and (raw == 255).any()
     images = train.images[..., 0]
     assert set(np.unique(images[raw == 0])) == {-1.0}

@@ -27,7 +27,7 @@ from pcdiag.algorithms import Hyper, Program, TrainState, init_state, train_step
 from pcdiag.config import Config
 from pcdiag.dataset import VOLATILE_ATTRS
 from pcdiag.energy import output_loss
-from pcdiag.engine.loop import _epoch_order
+from pcdiag.engine.loop import epoch_order
 from pcdiag.runs import load_device_data
 from tests._nets import forward
 
@@ -61,7 +61,7 @@ def python_loop(cfg: Config, max_steps: int | None = None):
     """The same training as pcdiag.train, written as a plain loop over train_step.
 
     Key handling as in TrainState: init_state splits the seed's key into (init, data);
-    every epoch splits the data key again (pcdiag.loop._epoch_order) and permutes the
+    every epoch splits the data key again (pcdiag.loop.epoch_order) and permutes the
     training set with the sub-key; the last partial batch is dropped.
     """
     prog, hyper = Program.from_config(cfg), Hyper.from_config(cfg)
@@ -70,7 +70,7 @@ def python_loop(cfg: Config, max_steps: int | None = None):
     steps = cfg.steps_per_epoch
     records, test_acc, train_acc = [], [], []
     for _ in range(cfg.epochs):
-        state, order = _epoch_order(state, n_train=data.n_train, steps=steps,
+        state, order = epoch_order(state, n_train=data.n_train, steps=steps,
                                     batch=cfg.batch_size)
         for idx in np.asarray(order)[:max_steps]:
             y = jax.nn.one_hot(data.y_train[idx], 10)
@@ -133,8 +133,8 @@ def test_scanned_trainer_equals_python_loop_pc_over_two_epochs(short):
     # the two epochs visit the same 320 images in different orders
     prog, hyper = Program.from_config(SHORT), Hyper.from_config(SHORT)
     s = init_state(prog, hyper, jax.random.PRNGKey(SHORT.seed))
-    s, first = _epoch_order(s, n_train=320, steps=10, batch=32)
-    _, second = _epoch_order(s, n_train=320, steps=10, batch=32)
+    s, first = epoch_order(s, n_train=320, steps=10, batch=32)
+    _, second = epoch_order(s, n_train=320, steps=10, batch=32)
     first, second = np.asarray(first), np.asarray(second)
     assert sorted(first.ravel()) == sorted(second.ravel()) == list(range(320))
     assert not np.array_equal(first, second)

@@ -34,7 +34,7 @@ from pcdiag.data.cifar10 import (
     read_cifar10,
 )
 from pcdiag.data.idx import FILES, read_idx
-from pcdiag.data.idx import load_raw as _load_raw
+from pcdiag.data.idx import load_raw as load_raw
 from pcdiag.data.normalise import (
     FIXED_NORMALISATION,
     NORMALISATION,
@@ -116,5 +116,5 @@ __all__ = [
     "KNOWN_DATASETS", "MIRRORS", "MIRROR_ENV", "N_CLASSES", "N_TRAIN", "NORMALISATION",
     "SHA256", "DataError", "DownloadError", "Split", "black", "cache_root", "load", "locate",
     "mean_std", "normalisation_note", "read_cifar10", "read_idx", "registry", "_cache_root",
-    "_load_raw",
+    "load_raw",
 ]

@@ -112,7 +112,7 @@ def _correct(params, images, labels, net):
     return jax.lax.map(correct, chunks)
 
 
-def _epoch_order(state: TrainState, *, n_train: int, steps: int, batch: int,
+def epoch_order(state: TrainState, *, n_train: int, steps: int, batch: int,
                  padded: int | None = None):
     """The epoch's shuffle, (padded, batch) row indices: `steps` real steps, then rows of 0
     up to a whole number of chunks (skipped by the guarded chunk)."""
@@ -261,7 +261,7 @@ class Compiled:
 
     def order(self, state: TrainState, n_train: int, steps: int, batch: int, padded: int):
         """The compiled epoch shuffle: state -> (state with a new key, (runs, padded, batch))."""
-        order = partial(_epoch_order, n_train=n_train, steps=steps, batch=batch, padded=padded)
+        order = partial(epoch_order, n_train=n_train, steps=steps, batch=batch, padded=padded)
         return self._aot(("order", n_train, steps, batch, padded),
                          lambda: self._jit(jax.vmap(order), "r", "rr"), state)
 

@@ -34,7 +34,7 @@ def conv(x: jax.Array, weight: jax.Array, bias: jax.Array, *, stride: int = 1,
     loops) XLA:CPU runs the gradient of its own convolution op about 40 times slower than
     outside one (a 3x3 conv's gradient, batch 128, 16 x 16 x 32 -> 64: 8.0 s per step in a
     scan, 0.15 s outside). So a stride-1 convolution there is XLA's forward convolution with
-    its own gradient (`_conv_cpu`): d/dx is XLA's forward convolution of the output gradient
+    its own gradient (`conv_cpu`): d/dx is XLA's forward convolution of the output gradient
     with the flipped, transposed kernel, d/dW one matmul of the input's k * k shifted views
     (im2col) with the output gradient; about twice as fast as differentiating the im2col form
     (16 x 16 x 32 -> 64 in a 7-step scan: 64 vs 114 ms a step for d/dx, 77 vs 175 ms for d/dW).
@@ -43,7 +43,7 @@ def conv(x: jax.Array, weight: jax.Array, bias: jax.Array, *, stride: int = 1,
     cpu = jax.default_backend() == "cpu"
     side = (weight.shape[0] - 1) // 2 if padding == "SAME" else 0
     if im2col is None and cpu and stride == 1 and not _forward_mode[-1]:
-        return _conv_cpu(x, weight, bias, side)
+        return conv_cpu(x, weight, bias, side)
     if im2col is None:
         im2col = cpu
     if not im2col:
@@ -69,12 +69,12 @@ def _patches(x, k: int, stride: int, side: int):
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(3,))
-def _conv_cpu(x, weight, bias, side: int):
+def conv_cpu(x, weight, bias, side: int):
     return _xla_conv(x, weight, 1, side) + bias
 
 
 def _conv_cpu_fwd(x, weight, bias, side):
-    return _conv_cpu(x, weight, bias, side), (x, weight)
+    return conv_cpu(x, weight, bias, side), (x, weight)
 
 
 def _conv_cpu_bwd(side, residuals, g):
@@ -87,7 +87,7 @@ def _conv_cpu_bwd(side, residuals, g):
     return dx, dw.reshape(weight.shape), g.sum(axis=(0, 1, 2))
 
 
-_conv_cpu.defvjp(_conv_cpu_fwd, _conv_cpu_bwd)
+conv_cpu.defvjp(_conv_cpu_fwd, _conv_cpu_bwd)
 
 
 def max_pool(x: jax.Array) -> jax.Array:

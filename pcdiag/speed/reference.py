@@ -97,7 +97,7 @@ def make_epoch(net, *, batch: int, T: int, gamma: float, lr: float, weight_decay
 
     @jax.jit
     def epoch(params, opt_state, key, x, y):
-        key, sub = jax.random.split(key)  # pcdiag's epoch order (loop._epoch_order)
+        key, sub = jax.random.split(key)  # pcdiag's epoch order (loop.epoch_order)
         order = jax.random.permutation(sub, n_train)[: steps * batch].reshape(steps, batch)
 
         def body(carry, idx):
