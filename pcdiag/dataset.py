@@ -27,6 +27,9 @@ SCHEMA_CHANGES = {2: "run_status and run_status_step (pcdiag.status)"}
 ENGINE = "h5netcdf"
 #: Global attrs that differ between two otherwise identical runs.
 VOLATILE_ATTRS = ("created", "history")
+#: Global attr naming the required records a figure's .nc leaves out (space-separated): each
+#: figure keeps only what it draws and what figures/README.md cites (pcdiag.figures.keep).
+LEFT_OUT = "records_left_out"
 
 COORDS = {
     "step": ("training step", "true step number (weight updates before this one)"),
@@ -166,7 +169,9 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
             "upgrade pcdiag to read it"
         )
     sweep = json.loads(ds.attrs.get("sweep", "{}"))
-    names = [v.name for v in RECORDS if v.required and ("t" in ds.dims or "t" not in v.dims)]
+    left_out = set(str(ds.attrs.get(LEFT_OUT, "")).split())  # a figure's lean selection
+    names = [v.name for v in RECORDS if v.required and ("t" in ds.dims or "t" not in v.dims)
+             and v.name not in left_out]
     for name in names:
         if name not in ds:
             raise SchemaError(f"variable {name!r} missing from the Dataset (schema {version})")

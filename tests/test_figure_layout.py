@@ -24,7 +24,7 @@ from pcdiag.figures import make  # noqa: E402
 from pcdiag.plot.styling import style  # noqa: E402
 
 COMMITTED = Path(__file__).resolve().parents[1] / "figures"
-NAMES = [name for name in figures.FIGURES if (COMMITTED / f"{name}.nc").is_file()]
+NAMES = [name for name, f in figures.FIGURES.items() if (COMMITTED / f"{f.file}.nc").is_file()]
 
 pytestmark = pytest.mark.usefixtures("clean_plot_state")  # tests/conftest.py
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("clean_plot_state")  # tests/conftest.py
 @functools.cache
 def plotted(name: str):
     """(data, figure) for a registered figure, drawn from its committed data (once)."""
-    ds = pcdiag.open_dataset(COMMITTED / f"{name}.nc")
+    ds = pcdiag.open_dataset(COMMITTED / f"{figures.FIGURES[name].file}.nc")
     return ds, figures.FIGURES[name].plot(ds)
 
 

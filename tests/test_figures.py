@@ -24,6 +24,7 @@ from test_plot import synthetic  # noqa: E402
 import pcdiag  # noqa: E402
 from pcdiag import figures  # noqa: E402
 from pcdiag.figures import cost, registry  # noqa: E402
+from pcdiag.plot.styling import panel_title  # noqa: E402
 
 NAMES = ("energy_per_layer", "accuracy_vs_gamma", "energy_ratio_vs_gamma",
          "accuracy_vs_gamma_by_width", "accuracy_vs_gamma_state_optimizer")
@@ -109,8 +110,7 @@ def test_saved_data_is_what_each_figure_plots(fake_run):
     assert "energy" not in opened["accuracy_vs_gamma"]
     assert dims["energy_ratio_vs_gamma"] == ["weight_optimizer", "gamma", "seed"]
     assert "energy_ratio" in opened["energy_ratio_vs_gamma"]
-    assert dims["accuracy_vs_gamma_by_width"] == [
-        "algorithm", "weight_optimizer", "width", "gamma", "seed"]
+    assert dims["accuracy_vs_gamma_by_width"] == ["weight_optimizer", "width", "gamma", "seed"]
     assert dims["accuracy_vs_gamma_state_optimizer"] == ["state_optimizer", "gamma", "seed"]
     for name, ds in opened.items():
         assert ds.attrs["gamma_convention"] == "per_sample"
@@ -120,9 +120,14 @@ def test_saved_data_is_what_each_figure_plots(fake_run):
     acc = opened["accuracy_vs_gamma"]
     assert acc["weight_lr"].values.tolist() == [1e-2, 1e-3]
     assert json.loads(acc.attrs["weight_optimizer_settings"])["momentum"]["momentum"] == 0.9
-    width = opened["accuracy_vs_gamma_by_width"]
-    bp = width["test_accuracy"].sel(algorithm="bp")
+    width = opened["accuracy_vs_gamma_by_width"]  # PC over gamma; BP once, not along gamma
+    assert width["bp_test_accuracy"].dims == ("weight_optimizer", "width", "seed", "epoch")
+    assert "weight_grad_norm" not in width and "bp_weight_grad_norm" not in width
+    crossed = figures.gamma.accuracy.with_bp_crossed(width)
+    bp = crossed["test_accuracy"].sel(algorithm="bp")
     np.testing.assert_array_equal(bp.isel(gamma=0).values, bp.isel(gamma=-1).values)
+    np.testing.assert_array_equal(crossed["test_accuracy"].sel(algorithm="pc").values,
+                                  width["test_accuracy"].values)
     text = figures.summarise(tmp_path)
     for name in NAMES:
         assert name in text
@@ -232,7 +237,7 @@ def test_paper_profile_is_pcx_fig5_grid_and_sweeps_both_activations(fake_sweep, 
     assert "activation" not in acc.dims and json.loads(acc.attrs["config"])[
         "activation"] == "hard_tanh", "the single-width figures show the first activation"
     fig = figures.FIGURES["accuracy_vs_gamma_by_width"].plot(width)
-    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
+    titles = [panel_title(ax) for ax in fig.axes if ax.get_title(loc="left")]
     assert sum(t.startswith("hard_tanh: ") for t in titles) == 2
     assert sum(t.startswith("leaky_relu: ") for t in titles) == 2
     with pytest.raises(ValueError, match="width=64 must be one of widths"):

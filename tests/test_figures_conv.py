@@ -27,6 +27,7 @@ from pcdiag.figures.conv import energy as cenergy  # noqa: E402
 from pcdiag.figures.conv import profile as cp  # noqa: E402
 from pcdiag.figures.conv import ratio as cratio  # noqa: E402
 from pcdiag.plot.energy import zero_floor  # noqa: E402
+from pcdiag.plot.styling import ALGORITHM_STYLE, panel_title  # noqa: E402
 
 NAMES = ("accuracy_vs_depth_conv", "energy_propagation_conv", "energy_ratio_vs_gamma_conv")
 REAL = Path(
@@ -185,9 +186,10 @@ def test_accuracy_data_and_plot_show_every_seed_and_their_mean():
         for j, key in enumerate(ds["network"].values):
             np.testing.assert_allclose(drawn_means[(colour, j)],
                                        float(mean.sel(algorithm=alg, network=key)), rtol=1e-6)
-    # every seed is a point
+    # every seed is a point, in its algorithm's marker (pcdiag.plot.styling.ALGORITHM_STYLE)
+    seed_markers = {ALGORITHM_STYLE[str(a)]["marker"] for a in ds["algorithm"].values}
     points = [line for line in ax.get_lines() if line.get_linestyle() == "None"
-              and line.get_marker() == "o"]
+              and line.get_marker() in seed_markers and line.get_alpha() == 0.8]
     assert len(points) == 2 * 2
     ys = sorted(np.concatenate([p.get_ydata() for p in points]))
     np.testing.assert_allclose(ys, sorted(ds["test_accuracy"].isel(epoch=-1).values.ravel()))
@@ -233,7 +235,7 @@ def test_energy_propagation_data_is_pc_on_vgg5_and_the_deepest_net():
                                   raw)
     assert np.isnan(ds["energy"].sel(network="vgg5", layer=9)).all()
     fig = cenergy.plot_energy_propagation_conv(ds)
-    heat = [ax for ax in fig.axes if ax.get_title(loc="left").startswith("PC")]
+    heat = [ax for ax in fig.axes if panel_title(ax).startswith("PC")]
     assert [ax.get_ylim() for ax in heat] == [(0.5, 5.5), (0.5, 9.5)]
     assert "VGG-9" in heat[1].get_title(loc="left")
     first = measures.reached_at(ds).sel(network="vgg5", layer=1).isel(step=-1)
@@ -243,7 +245,7 @@ def test_energy_propagation_data_is_pc_on_vgg5_and_the_deepest_net():
     assert "VGG-5: " in text and expected in text.split("VGG-9")[0]
     reached = int(measures.layers_reached(ds).sel(network="vgg5"))
     assert f"{reached} of 5 nodes reached at t = T" in text
-    assert heat[0].get_title(loc="left").split("\n")[1].startswith(f"reached at T: {reached}/5")
+    assert panel_title(heat[0]).split("\n")[1].startswith(f"reached at T: {reached}/5")
 
 
 def test_ratio_figure_draws_zero_and_nonfinite_medians_on_the_floor():
@@ -326,7 +328,7 @@ def test_conv_ratio_and_heatmap_plots_mark_failed_runs():
     heat = pcdiag.open_dataset(figures_dir / "energy_propagation_conv.nc").load()
     heat["run_status"][:] = [0, 3]
     fig = cenergy.plot_energy_propagation_conv(heat)
-    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
+    titles = [panel_title(ax) for ax in fig.axes if ax.get_title(loc="left")]
     acc = float(heat["test_accuracy"].isel(network=1).values.ravel()[0])
     assert titles[1].split("\n")[0].endswith(f", collapsed (acc {acc:.3f})")
     assert "collapsed" not in titles[0]

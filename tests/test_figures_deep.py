@@ -110,7 +110,7 @@ def test_accuracy_vs_depth_mean_band_labels():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "PC, T = 16", "BP", "diverged: 1 of 18 runs"]
     assert len(ax.collections) == 2, "a min-max band per variant"
-    assert "per-sample" in ax.get_title(loc="left")
+    assert "per-sample" in ax.get_label(), "the convention: the Axes label (the caption says it)"
 
 
 def test_energy_heatmap_draws_log_energy_and_marks_zeros_not_reached():

@@ -358,9 +358,9 @@ STATUS_TEXT = {
 
 @pytest.mark.parametrize("name", sorted(STATUS_TEXT))
 def test_readme_run_status_counts_are_the_data(name):
-    path = COMMITTED / f"{name}.nc"
+    path = COMMITTED / f"{figures.FIGURES[name].file}.nc"
     if not path.is_file():
-        pytest.skip(f"no {name}.nc")
+        pytest.skip(f"no {path.name}")
     flags = pcdiag.open_dataset(path)["run_status"]
     counts = status.counts(flags)
     template = STATUS_TEXT[name]

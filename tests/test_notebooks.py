@@ -1,11 +1,16 @@
 """The notebooks run top to bottom on the venv's kernel, and are committed with outputs."""
 
+import importlib
+import importlib.util
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+import pcdiag
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -63,6 +68,38 @@ def test_outputs_carry_no_warning_and_no_machine_path(path):
                 found.append(f"cell {index}: a warning {text[:120]!r}")
             found += [f"cell {index}: machine path {p!r}" for p in MACHINE_PATHS if p in text]
     assert not found, "re-execute the notebook (see README) and save it:\n" + "\n".join(found)
+
+
+def _pcdiag_names(nb) -> set[tuple[str, str]]:
+    """(module, attribute) for every pcdiag name a notebook's code uses: its imports (`from
+    pcdiag import figures`, `import pcdiag.plot as pplot`, ...) and the dotted names read
+    through them (`figures.summary_state_optimizer`, `pplot.energy_per_layer`)."""
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    aliases = {"pcdiag": "pcdiag"}
+    for module, alias in re.findall(r"^\s*import (pcdiag[\w.]*) as (\w+)", code, re.M):
+        aliases[alias] = module
+    names = set()
+    for parent, imported in re.findall(r"^\s*from (pcdiag[\w.]*) import ([\w, ]+)$", code,
+                                       re.M):
+        for name in (n.strip() for n in imported.split(",")):
+            names.add((parent, name))
+            aliases[name] = f"{parent}.{name}"
+    for alias, attribute in re.findall(r"\b(\w+)\.([A-Za-z_]\w*)", code):
+        if alias in aliases:
+            names.add((aliases[alias], attribute))
+    return names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_pcdiag_name_a_notebook_uses_exists(path):
+    """What the slow tier's runs would find first, in a second: a notebook calling a name
+    that a refactor moved or removed."""
+    missing = []
+    for parent, name in sorted(_pcdiag_names(nbformat.read(path, as_version=4))):
+        module = importlib.import_module(parent) if parent != "pcdiag" else pcdiag
+        if not hasattr(module, name) and importlib.util.find_spec(f"{parent}.{name}") is None:
+            missing.append(f"{parent}.{name}")
+    assert not missing, f"{path.name} uses names pcdiag does not have: {missing}"
 
 
 @pytest.mark.slow  # 20 s to 2 min each; the default tier checks the committed outputs

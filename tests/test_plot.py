@@ -17,6 +17,7 @@ from matplotlib.figure import Figure  # noqa: E402
 import pcdiag.plot as pplot  # noqa: E402
 from pcdiag import Config, status, validate  # noqa: E402
 from pcdiag.dataset import build  # noqa: E402
+from pcdiag.plot.styling import ALGORITHM_STYLE  # noqa: E402
 from pcdiag.records import energy_ratio  # noqa: E402
 
 STEP_DIMS = {
@@ -85,7 +86,7 @@ def test_energy_per_layer_over_step():
     assert ax.get_yscale() == "log"
     assert ax.get_xlabel() == "training step"
     assert ax.get_ylabel() == "layer energy"
-    assert "per-sample" in ax.get_title(loc="left")
+    assert "per-sample" in ax.get_label(), "the convention: the Axes label (the caption says it)"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "layer 3 (output)", "layer 2", "layer 1"]
 
@@ -136,7 +137,7 @@ def test_energy_ratio_vs_gamma():
     assert np.all(expected.values < 1e-2), "synthetic lower layers sit far below the upper"
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend[:2] == ["$E_{1}/E_{2}$", "$E_{2}/E_{3}$"]
-    assert "weight optimizer = adamw" in legend
+    assert "weights: AdamW" in legend
 
 
 def test_accuracy_vs_gamma_mean_spread_and_divergence():
@@ -160,8 +161,11 @@ def test_accuracy_vs_gamma_mean_spread_and_divergence():
     np.testing.assert_allclose(markers[0].get_xdata(), [1.0])
     assert len(ax.collections) == 2  # one min-max band per optimizer
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["momentum", "adamw", "diverged: 1 of 24 runs"]
-    assert ax.get_legend().get_title().get_text() == "weight optimizer"
+    assert legend == ["PC test accuracy", "weights: SGD with momentum", "weights: AdamW",
+                      "diverged: 1 of 24 runs"]
+    # optimizers by line style, in the algorithm's colour (pcdiag.plot.styling)
+    assert [line.get_linestyle() for line in curves] == ["-", "--"]
+    assert {line.get_color() for line in curves} == {ALGORITHM_STYLE["pc"]["color"]}
 
 
 def test_accuracy_vs_gamma_all_seeds_diverged_marked_at_chance():
@@ -374,7 +378,14 @@ def test_energy_ratio_names_the_runs_that_are_not_ok():
     ds["run_status"].loc[{"gamma": 1.0}] = status.UNSTABLE
     ax = pplot.energy_ratio_vs_gamma(ds, axes())
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "not ok: 2 of 6 runs (2 inference_unstable) at γ = 1" in legend
+    assert "inference unstable: 2 of 6 runs (at the bottom edge, not in the line)" in legend
+    # the failed runs are left out of the lines (the axis fits the healthy ones) and marked
+    # on the bottom edge at their gamma
+    curve = next(line for line in ax.get_lines() if line.get_label() == "$E_{1}/E_{2}$")
+    assert np.isnan(curve.get_ydata()[-1]) and np.isfinite(curve.get_ydata()[:2]).all()
+    edge = [line for line in ax.get_lines() if line.get_label().endswith("_at_edge")]
+    assert len(edge) == 1 and list(edge[0].get_xdata()) == [1.0]
+    assert list(edge[0].get_ydata()) == [0.0] and edge[0].get_marker() == "D"
 
 
 def test_by_width_legend_counts_the_failures_of_every_panel():

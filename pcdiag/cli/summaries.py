@@ -275,7 +275,11 @@ def _energy_lines(ds, algorithm: str, *, indent: str, compact: bool = False) -> 
     if "t" not in ds.dims or "energy" not in ds:
         return [f"{indent}no energies (record_inference false)"]
     energy = ds["energy"].isel(step=-1, t=-1).transpose("layer").values
-    ratio = ds["energy_ratio"].isel(step=-1, t=-1).transpose("layer").values
+    if "energy_ratio" in ds:
+        ratio = ds["energy_ratio"].isel(step=-1, t=-1).transpose("layer").values
+    else:  # a lean figure file (records_left_out): E_l / E_l+1 from the energies
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = energy[:-1] / energy[1:]
     if not np.isfinite(energy).any():
         if algorithm == "bp":
             return [f"{indent}no energies (bp)"]

@@ -37,6 +37,7 @@ from pcdiag.figures.gamma.accuracy import (
     caption_accuracy_vs_gamma,
     plot_accuracy_vs_gamma,
     summary_accuracy_vs_gamma,
+    summary_state_optimizer,
 )
 from pcdiag.figures.gamma.profile import WEIGHT_LR, pc_spec
 from pcdiag.figures.layout import ONE_COLUMN, TWO_COLUMNS
@@ -76,5 +77,6 @@ __all__ = [
     "select",
     "summarise",
     "summary_accuracy_vs_gamma",
+    "summary_state_optimizer",  # notebook 03 calls it
     "trim",
 ]

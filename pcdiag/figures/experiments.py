@@ -19,8 +19,10 @@ import xarray as xr
 
 import pcdiag
 from pcdiag.config import Config, vectorisable
+from pcdiag.dataset import LEFT_OUT
 from pcdiag.figures.cost import MLP, CostModel
-from pcdiag.records import PER_T
+from pcdiag.measures import LATE_FRACTION
+from pcdiag.records import PER_T, RECORDS
 
 # --------------------------------------------------------------------------- sweeps
 
@@ -185,3 +187,37 @@ def trim(ds: xr.Dataset, keep_t: bool) -> xr.Dataset:
     if keep_t or "t" not in ds.dims:
         return ds
     return ds.drop_vars([v for v in PER_T if v in ds] + ["t"])
+
+
+#: Kept by every figure's .nc, whatever it draws: each run's status (pcdiag.status).
+STATUS_VARS = ("run_status", "run_status_step", "diverged_at")
+
+
+def keep(ds: xr.Dataset, *names: str) -> xr.Dataset:
+    """Only the data variables `names` and STATUS_VARS: a figure's .nc holds what it draws and
+    what figures/README.md cites. The required records left out are named in
+    attrs['records_left_out'] (pcdiag.dataset.LEFT_OUT), which validate() accepts."""
+    drop = [v for v in ds.data_vars if v not in names and v not in STATUS_VARS]
+    ds = ds.drop_vars(drop)
+    left = set(str(ds.attrs.get(LEFT_OUT, "")).split()) | {
+        v.name for v in RECORDS if v.required and v.name not in ds}
+    ds.attrs[LEFT_OUT] = " ".join(sorted(left))
+    return ds
+
+
+def late_per_t(ds: xr.Dataset, names: Iterable[str] = ("energy",)) -> xr.Dataset:
+    """The per-t records `names` at every t only over the late steps (pcdiag.measures.late:
+    the last LATE_FRACTION of the logged steps, which the heatmaps' final 10% and the late
+    profiles read); at the earlier steps only at t = 0 and at each run's own T (the rounding
+    floor and `holds_error` read those at every step); NaN elsewhere, which compresses to
+    nothing. `energy_total` stays whole: pcdiag.status and at_last_t read it at every t."""
+    n = ds.sizes["step"]
+    late = xr.DataArray(np.arange(n) >= n - max(1, int(round(n * LATE_FRACTION))),
+                        dims="step", coords={"step": ds["step"]})
+    t = xr.DataArray(np.arange(ds.sizes["t"]), dims="t", coords={"t": ds["t"]})
+    own_t = (ds["energy_total"].notnull().any("step") * t).max("t")
+    cells = late | (t == 0) | (t == own_t)
+    ds = ds.copy()
+    for name in names:
+        ds[name] = ds[name].where(cells).transpose(*ds[name].dims)
+    return ds

@@ -53,12 +53,13 @@ def draw_footnote(fig: MplFigure, caption: str) -> None:
 
 def one_panel(ds: xr.Dataset, draw: Callable, title: str,
               size: tuple[float, float] = (ONE_COLUMN, 3.4)) -> MplFigure:
-    """A styled one-Axes figure: `draw(ds, ax)`, its legend under the Axes, and a title."""
+    """A styled one-Axes figure: `draw(ds, ax)` and its legend under the Axes. The `title`
+    is the figure's label (`fig.get_label()`), not drawn: the caption says what is drawn."""
     with style():
         fig, (ax,) = new_figure(1, *size)
         draw(ds, ax)
         legend_below(fig, ax)
-        fig.suptitle(title)
+        fig.set_label(title)
     return fig
 
 

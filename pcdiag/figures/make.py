@@ -92,8 +92,10 @@ def make_figures(
     """Run the experiments of the selected figures and write NAME.png, .pdf and .nc to `out`.
 
     With `from_data=True` nothing is trained: each figure is redrawn from `out/NAME.nc`.
-    Sweeps shared by several figures run once. With `store`, sweeps keep their finished runs
-    under `out/.store/` (or under the folder `store` names) so an interrupted call resumes.
+    A figure with `data_from` (e.g. mechanism) reads and writes that figure's .nc instead:
+    two figures that draw the same runs share one file. Sweeps shared by several figures run
+    once. With `store`, sweeps keep their finished runs under `out/.store/` (or under the
+    folder `store` names) so an interrupted call resumes.
     `executor` (a name or an Executor, see pcdiag.engine.executors) runs the sweeps' units:
     default in this process; "ray" and "slurm" need the store on a disk their workers see.
     Each figure's caption (`Figure.caption`) is kept outside the image: in NAME.nc's attrs
@@ -105,7 +107,7 @@ def make_figures(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if from_data:
-        missing = [f.name for f in figures if not (out / f"{f.name}.nc").is_file()]
+        missing = [f.name for f in figures if not (out / f"{f.file}.nc").is_file()]
         if missing:
             raise FigureError(
                 f"--from-data: no data for {', '.join(missing)} in {out}; run "
@@ -113,19 +115,21 @@ def make_figures(
             )
     folder = (Path(store) if isinstance(store, (str, Path)) else out / ".store") if store else None
     runner = Runner(progress=progress, store=folder, executor=executor)
-    written = []
+    written, saved = [], set()
     with progress_bar(len(figures), "figures", enabled=progress, unit="figure") as bar:
         for figure in figures:
             if bar is not None:
                 bar.set_description(f"figure {figure.name}")
             start = time.perf_counter()
-            nc = out / f"{figure.name}.nc"
-            if from_data:
+            nc = out / f"{figure.file}.nc"  # a figure with data_from shares another's file
+            if from_data or figure.file in saved:
                 ds = pcdiag.open_dataset(nc)
             else:
-                ds = _label(figure.experiment(profile, runner), figure, profile)
-                ds.attrs["caption"] = figure.caption(ds)
+                owner = figure if figure.file == figure.name else resolve(figure.file)[0]
+                ds = _label(owner.experiment(profile, runner), owner, profile)
+                ds.attrs["caption"] = owner.caption(ds)
                 pcdiag.save(ds, nc)
+                saved.add(figure.file)
             caption = figure.caption(ds)
             fig = figure.plot(ds)
             if footnote:
@@ -168,7 +172,7 @@ def summarise(out: str | Path = "figures", only=None) -> str:
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     blocks = []
     for figure in resolve(only):
-        path = out / f"{figure.name}.nc"
+        path = out / f"{figure.file}.nc"
         if not path.is_file():
             continue
         ds = pcdiag.open_dataset(path)
@@ -187,5 +191,5 @@ def captions(out: str | Path = "figures", only=None) -> str:
     the caption), computed from the data as make_figures stores them."""
     out = Path(out)
     blocks = [f"## {figure.name}\n\n{figure.caption(pcdiag.open_dataset(path))}\n"
-              for figure in resolve(only) if (path := out / f"{figure.name}.nc").is_file()]
+              for figure in resolve(only) if (path := out / f"{figure.file}.nc").is_file()]
     return "\n".join(blocks) if blocks else f"no figure data (.nc) in {out}"

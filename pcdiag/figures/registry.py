@@ -30,6 +30,14 @@ class Figure:
     plot: Callable[[xr.Dataset], MplFigure]
     summary: Callable[[xr.Dataset], str] = field(default=lambda ds: "")
     caption: Callable[[xr.Dataset], str] = field(default=lambda ds: "")
+    #: The figure whose NAME.nc holds this one's data ("": its own): two figures that draw the
+    #: same runs share one file, written as the other figure's (its data, caption and title).
+    data_from: str = ""
+
+    @property
+    def file(self) -> str:
+        """The stem of the .nc file holding this figure's data."""
+        return self.data_from or self.name
 
     def experiment(self, profile: str | Profile, runner: Runner | None = None) -> xr.Dataset:
         """Run (or reuse) the sweeps and return exactly the data the figure plots."""
@@ -45,6 +53,9 @@ def register(figure: Figure) -> Figure:
     """Add a figure to the registry (its name is its file name)."""
     if figure.name in FIGURES:
         raise FigureError(f"a figure named {figure.name!r} is already registered")
+    if figure.data_from and figure.data_from not in FIGURES:
+        raise FigureError(f"{figure.name}: data_from={figure.data_from!r} must name a figure "
+                          "registered before it")
     FIGURES[figure.name] = figure
     return figure
 

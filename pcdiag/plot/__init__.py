@@ -2,7 +2,11 @@
 
 Every function takes a Dataset and ``ax=None`` (creating an Axes when none is given),
 returns what it drew on, reads its labels from the variables' `long_name` / `units` attrs,
-and states the gamma convention. Nothing here changes matplotlib's global state: use
+and keeps what it draws and the gamma convention in the Axes' label (`ax.get_label()`; the
+figures' captions say it, outside the image). One visual language (pcdiag.plot.styling): a
+fixed colour and marker per algorithm (`ALGORITHM_STYLE`, `algorithm_style`), optimizers
+by line style, layers by a sequential colormap (`layer_colours`). Nothing here changes
+matplotlib's global state: use
 ``with pcdiag.plot.style():`` for pcdiag's look (pcdiag.plot.styling).
 
 Modules: styling (the look, labels, shared checks), sensitivity (accuracy against gamma),
@@ -24,9 +28,23 @@ from pcdiag.plot.sensitivity import (
     accuracy_vs_gamma_by_width,
     failure_text,
 )
-from pcdiag.plot.styling import label, palette, style
+from pcdiag.plot.styling import (
+    ALGORITHM_STYLE,
+    OPTIMIZER_STYLE,
+    algorithm_style,
+    label,
+    layer_colours,
+    optimizer_style,
+    palette,
+    style,
+)
 
 __all__ = [
+    "ALGORITHM_STYLE",
+    "OPTIMIZER_STYLE",
+    "algorithm_style",
+    "layer_colours",
+    "optimizer_style",
     "FAILURE_MARKERS",
     "WIDTH_PANELS",
     "accuracy_heatmap",

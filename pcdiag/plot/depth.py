@@ -29,11 +29,15 @@ from pcdiag.plot.sensitivity import (
     seed_points,
 )
 from pcdiag.plot.styling import (
+    ALGORITHM_STYLE,
+    SEQUENTIAL,
+    colours_for,
+    data_algorithm,
     decorate,
     describe,
     label,
+    markers_for,
     new_axes,
-    palette,
     range_text,
     require_dims,
     set_title,
@@ -60,7 +64,8 @@ def accuracy_vs_depth(
     require_dims(ds, ("depth",), tuple(d for d in ("seed", hue) if d), what)
     summary = accuracy_summary(ds, epoch)
     hues = list(ds[hue].values) if hue else [None]
-    colours = palette(len(hues))
+    colours = colours_for(hue, hues) if hue else [ALGORITHM_STYLE[data_algorithm(ds)]["color"]]
+    markers = markers_for(hues)
     depth = ds["depth"].values
     ax = new_axes(ax)
     chance = chance_level(ds)
@@ -70,7 +75,8 @@ def accuracy_vs_depth(
         s = summary.sel({hue: value}) if hue else summary
         add_counts(failed, accuracy_line(
             ax, depth, s, colours[i], band=ds.sizes.get("seed", 1) > 1, markersize=4,
-            chance=chance, label=describe(ds, hue, value) if hue else "test accuracy",
+            marker=markers[i], chance=chance,
+            label=describe(ds, hue, value) if hue else "test accuracy",
         ))
         acc = ds["test_accuracy"].isel(epoch=epoch)
         seed_points(ax, depth, acc.sel({hue: value}) if hue else acc, "depth", colours[i])
@@ -112,14 +118,15 @@ def stalled_vs_depth(ds: xr.Dataset, ax: Axes | None = None, *, hue: str | None 
     stalled = measures.stalled_layers(ds)
     lower = measures.stalled_lower_bound(ds)
     hues = list(ds[hue].values) if hue else [None]
-    colours = palette(len(hues))
+    colours = colours_for(hue, hues) if hue else [ALGORITHM_STYLE[data_algorithm(ds)]["color"]]
+    markers = markers_for(hues)
     depth = ds["depth"].values
     ax = new_axes(ax)
     for i, value in enumerate(hues):
         f = stalled.sel({hue: value}) if hue else stalled
         low = lower.sel({hue: value}) if hue and hue in lower.dims else lower
         mean = f.mean("seed", skipna=True) if "seed" in f.dims else f
-        ax.plot(depth, mean.values, color=colours[i], marker="o", markersize=3,
+        ax.plot(depth, mean.values, color=colours[i], marker=markers[i], markersize=3,
                 label=describe(ds, hue, value) if hue else "stalled layers")
         if "seed" in f.dims:
             seed_points(ax, depth, f, "depth", colours[i])
@@ -166,10 +173,14 @@ def accuracy_heatmap(ds: xr.Dataset, ax: Axes | None = None, *, epoch: int = -1)
     depths, gammas = ds["depth"].values, ds["gamma"].values
     ax = new_axes(ax)
     chance = chance_level(ds)
-    cmap = matplotlib.colormaps["viridis"]
-    top = float(np.nanmax(mean)) if np.isfinite(mean).any() else 1.0
+    cmap = matplotlib.colormaps[SEQUENTIAL]
+    # the colour scale spans the finite data (never a fixed range from chance)
+    finite = mean[np.isfinite(mean)]
+    bottom, top = (float(finite.min()), float(finite.max())) if finite.size else (chance, 1.0)
+    if top - bottom < 1e-6:
+        bottom, top = bottom - 0.005, top + 0.005
     mesh = ax.pcolormesh(np.arange(len(gammas) + 1) - 0.5, np.arange(len(depths) + 1) - 0.5,
-                         np.ma.masked_invalid(mean), cmap=cmap, vmin=chance, vmax=top)
+                         np.ma.masked_invalid(mean), cmap=cmap, vmin=bottom, vmax=top)
     mesh.set_label("mean test accuracy")
     for i in range(len(depths)):
         for j in range(len(gammas)):
@@ -188,7 +199,7 @@ def accuracy_heatmap(ds: xr.Dataset, ax: Axes | None = None, *, epoch: int = -1)
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="////",
                                        edgecolor="0.6" if np.isfinite(mean[i, j]) else "0.75",
                                        linewidth=0))
-            dark = np.isfinite(mean[i, j]) and mean[i, j] < (chance + top) / 2
+            dark = np.isfinite(mean[i, j]) and mean[i, j] < (bottom + top) / 2
             ax.text(j, i, "\n".join(lines), ha="center", va="center",
                     color="white" if dark else "black")
     ax.set_xticks(range(len(gammas)), [value_text(g) for g in gammas])

@@ -10,13 +10,20 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from pcdiag import status
+from pcdiag.plot.sensitivity import (
+    dim_look,
+    failure_legend,
+    healthy,
+    mark_failed_at_edge,
+    style_text,
+)
 from pcdiag.plot.styling import (
-    LINESTYLES,
+    NEUTRAL,
     decorate,
     final_fraction,
     label,
+    layer_colours,
     new_axes,
-    palette,
     positive,
     require_dims,
     set_title,
@@ -68,7 +75,7 @@ def energy_per_layer(
     energy = positive(energy.mean("seed") if "seed" in energy.dims else energy)
     ax = new_axes(ax)
     depth = ds.sizes["layer"]
-    colours = palette(depth, "sequential")
+    colours = layer_colours(depth)
     for i, layer in enumerate(ds["layer"].values):
         ax.plot(x.values, energy.sel(layer=layer).values, color=colours[i],
                 label=_layer_name(int(layer), depth), marker="o" if over == "t" else None,
@@ -110,14 +117,15 @@ def energy_ratio_vs_gamma(
     if style is None and len(extra) == 1:
         style = extra[0]
     require_dims(ds, ("gamma",), ("seed",) + ((style,) if style else ()), what)
-    raw = _raw_ratios(ds, final)
+    # the axis fits the healthy runs; the failed ones are marked at its bottom edge
+    raw = _raw_ratios(healthy(ds, "energy_ratio"), final)
     ratio = raw.where(np.isfinite(raw))
     samples = [d for d in ("seed", "step") if d in ratio.dims]
     quartiles = quietly(lambda: ratio.quantile([0.25, 0.5, 0.75], dim=samples, skipna=True))
     zeros = (ratio == 0).sum(samples)
     floor = zero_floor(quartiles)
     pairs = ratio["layer"].values
-    colours = palette(len(pairs))
+    colours = layer_colours(len(pairs))
     styles = list(ds[style].values) if style else [None]
     ax = new_axes(ax)
     for value in GUIDES:
@@ -130,7 +138,7 @@ def energy_ratio_vs_gamma(
         for i, layer in enumerate(pairs):
             qi = q.sel(layer=layer)
             ax.plot(gamma, on_floor(floor, qi.sel(quantile=0.5).values), color=colours[i],
-                    linestyle=LINESTYLES[j % len(LINESTYLES)], marker="o", markersize=3,
+                    **dim_look(style, style_value, j), marker="o", markersize=3,
                     label=f"$E_{{{layer}}}/E_{{{layer + 1}}}$" if j == 0 else None)
             ax.fill_between(gamma, on_floor(floor, qi.sel(quantile=0.25).values),
                             on_floor(floor, qi.sel(quantile=0.75).values),
@@ -142,6 +150,7 @@ def energy_ratio_vs_gamma(
                         label="_zero_samples")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    failed = mark_failed_at_edge(ax, ds, "gamma")
     n_zero, n_inf, n_all = int(zeros.sum()), int(np.isinf(raw).sum()), int(raw.notnull().sum())
     if n_zero:
         ax.set_ylim(bottom=floor / 2)
@@ -151,8 +160,9 @@ def energy_ratio_vs_gamma(
     handles, labels = ax.get_legend_handles_labels()
     if style:
         for j, style_value in enumerate(styles):
-            handles.append(Line2D([], [], color="0.3", linestyle=LINESTYLES[j % len(LINESTYLES)]))
-            labels.append(f"{style.replace('_', ' ')} = {value_text(style_value)}")
+            handles.append(Line2D([], [], color=NEUTRAL, marker="o", markersize=3,
+                                  **dim_look(style, style_value, j)))
+            labels.append(style_text(style, style_value))
     if n_zero:
         handles.append(Line2D([], [], color="0.3", linestyle="none", marker="v",
                               markerfacecolor="none"))
@@ -160,10 +170,8 @@ def energy_ratio_vs_gamma(
     if n_inf:
         handles.append(Line2D([], [], color="none"))
         labels.append(f"ratio inf (E_l+1 = 0, not in the median): {n_inf} of {n_all} samples")
-    note = failed_runs_note(ds)
-    if note:
-        handles.append(Line2D([], [], color="none"))
-        labels.append(note)
+    runs = int(ds["run_status"].size) if "run_status" in ds else 0
+    failure_legend(handles, labels, failed, runs, "runs (at the bottom edge, not in the line)")
     ax.legend(handles, labels)
     decorate(ax)
     return ax

@@ -17,7 +17,6 @@ from matplotlib.ticker import MaxNLocator
 
 from pcdiag import measures
 from pcdiag.plot.styling import (
-    convention,
     describe,
     final_fraction,
     label,
@@ -159,7 +158,7 @@ def energy_propagation(
     for ax, value in zip(axes, values):
         energy_heatmap(ds.sel({dim: value}), ax, final=final, vmin=vmin, vmax=vmax,
                        title=describe(ds, dim, value))
-        ax.set_title(describe(ds, dim, value), loc="left")  # the convention: legend title
+        ax.set_title(describe(ds, dim, value), loc="left")
     for ax in axes[1:]:
         ax.set_ylabel("")
     if colorbar:
@@ -172,7 +171,7 @@ def energy_propagation(
             text += f"\n(green ▼: below $10^{{{vmin:.0f}}}$)"
         bar.set_label(text)
         figure.legend(handles=heatmap_legend_handles(), loc="outside lower center", ncols=2,
-                      frameon=False, title=convention(ds))
+                      frameon=False)  # the γ convention: in the caption
     return axes
 
 

@@ -17,6 +17,7 @@ from pcdiag import measures
 from pcdiag.plot.sensitivity import seed_points
 from pcdiag.plot.styling import (
     LINESTYLES,
+    colours_for,
     decorate,
     describe,
     final_fraction,
@@ -99,7 +100,7 @@ def relative_update_vs_layer(ds: xr.Dataset, ax: Axes | None = None, *, hue: str
     stalled = measures.stalled(ds)
     n_final = final_fraction(ds[["update_norm"]], measures.LATE_FRACTION).sizes["step"]
     hues = list(ds[hue].values) if hue else [None]
-    colours = palette(len(hues), "sequential" if hue == "depth" else "qualitative")
+    colours = colours_for(hue, hues)
     ax = new_axes(ax)
     hollow = False
     for i, value in enumerate(hues):
@@ -165,7 +166,7 @@ def bp_cosine_vs_layer(
     median = final_median(ds["bp_cosine"], final)
     n_final = final_fraction(ds[["bp_cosine"]], final).sizes["step"]
     hues = list(ds[hue].values) if hue else [None]
-    colours = palette(len(hues), "sequential" if hue == "depth" else "qualitative")
+    colours = colours_for(hue, hues)
     ax = new_axes(ax)
     for value in (0.0, 1.0):
         ax.axhline(value, color="0.6", linestyle=":" if value == 0 else "-", linewidth=0.8,

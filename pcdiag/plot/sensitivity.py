@@ -15,10 +15,14 @@ from pcdiag import status as status_module
 from pcdiag.data.registry import info
 from pcdiag.dataset import config_of
 from pcdiag.plot.styling import (
+    ALGORITHM_STYLE,
     LINESTYLES,
+    NEUTRAL,
+    data_algorithm,
     decorate,
     label,
     new_axes,
+    optimizer_style,
     palette,
     require_dims,
     set_title,
@@ -34,6 +38,10 @@ FAILURE_MARKERS = {
 }
 
 
+#: The sweep dims that hold optimizers (drawn by line style) and what they move.
+OPTIMIZER_DIMS = {"weight_optimizer": "weights", "state_optimizer": "states"}
+
+
 def chance_level(ds: xr.Dataset) -> float:
     """The accuracy of a guess on the data set `ds` was trained on (pcdiag.data.registry)."""
     return info(config_of(ds).dataset).chance
@@ -44,7 +52,7 @@ def accuracy_line(ax: Axes, x, summary: xr.Dataset, colour, *, band: bool, chanc
     """Mean accuracy against x, a min-max band over seeds when `band`, and a marker where a
     run failed (FAILURE_MARKERS; drawn at `chance` where the mean is NaN). Returns how many
     runs failed, by run_status name."""
-    ax.plot(x, summary["mean"].values, color=colour, marker="o", **line)
+    ax.plot(x, summary["mean"].values, color=colour, **({"marker": "o"} | line))
     if band:
         ax.fill_between(x, summary["min"].values, summary["max"].values, color=colour,
                         alpha=0.15, linewidth=0)
@@ -68,6 +76,40 @@ def mark_failures(ax: Axes, x, summary: xr.Dataset, colour, chance: float) -> di
                 {"markersize": 9, "markeredgewidth": 1.3, "markerfacecolor": "none"})
         ax.plot(x[bad], y[bad], linestyle="none", marker=marker, color=colour,
                 label=f"_{name}", **look)
+    return counts
+
+
+def healthy(ds: xr.Dataset, *variables: str) -> xr.Dataset:
+    """`ds` with `variables` NaN in the runs that are not ok (run_status): what an axis is
+    fitted to; the failed runs are marked at the edge instead (mark_failed_at_edge)."""
+    if "run_status" not in ds:
+        return ds
+    ok = ds["run_status"] == status_module.OK
+    return ds.assign({v: ds[v].where(ok) for v in variables if v in ds})
+
+
+def mark_failed_at_edge(ax: Axes, ds: xr.Dataset, dim: str, colour=NEUTRAL) -> dict:
+    """A FAILURE_MARKERS marker on the bottom edge of `ax` at each `dim` value where a run
+    is not ok (run_status), clipped to the edge so it never stretches the axis. Returns how
+    many runs failed, by run_status name."""
+    if "run_status" not in ds:
+        return {}
+    flags = ds["run_status"]
+    other = [d for d in flags.dims if d != dim]
+    counts = {}
+    for code, name in status_module.NAMES.items():
+        if name not in FAILURE_MARKERS:
+            continue
+        hit = flags == code
+        counts[name] = int(hit.sum())
+        at = (hit.any(other) if other else hit).values
+        if not at.any():
+            continue
+        marker = FAILURE_MARKERS[name][0]
+        look = {} if marker == "x" else {"markerfacecolor": "white"}
+        ax.plot(ds[dim].values[at], np.zeros(int(at.sum())), transform=ax.get_xaxis_transform(),
+                linestyle="none", marker=marker, color=colour, markersize=6, clip_on=False,
+                zorder=5, label=f"_{name}_at_edge", **look)
     return counts
 
 
@@ -226,6 +268,8 @@ def accuracy_vs_gamma(
     what = "accuracy_vs_gamma"
     hue = hue if hue in ds.dims else None
     style = style if style in ds.dims else None
+    if hue in OPTIMIZER_DIMS and style is None:  # optimizers: line styles, never colours
+        hue, style = None, hue
     require_dims(ds, ("gamma",), tuple(d for d in ("seed", hue, style) if d), what)
     summary = accuracy_summary(ds, epoch)
     hues = list(ds[hue].values) if hue else [None]
@@ -233,8 +277,9 @@ def accuracy_vs_gamma(
     if sequential is None:
         sequential = hue is not None and np.issubdtype(ds[hue].dtype, np.number)
     colours = palette(len(hues), "sequential" if sequential else "qualitative")
-    if colour is not None and hue is None:
-        colours = [colour]
+    algorithm = ALGORITHM_STYLE[data_algorithm(ds)]
+    if hue is None:
+        colours = [colour or algorithm["color"]]
     gamma = ds["gamma"].values
     ax = new_axes(ax)
     chance = chance_level(ds)
@@ -244,10 +289,11 @@ def accuracy_vs_gamma(
         for j, style_value in enumerate(styles):
             sel = {k: v for k, v in ((hue, hue_value), (style, style_value)) if k}
             s = summary.sel(sel) if sel else summary
-            name = _hue_text(ds, hue, hue_value) if hue else "test accuracy"
+            name = (_hue_text(ds, hue, hue_value) if hue else
+                    "test accuracy" if colour else f"{algorithm['label']} test accuracy")
             add_counts(failed, accuracy_line(
                 ax, gamma, s, colours[i], band=ds.sizes.get("seed", 1) > 1, markersize=3,
-                chance=chance, linestyle=LINESTYLES[j % len(LINESTYLES)],
+                chance=chance, **dim_look(style, style_value, j),
                 label=name if j == 0 else None,
             ))
             acc = ds["test_accuracy"].isel(epoch=epoch)
@@ -262,13 +308,35 @@ def accuracy_vs_gamma(
         fit_accuracy_axes([ax], "gamma", [summary], chance=chance)
     handles, labels = ax.get_legend_handles_labels()
     for j, style_value in enumerate(styles if style else []):
-        handles.append(Line2D([], [], color="0.3", linestyle=LINESTYLES[j % len(LINESTYLES)]))
-        labels.append(f"{style.replace('_', ' ')} = {value_text(style_value)}")
+        handles.append(Line2D([], [], color=NEUTRAL, marker="o", markersize=3,
+                              **dim_look(style, style_value, j)))
+        labels.append(style_text(style, style_value))
     failure_legend(handles, labels, failed, int(ds["test_accuracy"].isel(epoch=-1).size))
     if len(handles) > 1 or hue:
         ax.legend(handles, labels, title=label(ds[hue]) if hue else None)
     decorate(ax)
     return ax
+
+
+def dim_look(dim: str | None, value, j: int) -> dict:
+    """Line style (and, for optimizers, marker fill) of one value of a line-style dim."""
+    look = {"linestyle": dim_linestyle(dim, value, j)}
+    if dim in OPTIMIZER_DIMS and "markerfacecolor" in optimizer_style(value):
+        look["markerfacecolor"] = optimizer_style(value)["markerfacecolor"]
+    return look
+
+
+def dim_linestyle(dim: str | None, value, j: int) -> str:
+    if dim in OPTIMIZER_DIMS:
+        return optimizer_style(value)["linestyle"]
+    return LINESTYLES[j % len(LINESTYLES)]
+
+
+def style_text(dim: str, value) -> str:
+    """A line-style key's legend text: 'weights: SGD with momentum', 'width = 128'."""
+    if dim in OPTIMIZER_DIMS:
+        return f"{OPTIMIZER_DIMS[dim]}: {optimizer_style(value)['label']}"
+    return f"{dim.replace('_', ' ')} = {value_text(value)}"
 
 
 def accuracy_vs_gamma_by_width(
@@ -310,7 +378,7 @@ def accuracy_vs_gamma_by_width(
                           fit=False)
         summaries.append(accuracy_summary(part, epoch))
         bands += _reference_band(ax, ds, sel, reference, epoch)
-        set_title(ax, ds, title + _lr_text(part))
+        ax.set_title(title + _lr_text(part), loc="left")
         summary = accuracy_summary(part, epoch)
         add_counts(failed, {name: int(summary[name].sum()) for name in FAILURE_MARKERS})
         drawn += int(part["test_accuracy"].isel(epoch=epoch).size)
@@ -325,8 +393,9 @@ def accuracy_vs_gamma_by_width(
     if bands and legend is not None:
         handles = list(legend.legend_handles)
         labels = [t.get_text() for t in legend.get_texts()]
-        handles.append((Patch(color="0.5", alpha=0.3, linewidth=0),
-                        Line2D([], [], color="0.3", linestyle="--")))
+        bp = ALGORITHM_STYLE["bp"]["color"]
+        handles.append((Patch(color=bp, alpha=0.15, linewidth=0),
+                        Line2D([], [], color=bp, linestyle="--")))
         labels.append("BP (all widths)")
         axes[-1].legend(handles, labels, title=legend.get_title().get_text())
     _all_failures_in_legend(axes[-1], failed, drawn)
@@ -344,8 +413,9 @@ def _reference_band(ax: Axes, ds: xr.Dataset, sel: dict, reference: dict | None,
     acc = acc[np.isfinite(acc)]
     if not acc.size:
         return []
-    ax.axhspan(acc.min(), acc.max(), color="0.5", alpha=0.3, linewidth=0, zorder=0)
-    ax.axhline(acc.mean(), color="0.3", linestyle="--", linewidth=0.9, zorder=1)
+    bp = ALGORITHM_STYLE["bp"]["color"]
+    ax.axhspan(acc.min(), acc.max(), color=bp, alpha=0.15, linewidth=0, zorder=0)
+    ax.axhline(acc.mean(), color=bp, linestyle="--", linewidth=0.9, zorder=1)
     return [float(acc.min()), float(acc.max())]
 
 

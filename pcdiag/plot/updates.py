@@ -8,7 +8,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from pcdiag.plot.energy import on_floor, quietly, zero_floor
-from pcdiag.plot.styling import decorate, label, new_axes, palette, require_dims
+from pcdiag.plot.styling import decorate, label, layer_colours, new_axes, require_dims
 
 #: What layer_norms_vs_gamma can draw: name -> (axis label, how it is computed).
 QUANTITIES = {
@@ -72,7 +72,7 @@ def layer_norms_vs_gamma(ds: xr.Dataset, ax: Axes | None = None, *,
         floor = zero_floor(xr.concat([summary["median"], summary["min"]], "k"))
     gamma = ds["gamma"].values
     layers = summary["layer"].values
-    colours = palette(len(layers))
+    colours = layer_colours(len(layers))
     ax = new_axes(ax)
     for colour, layer in zip(colours, layers):
         s = summary.sel(layer=layer)

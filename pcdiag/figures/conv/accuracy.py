@@ -18,8 +18,8 @@ from pcdiag.figures.layout import TWO_COLUMNS, new_figure, short_number
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.depth import stalled_text
 from pcdiag.plot.sensitivity import FAILURE_MARKERS, chance_level, mark_failures
+from pcdiag.plot.styling import NEUTRAL, colours_for, markers_for, style
 from pcdiag.plot.styling import describe as describe_value
-from pcdiag.plot.styling import palette, style
 
 ALGORITHM_TEXT = {"pc": "PC", "ipc": "iPC", "epc": "ePC", "bp": "BP"}
 FAMILY_STYLE = {"vgg": "-", "resnet": "--"}
@@ -72,7 +72,8 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
     networks = [str(n) for n in ds["network"].values]
     nets = [str(v) for v in ds["net"].values]
     x = np.arange(len(networks), dtype=float)
-    colours = palette(len(algorithms))
+    colours = colours_for("algorithm", algorithms)
+    markers = markers_for(algorithms)
     seeds = points.sizes["seed"]
     with style():
         fig, (ax,) = new_figure(1, TWO_COLUMNS, 3.0)
@@ -93,7 +94,7 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
                     ax.fill_between(xs[idx], p["min"].values[idx], p["max"].values[idx],
                                     color=colours[i], alpha=0.12, linewidth=0)
             for s in range(seeds):
-                ax.plot(xs, p["seeds"].isel(seed=s).values, linestyle="none", marker="o",
+                ax.plot(xs, p["seeds"].isel(seed=s).values, linestyle="none", marker=markers[i],
                         markersize=3.5, color=colours[i], alpha=0.8)
             for name, n in mark_failures(ax, xs, p, colours[i], chance).items():
                 failed[name] += n
@@ -112,9 +113,9 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
         ax.set_xlabel("network, by depth L (PC nodes); PC stalled: layers that learn at no "
                       "logged step (≥: a lower bound, see caption)")
         ax.set_ylabel("test accuracy")
-        handles = [Line2D([], [], color=colours[i], marker="o", markersize=4,
+        handles = [Line2D([], [], color=colours[i], marker=markers[i], markersize=4,
                           label=ALGORITHM_TEXT.get(a, a)) for i, a in enumerate(algorithms)]
-        handles += [Line2D([], [], color="0.3", linestyle=FAMILY_STYLE[f],
+        handles += [Line2D([], [], color=NEUTRAL, linestyle=FAMILY_STYLE[f],
                            label=f"mean, {FAMILY_TEXT[f]}") for f in FAMILY_STYLE if f in nets]
         runs = points["seeds"].size
         for name, (marker, text) in FAILURE_MARKERS.items():
@@ -126,9 +127,6 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
         ax.set_title(f"dots: each of {seeds} seed(s); line: mean" +
                      ("; band: min–max" if seeds > 1 else ""), loc="left")
         ax.grid(axis="y", alpha=0.3)
-        rules = [ALGORITHM_TEXT.get(a, a) for a in algorithms if a != "bp"]
-        against = " against backprop" if "bp" in algorithms else ""
-        fig.suptitle(f"Test accuracy of conv PCNs vs depth: {', '.join(rules)}{against}")
     return fig
 
 

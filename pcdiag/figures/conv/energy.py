@@ -17,7 +17,7 @@ from pcdiag.figures.registry import Figure
 from pcdiag.plot.heatmap import final_energy
 from pcdiag.plot.layers import layer_ranges
 from pcdiag.plot.styling import describe as describe_value
-from pcdiag.plot.styling import range_text, style
+from pcdiag.plot.styling import panel_labels, range_text, style
 
 
 def energy_data(profile, results) -> xr.Dataset:
@@ -53,7 +53,7 @@ def plot_energy_propagation_conv(ds: xr.Dataset) -> MplFigure:
                          f"{range_text(reached.sel(network=key).values) or 'n/a'}/{depth}, "
                          f"stalled: {range_text(stalled.sel(network=key).values) or 'n/a'}",
                          loc="left")
-        fig.suptitle("Where the energy reaches (PC)", x=0.01, ha="left")
+        panel_labels([ax for ax in fig.axes if ax.get_title(loc="left")])
     return fig
 
 

@@ -14,12 +14,11 @@ from matplotlib.lines import Line2D
 from pcdiag import status
 from pcdiag.figures.conv.profile import conv_caption, conv_profile, ratio_specs
 from pcdiag.figures.errors import FigureError
-from pcdiag.figures.experiments import config_of
 from pcdiag.figures.layout import ONE_COLUMN, legend_below, new_figure, short_number
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.energy import GUIDES, failed_runs_note, zero_floor
 from pcdiag.plot.sensitivity import FAILURE_MARKERS
-from pcdiag.plot.styling import palette, style
+from pcdiag.plot.styling import layer_colours, style
 
 
 def ratio_data(profile, results) -> xr.Dataset:
@@ -74,7 +73,7 @@ def plot_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> MplFigure:
     gamma = ds["gamma"].values
     pairs = numbers["layer"].values
     floor = zero_floor(numbers["median"])
-    colours = palette(len(pairs))
+    colours = layer_colours(len(pairs))
     with style():
         fig, (ax,) = new_figure(1, ONE_COLUMN, 3.4)
         for value in GUIDES:
@@ -120,9 +119,7 @@ def plot_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> MplFigure:
         ax.set_title(f"median over {ds.sizes['step']} logged steps x {seeds} seed(s)",
                      loc="left")
         legend_below(fig, ax)
-        cfg = config_of(ds)
-        fig.suptitle(rf"Energy imbalance $E_\ell/E_{{\ell+1}}$ vs γ: PC on VGG-5 "
-                     f"(width {cfg.width})")
+
     return fig
 
 

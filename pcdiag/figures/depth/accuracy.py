@@ -16,7 +16,7 @@ from pcdiag.figures.layout import ONE_COLUMN, legend_below, short_number
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.depth import stalled_text
 from pcdiag.plot.styling import describe as describe_value
-from pcdiag.plot.styling import style
+from pcdiag.plot.styling import panel_labels, style
 
 
 def _accuracy_data(profile, results) -> xr.Dataset:
@@ -40,7 +40,7 @@ def plot_accuracy_vs_depth(ds: xr.Dataset) -> MplFigure:
         top.set_xlabel("")
         pplot.stalled_vs_depth(ds, bottom, hue="variant")
         legend_below(fig, top)
-        fig.suptitle("Test accuracy and stalled layers vs depth")
+        panel_labels([top, bottom])
     return fig
 
 

@@ -13,13 +13,13 @@ import pcdiag.plot as pplot
 from pcdiag import measures
 from pcdiag.figures.captions import n_seeds
 from pcdiag.figures.depth import profile as deep
-from pcdiag.figures.experiments import combine, config_of, conform, select
+from pcdiag.figures.experiments import combine, config_of, conform, keep, late_per_t, select
 from pcdiag.figures.layout import TWO_COLUMNS, short_number
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.heatmap import HEATMAP_DECADES, final_energy
 from pcdiag.plot.layers import profile_text
 from pcdiag.plot.styling import describe as describe_value
-from pcdiag.plot.styling import range_text, style
+from pcdiag.plot.styling import panel_labels, range_text, style
 
 
 def _remedy_text(d: deep.DeepProfile, remedy: str) -> str:
@@ -49,7 +49,20 @@ def _energy_data(profile, results) -> xr.Dataset:
     ds = deep.describe_variants(ds, configs, texts)
     ds.attrs["config"] = configs[d.remedies[0]].to_json()
     ds.attrs["deep_profile"] = d.to_json()
-    return ds
+    return lean_energy_data(ds)
+
+
+#: What energy_propagation's .nc keeps (and the runs' status): the heatmap's energies, what
+#: pcdiag.measures reads for its titles and README numbers (reached, stalled, the energy
+#: profile), and the losses and accuracies the README quotes.
+ENERGY_VARS = ("energy", "energy_total", "weight_norm", "update_norm", "train_loss",
+               "train_accuracy", "test_accuracy")
+
+
+def lean_energy_data(ds: xr.Dataset) -> xr.Dataset:
+    """energy_propagation's data as saved: ENERGY_VARS, the per-t energies only where they
+    are read (late_per_t); also applied to the committed file by dev/lean_figure_data.py."""
+    return late_per_t(keep(ds, *ENERGY_VARS))
 
 
 def plot_energy_propagation(ds: xr.Dataset) -> MplFigure:
@@ -66,8 +79,7 @@ def plot_energy_propagation(ds: xr.Dataset) -> MplFigure:
                          f"{got['reached']}/{cfg.depth}", loc="left")
         if set(ds["gamma_convention"].values) != {"per_sample"}:
             fig.legends[0].set_title("γ convention: per-sample unless 'batch-mean'")
-        fig.suptitle(r"Where the energy reaches: $\log_{10} E_\ell$ over layer and inference "
-                     f"iteration, depth {cfg.depth}")
+        panel_labels(axes)
     return fig
 
 

@@ -30,7 +30,7 @@ from pcdiag.figures.layout import (
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.depth import stalled_text
 from pcdiag.plot.layers import final_median, profile_text, stalled_layers_text
-from pcdiag.plot.styling import convention, final_fraction, style
+from pcdiag.plot.styling import final_fraction, panel_labels, style
 
 
 def _update_data(profile, results) -> xr.Dataset:
@@ -64,8 +64,7 @@ def plot_depth_gamma(ds: xr.Dataset) -> MplFigure:
         pplot.decay_rate_vs_gamma(ds, right)
         fig.colorbar(left.collections[0], ax=left, fraction=0.05, pad=0.02,
                      label="mean test accuracy")
-        fig.suptitle("Depth × γ: test accuracy, and how fast the weight update decays towards "
-                     "the input (PC)")
+        panel_labels([left, right])
     return fig
 
 
@@ -77,7 +76,7 @@ def plot_bp_alignment(ds: xr.Dataset) -> MplFigure:
             ax.sharey(axes[0])
         for ax, gamma in zip(axes, gammas):
             pplot.bp_cosine_vs_layer(select(ds, gamma=gamma), ax, hue="depth")
-            ax.set_title(f"γ = {gamma:g}\n{convention(ds)}", loc="left")
+            ax.set_title(f"γ = {gamma:g}", loc="left")
         for ax in axes[1:]:
             ax.set_ylabel("")
             if ax.get_legend() is not None:
@@ -89,7 +88,7 @@ def plot_bp_alignment(ds: xr.Dataset) -> MplFigure:
         drawn = final_median(ds["bp_cosine"], 0.2)
         low = float(drawn.min()) if bool(drawn.notnull().any()) else 0.0
         axes[0].set_ylim(min(-0.05, low - 0.05), 1.05)  # shared: every panel's lowest point
-        fig.suptitle("Alignment of PC weight gradients with backprop, by layer")
+        panel_labels(axes)
     return fig
 
 

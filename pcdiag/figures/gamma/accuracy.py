@@ -11,7 +11,15 @@ from matplotlib.figure import Figure as MplFigure
 
 import pcdiag.plot as pplot
 from pcdiag.figures.captions import n_seeds
-from pcdiag.figures.experiments import SweepSpec, broadcast, combine, config_of, select, trim
+from pcdiag.figures.experiments import (
+    SweepSpec,
+    broadcast,
+    combine,
+    config_of,
+    keep,
+    select,
+    trim,
+)
 from pcdiag.figures.gamma.profile import (
     WEIGHT_OPTIMIZERS,
     accuracy_data,
@@ -32,7 +40,7 @@ from pcdiag.figures.layout import (
 )
 from pcdiag.figures.profiles import Profile
 from pcdiag.figures.registry import Figure
-from pcdiag.plot.styling import style
+from pcdiag.plot.styling import panel_labels, style
 
 
 def _accuracy_panel(hue: str):
@@ -48,6 +56,7 @@ def plot_accuracy_vs_gamma(ds: xr.Dataset) -> MplFigure:
 
 def plot_accuracy_vs_gamma_by_width(ds: xr.Dataset) -> MplFigure:
     """One row of panels (SGD-momentum | AdamW weights) per activation."""
+    ds = with_bp_crossed(ds)
     activations = list(ds["activation"].values) if "activation" in ds.dims else [None]
     with style():
         fig = MplFigure(figsize=(TWO_COLUMNS, 2.9 * len(activations)), layout="constrained")
@@ -61,7 +70,7 @@ def plot_accuracy_vs_gamma_by_width(ds: xr.Dataset) -> MplFigure:
                 batch_mean_axis(ax, ds)
                 if activation is not None:
                     ax.set_title(f"{activation}: {ax.get_title(loc='left')}", loc="left")
-        fig.suptitle("Test accuracy vs γ by width: PC, with BP as a reference band")
+        panel_labels(rows.ravel())
     return fig
 
 
@@ -115,6 +124,7 @@ def summary_accuracy_vs_gamma(ds: xr.Dataset) -> str:
 
 
 def summary_by_width(ds: xr.Dataset) -> str:
+    ds = with_bp_crossed(ds)
     summary = pplot.accuracy_summary(ds)
     lines = []
     for alg in ds["algorithm"].values:
@@ -145,7 +155,39 @@ def _width_data(profile: Profile, results) -> xr.Dataset:
     pc = trim(optimizers(profile, results, "pc"), keep_t=False)
     bp = trim(optimizers(profile, results, "bp"), keep_t=False)
     bp = broadcast(bp, "gamma", pc)
-    return combine({"pc": pc, "bp": bp}, "algorithm")
+    return lean_by_width(combine({"pc": pc, "bp": bp}, "algorithm"))
+
+
+#: What the accuracy figures that draw no norms keep (and the runs' status, STATUS_VARS).
+ACCURACY_VARS = ("test_accuracy", "train_accuracy", "train_loss")
+
+
+def lean_by_width(ds: xr.Dataset) -> xr.Dataset:
+    """accuracy_vs_gamma_by_width's data as saved: ACCURACY_VARS of PC over gamma, and BP's
+    once, as bp_<variable> over the dims BP varies along (BP has no state step: its runs do
+    not depend on gamma). Also applied to the committed file by dev/lean_figure_data.py."""
+    ds = keep(ds, *ACCURACY_VARS)
+    bp = ds.sel(algorithm="bp").isel(gamma=0, drop=True).drop_vars("algorithm")
+    lean = select(ds, algorithm="pc").drop_vars("algorithm")
+    for name, da in bp.data_vars.items():
+        lean[f"bp_{name}"] = da.assign_attrs(
+            long_name=f"BP {da.attrs.get('long_name', name)}",
+            comment=f"{da.attrs.get('comment', '')} (BP runs: they do not use gamma, so "
+                    "they are stored once, not along gamma)".strip())
+    return lean
+
+
+def with_bp_crossed(ds: xr.Dataset) -> xr.Dataset:
+    """The by-width data as the plot and summary read it: dim algorithm (pc, bp), BP repeated
+    along gamma (from a lean file's bp_ variables; a Dataset with algorithm is returned)."""
+    if "algorithm" in ds.dims:
+        return ds
+    names = {str(v): str(v)[3:] for v in ds.data_vars if str(v).startswith("bp_")}
+    bp = ds[list(names)].rename(names)
+    for name in bp.data_vars:
+        bp[name].attrs = ds[name].attrs
+    pc = ds.drop_vars(list(names))
+    return combine({"pc": pc, "bp": broadcast(bp, "gamma", pc)}, "algorithm")
 
 
 def _state_specs(profile: Profile) -> dict[str, SweepSpec]:
@@ -156,7 +198,8 @@ def _state_specs(profile: Profile) -> dict[str, SweepSpec]:
 def _state_data(profile: Profile, results) -> xr.Dataset:
     sgd = select(results["pc-adamw"], **analysis_run(profile))
     adam = select(results["adam-states"], width=profile.width)
-    return trim(combine({"sgd": sgd, "adam": adam}, "state_optimizer"), keep_t=False)
+    return keep(trim(combine({"sgd": sgd, "adam": adam}, "state_optimizer"), keep_t=False),
+                *ACCURACY_VARS)
 
 
 ACCURACY_VS_GAMMA = Figure(
@@ -230,7 +273,7 @@ ACCURACY_VS_GAMMA_PCX = Figure(
                 "top: per-sample units) and SGD states with momentum 0.4, momentum vs "
                 "AdamW weights.",
     sweeps=lambda p: {f"pcx-{o}": pcx_spec(p, o) for o in WEIGHT_OPTIMIZERS},
-    data=lambda p, r: trim(optimizers(p, r, "pcx"), keep_t=False),
+    data=lambda p, r: keep(trim(optimizers(p, r, "pcx"), keep_t=False), *ACCURACY_VARS),
     plot=plot_accuracy_vs_gamma_pcx,
     caption=caption_accuracy_vs_gamma_pcx,
     summary=summary_accuracy_vs_gamma_pcx,

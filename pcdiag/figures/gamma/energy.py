@@ -8,7 +8,8 @@ from matplotlib.figure import Figure as MplFigure
 
 import pcdiag.plot as pplot
 from pcdiag.figures.captions import n_seeds
-from pcdiag.figures.experiments import config_of, select
+from pcdiag.figures.experiments import keep, late_per_t, select
+from pcdiag.figures.gamma.accuracy import ACCURACY_VARS
 from pcdiag.figures.gamma.profile import (
     analysis_caption,
     analysis_run,
@@ -19,7 +20,7 @@ from pcdiag.figures.gamma.profile import (
 from pcdiag.figures.layout import TWO_COLUMNS, new_figure, one_panel, short_number
 from pcdiag.figures.profiles import Profile
 from pcdiag.figures.registry import Figure
-from pcdiag.plot.styling import final_fraction, style
+from pcdiag.plot.styling import final_fraction, panel_labels, style
 
 
 def plot_energy_per_layer(ds: xr.Dataset) -> MplFigure:
@@ -27,9 +28,7 @@ def plot_energy_per_layer(ds: xr.Dataset) -> MplFigure:
         fig, (left, right) = new_figure(2, TWO_COLUMNS)
         pplot.energy_per_layer(ds, left, over="step").get_legend().remove()
         pplot.energy_per_layer(ds, right, over="t")
-        cfg = config_of(ds)
-        fig.suptitle(f"Energy per layer: PC, width {cfg.width}, γ = {cfg.gamma:g}, "
-                     f"weights {cfg.weight_optimizer}")
+        panel_labels([left, right])
     return fig
 
 
@@ -81,6 +80,14 @@ def summary_energy_ratio_vs_gamma(ds: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
+def lean_ratio_data(ds: xr.Dataset) -> xr.Dataset:
+    """energy_ratio_vs_gamma's data as saved: the energies and ratios (per t only where read,
+    late_per_t), the accuracies and losses; also applied to the committed file by
+    dev/lean_figure_data.py."""
+    ds = keep(ds, "energy", "energy_total", "energy_ratio", *ACCURACY_VARS)
+    return late_per_t(ds, names=("energy", "energy_ratio"))
+
+
 ENERGY_PER_LAYER = Figure(
     name="energy_per_layer",
     description="Energy of each layer (log) over training at t = T, and over the "
@@ -98,7 +105,7 @@ ENERGY_RATIO_VS_GAMMA = Figure(
                 "line per layer pair, line style per weight optimizer; guides at 1e-2, 1, "
                 "1e2.",
     sweeps=main_specs,
-    data=lambda p, r: optimizers(p, r, "pc", **analysis_run(p)),
+    data=lambda p, r: lean_ratio_data(optimizers(p, r, "pc", **analysis_run(p))),
     plot=plot_energy_ratio_vs_gamma,
     caption=caption_energy_ratio_vs_gamma,
     summary=summary_energy_ratio_vs_gamma,

@@ -10,13 +10,14 @@ from matplotlib.lines import Line2D
 
 import pcdiag.plot as pplot
 from pcdiag.figures.captions import n_seeds
-from pcdiag.figures.experiments import config_of, trim
+from pcdiag.figures.experiments import config_of, keep, trim
+from pcdiag.figures.gamma.accuracy import ACCURACY_VARS
 from pcdiag.figures.gamma.mechanism import column_title, require_optimizers
 from pcdiag.figures.gamma.profile import WEIGHT_OPTIMIZERS, analysis_caption, curve_spec, optimizers
 from pcdiag.figures.layout import TWO_COLUMNS, short_number
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.sensitivity import chance_level, fit_accuracy_axes
-from pcdiag.plot.styling import decorate, palette, style
+from pcdiag.plot.styling import decorate, palette, panel_labels, style
 
 
 def plot_learning_curves(ds: xr.Dataset) -> MplFigure:
@@ -69,9 +70,7 @@ def plot_learning_curves(ds: xr.Dataset) -> MplFigure:
         labels = [f"{g:g}" + _failures_at(ds, g) for g in gammas]
         fig.legend(handles, labels, title="γ (per sample)", loc="outside lower center",
                    ncols=min(len(gammas), 7))
-        cfg = config_of(ds)
-        fig.suptitle(f"Learning curves by γ: PC, width {cfg.width}, {cfg.n_train} training "
-                     f"images, {cfg.epochs} epochs")
+        panel_labels(fig.axes)
     return fig
 
 
@@ -128,7 +127,7 @@ LEARNING_CURVES = Figure(
                 "gamma, momentum vs AdamW weights; PC at the analysis width over several "
                 "epochs of a training subset.",
     sweeps=lambda p: {f"curves-{o}": curve_spec(p, o) for o in WEIGHT_OPTIMIZERS},
-    data=lambda p, r: trim(optimizers(p, r, "curves"), keep_t=False),
+    data=lambda p, r: keep(trim(optimizers(p, r, "curves"), keep_t=False), *ACCURACY_VARS),
     plot=plot_learning_curves,
     caption=caption_learning_curves,
     summary=summary_learning_curves,

@@ -12,14 +12,19 @@ from matplotlib.lines import Line2D
 
 import pcdiag.plot as pplot
 from pcdiag.figures.captions import n_seeds
-from pcdiag.figures.experiments import config_of
 from pcdiag.figures.gamma.accuracy import ACCURACY_NOTE, accuracy_lines
 from pcdiag.figures.gamma.profile import accuracy_data, analysis_caption, main_specs
 from pcdiag.figures.layout import TWO_COLUMNS, batch_mean_axis, short_number
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.energy import zero_floor
-from pcdiag.plot.sensitivity import chance_level, failure_legend, fit_accuracy_axes
-from pcdiag.plot.styling import style
+from pcdiag.plot.sensitivity import (
+    chance_level,
+    failure_legend,
+    fit_accuracy_axes,
+    healthy,
+    mark_failed_at_edge,
+)
+from pcdiag.plot.styling import panel_labels, style
 from pcdiag.plot.updates import QUANTITIES, layer_norm_summary, layer_norms_vs_gamma
 
 #: Column titles of the figures with one column per weight optimizer.
@@ -65,14 +70,16 @@ def plot_mechanism(ds: xr.Dataset) -> MplFigure:
         fig = MplFigure(figsize=(TWO_COLUMNS, 6.8), layout="constrained")
         axes = fig.subplots(1 + len(MECHANISM_ROWS), len(opts), sharex=True, sharey="row",
                             squeeze=False)
-        summaries = {q: layer_norm_summary(ds, q, FINAL) for q in MECHANISM_ROWS}
+        # the norm rows fit the healthy runs; a failed run is marked on their bottom edge
+        norms = healthy(ds, "weight_grad_norm", "update_norm", "weight_norm")
+        summaries = {q: layer_norm_summary(norms, q, FINAL) for q in MECHANISM_ROWS}
         floors = {q: zero_floor(xr.concat([s["median"], s["min"]], "k"))
                   for q, s in summaries.items()}
         accuracy = []
         for col, opt in enumerate(opts):
             part = ds.sel(weight_optimizer=opt)
             top = axes[0, col]
-            pplot.accuracy_vs_gamma(part, top, hue=None, fit=False, colour="0.2")
+            pplot.accuracy_vs_gamma(part, top, hue=None, fit=False)
             accuracy.append(pplot.accuracy_summary(part))
             top.set_title(column_title(ds, opt), loc="left")
             top.set_xlabel("")
@@ -81,8 +88,9 @@ def plot_mechanism(ds: xr.Dataset) -> MplFigure:
                 if quantity == "relative_update" and opt == "momentum" and level:
                     ax.axhline(level, color="0.45", linestyle=":", linewidth=1,
                                label=f"weight decay alone: lr·wd/(1−β) = {level:.0e}")
-                layer_norms_vs_gamma(part, ax, quantity=quantity, final=FINAL,
-                                     floor=floors[quantity])
+                layer_norms_vs_gamma(norms.sel(weight_optimizer=opt), ax, quantity=quantity,
+                                     final=FINAL, floor=floors[quantity])
+                mark_failed_at_edge(ax, part, "gamma")
                 ax.set_title(_ratio_text(summaries[quantity].sel(weight_optimizer=opt)),
                              loc="left")
                 if row < len(MECHANISM_ROWS):
@@ -95,8 +103,7 @@ def plot_mechanism(ds: xr.Dataset) -> MplFigure:
         for ax in axes[0]:
             batch_mean_axis(ax, ds)
         _mechanism_legend(fig, axes, ds, summaries, floors)
-        fig.suptitle(f"Accuracy, weight gradients and relative updates per layer vs γ (PC, "
-                     f"width {config_of(ds).width})")
+        panel_labels(axes.ravel())
     return fig
 
 
@@ -127,7 +134,8 @@ def _mechanism_legend(fig: MplFigure, axes, ds: xr.Dataset, summaries: dict,
         legend.remove()
     summary = pplot.accuracy_summary(ds)
     counts = {name: int(summary[name].sum()) for name in pplot.FAILURE_MARKERS}
-    failure_legend(handles, labels, counts, int(ds["test_accuracy"].isel(epoch=-1).size))
+    failure_legend(handles, labels, counts, int(ds["test_accuracy"].isel(epoch=-1).size),
+                   "runs (norm rows: at the bottom edge)")
     for quantity, s in summaries.items():
         zeros = int(s["zeros"].sum())
         if zeros:
@@ -195,4 +203,5 @@ MECHANISM = Figure(
     plot=plot_mechanism,
     caption=caption_mechanism,
     summary=summary_mechanism,
+    data_from="accuracy_vs_gamma",  # the same runs: one file, accuracy_vs_gamma.nc
 )

@@ -32,7 +32,15 @@ from pcdiag.plot.sensitivity import (
     failure_legend,
     seed_points,
 )
-from pcdiag.plot.styling import convention_long, decorate, palette, range_text, style
+from pcdiag.plot.styling import (
+    colours_for,
+    convention_long,
+    decorate,
+    markers_for,
+    panel_labels,
+    range_text,
+    style,
+)
 
 #: Panel titles and legend texts, by recipe.
 RECIPE_TITLE = {"mupc": "μPC recipe (jpc mupc.ipynb)", "epc": "ePC recipe (jpc epc.ipynb)"}
@@ -127,15 +135,17 @@ def accuracy_panel(ax, part: xr.Dataset, recipe: str) -> dict:
     are the finding, not outliers to fit around). Returns the failure counts."""
     summary = pplot.accuracy_summary(part)
     depth = part["depth"].values
-    colours = palette(part.sizes["variant"])
+    variants = list(part["variant"].values)
+    colours = colours_for("variant", variants, recipe)  # the remedy: its recipe's colour
+    markers = markers_for(variants, recipe)
     acc = part["test_accuracy"].isel(epoch=-1)
     failed: dict[str, int] = {}
     chance = chance_level(part)
     ax.axhline(chance, color="0.6", linestyle=":", linewidth=0.8, zorder=0)
-    for colour, variant in zip(colours, part["variant"].values):
+    for colour, marker, variant in zip(colours, markers, variants):
         add_counts(failed, accuracy_line(
             ax, depth, summary.sel(variant=variant), colour, band=part.sizes.get("seed", 1) > 1,
-            markersize=4, chance=chance,
+            markersize=4, marker=marker, chance=chance,
             label=str(part["description"].sel(variant=variant).item())))
         seed_points(ax, depth, acc.sel(variant=variant), "depth", colour)
     ax.set_xscale("log", base=2)
@@ -152,7 +162,6 @@ def plot_remedies_vs_depth(ds: xr.Dataset) -> MplFigure:
                           f"variable stalled_layers (missing: {missing or 'the variable'}"
                           "); make the data with `pcdiag figures --only remedies_vs_depth`")
     depths = [int(d) for d in ds["depth"].values]
-    seeds = ds.sizes.get("seed", 1)
     bound = lower_bound(ds)
     with style():
         fig, axes = new_figure(ds.sizes["recipe"], TWO_COLUMNS, 3.0)
@@ -170,10 +179,7 @@ def plot_remedies_vs_depth(ds: xr.Dataset) -> MplFigure:
             ax.legend(handles, labels, loc="lower right", bbox_to_anchor=(1.0, 0.2))
             decorate(ax)
         axes[0].set_ylabel("test accuracy")
-        r = json.loads(ds.attrs.get("remedy_profile", "{}"))
-        n_train = r.get("train_limit") or info(remedy.RECIPE_DATASET).n_train
-        fig.suptitle(f"Remedies at their own recipes: MNIST test accuracy after "
-                     f"{n_train // remedy.RECIPE_BATCH} steps ({n_train:,} images), {seeds} seeds")
+        panel_labels(axes)
     return fig
 
 
