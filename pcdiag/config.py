@@ -19,6 +19,8 @@ the trainers, sweeps, stores and the CLI through the functions below, never by h
   differ in them).
 - ``list_separator``: ``";"`` for fields whose own value may hold commas, so a CLI list
   of their values is separated by semicolons.
+- ``omit_default``: True for a field added after Datasets, stores and checkpoints were
+  written: `to_dict` leaves it out at its default, so their stored configs stay the same.
 Nullable fields are those typed ``... | None``.
 """
 
@@ -30,7 +32,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from pcdiag.data import registry
+from pcdiag.data import holdout, registry
 from pcdiag.data.normalise import FIXED_NORMALISATION
 from pcdiag.errors import ConfigError  # noqa: F401 - re-exported: pcdiag.config.ConfigError
 
@@ -66,11 +68,15 @@ def _nets() -> tuple[str, ...]:
 
 
 def _field(default: Any, role: str, *, choices=None, sweepable: bool = True,
-           affects_results: bool = True, list_separator: str = ",") -> Any:
+           affects_results: bool = True, list_separator: str = ",",
+           omit_default: bool = False) -> Any:
+    """`omit_default`: to_dict leaves the field out at its default (a field added later, so
+    the configs stored in Datasets, stores, checkpoints and caches before stay the same)."""
     assert role in ROLES, role
     return dataclasses.field(default=default, metadata={
         "role": role, "choices": choices, "sweepable": sweepable,
         "affects_results": affects_results, "list_separator": list_separator,
+        "omit_default": omit_default,
     })
 
 
@@ -127,6 +133,11 @@ class Config:
                                   list_separator=";")
     train_limit: int | None = _field(None, "data", sweepable=False)
     test_limit: int | None = _field(None, "data")
+    # examples held out of the official training file for validation: its LAST
+    # validation_size examples (train_limit takes the first ones of the rest, never
+    # overlapping), normalised as the training images, evaluated at each epoch's end as the
+    # test set is (validation_accuracy); 0 holds none out (pcdiag.data.holdout)
+    validation_size: int = _field(0, "data", sweepable=False, omit_default=True)
     normalisation: str = _field("standardise", "data", choices=NORMALISATIONS, sweepable=False)
     # PCX's training augmentation, on the device inside the compiled step loop: each training
     # image flipped left-right with p = 0.5, then randomly cropped back to its size from a
@@ -192,7 +203,8 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if not (_meta(k)["omit_default"] and v == _FIELDS[k].default)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -225,7 +237,7 @@ class Config:
     @property
     def n_train(self) -> int:
         """Number of training examples this config uses."""
-        return self.train_limit or registry.info(self.dataset).n_train
+        return self.train_limit or registry.info(self.dataset).n_train - self.validation_size
 
     @property
     def weight_updates(self) -> int:
@@ -399,6 +411,7 @@ def _validate(cfg: Config) -> None:
         _fail("data_dir", cfg.data_dir, "must be a path string or None")
     _int_at_least(cfg, "train_limit", 1)
     _int_at_least(cfg, "test_limit", 1)
+    holdout.check(cfg.dataset, cfg.validation_size, cfg.train_limit)
     _bool(cfg, "augment")
     facts = registry.info(cfg.dataset)
     for name, size in (("train_limit", facts.n_train), ("test_limit", facts.n_test)):

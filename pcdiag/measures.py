@@ -36,6 +36,7 @@ import numpy as np
 import xarray as xr
 
 from pcdiag.metrics import at_last_t, log_slope, relative_update
+from pcdiag.selection import best_setting  # noqa: F401 - the setting chosen on validation
 
 #: float32 unit roundoff, 2^-24 (half the spacing of float32 numbers just above 1).
 ROUNDING = 2.0**-24

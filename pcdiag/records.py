@@ -135,6 +135,13 @@ RECORDS: tuple[Variable, ...] = (
         "epoch", "pcdiag.engine.loop.run", required=True,
     ),
     Variable(
+        "validation_accuracy", ("epoch",), "validation accuracy",
+        "fraction of the validation split the feedforward prediction classifies correctly "
+        "(evaluated as the test set): the last validation_size examples of the official "
+        "training file, held out of training; present only when validation_size > 0",
+        "epoch", "pcdiag.engine.loop.run",
+    ),
+    Variable(
         "diverged_at", (), "diverged at step",
         "first step with a non-finite energy (or loss for bp); -1 if none",
         "run", "pcdiag.algorithms.train_step", required=True,

@@ -119,7 +119,7 @@ def assert_runs_close(got: xr.Dataset, want: xr.Dataset, names=None, *, differ=(
         a, b = got[name].transpose(*want[name].dims), want[name]
         if "step" in b.dims:
             assert_steps_close(a, b, config, name)
-        elif name in ("test_accuracy", "train_accuracy"):
+        elif name in ("test_accuracy", "train_accuracy", "validation_accuracy"):
             assert_accuracy_close(a, b, config, name)
         else:  # diverged_at: the first non-finite step, not a rounding-level quantity
             np.testing.assert_array_equal(a.values, b.values, err_msg=name)
@@ -176,7 +176,8 @@ def assert_steps_close(a: xr.DataArray, b: xr.DataArray, config: dict, name: str
 def assert_accuracy_close(a: xr.DataArray, b: xr.DataArray, config: dict, name: str):
     """Accuracies after each epoch (dim `epoch`) of two programs: the same NaNs, and correct
     counts at most flips_allowed apart (the steps trained, plus the evaluation's pass)."""
-    n = config["test_limit" if name == "test_accuracy" else "train_limit"]
+    n = config[{"test_accuracy": "test_limit",
+                "validation_accuracy": "validation_size"}.get(name, "train_limit")]
     steps_per_epoch = config["train_limit"] // config["batch_size"]
     av, bv = a.values, b.values
     np.testing.assert_array_equal(np.isnan(av), np.isnan(bv), err_msg=f"{name}: NaN positions")

@@ -180,6 +180,7 @@ def test_json_round_trip_keeps_every_field():
         dataset="mnist",
         train_limit=1000,
         test_limit=200,
+        validation_size=100,  # at its default 0 to_json leaves it out (omit_default)
         depth=5,
         width=32,
         activation="tanh",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pcdiag.data import registry
+from pcdiag.data import holdout, registry
 from pcdiag.data.cifar10 import (
     CIFAR10,
     CIFAR10_ARCHIVE,
@@ -91,30 +91,53 @@ def load(
     :data:`NORMALISATION` (``normalisation="standardise"``), or ``mean = std = 0.5``
     (``"pcx"``, PCX's benchmark scripts: pixels 0 and 255 become -1 and 1).
     """
+    train, _, test = load_with_validation(dataset, data_dir, train_limit, test_limit,
+                                          normalisation)
+    return train, test
+
+
+def load_with_validation(
+    dataset: str,
+    data_dir: str | os.PathLike | None = None,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    normalisation: str = "standardise",
+    validation_size: int = 0,
+) -> tuple[Split, Split | None, Split]:
+    """(train, validation, test) as :func:`load`, the validation split the last
+    `validation_size` examples of the official training file and the training examples
+    the first `train_limit` of the rest (:mod:`pcdiag.data.holdout`), normalised alike;
+    validation None when `validation_size` is 0."""
     path = locate(dataset, data_dir).resolve()
     info = registry.DATASETS[dataset]
     train_x, train_y, test_x, test_y = reader(info).read(info, path)
-    n_train = _limit("train_limit", train_limit, len(train_y))
+    if validation_size:
+        holdout.check(dataset, validation_size, train_limit)
+    n_train = _limit("train_limit", train_limit, len(train_y) - validation_size)
     n_test = _limit("test_limit", test_limit, len(test_y))
     mean, std = (np.asarray(v, np.float32) for v in mean_std(dataset, normalisation))
 
-    def split(x: np.ndarray, y: np.ndarray, n: int) -> Split:
-        images = x[:n].astype(np.float32)
+    def split(x: np.ndarray, y: np.ndarray, rows: slice) -> Split:
+        images = x[rows].astype(np.float32)
         if images.ndim == 3:  # IDX: one channel, so (N, H, W, C) as every data set
             images = images[..., None]
         images /= 255
         images -= mean  # per channel where mean and std are
         images /= std
-        return Split(images, y[:n].astype(np.int32))
+        return Split(images, y[rows].astype(np.int32))
 
-    return split(train_x, train_y, n_train), split(test_x, test_y, n_test)
+    train_rows, validation_rows = holdout.rows(len(train_y), validation_size, n_train)
+    validation = split(train_x, train_y, validation_rows) if validation_size else None
+    return (split(train_x, train_y, train_rows), validation,
+            split(test_x, test_y, slice(0, n_test)))
 
 
 __all__ = [
     "CIFAR10", "CIFAR10_ARCHIVE", "CIFAR10_FOLDER", "CIFAR10_MD5", "CIFAR10_MEMBERS",
     "CIFAR10_TEST", "CIFAR10_TRAIN", "DATASETS", "FILES", "FIXED_NORMALISATION",
     "KNOWN_DATASETS", "MIRRORS", "MIRROR_ENV", "N_CLASSES", "N_TRAIN", "NORMALISATION",
-    "SHA256", "DataError", "DownloadError", "Split", "black", "cache_root", "load", "locate",
+    "SHA256", "DataError", "DownloadError", "Split", "black", "cache_root", "holdout", "load",
+    "load_with_validation", "locate",
     "mean_std", "normalisation_note", "read_cifar10", "read_idx", "registry", "_cache_root",
     "load_raw",
 ]

@@ -47,8 +47,10 @@ CROP_PADDING = 4
 
 @dataclass
 class DeviceData:
-    """Train and test sets on the device as one array (train rows first, each set padded with
-    label -1 to a multiple of EVAL_CHUNK rows), so one compiled evaluation counts both."""
+    """Train, validation and test sets on the device as one array (train rows first, then
+    the validation rows, if any, then the test rows, each set padded with label -1 to a
+    multiple of EVAL_CHUNK rows), so one compiled evaluation counts all of them. Without a
+    validation split (n_validation 0) the array is the train and test sets alone."""
 
     x: jax.Array
     y: jax.Array
@@ -57,19 +59,24 @@ class DeviceData:
     train_rows: int  # padded: the test set starts here
     #: a black pixel after standardisation, per channel: the random crop's border (None: 0)
     black: tuple[float, ...] | None = None
+    n_validation: int = 0
+    validation_rows: int = 0  # padded: between the training and the test rows
 
     @classmethod
-    def from_splits(cls, train, test, black: tuple[float, ...] | None = None) -> DeviceData:
+    def from_splits(cls, train, test, black: tuple[float, ...] | None = None,
+                    validation=None) -> DeviceData:
         def pad(images, labels):
             extra = (-len(labels)) % EVAL_CHUNK
             widths = ((0, extra),) + ((0, 0),) * (images.ndim - 1)
             return np.pad(images, widths), np.pad(labels, (0, extra), constant_values=-1)
 
-        (x_train, y_train), (x_test, y_test) = pad(train.images, train.labels), pad(
-            test.images, test.labels)
-        x, y = np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])
+        splits = [train] + ([validation] if validation is not None else []) + [test]
+        padded = [pad(s.images, s.labels) for s in splits]
+        x, y = np.concatenate([p[0] for p in padded]), np.concatenate([p[1] for p in padded])
+        n_validation = len(validation.labels) if validation is not None else 0
         return cls(jnp.asarray(x), jnp.asarray(y), len(train.labels), len(test.labels),
-                   len(y_train), black)
+                   len(padded[0][1]), black, n_validation,
+                   len(padded[1][1]) if validation is not None else 0)
 
     @property
     def x_train(self) -> jax.Array:
@@ -80,12 +87,20 @@ class DeviceData:
         return self.y[: self.train_rows]
 
     @property
+    def x_validation(self) -> jax.Array:
+        return self.x[self.train_rows : self.train_rows + self.validation_rows]
+
+    @property
+    def y_validation(self) -> jax.Array:
+        return self.y[self.train_rows : self.train_rows + self.validation_rows]
+
+    @property
     def x_test(self) -> jax.Array:
-        return self.x[self.train_rows :]
+        return self.x[self.train_rows + self.validation_rows :]
 
     @property
     def y_test(self) -> jax.Array:
-        return self.y[self.train_rows :]
+        return self.y[self.train_rows + self.validation_rows :]
 
 
 @dataclass
@@ -374,6 +389,10 @@ def run(
     jax.block_until_ready((state, scalars))
     timing.compile_s = time.perf_counter() - start
     logged, step_numbers, epoch_of_step, train_acc, test_acc = [], [], [], [], []
+    validation_acc = []  # stays empty without a validation split
+    # the evaluation's chunks: training rows, then validation rows, then test rows
+    val_from = data.train_rows // EVAL_CHUNK
+    test_from = (data.train_rows + data.validation_rows) // EVAL_CHUNK
     first, elapsed = 0, timing.compile_s
     if restored is not None:
         first, elapsed = restored.epochs_done, restored.elapsed_s + timing.compile_s
@@ -383,6 +402,8 @@ def run(
             epoch_of_step.append(done["_epoch_of_step"])
             train_acc.append(done["_train_correct"])
             test_acc.append(done["_test_correct"])
+            if data.n_validation:
+                validation_acc.append(done["_validation_correct"])
         if progress is not None:
             progress.update(first * steps * len(keys))
     for epoch in range(first, epochs):
@@ -402,8 +423,10 @@ def run(
         jax.block_until_ready(state)
         trained = time.perf_counter()
         counts = np.asarray(correct(state.params, x, y))  # (runs, chunks)
-        train_acc.append(counts[:, : data.train_rows // EVAL_CHUNK].sum(axis=1))
-        test_acc.append(counts[:, data.train_rows // EVAL_CHUNK :].sum(axis=1))
+        train_acc.append(counts[:, :val_from].sum(axis=1))
+        test_acc.append(counts[:, test_from:].sum(axis=1))
+        if data.n_validation:
+            validation_acc.append(counts[:, val_from:test_from].sum(axis=1))
         timing.train_s.append(time.perf_counter() - start)
         timing.eval_s.append(time.perf_counter() - trained)
         records = unpack(np.concatenate(pieces, axis=1), layout)
@@ -419,6 +442,8 @@ def run(
             saved.update(_step=step_numbers[-1], _epoch_of_step=epoch_of_step[-1],
                          _train_correct=np.asarray(train_acc[-1]),
                          _test_correct=np.asarray(test_acc[-1]))
+            if data.n_validation:
+                saved["_validation_correct"] = np.asarray(validation_acc[-1])
             checkpoint.save_epoch(checkpoint_dir, epoch + 1, state, saved,
                                   dict(checkpoint_meta or {}, elapsed_s=elapsed))
     values = {
@@ -428,6 +453,9 @@ def run(
     }
     values["train_accuracy"] = np.stack([np.asarray(a) for a in train_acc], axis=1) / data.n_train
     values["test_accuracy"] = np.stack([np.asarray(a) for a in test_acc], axis=1) / data.n_test
+    if data.n_validation:
+        values["validation_accuracy"] = np.stack(
+            [np.asarray(a) for a in validation_acc], axis=1) / data.n_validation
     values["diverged_at"] = np.asarray(state.diverged_at)
     out = RunRecords(np.concatenate(step_numbers), np.concatenate(epoch_of_step), values)
     _blank_after_divergence(out, steps)
@@ -444,8 +472,9 @@ def _blank_after_divergence(out: RunRecords, steps_per_epoch: int) -> None:
             if name in out:
                 out[name][run, later] = np.nan
         epoch_ends = np.arange(1, out["test_accuracy"].shape[1] + 1) * steps_per_epoch
-        for name in ("train_accuracy", "test_accuracy"):
-            out[name][run, epoch_ends > step] = np.nan
+        for name in ("train_accuracy", "test_accuracy", "validation_accuracy"):
+            if name in out:
+                out[name][run, epoch_ends > step] = np.nan
 
 
 def _describe(progress, records: StepRecord, test_correct: list, n_test: int,

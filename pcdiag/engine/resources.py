@@ -24,8 +24,8 @@ epochs:
   energy_ratio and its temporary (1 more of the per-t half), or in a sweep the stacked,
   padded copy of all units (measured: a depth-32, T=100 sweep of 8 runs peaked at 3.8 times
   its per-t records in numpy allocations, data caches included);
-- data: the padded train and test sets on the device, their float32 host copies and the
-  decoded uint8 files pcdiag.data caches;
+- data: the padded train, validation and test sets on the device, their float32 host
+  copies and the decoded uint8 files pcdiag.data caches;
 - state: parameters and weight-optimizer state (adamw 2 slots, momentum 1) with the step's
   gradients, new parameters and updates (3 more), and the inference working set
   (batch x nodes x 6), each times R;
@@ -77,7 +77,7 @@ class Estimate:
     per_step: int  # host: the per-step records over all runs and epochs (one copy)
     host: int  # host peak: HOST_COPIES copies of the records + energy_ratio
     device_records: int  # one epoch's record buffers of the largest unit
-    data: int  # train + test sets, device and host copies
+    data: int  # train (+ validation) + test sets, device and host copies
     state: int  # parameters, optimizer state, gradients, inference working set x runs
     runs: int
 
@@ -127,10 +127,11 @@ def values_per_step(cfg: Config) -> tuple[int, int]:
 def _data_bytes(cfg: Config) -> int:
     facts = info(cfg.dataset)  # pcdiag.data.registry
     n_test = cfg.test_limit or facts.n_test
-    padded = sum(math.ceil(n / EVAL_CHUNK) * EVAL_CHUNK for n in (cfg.n_train, n_test))
+    splits = (cfg.n_train, cfg.validation_size, n_test)  # validation_size 0: no rows
+    padded = sum(math.ceil(n / EVAL_CHUNK) * EVAL_CHUNK for n in splits)
     row = facts.input_size + 1  # an image and its label
     device = padded * row * FLOAT
-    host = (cfg.n_train + n_test) * row * FLOAT
+    host = sum(splits) * row * FLOAT
     raw = (facts.n_train + facts.n_test) * row  # the decoded uint8 files, both splits
     return device + host + raw
 
@@ -159,7 +160,9 @@ def estimate(units: Sequence[tuple[Config, int]], widest: Config | None = None) 
     logged = max(logged_steps(cfg)[0] for cfg in configs)
     per_t = FLOAT * runs * epochs * logged * t_vals
     per_step = FLOAT * runs * epochs * logged * s_vals
-    accuracies = FLOAT * runs * epochs * 2 + 8 * runs
+    # train and test accuracy, and validation accuracy where a split is held out
+    kinds = 2 + any(cfg.validation_size for cfg in configs)
+    accuracies = FLOAT * runs * epochs * kinds + 8 * runs
     host = HOST_COPIES * (per_t + per_step + accuracies)
     device_records = max(FLOAT * r * logged_steps(cfg)[1] * sum(v)
                          for (cfg, r), v in zip(units, values))

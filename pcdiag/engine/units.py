@@ -29,19 +29,20 @@ from pcdiag.records import RunRecords
 
 
 def load_device_data(config: Config) -> DeviceData:
-    """The train and test sets `config` names, on the device (reuse it across runs)."""
-    train, test = data_module.load(
+    """The train, validation (validation_size > 0) and test sets `config` names, on the
+    device (reuse it across runs)."""
+    train, validation, test = data_module.load_with_validation(
         config.dataset, config.data_dir, config.train_limit, config.test_limit,
-        config.normalisation,
+        config.normalisation, config.validation_size,
     )
     black = data_module.black(config.dataset, config.normalisation)
-    return DeviceData.from_splits(train, test, black)
+    return DeviceData.from_splits(train, test, black, validation)
 
 
 def data_key(config: Config) -> tuple:
     """What decides the data a config loads (units with the same key share it)."""
     return (config.dataset, config.data_dir, config.train_limit, config.test_limit,
-            config.normalisation)
+            config.normalisation, config.validation_size)
 
 
 def checkpoint_identity(runs: list[Config]) -> dict:
