@@ -165,7 +165,8 @@ def combine(parts: Mapping[Any, xr.Dataset], dim: str) -> xr.Dataset:
     for value, part in zip(values, datasets):
         drop = [c for c in part.coords if c not in shared and part[c].ndim == 0]
         stacked.append(part.drop_vars(drop).expand_dims({dim: [value]}))
-    ds = xr.concat(stacked, dim=dim, coords="different", compat="equals",
+    # join="outer" (xarray's default until now, said explicitly): parts padded along layer
+    ds = xr.concat(stacked, dim=dim, coords="different", compat="equals", join="outer",
                    combine_attrs="override")
     ds[dim].attrs = {"long_name": dim.replace("_", " "), "units": "1",
                      "comment": f"swept config field {dim!r}"}
