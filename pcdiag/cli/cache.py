@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jax
 
-from pcdiag.data import _cache_root
+from pcdiag.data import cache_root
 
 
 def use_compilation_cache() -> Path | None:
@@ -17,7 +17,7 @@ def use_compilation_cache() -> Path | None:
     setting = os.environ.get("PCDIAG_XLA_CACHE", "").strip()
     if setting.lower() in ("off", "0", "no", "false"):
         return None
-    folder = Path(setting) if setting else _cache_root() / "xla"
+    folder = Path(setting) if setting else cache_root() / "xla"
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     return folder

@@ -44,7 +44,6 @@ from pcdiag.data.normalise import (
 )
 from pcdiag.data.search import locate, reader
 from pcdiag.data.source import DataError, DownloadError, cache_root
-from pcdiag.data.source import cache_root as _cache_root
 
 # Old names, derived from the registry (pcdiag.data.registry holds the facts).
 DATASETS = tuple(n for n, d in registry.DATASETS.items() if d.reader == "idx")  # IDX sets
@@ -138,6 +137,6 @@ __all__ = [
     "KNOWN_DATASETS", "MIRRORS", "MIRROR_ENV", "N_CLASSES", "N_TRAIN", "NORMALISATION",
     "SHA256", "DataError", "DownloadError", "Split", "black", "cache_root", "holdout", "load",
     "load_with_validation", "locate",
-    "mean_std", "normalisation_note", "read_cifar10", "read_idx", "registry", "_cache_root",
+    "mean_std", "normalisation_note", "read_cifar10", "read_idx", "registry",
     "load_raw",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pcdiag.data import _cache_root
+from pcdiag.data import cache_root
 from pcdiag.speed.log import say
 
 PCX_VERSION = "0.6.3"
@@ -40,7 +40,7 @@ HARNESS_FILES = (PCX_SCRIPT, PCX_VGG_SCRIPT, PCX_REQUIREMENTS)
 def default_pcx_venv() -> Path:
     """Where the PCX venv goes unless told: <user cache>/pcx-venv (the cache folder of
     pcdiag.data: $PCDIAG_CACHE, else $XDG_CACHE_HOME/pcdiag, else ~/.cache/pcdiag)."""
-    return _cache_root() / "pcx-venv"
+    return cache_root() / "pcx-venv"
 
 
 def missing_harness_files() -> list[Path]:
