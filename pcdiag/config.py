@@ -40,13 +40,21 @@ ACTIVATIONS = ("hard_tanh", "tanh", "relu", "leaky_relu", "gelu", "gelu_tanh", "
 OUTPUT_ENERGIES = ("se", "ce")
 #: Must equal the keys of pcdiag.algorithms.ALGORITHMS (a test checks it).
 ALGORITHMS = ("pc", "ipc", "bp", "epc")
+#: What a run learns to do (pcdiag.tasks; must equal the keys of pcdiag.tasks.TASKS):
+#: "classification" clamps the image at x_0 and the one-hot label at the output node;
+#: "generation" clamps the image at the output node and infers a free latent x_0.
+TASKS = ("classification", "generation")
+#: Whether a task's input node x_0 is inferred by the PC algorithms (generation's latent)
+#: rather than clamped (pcdiag.algorithms reads it; bp's autoencoder clamps the image).
+INPUT_FREE = {"classification": False, "generation": True}
 PARAMETERIZATIONS = ("sp", "mupc")
 GAMMA_CONVENTIONS = ("per_sample", "batch_mean")
 STATE_OPTIMIZERS = ("sgd", "momentum", "adam")
 WEIGHT_OPTIMIZERS = ("sgd", "momentum", "adamw")
 DATASETS = tuple(registry.DATASETS)
 #: How images become inputs (pcdiag.data.load): "standardise" = (x/255 - mean) / std of the
-#: data set; "pcx" = (x/255 - 0.5) / 0.5, PCX's torchvision Normalize((0.5,), (0.5,)).
+#: data set; "pcx" = (x/255 - 0.5) / 0.5, PCX's torchvision Normalize((0.5,), (0.5,));
+#: "unit" = x/255, pixels in [0, 1] (PCX's generative benchmarks: ToTensor alone).
 NORMALISATIONS = ("standardise", *FIXED_NORMALISATION)
 #: Weight learning-rate schedules (pcdiag.algorithms.optimizers.weight_schedule).
 LR_SCHEDULES = ("constant", "warmup_cosine")
@@ -64,7 +72,7 @@ def _datasets() -> tuple[str, ...]:
 
 
 def _nets() -> tuple[str, ...]:
-    return tuple(_net_module().NETS)  # the registry can grow (pcdiag.nets.register)
+    return tuple(_tasks_module().NETS)  # the registry can grow (pcdiag.nets.register)
 
 
 def _field(default: Any, role: str, *, choices=None, sweepable: bool = True,
@@ -127,6 +135,9 @@ class Config:
     ``update_epc_params`` (``jax.grad`` of ``epc_energy_fn`` w.r.t. the parameters).
     """
 
+    # task
+    task: str = _field("classification", "program", choices=TASKS, sweepable=False,
+                       omit_default=True)
     # data
     dataset: str = _field(registry.DEFAULT, "data", choices=_datasets)
     data_dir: str | None = _field(None, "data", sweepable=False, affects_results=False,
@@ -146,6 +157,7 @@ class Config:
     augment: bool = _field(False, "program")
     # model
     net: str = _field("mlp", "program", choices=_nets)  # mlp, vgg, resnet (pcdiag.nets)
+    latent_size: int = _field(64, "program", omit_default=True)  # generation: x_0's units
     depth: int = _field(3, "program")
     width: int = _field(128, "program")
     activation: str = _field("hard_tanh", "program", choices=ACTIVATIONS)
@@ -185,6 +197,9 @@ class Config:
     record_inference: bool = _field(True, "program", sweepable=False)
     bp_alignment: bool = _field(False, "program")
     hessian_samples: int = _field(0, "program")
+    # Monte Carlo PC (generation): Gaussian noise of std sqrt(2 gamma_s) * mcpc_noise added to
+    # every state update (Langevin dynamics at temperature mcpc_noise^2); 0: plain PC
+    mcpc_noise: float = _field(0.0, "program", omit_default=True)
     # resources
     memory_limit_gb: float | None = _field(None, "resource", sweepable=False,
                                            affects_results=False)  # None: half the machine
@@ -233,6 +248,12 @@ class Config:
         ``"a,b,..."`` lists one positive weight per layer, layer 1 first.
         """
         return parse_precision(self.layer_precision, self.depth)
+
+    @property
+    def layers(self) -> int:
+        """Weight layers of the network (the Dataset's layer axis): depth, or for
+        generation's bp autoencoder its encoder's and decoder's together (pcdiag.tasks)."""
+        return _tasks_module().task_of(self).layers(self)
 
     @property
     def n_train(self) -> int:
@@ -454,7 +475,33 @@ def _validate(cfg: Config) -> None:
         _fail("hessian_samples", cfg.hessian_samples,
               f"must be <= batch_size ({cfg.batch_size}): samples are taken from the batch")
     _real(cfg, "memory_limit_gb", low=0.0, low_open=True)
-    _net_module().build(cfg)  # the network's own rules (e.g. the depths a family has)
+    _validate_task(cfg)
+    _tasks_module().build_net(cfg)  # the network's own rules (e.g. the depths a family has)
+
+
+def _validate_task(cfg: Config) -> None:
+    _int_at_least(cfg, "latent_size", 1)
+    _real(cfg, "mcpc_noise", low=0.0, low_open=False)
+    if cfg.task != "generation":
+        for name in ("latent_size", "mcpc_noise"):
+            if getattr(cfg, name) != _FIELDS[name].default:
+                _fail(name, getattr(cfg, name), f"applies to task='generation' only, but task "
+                      f"is {cfg.task!r}; set task='generation' or leave {name} at its default "
+                      f"({_FIELDS[name].default})")
+        return
+    rules = (
+        ("output_energy", "se", "the image clamped at the output node is a squared error"),
+        ("nudging", "off", "nudging moves a label target; the image is clamped as it is"),
+        ("bp_alignment", False, "the latent has no backprop counterpart"),
+        ("augment", False, "PCX's generative benchmarks train on the images as they are"),
+    )
+    for name, allowed, why in rules:
+        if getattr(cfg, name) != allowed:
+            _fail(name, getattr(cfg, name), f"must be {allowed!r} with task='generation' "
+                  f"({why}); set {name}={allowed!r}")
+    if cfg.mcpc_noise and cfg.algorithm == "bp":
+        _fail("mcpc_noise", cfg.mcpc_noise, "adds noise to inference, and bp runs none; use "
+              "algorithm='pc' (or 'ipc') for Monte Carlo PC, or mcpc_noise=0 with bp")
 
 
 def _validate_schedule(cfg: Config) -> None:
@@ -490,7 +537,7 @@ def _validate_nudging(cfg: Config) -> None:
               "give one sign per epoch")
 
 
-def _net_module():
-    import pcdiag.nets  # lazily: importing the networks imports jax
+def _tasks_module():
+    import pcdiag.tasks  # lazily: the tasks import the networks, which import jax
 
-    return pcdiag.nets
+    return pcdiag.tasks

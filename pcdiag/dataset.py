@@ -54,7 +54,7 @@ def build(records: RunRecords | Mapping[str, np.ndarray], config: Config,
     if not isinstance(records, RunRecords):
         records = RunRecords.from_arrays(records)
     lead = tuple(sweep)
-    layers = np.arange(1, config.depth + 1)
+    layers = np.arange(1, config.layers + 1)
     data_vars = {}
     for name in VARIABLES:
         if name in records:
@@ -89,13 +89,25 @@ def build(records: RunRecords | Mapping[str, np.ndarray], config: Config,
     return with_run_status(ds)
 
 
-#: What run_status is classified from (a Dataset lacking one of them gets no run_status).
-STATUS_INPUTS = ("diverged_at", "train_loss", "test_accuracy")
+#: What run_status is classified from, per task (a Dataset lacking one of them gets no
+#: run_status).
+STATUS_INPUTS = {
+    "classification": ("diverged_at", "train_loss", "test_accuracy"),
+    "generation": ("diverged_at", "train_loss", "test_mse", "mean_image_mse"),
+}
+
+
+def task_name(ds: xr.Dataset) -> str:
+    """The task that made `ds` (its config's `task`; classification before tasks existed)."""
+    try:
+        return json.loads(ds.attrs["config"]).get("task", "classification")
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return "classification"
 
 
 def with_run_status(ds: xr.Dataset) -> xr.Dataset:
     """`ds` with run_status and run_status_step (re)computed from its recorded data."""
-    if not all(name in ds for name in STATUS_INPUTS):
+    if not all(name in ds for name in STATUS_INPUTS[task_name(ds)]):
         return ds
     status, step = status_module.classify(ds)
     return ds.assign(run_status=status, run_status_step=step)
@@ -116,7 +128,11 @@ def global_attrs(config: Config, sweep: dict[str, list]) -> dict:
     title = (f"pcdiag {kind}: {config.algorithm} on {config.dataset}, depth {config.depth}, "
              f"width {config.width}")
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    task = {} if config.task == "classification" else {"task": config.task}
+    if task:
+        title += f", task {config.task}"
     return {
+        **task,
         "title": title,
         "schema_version": SCHEMA_VERSION,
         "pcdiag_version": __version__,
@@ -170,8 +186,9 @@ def validate(ds: xr.Dataset) -> xr.Dataset:
         )
     sweep = json.loads(ds.attrs.get("sweep", "{}"))
     left_out = set(str(ds.attrs.get(LEFT_OUT, "")).split())  # a figure's lean selection
-    names = [v.name for v in RECORDS if v.required and ("t" in ds.dims or "t" not in v.dims)
-             and v.name not in left_out]
+    task = task_name(ds)
+    names = [v.name for v in RECORDS if v.required_for(task)
+             and ("t" in ds.dims or "t" not in v.dims) and v.name not in left_out]
     for name in names:
         if name not in ds:
             raise SchemaError(f"variable {name!r} missing from the Dataset (schema {version})")

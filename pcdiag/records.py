@@ -40,6 +40,11 @@ class Variable:
     units: str = "1"
     required: bool = False  # validate() insists on it (per-t ones only when t is present)
     derive: Callable[[dict], np.ndarray] | None = None
+    task: str | None = None  # the only task (pcdiag.tasks) that records it; None: every task
+
+    def required_for(self, task: str) -> bool:
+        """Whether validate() insists on it in a Dataset of `task`."""
+        return self.required and self.task in (None, task)
 
 
 def energy_total(energy: np.ndarray) -> np.ndarray:
@@ -79,6 +84,12 @@ RECORDS: tuple[Variable, ...] = (
         "batch mean of per-sample ||dF_i/dx_l||, read at the states of iteration t; "
         "NaN where the node is clamped",
         "step", "pcdiag.algorithms.infer.measure", required=True,
+    ),
+    Variable(
+        "latent_grad_norm", ("step", "t"), "latent gradient norm",
+        "batch mean of per-sample ||dF_i/dx_0||, the free latent's (task generation), read "
+        "at the states of iteration t",
+        "step", "pcdiag.algorithms.infer.measure", task="generation",
     ),
     Variable(
         "weight_grad_norm", ("step", "layer"), "weight gradient norm",
@@ -127,19 +138,38 @@ RECORDS: tuple[Variable, ...] = (
     Variable(
         "train_accuracy", ("epoch",), "train accuracy",
         "fraction of the training set the feedforward prediction classifies correctly",
-        "epoch", "pcdiag.engine.loop.run", required=True,
+        "epoch", "pcdiag.engine.loop.run", required=True, task="classification",
     ),
     Variable(
         "test_accuracy", ("epoch",), "test accuracy",
         "fraction of the test set the feedforward prediction classifies correctly",
-        "epoch", "pcdiag.engine.loop.run", required=True,
+        "epoch", "pcdiag.engine.loop.run", required=True, task="classification",
     ),
     Variable(
         "validation_accuracy", ("epoch",), "validation accuracy",
         "fraction of the validation split the feedforward prediction classifies correctly "
         "(evaluated as the test set): the last validation_size examples of the official "
         "training file, held out of training; present only when validation_size > 0",
-        "epoch", "pcdiag.engine.loop.run",
+        "epoch", "pcdiag.engine.loop.run", task="classification",
+    ),
+    Variable(
+        "test_mse", ("epoch",), "test reconstruction MSE",
+        "per-pixel mean of (x_hat - x)^2 over the test set, x_hat the decoder's feedforward "
+        "output from the latent inferred with the weights fixed (T state steps from 0, as in "
+        "training: PCX's eval_on_batch); bp: the autoencoder's output",
+        "epoch", "pcdiag.engine.evaluate.squared_errors", required=True, task="generation",
+    ),
+    Variable(
+        "validation_mse", ("epoch",), "validation reconstruction MSE",
+        "test_mse's measure on the validation split (the last validation_size examples of "
+        "the official training file, held out); present only when validation_size > 0",
+        "epoch", "pcdiag.engine.evaluate.squared_errors", task="generation",
+    ),
+    Variable(
+        "mean_image_mse", (), "mean-image MSE",
+        "per-pixel MSE on the test set of the trivial predictor: the mean training image for "
+        "every image (the scale of test_mse, its 'chance')",
+        "run", "pcdiag.engine.evaluate.mean_image_mse", required=True, task="generation",
     ),
     Variable(
         "diverged_at", (), "diverged at step",

@@ -137,17 +137,24 @@ def classify(ds: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
     epoch_of_step = ds["epoch_of_step"].values if "epoch_of_step" in ds.coords else None
     diverged = ds["diverged_at"].values.reshape(shape)
     loss = ds["train_loss"].transpose(*lead, "step").values
-    acc = ds["test_accuracy"].transpose(*lead, "epoch").values
+    generation = "test_mse" in ds and "test_accuracy" not in ds
+    if generation:  # skill over the mean image: 0 at "chance", 1 for a perfect reconstruction
+        mse = ds["test_mse"].transpose(*lead, "epoch").values
+        trivial = ds["mean_image_mse"].transpose(*lead).values[..., None]
+        acc = 1 - mse / trivial
+    else:
+        acc = ds["test_accuracy"].transpose(*lead, "epoch").values
     energy = (ds["energy_total"].transpose(*lead, "step", "t").values
               if "energy_total" in ds and "t" in ds["energy_total"].dims else None)
-    kinds = output_energies(ds, lead, shape)
+    # generation's loss (a reconstruction's squared error) is judged against its start
+    kinds = np.full(shape, None, object) if generation else output_energies(ds, lead, shape)
     status = np.zeros(shape, np.int8)
     at = np.full(shape, -1, np.int64)
     for index in np.ndindex(*shape):
         status[index], at[index] = classify_run(
             int(diverged[index]), loss[index], acc[index],
             None if energy is None else energy[index], steps, epoch_of_step,
-            output_energy=kinds[index])
+            output_energy=kinds[index], chance=0.0 if generation else 1 / N_CLASSES)
     coords = {d: ds[d] for d in lead}
     return (xr.DataArray(status, coords, lead, attrs=attrs(energy is not None)),
             xr.DataArray(at, coords, lead, attrs={"long_name": "run status step",
@@ -188,16 +195,19 @@ def attrs(energy: bool = True) -> dict:
 def classify_run(diverged_at: int, loss: np.ndarray, accuracy: np.ndarray,
                  energy_total: np.ndarray | None, steps: np.ndarray,
                  epoch_of_step: np.ndarray | None = None, *,
-                 output_energy: str | None = None) -> tuple[int, int]:
+                 output_energy: str | None = None,
+                 chance: float = 1 / N_CLASSES) -> tuple[int, int]:
     """One run's (status, step): loss (step,), accuracy (epoch,), energy_total (step, t);
-    output_energy "ce" or "se" (None: unknown, the loss is judged against its start)."""
+    output_energy "ce" or "se" (None: unknown, the loss is judged against its start);
+    `chance` the accuracy of a guess (generation: its skill 1 - test_mse / mean_image_mse,
+    chance 0, the mean image)."""
     if diverged_at >= 0:
         return DIVERGED, diverged_at
     if energy_total is not None:
         first = unstable_from(energy_total)
         if first is not None:
             return UNSTABLE, int(steps[first])
-    first = collapsed_from(loss, accuracy, epoch_of_step, output_energy)
+    first = collapsed_from(loss, accuracy, epoch_of_step, output_energy, chance)
     if first is not None:
         return COLLAPSED, int(steps[first])
     return OK, -1
@@ -256,13 +266,13 @@ def window_medians(loss: np.ndarray) -> np.ndarray:
 
 def collapsed_from(loss: np.ndarray, accuracy: np.ndarray,
                    epoch_of_step: np.ndarray | None = None,
-                   output_energy: str | None = None) -> int | None:
+                   output_energy: str | None = None,
+                   chance: float = 1 / N_CLASSES) -> int | None:
     """Index of the logged step where the run collapsed, or None when it did not."""
     loss = np.asarray(loss, np.float64)
     n = len(loss)
     accuracy = np.asarray(accuracy, np.float64)
     final = accuracy[-1] if accuracy.size else np.nan
-    chance = 1 / N_CLASSES
     if n and np.isfinite(loss).all():
         medians = window_medians(loss)
         ref = reference_loss(output_energy, loss)

@@ -346,7 +346,7 @@ def test_console_script_trains_on_real_fashion_mnist(tmp_path):
         assert "steps/s" in result.stdout and str(out) in result.stdout
         if name == "first.nc":
             cached = sorted(p.name.split("-")[0] for p in cache.iterdir())
-            assert {"jit__chunk", "jit__correct", "jit_init_state"} <= set(cached), cached
+            assert {"jit__chunk", "jit__evaluate", "jit_init_state"} <= set(cached), cached
         runs.append(without_volatile(pcdiag.open_dataset(out)))
     assert float(runs[0]["test_accuracy"][-1]) > 0.5
     xr.testing.assert_identical(runs[0], runs[1])

@@ -254,7 +254,7 @@ def test_batch_mean_at_gamma_times_b_is_per_sample_at_gamma(real_batch):
     batch_mean = relax(batch_prog, params, x0, y, 0.1 * BATCH)
     for a, b in zip(per_sample[0], batch_mean[0]):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
-    for a, b in zip(per_sample[1], batch_mean[1]):  # energies and gradient norms per t
+    for a, b in zip(per_sample[1][:2], batch_mean[1][:2]):  # energies and gradient norms per t
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
     # and at the same gamma the two differ
     slow = relax(batch_prog, params, x0, y, 0.1)

@@ -9,8 +9,9 @@ import xarray as xr
 import pcdiag
 from pcdiag import Config, ConfigError
 from pcdiag import data as data_module
+from pcdiag.algorithms import Program
 from pcdiag.engine import resources
-from pcdiag.engine.loop import _correct
+from pcdiag.engine.loop import _evaluate
 from pcdiag.measures import best_setting
 from tests._tiny import SHORT
 from tests._tolerance import assert_runs_close
@@ -62,7 +63,8 @@ def test_recorded_validation_accuracy_is_the_evaluation_of_the_trained_net(held_
     params = trained.run(0)
     data = pcdiag.load_device_data(CONFIG)
     # the loop's own evaluation code on the held-out rows: exactly the recorded count
-    count = int(np.sum(_correct(params, data.x_validation, data.y_validation, trained.net)))
+    prog = Program.from_config(trained.config)
+    count = int(np.sum(_evaluate(params, None, data.x_validation, data.y_validation, prog)))
     assert count / HELD_OUT == recorded
     # a direct forward pass over the 256 images alone: another compiled program, whose logits
     # may differ from the loop's by float32 rounding (~1e-6 relative); a prediction changes

@@ -28,6 +28,13 @@ from pcdiag.records import StepRecord
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (PC, IPC, BP, EPC)}
 
 
+def algorithm_for(prog: Program) -> Algorithm:
+    """The algorithm `prog` runs, for its task: with the input node free where the task
+    infers it (`Program.input_free`: generation's latent)."""
+    algorithm = ALGORITHMS[prog.algorithm]
+    return algorithm.with_free_input if prog.input_free else algorithm
+
+
 def records_energy(prog: Program) -> bool:
     """Whether a step of `prog` records per-t energies."""
     return prog.record_inference and ALGORITHMS[prog.algorithm].infers
@@ -43,14 +50,18 @@ def init_state(prog: Program, hyper: Hyper, key: jax.Array) -> TrainState:
 def train_step(
     prog: Program, hyper: Hyper, state: TrainState, x0: jax.Array, y: jax.Array, record: bool
 ) -> tuple[TrainState, StepRecord | None]:
-    """One weight update on a batch (x0 inputs, y one-hot targets)."""
-    params, opt_state, finite, out = ALGORITHMS[prog.algorithm].step(
-        prog, hyper, state.params, state.opt_state, x0, y, record
+    """One weight update on a batch (x0 inputs, y the targets the output node is clamped
+    to: one-hot labels, or images for generation). With `mcpc_noise` the step's inference
+    draws its noise from a key folded from the run's key and its step number."""
+    key = (jax.random.fold_in(jax.random.fold_in(state.key, state.step), 1) if prog.mcpc_noise
+           else None)  # a stream apart from augment's fold_in(key, step)
+    params, opt_state, finite, out = algorithm_for(prog).step(
+        prog, hyper, state.params, state.opt_state, x0, y, record, key
     )
     first_bad = (state.diverged_at < 0) & ~finite
     diverged_at = jnp.where(first_bad, state.step, state.diverged_at)
     return TrainState(params, opt_state, state.key, state.step + 1, diverged_at), out
 
 
-__all__ = ["ALGORITHMS", "Algorithm", "Hyper", "Program", "TrainState", "init_state",
-           "records_energy", "train_step", "weight_optimizer"]
+__all__ = ["ALGORITHMS", "Algorithm", "Hyper", "Program", "TrainState", "algorithm_for",
+           "init_state", "records_energy", "train_step", "weight_optimizer"]

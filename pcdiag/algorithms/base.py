@@ -25,7 +25,8 @@ import jax.numpy as jnp
 from pcdiag import config as config_facts
 from pcdiag.config import Config, parse_precision
 from pcdiag.energy import layer_energies, output_loss
-from pcdiag.nets import Net, Params, build
+from pcdiag.nets import Net, Params
+from pcdiag.tasks import build_net
 
 #: The Program's settings besides `net` (which holds the built network, not its name).
 SETTINGS = tuple(name for name in config_facts.program_fields() if name != "net")
@@ -43,11 +44,17 @@ class _ProgramBase:
         values = {name: getattr(cfg, name) for name in SETTINGS}
         if cfg.lr_schedule_steps is not None:  # None steps filled in from the run's length
             values["lr_warmup_steps"], values["lr_decay_steps"] = cfg.lr_schedule_steps
-        return cls(build(cfg), **values)
+        return cls(build_net(cfg), **values)
 
     @property
     def precision(self) -> tuple[float, ...] | None:
         return parse_precision(self.layer_precision, self.net.depth)
+
+    @property
+    def input_free(self) -> bool:
+        """Whether inference moves the input node x_0 too (generation's latent): then the
+        free states are (x_0, x_1, ..., x_{L-1}), x_0 first."""
+        return config_facts.INPUT_FREE[self.task] and self.algorithm != "bp"
 
 
 Program = dataclasses.make_dataclass(
@@ -83,7 +90,10 @@ class TrainState(NamedTuple):
 
 
 def energies(prog, params, x0, states, y, mu1=None) -> jax.Array:
-    """Per-layer energies summed over the batch, shape (L,)."""
+    """Per-layer energies summed over the batch, shape (L,). Where the input node is free
+    (`Program.input_free`), `states` starts with it and `x0` and `mu1` are not read."""
+    if prog.input_free:
+        x0, states, mu1 = states[0], states[1:], None
     return layer_energies(params, x0, states, y, prog.net, prog.output_energy, mu1=mu1,
                           precision=prog.precision, batch_sum=True)
 

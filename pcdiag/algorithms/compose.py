@@ -25,14 +25,16 @@ place weight gradients are scaled) and builds its record with pcdiag.algorithms.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 import jax
 
 from pcdiag.algorithms import nudging
-from pcdiag.algorithms.free import FreeVariables
-from pcdiag.algorithms.initialise import StateInit, Variables
+from pcdiag.algorithms.free import FreeVariables, with_input
+from pcdiag.algorithms.initialise import StateInit, Variables, zero_init
 
 
 class Batch(NamedTuple):
@@ -46,6 +48,7 @@ class Batch(NamedTuple):
     states0: Variables | None = None  # the states as `init` sets them
     u0: jax.Array | None = None  # the output's prediction from states0 (the record's loss)
     record_t: bool = False  # whether this step records per-t energies
+    key: jax.Array | None = None  # the step's random key where inference is noisy (mcpc)
 
 
 class WeightRule(Protocol):
@@ -71,9 +74,19 @@ class Algorithm:
         """Runs inference, so it records per-t energies (bp does not)."""
         return self.free is not None
 
-    def step(self, prog, hyper, params, opt_state, x0, y, record: bool) -> tuple[Any, ...]:
-        batch = prepare(self, prog, hyper, params, x0, y, record)
+    def step(self, prog, hyper, params, opt_state, x0, y, record: bool,
+             key: jax.Array | None = None) -> tuple[Any, ...]:
+        batch = prepare(self, prog, hyper, params, x0, y, record)._replace(key=key)
         return self.learn(self, prog, hyper, params, opt_state, batch, record)
+
+    @functools.cached_property
+    def with_free_input(self) -> Algorithm:
+        """This algorithm with the input node x_0 free (generation): x_0 joins the free
+        variables, first (`free.with_input`), and every free node starts at 0 (`zero_init`,
+        PCX's decoders). An algorithm without inference is returned as it is."""
+        if not self.infers:
+            return self
+        return dataclasses.replace(self, free=with_input(self.free), init=zero_init)
 
 
 def prepare(algorithm: Algorithm, prog, hyper, params, x0, y, record: bool) -> Batch:

@@ -5,6 +5,7 @@ predictive coding networks")."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,3 +43,18 @@ STATES = FreeVariables("states", lambda states0: states0,
                        lambda params, mu1, z, net: z, is_states=True)
 ERRORS = FreeVariables("errors", lambda states0: jax.tree_util.tree_map(jnp.zeros_like, states0),
                        states_from_errors)
+
+
+@functools.cache
+def with_input(free: FreeVariables) -> FreeVariables:
+    """`free` with the input node x_0 as one more free variable, first (generation's latent,
+    moved as itself): z = (x_0, *z') and the states (x_0, *free.to_states(z')), node 1's
+    prediction computed from the current x_0."""
+
+    def initial(states0: Variables) -> Variables:
+        return (states0[0], *free.initial(states0[1:]))
+
+    def to_states(params: Params, mu1: jax.Array, z: Variables, net: Net) -> Variables:
+        return (z[0], *free.to_states(params, net.predict(params, 1, z[0]), z[1:], net))
+
+    return FreeVariables(f"input+{free.name}", initial, to_states, free.is_states)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 
 from pcdiag.nets.base import Net, Params
 
@@ -24,3 +25,11 @@ def forward_init(params: Params, mu1: jax.Array, net: Net) -> Variables:
         states.append(x)
         x = net.predict(params, layer, x)
     return tuple(states)
+
+
+def zero_init(params: Params, mu1: jax.Array, net: Net) -> Variables:
+    """Every free node at 0, the input node x_0 included and first (generation's latent;
+    PCX's "to_zero" init of its decoders); `mu1` gives only the batch size."""
+    size = mu1.shape[0]
+    shapes = (net.input_shape, *net.node_shapes[:-1])
+    return tuple(jnp.zeros((size, *shape), mu1.dtype) for shape in shapes)

@@ -40,7 +40,12 @@ def incremental(algorithm, prog, hyper, params, opt_state, batch, record):
         s_updates, s_state = optimizer.update(s_grads, s_state, states)
         states = optax.apply_updates(states, s_updates)
         p, w_state, _, grads = weight_update(prog, hyper, p, w_state, grads)
-        out = jnp.stack(measure(per_layer, s_grads, size)) if batch.record_t else None
+        out = None
+        if batch.record_t:  # (2, L); the latent's norm apart where x_0 is free
+            measured = measure(per_layer, s_grads, size)
+            out = jnp.stack(measured[:2])
+            if measured.latent_grad_norm is not None:
+                out = (out, measured.latent_grad_norm)
         return (p, w_state, states, s_state, finite & jnp.isfinite(total), grads), out
 
     zero_grads = jax.tree_util.tree_map(jnp.zeros_like, params)
@@ -48,7 +53,10 @@ def incremental(algorithm, prog, hyper, params, opt_state, batch, record):
     carry = (params, opt_state, states0, optimizer.init(states0), jnp.array(True), zero_grads)
     carry, stacked = jax.lax.scan(step, carry, None, length=prog.inference_steps)
     new_params, opt_state, states, _, finite, grads = carry
-    inference = InferenceRecord(stacked[:, 0], stacked[:, 1]) if batch.record_t else None
+    inference = None
+    if batch.record_t:
+        stacked, latent = stacked if isinstance(stacked, tuple) else (stacked, None)
+        inference = InferenceRecord(stacked[:, 0], stacked[:, 1], latent)
     final = None
     if batch.record_t:  # t = T: after the last update
         (total, per_layer), s_grads = jax.value_and_grad(
@@ -62,7 +70,7 @@ def incremental(algorithm, prog, hyper, params, opt_state, batch, record):
         return new_params, opt_state, finite, None
     change = jax.tree_util.tree_map(jnp.subtract, new_params, params)  # T updates in all
     out = inference_record(prog, algorithm, inference, final, grads, new_params, change, params,
-                           batch)
+                           batch, states[0] if prog.input_free else None)
     return new_params, opt_state, finite, out
 
 

@@ -69,7 +69,7 @@ class AfterInference:
             return jnp.sum(per_layer), per_layer
 
         z, inference, finite = infer(energy_fn, free.initial(batch.states0), hyper.gamma, prog,
-                                     batch.record_t, size)
+                                     batch.record_t, size, batch.key)
         states = free.to_states(params, batch.mu1, z, prog.net)
         total, per_layer, grads, state_grads = self.gradient(prog, free, params, batch, z,
                                                              states)
@@ -86,7 +86,7 @@ class AfterInference:
                 _, z_grads = jax.value_and_grad(energy_fn, has_aux=True)(z)
             final = measure(per_layer, z_grads, size)
         out = inference_record(prog, algorithm, inference, final, grads, new_params, change,
-                               params, batch)
+                               params, batch, states[0] if prog.input_free else None)
         return new_params, opt_state, finite, out
 
 

@@ -15,22 +15,31 @@ from pcdiag.nets.base import cosines, layer_norms
 from pcdiag.records import STEP_FIELDS, StepRecord
 
 
-def join(first: InferenceRecord, last: InferenceRecord) -> tuple[jax.Array, jax.Array]:
-    """Stack the records for t = 0..T-1 and the one for t = T into (T+1, L) arrays."""
-    energy = jnp.concatenate([first.energy, last.energy[None]])
-    grad_norm = jnp.concatenate([first.state_grad_norm, last.state_grad_norm[None]])
-    return energy, grad_norm
+def join(first: InferenceRecord, last: InferenceRecord) -> InferenceRecord:
+    """Stack the records for t = 0..T-1 and the one for t = T into (T+1, L) arrays ((T+1,)
+    for the latent's)."""
+    return InferenceRecord(*(None if a is None else jnp.concatenate([a, b[None]])
+                             for a, b in zip(first, last)))
+
+
+def reconstruction_loss(prog, params, latent: jax.Array, target: jax.Array) -> jax.Array:
+    """Batch-mean output energy of the decoder's feedforward output from `latent` (the
+    record's train_loss where the input node is free: how well the inferred latent
+    reconstructs the training batch)."""
+    return jnp.mean(output_loss(prog.net.forward(params, latent)[-1], target,
+                                prog.output_energy))
 
 
 def step_record(prog, energy, grad_norm, grads, new_params, change, old_params, loss, x0, y,
-                bp_cosine=None, hessian=None) -> StepRecord:
+                bp_cosine=None, hessian=None, latent_grad_norm=None) -> StepRecord:
     """A StepRecord from a step's pieces (None for a record that is off; `hessian`: the pair
     (condition number, lambda_max) of `hessian_probe`)."""
     if prog.bp_alignment and bp_cosine is None:
         bp_grads = jax.grad(output_loss_of, argnums=1)(prog, old_params, x0, y)
         bp_cosine = cosines(grads, bp_grads)
     weight_grad_norm, weight_norm, update_norm = layer_norms(grads, new_params, change)
-    values = dict(energy=energy, state_grad_norm=grad_norm, weight_grad_norm=weight_grad_norm,
+    values = dict(energy=energy, state_grad_norm=grad_norm, latent_grad_norm=latent_grad_norm,
+                  weight_grad_norm=weight_grad_norm,
                   weight_norm=weight_norm, update_norm=update_norm, train_loss=loss,
                   bp_cosine=bp_cosine if prog.bp_alignment else None,
                   hessian_condition=hessian[0] if prog.hessian_samples else None,
@@ -39,19 +48,22 @@ def step_record(prog, energy, grad_norm, grads, new_params, change, old_params, 
 
 
 def inference_record(prog, algorithm, inference, final, grads, new_params, change, params,
-                     batch) -> StepRecord:
+                     batch, latent=None) -> StepRecord:
     """The StepRecord of a step that ran inference (pc, epc, ipc): per-t records (t = 0..T-1
     from `inference`, t = T from `final`, both None when per-t recording is off) and the
-    per-step ones (the loss of the output's prediction `batch.u0`, at the old weights)."""
-    energy = grad_norm = None
-    if final is not None:
-        energy, grad_norm = join(inference, final)
-    loss = jnp.mean(output_loss(batch.u0, batch.y, prog.output_energy))
+    per-step ones (the loss of the output's prediction `batch.u0`, at the old weights; where
+    the input node is free, of the decoder's output from the inferred `latent`)."""
+    joined = InferenceRecord(None, None) if final is None else join(inference, final)
+    energy, grad_norm, latent_grad_norm = joined
+    if latent is not None:
+        loss = reconstruction_loss(prog, params, latent, batch.y)
+    else:
+        loss = jnp.mean(output_loss(batch.u0, batch.y, prog.output_energy))
     hessian = None
     if prog.hessian_samples:
         hessian = hessian_probe(prog, algorithm, params, batch.x0, batch.y, batch.mu1)
     return step_record(prog, energy, grad_norm, grads, new_params, change, params, loss,
-                       batch.x0, batch.y, hessian=hessian)
+                       batch.x0, batch.y, hessian=hessian, latent_grad_norm=latent_grad_norm)
 
 
 def hessian_probe(prog, algorithm, params, x0, y, mu1) -> tuple[jax.Array, jax.Array]:

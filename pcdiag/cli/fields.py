@@ -29,6 +29,7 @@ from pcdiag.config import (
     nullable,
 )
 from pcdiag.dataset import config_of
+from pcdiag.tasks import TASKS
 
 NONE_WORDS = ("none", "null")
 
@@ -168,7 +169,8 @@ def join_negative_values(argv: list[str]) -> list[str]:
 
 
 def config_values(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    """Merged config fields (--from < --config < flags) and a description of where from."""
+    """Merged config fields (the task's defaults < --from < --config < flags) and a
+    description of where from."""
     values: dict[str, Any] = {}
     if args.from_run is not None:
         run = pcdiag.open_dataset(args.from_run)
@@ -179,6 +181,11 @@ def config_values(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     if args.config_file is not None:
         values.update(read_toml(args.config_file))
     values.update(explicit_fields(args))
+    # a task's own defaults (pcdiag.tasks: --task generation starts from PCX's decoder
+    # recipe) sit below everything given
+    task = TASKS.get(values.get("task"))
+    if task is not None and task.defaults:
+        values = {**task.defaults, **values}
     # Values from --from are a valid config and flags are typed by argparse: unknown keys
     # and wrong types can only come from the TOML file, so it names the source.
     source = str(args.config_file) if args.config_file is not None else "command line"

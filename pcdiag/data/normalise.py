@@ -10,7 +10,8 @@ from pcdiag.data.source import DataError
 
 #: (mean, std) after /255 of each normalisation other than "standardise" (the data set's own):
 #: "pcx" is torchvision's Normalize((0.5,), (0.5,)) of PCX's scripts: 0 -> -1, 255 -> 1.
-FIXED_NORMALISATION = {"pcx": (0.5, 0.5)}
+#: "unit" is x / 255 alone (pixels in [0, 1]), PCX's generative benchmarks (ToTensor).
+FIXED_NORMALISATION = {"pcx": (0.5, 0.5), "unit": (0.0, 1.0)}
 #: Each data set's own (mean, std) after /255 (per channel (R, G, B) for CIFAR-10).
 NORMALISATION = {name: (d.mean, d.std) for name, d in DATASETS.items()}
 

@@ -37,7 +37,9 @@ from pcdiag.algorithms import (
 )
 from pcdiag.algorithms.nudging import epoch_hyper
 from pcdiag.engine import checkpoint
+from pcdiag.engine.evaluate import EVALUATIONS, mean_image_mse
 from pcdiag.records import RunRecords, StepRecord
+from pcdiag.tasks import task_of
 
 EVAL_CHUNK = 1000
 CHUNKS_PER_EPOCH = 20
@@ -112,19 +114,14 @@ class Timing:
     eval_s: list[float] = field(default_factory=list)  # of train_s: the end-of-epoch accuracy
 
 
-def _correct(params, images, labels, net):
-    """How many rows of each EVAL_CHUNK-row chunk the feedforward prediction classifies right
-    (padding rows: label -1), shape (chunks,).
+def _evaluate(params, hyper, images, labels, prog):
+    """Each EVAL_CHUNK-row chunk's sum of the task's evaluation (pcdiag.engine.evaluate:
+    correct counts, or squared errors), shape (chunks,); padding rows: label -1.
 
-    Counts, not fractions: dividing on the host keeps a run's accuracy bit-equal whether it
+    Sums, not fractions: dividing on the host keeps a run's score bit-equal whether it
     trains alone or inside a vmapped sweep."""
-
-    def correct(chunk):
-        x, y = chunk
-        return jnp.sum(jnp.argmax(net.forward(params, x)[-1], axis=-1) == y)
-
     chunks = (images.reshape(-1, EVAL_CHUNK, *images.shape[1:]), labels.reshape(-1, EVAL_CHUNK))
-    return jax.lax.map(correct, chunks)
+    return EVALUATIONS[prog.task](prog, hyper, params, *chunks)
 
 
 def epoch_order(state: TrainState, *, n_train: int, steps: int, batch: int,
@@ -144,7 +141,7 @@ def record_layout(prog: Program) -> list[tuple[str, tuple[int, ...]]]:
     hyper = Hyper(*[f32] * len(Hyper._fields))
     key = jax.ShapeDtypeStruct((2,), jnp.uint32)
     x = jax.ShapeDtypeStruct((prog.batch_size, *prog.net.input_shape), jnp.float32)
-    y = jax.ShapeDtypeStruct((prog.batch_size, prog.net.classes), jnp.float32)
+    y = jax.ShapeDtypeStruct((prog.batch_size, *prog.net.node_shapes[-1]), jnp.float32)
 
     def logged_step(hyper, key, x, y):
         return train_step(prog, hyper, init_state(prog, hyper, key), x, y, True)[1]
@@ -199,15 +196,15 @@ def _chunk(prog: Program, guarded: bool, length: int, state, hyper, x, y, order,
     `augment`; border `black`) with a key folded from the run's key and its step number."""
     order = jax.lax.dynamic_slice_in_dim(order, start, length)
     k = prog.log_every
-    n_out = prog.net.classes
+    task = task_of(prog)
 
     def one(state, idx, pos, record):
         def real(s):
-            target = jax.nn.one_hot(y[idx], n_out, dtype=x.dtype)
             batch = x[idx]
             if prog.augment:  # static: without it the program is unchanged
                 batch = augment(jax.random.fold_in(s.key, s.step), batch,
                                 0.0 if black is None else black)
+            batch, target = task.batch(prog, batch, y[idx])
             return train_step(prog, hyper, s, batch, target, record)
 
         if not guarded:
@@ -254,8 +251,8 @@ class Compiled:
     def __post_init__(self):
         prog = self.prog
         self.init = self._jit(jax.vmap(partial(init_state, prog)), "rr", "r")
-        self.correct = self._jit(
-            jax.vmap(partial(_correct, net=prog.net), in_axes=(0, None, None)), "r..", "r")
+        self.evaluate = self._jit(
+            jax.vmap(partial(_evaluate, prog=prog), in_axes=(0, 0, None, None)), "rr..", "r")
         self.layout = record_layout(prog)
 
     def _jit(self, fn, args: str, out: str, **kwargs):
@@ -370,11 +367,16 @@ def run(
     padded = math.ceil(steps / length) * length
     shape = jax.eval_shape(fns.init, hyper, keys)
     order_shape = jax.ShapeDtypeStruct((len(keys), padded, prog.batch_size), jnp.int32)
-    init, order_fn, chunk, correct = _compile_together([
+    task = task_of(prog)
+    # the evaluation's rows: training rows (where the task evaluates them), then the
+    # validation rows, then the test rows, in chunks of EVAL_CHUNK
+    eval_from = 0 if "train" in task.score.splits else data.train_rows
+    x_eval, y_eval = (x, y) if eval_from == 0 else (x[eval_from:], y[eval_from:])
+    init, order_fn, chunk, evaluate = _compile_together([
         lambda: fns.executable("init", hyper, keys),
         lambda: fns.order(shape, data.n_train, steps, prog.batch_size, padded),
         lambda: fns.chunk(length, guarded, shape, hyper, data, order_shape),
-        lambda: fns.executable("correct", shape.params, x, y),
+        lambda: fns.executable("evaluate", shape.params, hyper, x_eval, y_eval),
     ])
     state = init(hyper, keys)
     restored = None
@@ -388,11 +390,14 @@ def run(
                for b in bounds]
     jax.block_until_ready((state, scalars))
     timing.compile_s = time.perf_counter() - start
-    logged, step_numbers, epoch_of_step, train_acc, test_acc = [], [], [], [], []
-    validation_acc = []  # stays empty without a validation split
-    # the evaluation's chunks: training rows, then validation rows, then test rows
-    val_from = data.train_rows // EVAL_CHUNK
-    test_from = (data.train_rows + data.validation_rows) // EVAL_CHUNK
+    logged, step_numbers, epoch_of_step = [], [], []
+    splits = {"train": (0, data.train_rows, data.n_train),
+              "validation": (data.train_rows, data.train_rows + data.validation_rows,
+                             data.n_validation),
+              "test": (data.train_rows + data.validation_rows, None, data.n_test)}
+    evaluated = [name for name in splits if (name in task.score.splits or name == "validation")
+                 and splits[name][2]]  # validation: where there is a split
+    sums = {name: [] for name in evaluated}  # per epoch, (runs,) sums of the evaluation
     first, elapsed = 0, timing.compile_s
     if restored is not None:
         first, elapsed = restored.epochs_done, restored.elapsed_s + timing.compile_s
@@ -400,10 +405,8 @@ def run(
             logged.append(StepRecord(**{name: done.get(name) for name in StepRecord._fields}))
             step_numbers.append(done["_step"])
             epoch_of_step.append(done["_epoch_of_step"])
-            train_acc.append(done["_train_correct"])
-            test_acc.append(done["_test_correct"])
-            if data.n_validation:
-                validation_acc.append(done["_validation_correct"])
+            for name in evaluated:
+                sums[name].append(done[f"_{name}_correct"])
         if progress is not None:
             progress.update(first * steps * len(keys))
     for epoch in range(first, epochs):
@@ -419,14 +422,16 @@ def run(
                 progress.update(n_valid * len(keys))
                 last = (n_valid - 1) // prog.log_every  # the last real logged step
                 _describe(progress, unpack(np.asarray(records[:1, last : last + 1]), layout),
-                          test_acc, data.n_test, records_energy(prog))
+                          sums["test"], data.n_test * task.per_example(prog.net), task.score.name,
+                          records_energy(prog))
         jax.block_until_ready(state)
         trained = time.perf_counter()
-        counts = np.asarray(correct(state.params, x, y))  # (runs, chunks)
-        train_acc.append(counts[:, :val_from].sum(axis=1))
-        test_acc.append(counts[:, test_from:].sum(axis=1))
-        if data.n_validation:
-            validation_acc.append(counts[:, val_from:test_from].sum(axis=1))
+        chunk_sums = np.asarray(evaluate(state.params, hyper, x_eval, y_eval))  # (runs, chunks)
+        for name in evaluated:
+            begin, end, _ = splits[name]
+            rows = slice((begin - eval_from) // EVAL_CHUNK,
+                         None if end is None else (end - eval_from) // EVAL_CHUNK)
+            sums[name].append(chunk_sums[:, rows].sum(axis=1))
         timing.train_s.append(time.perf_counter() - start)
         timing.eval_s.append(time.perf_counter() - trained)
         records = unpack(np.concatenate(pieces, axis=1), layout)
@@ -439,11 +444,8 @@ def run(
             elapsed += timing.train_s[-1]
             saved = {name: getattr(logged[-1], name) for name in StepRecord._fields
                      if getattr(logged[-1], name) is not None}
-            saved.update(_step=step_numbers[-1], _epoch_of_step=epoch_of_step[-1],
-                         _train_correct=np.asarray(train_acc[-1]),
-                         _test_correct=np.asarray(test_acc[-1]))
-            if data.n_validation:
-                saved["_validation_correct"] = np.asarray(validation_acc[-1])
+            saved.update(_step=step_numbers[-1], _epoch_of_step=epoch_of_step[-1])
+            saved.update({f"_{name}_correct": np.asarray(sums[name][-1]) for name in evaluated})
             checkpoint.save_epoch(checkpoint_dir, epoch + 1, state, saved,
                                   dict(checkpoint_meta or {}, elapsed_s=elapsed))
     values = {
@@ -451,11 +453,14 @@ def run(
         for name in StepRecord._fields
         if getattr(logged[0], name) is not None
     }
-    values["train_accuracy"] = np.stack([np.asarray(a) for a in train_acc], axis=1) / data.n_train
-    values["test_accuracy"] = np.stack([np.asarray(a) for a in test_acc], axis=1) / data.n_test
-    if data.n_validation:
-        values["validation_accuracy"] = np.stack(
-            [np.asarray(a) for a in validation_acc], axis=1) / data.n_validation
+    per_example = task.per_example(prog.net)
+    for name in evaluated:
+        values[f"{name}_{task.score.name}"] = np.stack(
+            [np.asarray(a) for a in sums[name]], axis=1) / (splits[name][2] * per_example)
+    if prog.task == "generation":
+        n_train = data.n_train
+        trivial = mean_image_mse(data.x_train[:n_train], data.x_test[: data.n_test])
+        values["mean_image_mse"] = np.full(len(keys), trivial)
     values["diverged_at"] = np.asarray(state.diverged_at)
     out = RunRecords(np.concatenate(step_numbers), np.concatenate(epoch_of_step), values)
     _blank_after_divergence(out, steps)
@@ -471,20 +476,24 @@ def _blank_after_divergence(out: RunRecords, steps_per_epoch: int) -> None:
         for name in StepRecord._fields:
             if name in out:
                 out[name][run, later] = np.nan
-        epoch_ends = np.arange(1, out["test_accuracy"].shape[1] + 1) * steps_per_epoch
-        for name in ("train_accuracy", "test_accuracy", "validation_accuracy"):
+        epoch_ends = None
+        for name in ("train_accuracy", "test_accuracy", "validation_accuracy", "test_mse",
+                     "validation_mse"):
+            if name in out and epoch_ends is None:
+                epoch_ends = np.arange(1, out[name].shape[1] + 1) * steps_per_epoch
             if name in out:
                 out[name][run, epoch_ends > step] = np.nan
 
 
-def _describe(progress, records: StepRecord, test_correct: list, n_test: int,
+def _describe(progress, records: StepRecord, test_sums: list, divisor: int, score: str,
               has_energy: bool) -> None:
-    """Progress-bar text: the first run's last energy (or loss) and its last test accuracy."""
+    """Progress-bar text: the first run's last energy (or loss) and its last test score."""
     if has_energy:
         value = float(np.sum(records.energy[0, 0, -1]))
         text = {"energy": f"{value:.3g}"}
     else:
         text = {"loss": f"{float(records.train_loss[0, 0]):.3g}"}
-    if test_correct:
-        text["test_acc"] = f"{float(test_correct[-1][0]) / n_test:.3f}"
+    if test_sums:
+        name = "test_acc" if score == "accuracy" else f"test_{score}"
+        text[name] = f"{float(test_sums[-1][0]) / divisor:.3{'f' if score == 'accuracy' else 'g'}}"
     progress.set_postfix(text, refresh=False)

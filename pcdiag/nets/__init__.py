@@ -22,6 +22,7 @@ from pcdiag.nets.base import (
     node_axes,
     sums_of_squares,
 )
+from pcdiag.nets.deconv import Deconv
 from pcdiag.nets.mlp import MLP
 from pcdiag.nets.resnet import ResNet
 from pcdiag.nets.vgg import VGG
@@ -32,6 +33,7 @@ NETS: dict[str, Builder] = {
     "mlp": MLP.from_config,
     "vgg": VGG.from_config,
     "resnet": ResNet.from_config,
+    "deconv": Deconv.from_config,
 }
 
 #: Per-sample input shape and number of classes of each data set (from the data registry).
@@ -68,6 +70,6 @@ def build(config) -> Net:
     return net
 
 
-__all__ = ["ACTIVATION_FNS", "DATA_SHAPES", "FunctionNet", "MLP", "NETS", "Net", "Params",
+__all__ = ["ACTIVATION_FNS", "DATA_SHAPES", "Deconv", "FunctionNet", "MLP", "NETS", "Net", "Params",
            "ResNet", "VGG", "build", "cosines", "layer_norms", "node_axes", "register",
            "sums_of_squares"]
