@@ -19,14 +19,34 @@ from pcdiag import status as status_module
 from pcdiag.config import Config, field_names
 from pcdiag.dataset import config_of
 
+#: The per-epoch scores a summary shows, in order: (variable, column header).
+SCORE_COLUMNS = (("train_accuracy", "train_acc"), ("validation_accuracy", "val_acc"),
+                 ("test_accuracy", "test_acc"), ("validation_mse", "val_mse"),
+                 ("test_mse", "test_mse"))
+
+
+def score_columns(ds) -> list[tuple[str, str]]:
+    """The (variable, header) pairs of SCORE_COLUMNS that `ds` holds."""
+    return [(name, header) for name, header in SCORE_COLUMNS if name in ds]
+
+
+def final_score(ds) -> tuple[str, str]:
+    """(variable, header) of the test score: test_accuracy, or generation's test_mse."""
+    return ("test_mse", "test_mse") if "test_mse" in ds else ("test_accuracy", "test_acc")
+
 
 def train_summary(ds, config: Config, timing, path: Path) -> str:
-    """Accuracies per epoch, divergence, speed (from the run's Timing) and where it was saved."""
-    lines = [f"{ds.attrs.get('title', 'pcdiag run')}", "  epoch  train_acc  test_acc"]
-    for epoch, train_acc, test_acc in zip(
-        ds["epoch"].values, ds["train_accuracy"].values, ds["test_accuracy"].values
-    ):
-        lines.append(f"  {epoch:5d}  {_acc(train_acc):>9}  {_acc(test_acc):>8}")
+    """Scores per epoch (accuracies; reconstruction MSE for generation, with the mean
+    image's for scale), divergence, speed (from the run's Timing) and where it was saved."""
+    columns = score_columns(ds)
+    lines = [f"{ds.attrs.get('title', 'pcdiag run')}",
+             "  epoch  " + "  ".join(header.rjust(9) for _, header in columns)]
+    for i, epoch in enumerate(ds["epoch"].values):
+        cells = [_score(name, ds[name].values[i]).rjust(9) for name, _ in columns]
+        lines.append(f"  {epoch:5d}  " + "  ".join(cells))
+    if "mean_image_mse" in ds:
+        lines.append(f"mean-image MSE (the trivial predictor, for scale): "
+                     f"{float(ds['mean_image_mse']):.4g}")
     diverged = int(ds["diverged_at"])
     if diverged >= 0:
         lines.append(f"diverged at step {diverged} (later values are NaN)")
@@ -46,6 +66,14 @@ def _acc(value) -> str:
     return "nan" if math.isnan(value) else f"{value:.4f}"
 
 
+def _score(name: str, value) -> str:
+    """An accuracy to 4 decimals, an MSE to 4 significant digits."""
+    value = float(value)
+    if math.isnan(value) or not name.endswith("_mse"):
+        return _acc(value)
+    return f"{value:.4g}"
+
+
 def _run_status_line(ds) -> str:
     """'run status: ok' or the failure and the step it first showed at."""
     if "run_status" not in ds:
@@ -58,24 +86,26 @@ def _run_status_line(ds) -> str:
 
 
 def sweep_summary(ds, axes: list[str]) -> str:
-    """Final test accuracy per combination (mean over seed if swept), how many runs are not
-    ok (run_status: diverged, inference unstable, collapsed) and which."""
-    final = ds["test_accuracy"].isel(epoch=-1)
+    """Final test accuracy (generation: test MSE) per combination (mean over seed if swept),
+    how many runs are not ok (run_status: diverged, inference unstable, collapsed) and
+    which."""
+    score, score_header = final_score(ds)
+    final = ds[score].isel(epoch=-1)
     failed = ds["run_status"] != status_module.OK
     shown = [a for a in axes if a != "seed"]
     if "seed" in axes:
         n_seeds = ds.sizes["seed"]
         final = final.mean("seed")  # skips diverged (NaN) seeds; the count is shown beside
-        header = f"test_acc (mean of {n_seeds} seeds)"
+        header = f"{score_header} (mean of {n_seeds} seeds)"
         n_failed = failed.sum("seed")
     else:
-        header, n_seeds, n_failed = "test_acc", 1, failed.astype(int)
+        header, n_seeds, n_failed = score_header, 1, failed.astype(int)
     widths = [max(len(a), *(len(_fmt(v)) for v in ds[a].values)) for a in shown]
     lines = ["  ".join([*(a.ljust(w) for a, w in zip(shown, widths)), header, "not ok"])]
     for index in np.ndindex(*(ds.sizes[a] for a in shown)):
         where = dict(zip(shown, index))
         cells = [_fmt(ds[a].values[i]).ljust(w) for a, i, w in zip(shown, index, widths)]
-        acc = _acc(final.isel(where).values)
+        acc = _score(score, final.isel(where).values)
         count = int(n_failed.isel(where).values)
         lines.append("  ".join([*cells, acc.ljust(len(header)), f"{count}/{n_seeds}"]))
     lines.append(_status_counts(ds))
@@ -148,12 +178,14 @@ def _info_run(ds, config: Config) -> list[str]:
     lines.append("measures (pcdiag.measures; reached: last logged step, profiles: late "
                  f"{measures.LATE_FRACTION:.0%} of steps):")
     lines.extend(f"  {text}" for text in _measure_texts(found, {}, compact=False))
-    lines.append("accuracy:")
-    lines.append("  epoch  train_acc  test_acc")
-    for epoch, train_acc, test_acc in zip(
-        ds["epoch"].values, ds["train_accuracy"].values, ds["test_accuracy"].values
-    ):
-        lines.append(f"  {int(epoch):5d}  {_acc(train_acc):>9}  {_acc(test_acc):>8}")
+    columns = score_columns(ds)
+    lines.append("reconstruction MSE:" if "test_mse" in ds else "accuracy:")
+    lines.append("  epoch  " + "  ".join(header.rjust(9) for _, header in columns))
+    for i, epoch in enumerate(ds["epoch"].values):
+        cells = [_score(name, ds[name].values[i]).rjust(9) for name, _ in columns]
+        lines.append(f"  {int(epoch):5d}  " + "  ".join(cells))
+    if "mean_image_mse" in ds:
+        lines.append(f"  mean-image MSE (for scale): {float(ds['mean_image_mse']):.4g}")
     diverged = int(ds["diverged_at"])
     lines.append(f"diverged_at: {diverged}" + (" (did not diverge)" if diverged < 0 else ""))
     lines.append(_run_status_line(ds))
@@ -171,9 +203,13 @@ def _info_sweep(ds, axes: list[str], config: Config) -> list[str]:
         label = " ".join(f"{a}={_fmt(ds[a].values[i])}" for a, i in zip(axes, index))
         algorithm = str(point["algorithm"].values) if "algorithm" in axes else config.algorithm
         energy = " ".join(_energy_lines(point, algorithm, indent="", compact=True))
+        if "test_mse" in point:
+            scores = f"test_mse {_score('test_mse', point['test_mse'].values[-1])}"
+        else:
+            scores = (f"train {_acc(point['train_accuracy'].values[-1])} "
+                      f"test {_acc(point['test_accuracy'].values[-1])}")
         lines.append(
-            f"  {label}: train {_acc(point['train_accuracy'].values[-1])} "
-            f"test {_acc(point['test_accuracy'].values[-1])} "
+            f"  {label}: {scores} "
             f"diverged_at {int(point['diverged_at'])}; {_status_word(point)}; {energy}; "
             + ", ".join(_measure_texts(found, where, compact=True))
         )

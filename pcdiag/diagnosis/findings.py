@@ -28,17 +28,12 @@ def findings(ds: xr.Dataset, bp: xr.Dataset | None = None) -> xr.Dataset:
     `algorithm` dim with "bp", that is used instead."""
     runs = ds["diverged_at"]
     out = xr.Dataset(coords={d: ds[d] for d in sweep_dims(ds)})
-    accuracy = ds["test_accuracy"].isel(epoch=-1, drop=True)
-    out["accuracy"] = accuracy.assign_attrs(long_name="final test accuracy", units="1")
-    out["chance"] = xr.DataArray(1.0 / status.N_CLASSES,
-                                 attrs={"long_name": "chance accuracy", "units": "1"})
-    bp_accuracy = _bp_accuracy(ds, bp)
-    if bp_accuracy is not None:
-        out["accuracy_bp"] = bp_accuracy.assign_attrs(
-            long_name="BP's final test accuracy", units="1",
-            comment="the same network trained by backprop (mean over seeds where the "
-                    "companion has seeds the run lacks)")
+    if "test_mse" in ds:  # generation: the reconstruction's MSE against the mean image's
+        _reconstruction(ds, bp, out)
+    else:
+        _accuracy(ds, bp, out)
     if "run_status" in ds:
+
         out["status"] = ds["run_status"]
         out["status_step"] = ds["run_status_step"]
     else:
@@ -76,6 +71,33 @@ def findings(ds: xr.Dataset, bp: xr.Dataset | None = None) -> xr.Dataset:
                  "late_steps": f"profiles and medians over the last "
                                f"{measures.LATE_FRACTION:.0%} of logged steps"}
     return out
+
+
+def _accuracy(ds: xr.Dataset, bp: xr.Dataset | None, out: xr.Dataset) -> None:
+    accuracy = ds["test_accuracy"].isel(epoch=-1, drop=True)
+    out["accuracy"] = accuracy.assign_attrs(long_name="final test accuracy", units="1")
+    out["chance"] = xr.DataArray(1.0 / status.N_CLASSES,
+                                 attrs={"long_name": "chance accuracy", "units": "1"})
+    bp_accuracy = _bp_score(ds, bp, "test_accuracy")
+    if bp_accuracy is not None:
+        out["accuracy_bp"] = bp_accuracy.assign_attrs(
+            long_name="BP's final test accuracy", units="1",
+            comment="the same network trained by backprop (mean over seeds where the "
+                    "companion has seeds the run lacks)")
+
+
+def _reconstruction(ds: xr.Dataset, bp: xr.Dataset | None, out: xr.Dataset) -> None:
+    out["mse"] = ds["test_mse"].isel(epoch=-1, drop=True).assign_attrs(
+        long_name="final test reconstruction MSE", units="1")
+    out["mse_mean_image"] = ds["mean_image_mse"].assign_attrs(
+        long_name="mean-image MSE", units="1",
+        comment="the trivial predictor's (the mean training image): generation's chance")
+    bp_mse = _bp_score(ds, bp, "test_mse")
+    if bp_mse is not None:
+        out["mse_bp"] = bp_mse.assign_attrs(
+            long_name="BP's final test reconstruction MSE", units="1",
+            comment="the autoencoder baseline (mean over seeds where the companion has "
+                    "seeds the run lacks)")
 
 
 def _inference_steps(ds: xr.Dataset, runs: xr.DataArray) -> xr.DataArray:
@@ -118,13 +140,14 @@ def _inference(ds: xr.Dataset, out: xr.Dataset) -> None:
         np.isfinite(out["gradient_left"])).assign_attrs(relax["relaxed"].attrs)
 
 
-def _bp_accuracy(ds: xr.Dataset, bp: xr.Dataset | None) -> xr.DataArray | None:
+def _bp_score(ds: xr.Dataset, bp: xr.Dataset | None, name: str) -> xr.DataArray | None:
+    """BP's final `name` (test_accuracy, test_mse) beside every run, or None."""
     if "algorithm" in ds.dims and "bp" in ds["algorithm"].values:
-        ref = ds["test_accuracy"].isel(epoch=-1, drop=True).sel(algorithm="bp", drop=True)
+        ref = ds[name].isel(epoch=-1, drop=True).sel(algorithm="bp", drop=True)
         return ref.broadcast_like(ds["diverged_at"])
-    if bp is None:
+    if bp is None or name not in bp:
         return None
-    ref = bp["test_accuracy"].isel(epoch=-1, drop=True)
+    ref = bp[name].isel(epoch=-1, drop=True)
     extra = [d for d in ref.dims if d not in ds["diverged_at"].dims]
     if extra:
         ref = ref.mean(extra)

@@ -29,11 +29,24 @@ def _status_line(run: xr.Dataset) -> str:
 
 
 def _accuracy_line(run: xr.Dataset) -> str:
+    if "mse" in run:
+        return _mse_line(run)
     acc, chance = _value(run, "accuracy"), _value(run, "chance")
     text = f"accuracy: {acc:.3f} (chance {chance:.2f}"
     ref = _value(run, "accuracy_bp")
     if np.isfinite(ref):
         text += f"; BP {ref:.3f}, difference {acc - ref:+.3f}"
+    return text + ")"
+
+
+def _mse_line(run: xr.Dataset) -> str:
+    """Generation's score: the reconstruction MSE against the mean image's (and BP's)."""
+    mse, trivial = _value(run, "mse"), _value(run, "mse_mean_image")
+    text = (f"reconstruction MSE: {mse:.4g} (mean image {trivial:.4g}: "
+            f"{mse / trivial:.2f} of it")
+    ref = _value(run, "mse_bp")
+    if np.isfinite(ref):
+        text += f"; BP {ref:.4g}, ratio {mse / ref:.2f}"
     return text + ")"
 
 

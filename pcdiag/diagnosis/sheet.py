@@ -122,7 +122,8 @@ def _curves(ax, ds_run: xr.Dataset) -> None:
     ax.set_xlabel("training step")
     ax.set_ylabel("train loss", color="C0")
     twin = ax.twinx()
-    acc = ds_run["test_accuracy"]
+    generation = "test_mse" in ds_run
+    acc = ds_run["test_mse" if generation else "test_accuracy"]
     if "epoch_of_step" in ds_run.coords:
         last_step = [ds_run["step"].values[ds_run["epoch_of_step"].values == e].max()
                      if (ds_run["epoch_of_step"].values == e).any() else np.nan
@@ -130,6 +131,12 @@ def _curves(ax, ds_run: xr.Dataset) -> None:
     else:
         last_step = ds_run["step"].values[-1:] * np.ones(acc.sizes["epoch"])
     twin.plot(last_step, acc.values, "s-", color="C1")
+    if generation:  # the mean image's MSE for scale
+        twin.axhline(float(ds_run["mean_image_mse"]), color="C1", ls=":", lw=1)
+        twin.set_ylim(bottom=0)
+        twin.set_ylabel("test reconstruction MSE (dotted: mean image)", color="C1")
+        ax.set_title("loss per step, reconstruction MSE per epoch", fontsize=8)
+        return
     twin.set_ylim(0, 1)
     twin.set_ylabel("test accuracy", color="C1")
     ax.set_title("loss per step, accuracy per epoch", fontsize=8)
