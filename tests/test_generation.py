@@ -171,3 +171,29 @@ def test_the_command_line_task_starts_from_pcx_s_decoder_recipe(tmp_path, capsys
     for name, value in {**PCX_DECODER, **given}.items():
         assert getattr(config, name) == value, name
     assert "test_mse" in capsys.readouterr().out
+
+
+def test_a_decoder_of_the_user_s_own_trains_through_the_network_contract():
+    """The README's example: a decoder from plain functions, registered as a net, trained in
+    generation mode (its builder gets (config, (latent_size,), image units))."""
+    from pcdiag.nets import FunctionNet
+
+    def init(key):
+        k1, k2 = jax.random.split(key)
+        return ({"w": jax.random.normal(k1, (16, 64)) / 4.0, "b": jnp.zeros(64)},
+                {"w": jax.random.normal(k2, (64, 784)) / 8.0, "b": jnp.zeros(784)})
+
+    def predict(params, layer, x_prev):
+        out = x_prev @ params[layer - 1]["w"] + params[layer - 1]["b"]
+        return jnp.tanh(out) if layer == 1 else out
+
+    def build(config, input_shape, units):
+        assert input_shape == (config.latent_size,) and units == 784
+        return FunctionNet(init, predict, input_shape, [(64,), (784,)])
+
+    pcdiag.register_net("tiny-decoder-test", build)
+    config = RECIPE.replace(net="tiny-decoder-test", depth=2, latent_size=16,
+                            train_limit=2000, test_limit=500, epochs=2)
+    ds = pcdiag.validate(pcdiag.train(config))
+    assert ds.sizes["layer"] == 2 and ds["latent_grad_norm"].notnull().all()
+    assert float(ds["test_mse"][-1]) < float(ds["test_mse"][0])
