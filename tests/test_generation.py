@@ -197,3 +197,34 @@ def test_a_decoder_of_the_user_s_own_trains_through_the_network_contract():
     ds = pcdiag.validate(pcdiag.train(config))
     assert ds.sizes["layer"] == 2 and ds["latent_grad_norm"].notnull().all()
     assert float(ds["test_mse"][-1]) < float(ds["test_mse"][0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["epc", "ipc"])
+def test_epc_and_ipc_infer_the_latent_and_learn(algorithm):
+    """ePC moves the latent and the errors (x_l = mu_l(x_{l-1}) + e_l from the free latent),
+    iPC the latent and the states with a weight step at every t: both reconstruct better
+    after training than before, with every record finite."""
+    config = RECIPE.replace(algorithm=algorithm, train_limit=3000, test_limit=500, epochs=2,
+                            weight_lr=5e-5 if algorithm == "ipc" else RECIPE.weight_lr)
+    ds = pcdiag.validate(pcdiag.train(config))
+    assert int(ds["diverged_at"]) == -1
+    assert np.isfinite(ds["energy"].values).all() and (ds["latent_grad_norm"] > 0).all()
+    assert float(ds["test_mse"][-1]) < float(ds["test_mse"][0])
+
+
+def test_the_hessian_probe_covers_the_latent():
+    """hessian_lambda_max is the largest eigenvalue of the Hessian of a sample's F w.r.t. all
+    its free nodes at t = 0, the latent included: at init it is at least the latent's own
+    block's, lambda_max(J_1^T J_1) with J_1 = W_1 masked by hard_tanh' at b_1 (Cauchy
+    interlacing: a principal block's largest eigenvalue never exceeds the whole's)."""
+    config = RECIPE.replace(train_limit=400, test_limit=200, epochs=1, hessian_samples=2,
+                            width=32, latent_size=8)
+    ds = pcdiag.train(config)
+    first = float(ds["hessian_lambda_max"].isel(step=0))
+    prog = Program.from_config(config)
+    w1, b1 = (np.asarray(a, np.float64) for a in prog.net.init(
+        jax.random.split(jax.random.PRNGKey(config.seed))[0])[0])
+    jacobian = w1 * (np.abs(b1) < 1)  # d mu_1 / d x_0 at x_0 = 0 (hard_tanh' = 1 inside)
+    block = np.linalg.eigvalsh(jacobian @ jacobian.T).max()
+    assert np.isfinite(first) and first >= block * (1 - 1e-4)
