@@ -27,7 +27,7 @@ def test_every_mlp_cell_has_a_recipe_that_cites_its_pcx_file():
     for data in ("fmnist", "mnist"):
         for cell in CELLS:
             assert f"mlp-{data}-{cell}" in names
-    for name in names:
+    for name in (n for n in names if n.startswith("mlp-")):  # ae-*: test_benchmark_generative
         recipe = load_recipe(name)
         assert recipe.name == name
         for key in ("source", "script"):
@@ -69,7 +69,7 @@ def test_no_recipes_is_an_error_never_an_empty_list(tmp_path, monkeypatch, capsy
     assert main(["table1", "--list"]) == 2
     assert "pcdiag's Table 1 recipes are missing" in capsys.readouterr().err
     with pytest.raises(RecipeError, match=r"recipe 'nope': no file .*nope.toml; known recipes: "
-                                          r"mlp-fmnist-bp-ce, "):
+                                          r"ae-fmnist-bp, "):
         load_recipe("nope", RECIPES_DIR)
 
 

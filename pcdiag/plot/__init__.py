@@ -18,6 +18,7 @@ heatmap (where the energy reaches), layers (per-layer profiles and their decay r
 from pcdiag.plot import depth
 from pcdiag.plot.depth import accuracy_heatmap, accuracy_vs_depth, stalled_vs_depth
 from pcdiag.plot.energy import energy_per_layer, energy_ratio_vs_gamma, median_ratio
+from pcdiag.plot.generative import reconstructions, sample_grid
 from pcdiag.plot.heatmap import energy_heatmap, energy_propagation
 from pcdiag.plot.layers import bp_cosine_vs_layer, decay_rate_vs_gamma, relative_update_vs_layer
 from pcdiag.plot.sensitivity import (
@@ -52,6 +53,8 @@ __all__ = [
     "accuracy_vs_depth",
     "accuracy_vs_gamma",
     "accuracy_vs_gamma_by_width",
+    "reconstructions",
+    "sample_grid",
     "bp_cosine_vs_layer",
     "decay_rate_vs_gamma",
     "depth",

@@ -6,6 +6,11 @@ checkpoints, so an interrupted run resumes where it stopped. The output folder g
 table (markdown, LaTeX), the paired PC-vs-BP comparisons, a Dataset of every recipe, seed and
 epoch with the energy diagnostics, and each recipe's full sweep Dataset.
 
+The ``ae-*`` recipes are PCX's generative benchmark (the linear decoder of section 4.2, PC,
+iPC and the BP autoencoder): their score is the test MSE (their task's, pcdiag.tasks), lower
+is better; they get a table of their own (``table-mse.md``, ``comparisons-mse.md`` with PC vs
+BP, iPC vs BP and PC vs iPC, ``benchmark-mse.nc``), also in a run mixed with Table 1's.
+
     pcdiag table1 --recipes mlp-fmnist-pc-se,mlp-fmnist-bp-se --seeds 7 --out DIR
 
 In Python: ``pcdiag.table1.run(["mlp-fmnist-pc-se", "mlp-fmnist-bp-se"], seeds=7,

@@ -21,7 +21,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         "with pcdiag, pcdiag/table1/recipes/)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="FIELD=VALUE", help="override a config field of every recipe "
-                        "(repeatable), e.g. --set train_limit=2000 --set epochs=2")
+                        "(repeatable), e.g. --set train_limit=2000 --set epochs=2 (a budget: "
+                        "the MSE table's title says 'after 2 epochs (PCX: 30)')")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
     parser.add_argument("--estimate", action="store_true",
                         help="print the time estimate and exit")
@@ -78,5 +79,9 @@ def run_cli(args: argparse.Namespace) -> int:
         print(f"{len(recipes)} recipe(s) x {n} seeds: ~{total / 60:.1f} min")
         return 0
     result = run(args.recipes, seeds, args.out, directory=args.recipes_dir, **overrides)
-    print(f"saved: {result.out / 'table.md'}, table.tex, comparisons.md, benchmark.nc, runs/")
+    files = []
+    for part in (result, *result.others):  # one table per score (accuracy: no suffix)
+        s = "" if part.score == "accuracy" else f"-{part.score}"
+        files += [f"table{s}.md", f"table{s}.tex", f"comparisons{s}.md", f"benchmark{s}.nc"]
+    print(f"saved: {result.out / files[0]}, {', '.join(files[1:])}, runs/")
     return 0

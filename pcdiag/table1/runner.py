@@ -1,6 +1,11 @@
 """`run(recipes, seeds, out)`: each recipe as one vectorised sweep over the seeds (resumable:
 a sweep store with per-epoch checkpoints per recipe), then the table, the Dataset and the
-paired comparisons."""
+paired comparisons.
+
+The score is the recipe's task's (pcdiag.tasks: ``Task.score``): test accuracy for
+classification, test MSE (lower is better) for generation. A run of both kinds writes one
+table per score: accuracy's under the names above, another's with its name as a suffix
+(``table-mse.md``, ``comparisons-mse.md``, ``benchmark-mse.nc``)."""
 
 from __future__ import annotations
 
@@ -17,8 +22,11 @@ import xarray as xr
 import pcdiag
 from pcdiag.dataset import VOLATILE_ATTRS
 from pcdiag.engine.checkpoint import read_meta
+from pcdiag.errors import BadInputError
 from pcdiag.table1 import stats, table
 from pcdiag.table1.recipe import Recipe, available, load_recipe
+from pcdiag.table1.score_table import epoch_mean as _epoch_mean
+from pcdiag.table1.score_table import report_score, score_of
 
 
 @dataclass
@@ -34,6 +42,17 @@ class Result:
     runs: dict[str, xr.Dataset] = field(repr=False, default_factory=dict)
     markdown: str = ""
     latex: str = ""
+    score: str = "accuracy"
+    #: a run of recipes with different scores: the other scores' tables
+    others: list[Result] = field(default_factory=list)
+
+
+def by_score(recipes: list[Recipe]) -> dict[str, list[Recipe]]:
+    """The recipes grouped by score name, accuracy first (one table each)."""
+    groups: dict[str, list[Recipe]] = {}
+    for r in recipes:
+        groups.setdefault(score_of(r).name, []).append(r)
+    return dict(sorted(groups.items(), key=lambda kv: kv[0] != "accuracy"))
 
 
 def estimate_seconds(recipe: Recipe, seeds: int) -> float:
@@ -104,7 +123,10 @@ def run(recipes=None, seeds=7, out: str | os.PathLike = "benchmark-results", *,
         seconds[recipe.name] = _recipe_seconds(store, time.perf_counter() - start) / len(
             seed_list)
         runs[recipe.name] = ds
-    return report(recipes, runs, seconds, out, log=log)
+    groups = list(by_score(recipes).values())
+    results = [report(group, runs, seconds, out, log=log) for group in groups]
+    results[0].others = results[1:]
+    return results[0]
 
 
 def _recipe_seconds(store: Path, measured: float) -> float:
@@ -121,6 +143,18 @@ def _duration(seconds: float) -> str:
 
 def report(recipes: list[Recipe], runs: dict[str, xr.Dataset], seconds: dict[str, float],
            out: Path, log=print) -> Result:
+    """The table, comparisons and Dataset of `recipes` (all of one score) under `out`."""
+    scores = {score_of(r) for r in recipes}
+    if len(scores) != 1:
+        names = ", ".join(f"{r.name} ({score_of(r).name})" for r in recipes)
+        raise BadInputError(f"report: recipes of different scores in one table ({names}); "
+                            "one table takes one score: group them with by_score and report "
+                            "each group (run does)")
+    score = scores.pop()
+    if score.name != "accuracy":
+        made = report_score(score, recipes, runs, seconds, out, log=log)
+        return Result(out, recipes, made.summaries, seconds, made.comparisons, made.dataset,
+                      runs, made.markdown, made.latex, score.name)
     seed_count = len(next(iter(runs.values())).seed)
     summaries, entries = {}, []
     for r in recipes:
@@ -145,12 +179,6 @@ def report(recipes: list[Recipe], runs: dict[str, xr.Dataset], seconds: dict[str
     if comparisons:
         log(table.comparisons_markdown(comparisons))
     return Result(out, recipes, summaries, seconds, comparisons, ds, runs, md, tex)
-
-
-def _epoch_mean(da: xr.DataArray, how: str = "mean") -> xr.DataArray:
-    grouped = da.groupby("epoch_of_step")
-    reduced = grouped.median("step") if how == "median" else grouped.mean("step")
-    return reduced.rename(epoch_of_step="epoch")
 
 
 def combined(recipes: list[Recipe], runs: dict[str, xr.Dataset],
