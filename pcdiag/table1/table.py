@@ -43,9 +43,14 @@ def latex(entries, seeds: int) -> str:
     body = [" & ".join(r.replace("_", r"\_") for r in row) + r" \\" for row in
             rows(entries, tex=True)]
     caption = CAPTION.format(seeds=seeds).replace("+-", r"$\pm$").replace("%", r"\%")
+    return _latex_table(HEADER, body, caption)
+
+
+def _latex_table(header, body: list[str], caption: str) -> str:
+    """A booktabs table of five numeric columns beside the cell's name."""
     return "\n".join([
         r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lccccc}",
-        r"\toprule", " & ".join(HEADER) + r" \\", r"\midrule", *body, r"\bottomrule",
+        r"\toprule", " & ".join(header) + r" \\", r"\midrule", *body, r"\bottomrule",
         r"\end{tabular}", rf"\caption{{{caption}}}", r"\end{table}", ""])
 
 
@@ -121,10 +126,7 @@ def mse_latex(entries, seeds: int, epochs: str, pcx: str) -> str:
             mse_rows(entries, tex=True)]
     caption = (_mse_caption(seeds, epochs, pcx).replace("+-", r"$\pm$")
                .replace("x10^-3", r"$\times 10^{-3}$"))
-    return "\n".join([
-        r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lccccc}",
-        r"\toprule", " & ".join(MSE_HEADER) + r" \\", r"\midrule", *body, r"\bottomrule",
-        r"\end{tabular}", rf"\caption{{{caption}}}", r"\end{table}", ""])
+    return _latex_table(MSE_HEADER, body, caption)
 
 
 def mse_comparisons_markdown(comparisons: list[Comparison]) -> str:
