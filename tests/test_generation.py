@@ -228,3 +228,16 @@ def test_the_hessian_probe_covers_the_latent():
     jacobian = w1 * (np.abs(b1) < 1)  # d mu_1 / d x_0 at x_0 = 0 (hard_tanh' = 1 inside)
     block = np.linalg.eigvalsh(jacobian @ jacobian.T).max()
     assert np.isfinite(first) and first >= block * (1 - 1e-4)
+
+
+def test_a_sweep_over_pc_and_bp_holds_the_autoencoder_s_layers():
+    """bp's autoencoder has 6 weight layers to pc's 3: the sweep's layer axis is the widest,
+    pc's runs NaN beyond its decoder's 3."""
+    small = RECIPE.replace(train_limit=400, test_limit=200, epochs=1)
+    sw = pcdiag.validate(pcdiag.sweep(small, algorithm=["pc", "bp"]))
+    assert sw.sizes["layer"] == 6
+    pc, bp = sw.sel(algorithm="pc"), sw.sel(algorithm="bp")
+    assert np.isnan(pc["weight_norm"].sel(layer=[4, 5, 6])).all()
+    assert np.isfinite(pc["weight_norm"].sel(layer=[1, 2, 3])).all()
+    assert np.isfinite(bp["weight_norm"]).all()
+    assert np.isfinite(sw["test_mse"]).all()

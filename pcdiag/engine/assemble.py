@@ -32,7 +32,7 @@ def stack(results: dict[tuple, RunRecords], axes: dict[str, list],
     make every shallower run of a depth sweep NaN.
     """
     shape = tuple(len(v) for v in axes.values())
-    sizes = {"layer": widest.depth, "t": widest.inference_steps + 1}
+    sizes = {"layer": widest.layers, "t": widest.inference_steps + 1}
     first = next(iter(results.values()))
     values = {}
     names = dict.fromkeys(name for record in results.values() for name in record)

@@ -112,9 +112,20 @@ class Plan:
 
     @property
     def widest(self) -> Config:
-        """The base config with the largest swept depth / inference_steps (sets layer and t)."""
+        """The base config with the largest swept depth / inference_steps (sets layer and t);
+        of a swept algorithm, the one with the most layers (generation's bp autoencoder has
+        twice the decoder's)."""
         changes = {n: max(self.axes[n]) for n in ("depth", "inference_steps") if n in self.axes}
-        return self.config.replace(**changes)
+        config = self.config.replace(**changes)
+        if "algorithm" in self.axes:
+            candidates = [config]
+            for name in self.axes["algorithm"]:
+                try:
+                    candidates.append(config.replace(algorithm=name))
+                except ConfigError:  # a setting only some algorithms take
+                    continue
+            config = max(candidates, key=lambda c: c.layers)
+        return config
 
     def base(self, unit: int) -> Config:
         return self.config.replace(**self.combos[unit])
