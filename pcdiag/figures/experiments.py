@@ -19,7 +19,7 @@ import xarray as xr
 
 import pcdiag
 from pcdiag.config import Config, vectorisable
-from pcdiag.dataset import LEFT_OUT
+from pcdiag.dataset import LEFT_OUT, task_name
 from pcdiag.figures.cost import MLP, CostModel
 from pcdiag.measures import LATE_FRACTION
 from pcdiag.records import PER_T, RECORDS
@@ -200,8 +200,9 @@ def keep(ds: xr.Dataset, *names: str) -> xr.Dataset:
     attrs['records_left_out'] (pcdiag.dataset.LEFT_OUT), which validate() accepts."""
     drop = [v for v in ds.data_vars if v not in names and v not in STATUS_VARS]
     ds = ds.drop_vars(drop)
+    task = task_name(ds)
     left = set(str(ds.attrs.get(LEFT_OUT, "")).split()) | {
-        v.name for v in RECORDS if v.required and v.name not in ds}
+        v.name for v in RECORDS if v.required_for(task) and v.name not in ds}
     ds.attrs[LEFT_OUT] = " ".join(sorted(left))
     return ds
 
