@@ -4,6 +4,8 @@ and a tiny run writes a table whose numbers are the Datasets' and paired compari
 right direction, beside an untouched accuracy table when the run mixes both."""
 
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,3 +165,28 @@ def test_a_mixed_run_writes_an_mse_table_of_the_datasets_numbers_and_an_accuracy
         names[0]]
     assert by_score(result.recipes + mse_result.recipes).keys() == {
         "accuracy", "mse"}
+
+
+def test_the_committed_generative_results_are_what_dev_table1_readme_says():
+    """dev/table1/README.md's generative table, recomputed from the committed
+    dev/table1/generative/benchmark-mse.nc (no training)."""
+
+
+    root = Path(__file__).resolve().parents[1] / "dev" / "table1"
+    ds = xr.open_dataset(root / "generative" / "benchmark-mse.nc").load()
+    text = (root / "README.md").read_text().split("## Generative cells", 1)[1]
+    names = {"Fashion-MNIST": "fmnist", "MNIST": "mnist"}
+    rows = re.findall(r"\| (Fashion-MNIST|MNIST) / (PC|iPC|BP) \| ([\d.]+) ± ([\d.]+) \| "
+                      r"([\d.]+) \|", text)
+    assert len(rows) == 6
+    for data, variant, mean, std, trivial in rows:
+        recipe = f"ae-{names[data]}-{variant.lower()}"
+        last = ds["last_test_mse"].sel(recipe=recipe).values * 1e3
+        assert f"{last.mean():.2f}" == mean and f"{last.std():.2f}" == std, recipe
+        assert f"{ds['mean_image_mse'].sel(recipe=recipe).values[0] * 1e3:.2f}" == trivial
+        best = ds["best_epoch"].sel(recipe=recipe).values
+        assert (best == 10).all() and int(ds.attrs["epochs"]) == 10  # "last = best epoch"
+    first = ds["test_mse"].sel(recipe="ae-fmnist-ipc").isel(epoch=0).values
+    assert f"{first.min():.0f}-{first.max():.0f}" == "714-3173"
+    seed0 = ds["test_mse"].sel(recipe="ae-fmnist-pc", seed=0).values * 1e3
+    assert f"{seed0[-2]:.2f} -> {seed0[-1]:.2f}" in text
