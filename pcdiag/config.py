@@ -72,7 +72,9 @@ def _datasets() -> tuple[str, ...]:
 
 
 def _nets() -> tuple[str, ...]:
-    return tuple(_tasks_module().NETS)  # the registry can grow (pcdiag.nets.register)
+    import pcdiag.nets  # lazily: importing the networks imports jax
+
+    return tuple(pcdiag.nets.NETS)  # the registry can grow (pcdiag.nets.register)
 
 
 def _field(default: Any, role: str, *, choices=None, sweepable: bool = True,

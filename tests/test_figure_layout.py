@@ -61,6 +61,41 @@ def test_paper_width_and_no_text_under_7pt(name):
     assert not any(caption.splitlines()[0][:30] in t.get_text() for t in texts)
 
 
+#: The figures the layout rules below apply to: every registered one but the generative
+#: family's (checked by its own tests).
+TITLED = [n for n in NAMES
+          if not figures.FIGURES[n].plot.__module__.startswith("pcdiag.figures.generative")]
+
+
+@pytest.mark.parametrize("name", TITLED)
+def test_panel_labels_inside_the_image_everything_else_in_the_caption(name):
+    """No suptitle, no figure text, and no Axes title beyond a panel label: the bold letter
+    and a short panel name of at most PANEL_NAME_CHARS characters ('PC, T = 64', 'AdamW');
+    the γ convention and what the titles used to say are in the caption."""
+    from pcdiag.figures.layout import PANEL_NAME_CHARS
+    from pcdiag.plot.styling import panel_title
+
+    ds, fig = plotted(name)
+    assert fig._suptitle is None or not fig._suptitle.get_text(), f"{name}: a suptitle"
+    assert not [t.get_text() for t in fig.texts if t.get_text().strip()], f"{name}: fig text"
+    for ax in fig.axes:
+        for loc in ("center", "right"):
+            assert not ax.get_title(loc=loc), f"{name}: a {loc} title {ax.get_title(loc=loc)!r}"
+        name_left = panel_title(ax).strip()
+        assert "\n" not in name_left and len(name_left) <= PANEL_NAME_CHARS, \
+            f"{name}: panel title {name_left!r} is more than a panel label"
+    drawn = " ".join(t.get_text() for t in visible_texts(fig))
+    assert "convention" not in drawn, f"{name}: the γ convention is drawn"
+    caption = figures.FIGURES[name].caption(ds)
+    assert "γ per sample" in caption or "γ batch-mean" in caption or "convention" in caption
+
+
+def test_panel_names_are_short():
+    fig, axes = figures.layout.new_figure(2)
+    with pytest.raises(ValueError, match="caption"):
+        figures.layout.name_panels(axes, ["PC", "PC with a long description"])
+
+
 #: What savefig(bbox_inches="tight") may add to the figure's width: its pad (0.1 in each side)
 #: and tick labels centred on an axis end (half a label, up to ~0.15 in at 7-8 pt).
 SAVED_SLACK_IN = 0.2 + 0.15

@@ -24,6 +24,7 @@ from test_plot import synthetic  # noqa: E402
 import pcdiag  # noqa: E402
 from pcdiag import figures  # noqa: E402
 from pcdiag.figures import cost, registry  # noqa: E402
+from pcdiag.figures.generative.profile import DECODER  # noqa: E402
 from pcdiag.plot.styling import panel_title  # noqa: E402
 
 NAMES = ("energy_per_layer", "accuracy_vs_gamma", "energy_ratio_vs_gamma",
@@ -80,16 +81,20 @@ def test_registry_holds_the_five_figures():
 def test_shared_sweeps_run_once_and_all_files_are_written(fake_run):
     tmp_path, calls, written = fake_run
     assert [w.name for w in written] == list(NAMES)
-    # pc x {momentum, adamw}, bp x {momentum, adamw}, adam states: five distinct sweeps
-    assert len(calls) == 5
-    specs = {(c.algorithm, c.weight_optimizer, c.state_optimizer) for c, _, _ in calls}
-    assert specs == {("pc", "momentum", "sgd"), ("pc", "adamw", "sgd"), ("bp", "momentum", "sgd"),
-                     ("bp", "adamw", "sgd"), ("pc", "adamw", "adam")}
+    # pc x {momentum, adamw}, bp x {momentum, adamw}, adam states, and the inference-Hessian
+    # probe x {momentum, adamw} (pcdiag.figures.gamma.limit): seven distinct sweeps
+    assert len(calls) == 7
+    specs = {(c.algorithm, c.weight_optimizer, c.state_optimizer, c.hessian_samples > 0)
+             for c, _, _ in calls}
+    assert specs == {("pc", "momentum", "sgd", False), ("pc", "adamw", "sgd", False),
+                     ("bp", "momentum", "sgd", False), ("bp", "adamw", "sgd", False),
+                     ("pc", "adamw", "adam", False), ("pc", "momentum", "sgd", True),
+                     ("pc", "adamw", "sgd", True)}
     lrs = {c.weight_optimizer: c.weight_lr for c, _, _ in calls}
     assert lrs == figures.WEIGHT_LR
     stores = [store for _, _, store in calls]
     assert all(Path(s).parent == tmp_path / ".store" for s in stores)
-    assert len(set(stores)) == 5
+    assert len(set(stores)) == 7
     for name in NAMES:
         for path in files_of(tmp_path, name):
             assert path.is_file() and path.stat().st_size > 0, path
@@ -102,7 +107,7 @@ def test_saved_data_is_what_each_figure_plots(fake_run):
     tmp_path = fake_run[0]
     profile = figures.PROFILES["quick"]
     opened = {name: pcdiag.open_dataset(tmp_path / f"{name}.nc") for name in NAMES}
-    dims = {name: [d for d in ds.dims if d not in ("step", "t", "layer", "epoch")]
+    dims = {name: [d for d in ds.dims if d not in ("step", "t", "layer", "epoch", "probe_step")]
             for name, ds in opened.items()}
     assert dims["energy_per_layer"] == ["seed"]
     assert float(opened["energy_per_layer"]["gamma"]) == profile.energy_gamma
@@ -238,8 +243,10 @@ def test_paper_profile_is_pcx_fig5_grid_and_sweeps_both_activations(fake_sweep, 
         "activation"] == "hard_tanh", "the single-width figures show the first activation"
     fig = figures.FIGURES["accuracy_vs_gamma_by_width"].plot(width)
     titles = [panel_title(ax) for ax in fig.axes if ax.get_title(loc="left")]
-    assert sum(t.startswith("hard_tanh: ") for t in titles) == 2
-    assert sum(t.startswith("leaky_relu: ") for t in titles) == 2
+    assert titles == ["momentum", "AdamW"] * 2  # short panel names; the rest: the caption
+    panels = figures.gamma.accuracy.width_panels_text(width)
+    assert panels.count(", hard_tanh") == 2 and panels.count(", leaky_relu") == 2
+    assert panels in figures.FIGURES["accuracy_vs_gamma_by_width"].caption(width)
     with pytest.raises(ValueError, match="width=64 must be one of widths"):
         replace(tiny, width=64)
     with pytest.raises(ValueError, match="activations must name at least one"):
@@ -261,7 +268,8 @@ def test_a_new_figure_is_one_registry_entry(fake_sweep, tmp_path, monkeypatch):
         figures.register(registry.FIGURES["accuracy_adamw_only"])
     figures.make_figures("quick", only="accuracy_vs_gamma,accuracy_adamw_only", out=tmp_path,
                          progress=False)
-    assert len(fake_sweep.calls) == 2  # pc-adamw is shared with accuracy_vs_gamma
+    # pc-adamw is shared with accuracy_vs_gamma (which also runs its two Hessian probes)
+    assert len(fake_sweep.calls) == 4
     assert (tmp_path / "accuracy_adamw_only.png").is_file()
     assert "all runs: test accuracy by gamma" in figures.summarise(tmp_path)
 
@@ -305,6 +313,8 @@ def test_estimate_prices_each_family_with_its_model():
             deep = spec.config.skip or spec.name.startswith(("deep-", "remedy-"))
             model = cost.CONV if spec.config.net != "mlp" else (
                 cost.RESIDUAL_MLP if deep else cost.MLP)
+            if spec.config.task == "generation":  # decoders: T = 20 and inference at eval
+                model = DECODER
             assert spec.cost is model, spec.name
 
 
@@ -353,7 +363,7 @@ def figure_imports(path: Path) -> tuple[set[str], list[str]]:
     return edges, private
 
 
-FAMILIES = ("gamma", "depth", "remedies", "conv")
+FAMILIES = ("gamma", "depth", "remedies", "conv", "generative")
 
 
 def test_submodules_form_no_cycle_and_import_no_private_names():

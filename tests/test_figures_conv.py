@@ -235,9 +235,9 @@ def test_energy_propagation_data_is_pc_on_vgg5_and_the_deepest_net():
                                   raw)
     assert np.isnan(ds["energy"].sel(network="vgg5", layer=9)).all()
     fig = cenergy.plot_energy_propagation_conv(ds)
-    heat = [ax for ax in fig.axes if panel_title(ax).startswith("PC")]
+    heat = [ax for ax in fig.axes if panel_title(ax)]
     assert [ax.get_ylim() for ax in heat] == [(0.5, 5.5), (0.5, 9.5)]
-    assert "VGG-9" in heat[1].get_title(loc="left")
+    assert [panel_title(ax) for ax in heat] == ["VGG-5", "VGG-9"]
     first = measures.reached_at(ds).sel(network="vgg5", layer=1).isel(step=-1)
     expected = (f"layer 1 first reached at t = {int(first)}" if np.isfinite(float(first))
                 else "layer 1 not reached by T")
@@ -245,7 +245,9 @@ def test_energy_propagation_data_is_pc_on_vgg5_and_the_deepest_net():
     assert "VGG-5: " in text and expected in text.split("VGG-9")[0]
     reached = int(measures.layers_reached(ds).sel(network="vgg5"))
     assert f"{reached} of 5 nodes reached at t = T" in text
-    assert panel_title(heat[0]).split("\n")[1].startswith(f"reached at T: {reached}/5")
+    panels = cenergy.conv_panels_text(ds)
+    assert panels in cenergy.caption_energy_propagation_conv(ds)
+    assert f"(a) PC, VGG-5 (L = 5), reached at T: {reached}/5, stalled: " in panels
 
 
 def test_ratio_figure_draws_zero_and_nonfinite_medians_on_the_floor():
@@ -313,7 +315,8 @@ def test_reduced_run_writes_files_and_redraws_from_data(tmp_path, monkeypatch):
 
 def test_conv_ratio_and_heatmap_plots_mark_failed_runs():
     """The committed data: run_status's failures get a marker and a legend count (ratio
-    plot) and are named in the panel title (heatmap), never drawn like healthy runs."""
+    plot) and are named in the caption's panel list (heatmap), never drawn like healthy
+    runs."""
     figures_dir = Path(__file__).resolve().parents[1] / "figures"
     ratio = pcdiag.open_dataset(figures_dir / "energy_ratio_vs_gamma_conv.nc").load()
     ratio["run_status"].loc[{"gamma": 0.01}] = 1  # diverged, for the test
@@ -327,8 +330,7 @@ def test_conv_ratio_and_heatmap_plots_mark_failed_runs():
     assert "x" in markers, "the diverged run's own marker"
     heat = pcdiag.open_dataset(figures_dir / "energy_propagation_conv.nc").load()
     heat["run_status"][:] = [0, 3]
-    fig = cenergy.plot_energy_propagation_conv(heat)
-    titles = [panel_title(ax) for ax in fig.axes if ax.get_title(loc="left")]
+    first, second = cenergy.conv_panels_text(heat).split("; (b) ")
     acc = float(heat["test_accuracy"].isel(network=1).values.ravel()[0])
-    assert titles[1].split("\n")[0].endswith(f", collapsed (acc {acc:.3f})")
-    assert "collapsed" not in titles[0]
+    assert f", collapsed (acc {acc:.3f}), reached at T: " in second
+    assert "collapsed" not in first

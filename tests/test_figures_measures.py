@@ -103,8 +103,9 @@ def test_energy_propagation_titles_and_readme_say_which_layers_the_error_reached
     profile = measures.energy_profile(ds)
     stalled = measures.stalled(ds)
     counts = measures.stalled_layers(ds)
-    titles = [t for t in texts(figures.FIGURES["energy_propagation"].plot(ds))
-              if "reached at T:" in t]
+    listed = figures.depth.energy.energy_panels_text(ds)  # the caption's panel list
+    assert listed in figures.FIGURES["energy_propagation"].caption(ds)
+    titles = listed.rstrip(".").split("; ")
     table = readme("energy_propagation")
     panels = {"pc": "PC, T = 64", "pc_more_steps": "PC, T = 256",
               "epc": "ePC, batch-mean γ 0.5", "mupc": "μPC, batch-mean γ 0.5",
@@ -289,7 +290,7 @@ def test_energy_propagation_conv_reaches_3_of_5_vgg_nodes_and_2_of_10_resnet_nod
     assert (held.sel(layer=[7, 8]) == 1).all() and (held.sel(layer=range(1, 7)) == 0).all()
     assert float(measures.init_rounding(ds).sel(network="vgg5").max()) == 0.0
     fig = figures.FIGURES["energy_propagation_conv"].plot(ds)
-    titles = [t for t in texts(fig) if "reached at T:" in t]
+    titles = figures.conv.energy.conv_panels_text(ds).rstrip(".").split("; ")  # the caption's
     assert titles[0].endswith(f"reached at T: 3/5, stalled: {int(stalled.sel(network='vgg5'))}")
     assert titles[1].endswith(f"reached at T: 2/10, stalled: "
                               f"{int(stalled.sel(network='resnet18'))}")

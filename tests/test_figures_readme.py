@@ -167,6 +167,51 @@ def test_accuracy_vs_gamma_table_and_gamma_1():
         f"{span(g1.sel(weight_optimizer='adamw'))} with AdamW")
 
 
+def test_predicted_limit_against_measured():
+    """The state-step limit predicted from the inference Hessian (pcdiag.figures.gamma.limit:
+    its probe is stored beside each γ figure's runs) against the runs' run_status."""
+    ds = data("accuracy_vs_gamma")
+    lam0 = ds["probe_lambda_max"].isel(probe_step=0)
+    assert float(lam0.max() - lam0.min()) == 0  # the same untrained net for both optimizers
+    has("accuracy_vs_gamma", f"λ_max = {g2(lam0[0])} and γ_max = "
+        f"{f3(ds['predicted_limit_init'][0])}")
+    late = ds["probe_lambda_max"].isel(probe_step=slice(ds.sizes["probe_step"] // 2, None))
+    cells = {}
+    for opt, label in (("momentum", "momentum weights"), ("adamw", "AdamW")):
+        c = ds.sel(weight_optimizer=opt)
+        cells[opt] = (f"{label}: γ_max = {f3(c['predicted_limit'])} "
+                      f"[{f3(c['predicted_limit_low'])}, {f3(c['predicted_limit_high'])}]")
+    has("accuracy_vs_gamma", f"{cells['momentum']}, {cells['adamw']} (λ_max "
+        f"{g2(late.sel(weight_optimizer='momentum').median())} and "
+        f"{g2(late.sel(weight_optimizer='adamw').median())})")
+    last = ds["probe_lambda_max"].isel(probe_step=-1)
+    assert (last >= late.max("probe_step")).all()  # still rising at the end of the epoch
+    has("accuracy_vs_gamma", f"(step {int(ds['probe_step'][-1])}: "
+        f"{g2(last.sel(weight_optimizer='momentum'))} and "
+        f"{g2(last.sel(weight_optimizer='adamw'))})")
+    status = ds["run_status"]
+    failing = [float(g) for g in ds["gamma"].values if (status.sel(gamma=g) != 0).any()]
+    ok = [float(g) for g in ds["gamma"].values if (status.sel(gamma=g) == 0).all()]
+    assert max(ok) < min(failing) and (status.sel(gamma=min(failing)) == 2).all()
+    limits = ds["predicted_limit"]
+    assert (max(ok) < limits).all() and (limits < min(failing)).all()
+    has("accuracy_vs_gamma", f"between the last all-ok γ {f3(max(ok))} and the first "
+        f"failing γ {f3(min(failing))}")
+    share = max(ok) / limits
+    has("accuracy_vs_gamma", f"γ = 0.3 is {f3(share.sel(weight_optimizer='momentum'))} of the "
+        f"momentum limit and {f3(share.sel(weight_optimizer='adamw'))} of AdamW's")
+    assert max(ok) == 0.3
+    ratio = data("energy_ratio_vs_gamma")
+    assert ratio["predicted_limit"].identical(limits)
+    has("energy_ratio_vs_gamma", f"({f3(limits.sel(weight_optimizer='momentum'))} with momentum "
+        f"weights, {f3(limits.sel(weight_optimizer='adamw'))} with AdamW, same probe)",
+        f"at γ = 0.3, {f3(share.sel(weight_optimizer='momentum'))} of its limit")
+    states = data("accuracy_vs_gamma_state_optimizer")
+    assert np.isnan(float(states["predicted_limit"].sel(state_optimizer="adam")))
+    has("accuracy_vs_gamma_state_optimizer",
+        f"(AdamW weights: γ_max = {f3(states['predicted_limit'].sel(state_optimizer='sgd'))},")
+
+
 def test_accuracy_vs_gamma_by_width_table():
     ds = figures.gamma.accuracy.with_bp_crossed(data("accuracy_vs_gamma_by_width"))
     mean = acc(ds).mean("seed")

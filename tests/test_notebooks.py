@@ -22,10 +22,10 @@ REAL = Path(
 BUDGET_S = 120  # each notebook, on the reference 2-core CPU when idle
 
 
-def test_the_four_notebooks_exist():
+def test_the_five_notebooks_exist():
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb", "02_energy_imbalance.ipynb", "03_learning_rate_sensitivity.ipynb",
-        "04_deep_energy_decay.ipynb"]
+        "04_deep_energy_decay.ipynb", "05_generative.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

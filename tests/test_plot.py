@@ -52,6 +52,9 @@ def synthetic(config: Config | None = None, rng_seed: int = 0, **axes) -> xr.Dat
     energy = records["energy"] * scale
     energy[..., 0, :-1] = 0.0  # forward initialisation: hidden energies 0 at t = 0
     records["energy"] = energy.astype(np.float32)
+    if config.hessian_samples:  # the inference-Hessian probe's records (lambda_max in 2-4)
+        for name in ("hessian_condition", "hessian_lambda_max"):
+            records[name] = rng.uniform(2.0, 4.0, lead + (n_step,)).astype(np.float32)
     records["diverged_at"] = np.full(lead, -1, np.int64)
     records["step"] = np.arange(n_step)
     records["epoch_of_step"] = np.repeat(np.arange(1, config.epochs + 1), config.steps_per_epoch)

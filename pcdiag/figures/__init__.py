@@ -29,7 +29,7 @@ a profile into a predicted run time from per-run costs measured on the reference
 # cli; then the families, a package each (gamma, depth, remedies, conv): `profile` (network,
 # sizes per profile, sweeps) beside one module per figure or small group of figures.
 
-from pcdiag.figures import conv, depth, gamma, remedies
+from pcdiag.figures import conv, depth, gamma, generative, remedies
 from pcdiag.figures.cli import configure_parser, run_cli
 from pcdiag.figures.errors import FigureError
 from pcdiag.figures.experiments import Runner, SweepSpec, config_of, select, trim
@@ -46,7 +46,8 @@ from pcdiag.figures.profiles import PROFILES, Profile
 from pcdiag.figures.registry import FIGURES, Figure, register
 
 # The registry's order: the families' figures, family by family.
-for _figure in gamma.FIGURES_HERE + depth.FIGURES_HERE + remedies.FIGURES_HERE + conv.FIGURES_HERE:
+for _figure in (gamma.FIGURES_HERE + depth.FIGURES_HERE + remedies.FIGURES_HERE
+                + conv.FIGURES_HERE + generative.FIGURES_HERE):
     register(_figure)
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "depth",
     "estimate",
     "gamma",
+    "generative",
     "make_figures",
     "pc_spec",
     "plot_accuracy_vs_gamma",

@@ -10,7 +10,8 @@ family measured:
 
 - `MLP` (`MLPCost`): plain MLPs [784, W, W, 10], T = 8; a per-run-epoch cost by width
   (interpolated, extrapolated by FLOPs) and a flat compile cost. Other depths and T are
-  scaled by FLOPs (not measured).
+  scaled by FLOPs (not measured). The inference-Hessian probe (hessian_samples) adds a cost
+  per sample and logged step (`hessian_seconds`).
 - `RESIDUAL_MLP` (`ResidualMLPCost`): residual MLPs of width 64 at depths 4-32; a cost per
   layer-step (depth x (T + 1)), compile cost per layer. Other widths are scaled by FLOPs.
 - `CONV` (`ConvCost`): VGG and ResNet PCNs; compile per layer, training steps and evaluation
@@ -98,6 +99,28 @@ def run_epoch_seconds(width: int) -> float:
     return math.exp((1 - frac) * math.log(RUN_EPOCH_S[lo]) + frac * math.log(RUN_EPOCH_S[hi]))
 
 
+#: The inference-Hessian probe (Config.hessian_samples > 0: pcdiag.algorithms.record.
+#: hessian_probe, a dense Hessian and eigvalsh per sample at each logged step): CPU seconds per
+#: sample and logged step of one run at HESSIAN_REFERENCE_UNITS free units (width 128, depth
+#: 3), measured on the reference machine under load (0.8 s: 160 samples in 132 s), and the
+#: extra compile seconds of a program that carries it (a guess). Other sizes scale by (free
+#: units / reference)^2 (not measured).
+HESSIAN_SAMPLE_S = 0.8
+HESSIAN_COMPILE_S = 10.0
+HESSIAN_REFERENCE_UNITS = 256
+
+
+def hessian_seconds(config: Any, runs: int) -> float:
+    """Predicted seconds of the Hessian probe in one program of `runs` runs (0 when off)."""
+    samples = getattr(config, "hessian_samples", 0)
+    if not samples or config.algorithm == "bp":
+        return 0.0
+    free = (config.depth - 1) * config.width
+    logged = config.epochs * -(-config.steps_per_epoch // config.log_every)
+    per_sample = HESSIAN_SAMPLE_S * (free / HESSIAN_REFERENCE_UNITS) ** 2
+    return HESSIAN_COMPILE_S + runs * logged * samples * per_sample
+
+
 class MLPCost(CostModel):
     """Plain MLPs: RUN_EPOCH_S by width x ALGORITHM_FACTOR x STATE_OPTIMIZER_FACTOR per
     REFERENCE_IMAGES images, COMPILE_S per program. Depths other than 3 scale the run by
@@ -119,7 +142,8 @@ class MLPCost(CostModel):
 
     def program_seconds(self, config: Any, runs: int) -> float:
         epochs = config.epochs * config.n_train / REFERENCE_IMAGES
-        return COMPILE_S + runs * epochs * self.run_epoch_seconds(config)
+        return (COMPILE_S + runs * epochs * self.run_epoch_seconds(config)
+                + hessian_seconds(config, runs))
 
 
 # --------------------------------------------------------------------------- residual MLPs

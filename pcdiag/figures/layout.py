@@ -14,13 +14,18 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 
 from pcdiag.figures.experiments import config_of
-from pcdiag.plot.styling import style
+from pcdiag.plot.styling import panel_labels, style
 
 #: Figure widths in inches: one column and two columns of a two-column paper.
 ONE_COLUMN = 3.3
 TWO_COLUMNS = 7.0
 #: Font size (points) of a footnote drawn into the image (`draw_footnote`).
 FOOTNOTE_PT = 7
+#: The most characters a panel's title holds besides its letter (`name_panels`): a short
+#: panel name; titles and the gamma convention are in the caption (tests/test_figure_layout.py).
+PANEL_NAME_CHARS = 12
+#: Short panel names of the weight optimizers (figures with one panel per optimizer).
+OPTIMIZER_PANEL = {"momentum": "momentum", "adamw": "AdamW", "sgd": "SGD", "adam": "Adam"}
 
 
 def short_number(x: float, digits: int = 3) -> str:
@@ -61,6 +66,21 @@ def one_panel(ds: xr.Dataset, draw: Callable, title: str,
         legend_below(fig, ax)
         fig.set_label(title)
     return fig
+
+
+def name_panels(axes, names) -> None:
+    """Label each Axes with its bold letter (a, b, ...) and a short name ('PC', 'AdamW'; ''
+    for none) as its left title, replacing whatever title it had: the caption says the rest.
+    A name longer than PANEL_NAME_CHARS is an error."""
+    axes, names = list(axes), list(names)
+    for ax, name in zip(axes, names, strict=True):
+        if len(name) > PANEL_NAME_CHARS:
+            raise ValueError(f"panel name {name!r} is over {PANEL_NAME_CHARS} characters: say "
+                             "it in the caption")
+        for loc in ("left", "center", "right"):
+            ax.set_title("", loc=loc)
+        ax.set_title(name, loc="left")
+    panel_labels(axes)
 
 
 def legend_below(fig: MplFigure, ax: Axes, ncols: int = 2) -> None:

@@ -4,8 +4,8 @@ config describes for its task."""
 
 from __future__ import annotations
 
+from pcdiag import nets
 from pcdiag.errors import ConfigError
-from pcdiag.nets import NETS
 from pcdiag.tasks.base import Score, Task
 from pcdiag.tasks.classification import CLASSIFICATION
 from pcdiag.tasks.generation import GENERATION, PCX_DECODER
@@ -23,7 +23,7 @@ def build_net(config):
     layers must be the task's (`Task.layers`: `depth`, or twice it for generation's bp
     autoencoder), its input and output nodes the task's shapes."""
     task = task_of(config)
-    net = task.build(config, NETS[config.net])
+    net = task.build(config, nets.NETS[config.net])  # read now: register() can add one
     problems = []
     layers = task.layers(config)
     if net.depth != layers:
@@ -37,4 +37,4 @@ def build_net(config):
     return net
 
 
-__all__ = ["NETS", "PCX_DECODER", "Score", "TASKS", "Task", "build_net", "task_of"]
+__all__ = ["PCX_DECODER", "Score", "TASKS", "Task", "build_net", "task_of"]

@@ -124,8 +124,6 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
                                       markerfacecolor="none",
                                       label=f"{text}: {failed[name]} of {runs} runs"))
         ax.legend(handles=handles, ncols=2)
-        ax.set_title(f"dots: each of {seeds} seed(s); line: mean" +
-                     ("; band: min–max" if seeds > 1 else ""), loc="left")
         ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -148,6 +146,8 @@ def caption_accuracy_vs_depth_conv(ds: xr.Dataset) -> str:
             "by float32 rounding counts as learning; energy_propagation_conv, which keeps "
             "the energies of the first seed, counts the stalled layers of VGG-5 and ResNet-18 "
             "with that check.",
+            f"Dots: each of {ds.sizes.get('seed', 1)} seed(s); line: mean"
+            + ("; band: min-max." if ds.sizes.get("seed", 1) > 1 else "."),
         )
 
 

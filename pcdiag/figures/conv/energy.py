@@ -12,12 +12,18 @@ import pcdiag.plot as pplot
 from pcdiag import measures, status
 from pcdiag.figures.conv import profile as conv
 from pcdiag.figures.experiments import combine, conform, select
-from pcdiag.figures.layout import ONE_COLUMN, TWO_COLUMNS, short_number
+from pcdiag.figures.layout import (
+    ONE_COLUMN,
+    PANEL_NAME_CHARS,
+    TWO_COLUMNS,
+    name_panels,
+    short_number,
+)
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.heatmap import final_energy
 from pcdiag.plot.layers import layer_ranges
+from pcdiag.plot.styling import PANEL_LETTERS, range_text, style
 from pcdiag.plot.styling import describe as describe_value
-from pcdiag.plot.styling import panel_labels, range_text, style
 
 
 def energy_data(profile, results) -> xr.Dataset:
@@ -43,18 +49,26 @@ def plot_energy_propagation_conv(ds: xr.Dataset) -> MplFigure:
                         layout="constrained")
         axes = fig.subplots(1, n, squeeze=False)[0]
         pplot.energy_propagation(ds, axes, dim="network")
-        reached = measures.layers_reached(ds)
-        stalled = measures.stalled_layers(ds)
         for ax, key in zip(axes, ds["network"].values):
-            depth = int(ds["depth"].sel(network=key))
-            ax.set_ylim(0.5, depth + 0.5)
-            ax.set_title(f"PC, {describe_value(ds, 'network', key)} (L = {depth})"
-                         + _status_text(ds, key) + "\nreached at T: "
-                         f"{range_text(reached.sel(network=key).values) or 'n/a'}/{depth}, "
-                         f"stalled: {range_text(stalled.sel(network=key).values) or 'n/a'}",
-                         loc="left")
-        panel_labels([ax for ax in fig.axes if ax.get_title(loc="left")])
+            ax.set_ylim(0.5, int(ds["depth"].sel(network=key)) + 0.5)
+        names = [describe_value(ds, "network", key) for key in ds["network"].values]
+        name_panels(axes, [n if len(n) <= PANEL_NAME_CHARS else "" for n in names])
     return fig
+
+
+def conv_panels_text(ds: xr.Dataset) -> str:
+    """Which panel is which: the network, its run's status if it failed, the nodes reached
+    at t = T and the stalled layers (pcdiag.measures)."""
+    reached = measures.layers_reached(ds)
+    stalled = measures.stalled_layers(ds)
+    cells = []
+    for i, key in enumerate(ds["network"].values):
+        depth = int(ds["depth"].sel(network=key))
+        cells.append(f"({PANEL_LETTERS[i]}) PC, {describe_value(ds, 'network', key)} "
+                     f"(L = {depth}){_status_text(ds, key)}, reached at T: "
+                     f"{range_text(reached.sel(network=key).values) or 'n/a'}/{depth}, "
+                     f"stalled: {range_text(stalled.sel(network=key).values) or 'n/a'}")
+    return "Panels: " + "; ".join(cells) + "."
 
 
 def caption_energy_propagation_conv(ds: xr.Dataset) -> str:
@@ -66,11 +80,12 @@ def caption_energy_propagation_conv(ds: xr.Dataset) -> str:
             "2^-24 F(t)); E_l(0), after forward initialisation, is 0 in exact arithmetic, so "
             "what a node holds there is float32 rounding, and an energy below 2^-24 of the "
             "total F is below F's float32 resolution), whatever tiny energy the node holds. "
-            "Node l = 1 is the first conv (input side), l = L the linear output node. Titles: "
-            "the nodes reached at t = T of the last logged step (pcdiag.measures."
-            "layers_reached, the output included) and the stalled layers (pcdiag.measures."
-            "stalled_layers: learn at no logged step; AdamW layers whose node is not reached "
-            "count as stalled, their gradient being rounding).",
+            "Node l = 1 is the first conv (input side), l = L the linear output node. Reached "
+            "at T: the nodes reached at t = T of the last logged step (pcdiag.measures."
+            "layers_reached, the output included); stalled: the stalled layers "
+            "(pcdiag.measures.stalled_layers: learn at no logged step; AdamW layers whose node "
+            "is not reached count as stalled, their gradient being rounding).",
+            conv_panels_text(ds),
         )
 
 

@@ -115,9 +115,6 @@ def plot_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> MplFigure:
                 labels.append(failed_runs_note(ds))
                 break  # one note counts every failed run
         ax.legend(handles, labels)
-        seeds = ds.sizes.get("seed", 1)
-        ax.set_title(f"median over {ds.sizes['step']} logged steps x {seeds} seed(s)",
-                     loc="left")
         legend_below(fig, ax)
 
     return fig
@@ -131,7 +128,9 @@ def caption_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> str:
     floor = zero_floor(numbers["median"])
     return conv_caption(
             ds,
-            f"Ratio samples at t = T: {total} in all; {zeros} exactly 0 and {bad} non-finite "
+            f"Each point: the median over {ds.sizes['step']} logged steps x "
+            f"{ds.sizes.get('seed', 1)} seed(s). Ratio samples at t = T: {total} in all; "
+            f"{zeros} exactly 0 and {bad} non-finite "
             "(inf: E_l+1 = 0; NaN: 0/0 or a diverged run). The median is taken over the "
             f"finite samples, zeros included; {on_floor} median(s) are 0 or have no finite "
             f"sample and are drawn as ▽ on the dashed floor line ({floor:.0e}), not dropped. "

@@ -14,12 +14,12 @@ from pcdiag import measures
 from pcdiag.figures.captions import n_seeds
 from pcdiag.figures.depth import profile as deep
 from pcdiag.figures.experiments import combine, config_of, conform, keep, late_per_t, select
-from pcdiag.figures.layout import TWO_COLUMNS, short_number
+from pcdiag.figures.layout import TWO_COLUMNS, name_panels, short_number
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.heatmap import HEATMAP_DECADES, final_energy
 from pcdiag.plot.layers import profile_text
+from pcdiag.plot.styling import PANEL_LETTERS, range_text, style
 from pcdiag.plot.styling import describe as describe_value
-from pcdiag.plot.styling import panel_labels, range_text, style
 
 
 def _remedy_text(d: deep.DeepProfile, remedy: str) -> str:
@@ -66,21 +66,35 @@ def lean_energy_data(ds: xr.Dataset) -> xr.Dataset:
 
 
 def plot_energy_propagation(ds: xr.Dataset) -> MplFigure:
-    cfg = config_of(ds)
     n = ds.sizes["variant"]
-    numbers = energy_numbers(ds)
     with style():
         fig = MplFigure(figsize=(TWO_COLUMNS, 3.1), layout="constrained")
         axes = fig.subplots(1, n, squeeze=False, sharey=True)[0]
         pplot.energy_propagation(ds, axes, dim="variant")
-        for ax, v in zip(axes, ds["variant"].values):
-            got = numbers[str(v)]
-            ax.set_title(f"{ax.get_title(loc='left')}\nreached at T: "
-                         f"{got['reached']}/{cfg.depth}", loc="left")
-        if set(ds["gamma_convention"].values) != {"per_sample"}:
-            fig.legends[0].set_title("γ convention: per-sample unless 'batch-mean'")
-        panel_labels(axes)
+        name_panels(axes, [_panel_name(ds, v) for v in ds["variant"].values])
     return fig
+
+
+#: The short panel names of the remedies (the caption says the rest).
+PANEL_NAMES = {"pc": "PC", "pc_more_steps": "PC", "epc": "ePC", "mupc": "μPC",
+               "precision": "PC+precision"}
+
+
+def _panel_name(ds: xr.Dataset, variant) -> str:
+    name = PANEL_NAMES.get(str(variant), str(variant))
+    if "inference_steps" in ds.coords and name in ("PC", "ePC", "μPC"):
+        name += f", T = {int(ds['inference_steps'].sel(variant=variant))}"
+    return name
+
+
+def energy_panels_text(ds: xr.Dataset) -> str:
+    """Which panel is which: each variant's description and its layers reached at t = T."""
+    depth = config_of(ds).depth
+    numbers = energy_numbers(ds)
+    cells = [f"({PANEL_LETTERS[i]}) {describe_value(ds, 'variant', v).replace(chr(10), ', ')}"
+             f", reached at T: {numbers[str(v)]['reached']}/{depth}"
+             for i, v in enumerate(ds["variant"].values)]
+    return "Panels: " + "; ".join(cells) + "."
 
 
 def caption_energy_propagation(ds: xr.Dataset) -> str:
@@ -101,6 +115,7 @@ def caption_energy_propagation(ds: xr.Dataset) -> str:
         f"PC's; layer precision {deep.PRECISION} (pi_l = 0.5^(L-l): lower layers weigh less, so "
         f"the energy recorded there is pi_l E_l). PC: γ = {deep.DEEP_GAMMA:g} per sample; AdamW "
         "lr 1e-3 unless stated.",
+        energy_panels_text(ds),
     )
 
 

@@ -23,6 +23,7 @@ from pcdiag.figures.layout import (
     ONE_COLUMN,
     TWO_COLUMNS,
     legend_below,
+    name_panels,
     new_figure,
     one_panel,
     short_number,
@@ -30,7 +31,7 @@ from pcdiag.figures.layout import (
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.depth import stalled_text
 from pcdiag.plot.layers import final_median, profile_text, stalled_layers_text
-from pcdiag.plot.styling import final_fraction, panel_labels, style
+from pcdiag.plot.styling import PANEL_LETTERS, final_fraction, panel_labels, style
 
 
 def _update_data(profile, results) -> xr.Dataset:
@@ -76,7 +77,6 @@ def plot_bp_alignment(ds: xr.Dataset) -> MplFigure:
             ax.sharey(axes[0])
         for ax, gamma in zip(axes, gammas):
             pplot.bp_cosine_vs_layer(select(ds, gamma=gamma), ax, hue="depth")
-            ax.set_title(f"γ = {gamma:g}", loc="left")
         for ax in axes[1:]:
             ax.set_ylabel("")
             if ax.get_legend() is not None:
@@ -88,7 +88,7 @@ def plot_bp_alignment(ds: xr.Dataset) -> MplFigure:
         drawn = final_median(ds["bp_cosine"], 0.2)
         low = float(drawn.min()) if bool(drawn.notnull().any()) else 0.0
         axes[0].set_ylim(min(-0.05, low - 0.05), 1.05)  # shared: every panel's lowest point
-        panel_labels(axes)
+        name_panels(axes, [f"γ = {gamma:g}" for gamma in gammas])
     return fig
 
 
@@ -142,7 +142,9 @@ def caption_bp_alignment(ds: xr.Dataset) -> str:
         f"the final 20% of logged steps (the last {_final_steps(ds)} logged steps), "
         f"{n_seeds(ds)} seed(s). "
         f"T = {cfg.inference_steps} at every depth. NaN (no point) where the PC gradient is "
-        "exactly 0 (no error at all arrived there), listed in the legend.",
+        "exactly 0 (no error at all arrived there), listed in the legend. Panels: "
+        + ", ".join(f"({PANEL_LETTERS[i]}) γ = {float(g):g}"
+                    for i, g in enumerate(ds["gamma"].values)) + " (per sample).",
     )
 
 

@@ -20,6 +20,15 @@ from pcdiag.figures.experiments import (
     select,
     trim,
 )
+from pcdiag.figures.gamma.limit import (
+    draw_limit,
+    limit_caption,
+    limit_lines,
+    probe_data,
+    probe_specs,
+    with_probe,
+    without_probe,
+)
 from pcdiag.figures.gamma.profile import (
     WEIGHT_OPTIMIZERS,
     accuracy_data,
@@ -32,20 +41,23 @@ from pcdiag.figures.gamma.profile import (
     pcx_spec,
 )
 from pcdiag.figures.layout import (
+    OPTIMIZER_PANEL,
     TWO_COLUMNS,
     batch_mean_axis,
+    name_panels,
     one_panel,
     per_sample_axis,
     short_number,
 )
 from pcdiag.figures.profiles import Profile
 from pcdiag.figures.registry import Figure
-from pcdiag.plot.styling import panel_labels, style
+from pcdiag.plot.styling import PANEL_LETTERS, style
 
 
 def _accuracy_panel(hue: str):
     def draw(ds: xr.Dataset, ax) -> None:
-        pplot.accuracy_vs_gamma(ds, ax, hue=hue)
+        draw_limit(ax, ds, hue)  # first: accuracy_vs_gamma's legend collects it
+        pplot.accuracy_vs_gamma(without_probe(ds), ax, hue=hue)
         batch_mean_axis(ax, ds)
     return draw
 
@@ -68,10 +80,26 @@ def plot_accuracy_vs_gamma_by_width(ds: xr.Dataset) -> MplFigure:
             pplot.accuracy_vs_gamma_by_width(part, axes)
             for ax in axes:
                 batch_mean_axis(ax, ds)
-                if activation is not None:
-                    ax.set_title(f"{activation}: {ax.get_title(loc='left')}", loc="left")
-        panel_labels(rows.ravel())
+        name_panels(rows.ravel(), [OPTIMIZER_PANEL[sel["weight_optimizer"]]
+                                   for _ in activations for _, sel, _ in pplot.WIDTH_PANELS])
     return fig
+
+
+def width_panels_text(ds: xr.Dataset) -> str:
+    """Which panel of accuracy_vs_gamma_by_width is which (its panels are named by weight
+    optimizer only)."""
+    activations = list(ds["activation"].values) if "activation" in ds.dims else [None]
+    cells, i = [], 0
+    for activation in activations:
+        for title, sel, _ in pplot.WIDTH_PANELS:
+            opt = sel["weight_optimizer"]
+            lr = (f", lr {float(ds['weight_lr'].sel(weight_optimizer=opt)):g}"
+                  if "weight_lr" in ds.coords and "weight_optimizer" in ds["weight_lr"].dims
+                  else "")
+            cells.append(f"({PANEL_LETTERS[i]}) {title}{lr}"
+                         + (f", {activation}" if activation is not None else ""))
+            i += 1
+    return "Panels: " + "; ".join(cells) + "."
 
 
 def plot_accuracy_vs_gamma_state_optimizer(ds: xr.Dataset) -> MplFigure:
@@ -89,11 +117,12 @@ ACCURACY_NOTE = ("Line: mean over {n} seed(s); dots: single seeds; band: min-max
 def caption_accuracy_vs_gamma(ds: xr.Dataset) -> str:
     return analysis_caption(ds, ACCURACY_NOTE.format(n=n_seeds(ds)) + " 'SGD vs Adam' here "
                             "varies the weight optimizer, as the released experiment code "
-                            "does; states use plain SGD.")
+                            "does; states use plain SGD. " + limit_caption(ds))
 
 
 def caption_by_width(ds: xr.Dataset) -> str:
-    return analysis_caption(ds, ACCURACY_NOTE.format(n=n_seeds(ds)) + " BP does not use γ: "
+    return analysis_caption(ds, width_panels_text(ds) + " "
+                            + ACCURACY_NOTE.format(n=n_seeds(ds)) + " BP does not use γ: "
                             "it ran once per width, optimizer and seed; grey band: BP's "
                             "min-max over widths and seeds (same weight optimizer), line: "
                             "its mean.")
@@ -102,7 +131,10 @@ def caption_by_width(ds: xr.Dataset) -> str:
 def caption_state_optimizer(ds: xr.Dataset) -> str:
     return analysis_caption(ds, ACCURACY_NOTE.format(n=n_seeds(ds)) + " Here the state "
                             "optimizer varies (γ is its learning rate); the weights use AdamW "
-                            "in both.")
+                            "in both. " + limit_caption(ds).replace(
+                                "the line style is the weight optimizer's",
+                                "SGD states only: Adam normalises its step, so no fixed-step "
+                                "limit applies"))
 
 
 def accuracy_lines(ds: xr.Dataset, hue: str) -> str:
@@ -120,7 +152,8 @@ def accuracy_lines(ds: xr.Dataset, hue: str) -> str:
 
 
 def summary_accuracy_vs_gamma(ds: xr.Dataset) -> str:
-    return accuracy_lines(ds, "weight_optimizer")
+    return "\n".join(filter(None, [accuracy_lines(without_probe(ds), "weight_optimizer"),
+                                   limit_lines(ds, "weight_optimizer")]))
 
 
 def summary_by_width(ds: xr.Dataset) -> str:
@@ -144,7 +177,8 @@ def summary_by_width(ds: xr.Dataset) -> str:
 
 
 def summary_state_optimizer(ds: xr.Dataset) -> str:
-    return accuracy_lines(ds, "state_optimizer")
+    return "\n".join(filter(None, [accuracy_lines(without_probe(ds), "state_optimizer"),
+                                   limit_lines(ds, "state_optimizer")]))
 
 
 def _width_specs(profile: Profile) -> dict[str, SweepSpec]:
@@ -192,14 +226,16 @@ def with_bp_crossed(ds: xr.Dataset) -> xr.Dataset:
 
 def _state_specs(profile: Profile) -> dict[str, SweepSpec]:
     return {"pc-adamw": pc_spec(profile, "adamw"),
-            "adam-states": pc_spec(profile, "adamw", "adam", widths=(profile.width,))}
+            "adam-states": pc_spec(profile, "adamw", "adam", widths=(profile.width,))
+            } | probe_specs(profile, ("adamw",))
 
 
 def _state_data(profile: Profile, results) -> xr.Dataset:
     sgd = select(results["pc-adamw"], **analysis_run(profile))
     adam = select(results["adam-states"], width=profile.width)
-    return keep(trim(combine({"sgd": sgd, "adam": adam}, "state_optimizer"), keep_t=False),
-                *ACCURACY_VARS)
+    ds = keep(trim(combine({"sgd": sgd, "adam": adam}, "state_optimizer"), keep_t=False),
+              *ACCURACY_VARS)
+    return with_probe(ds, probe_data(results, ("adamw",)), state_optimizer=True)
 
 
 ACCURACY_VS_GAMMA = Figure(
@@ -208,8 +244,8 @@ ACCURACY_VS_GAMMA = Figure(
                 "weight optimizer (SGD with momentum vs AdamW; states plain SGD), mean and "
                 "min-max over seeds, failed runs marked (x diverged, hollow diamond "
                 "inference unstable, hollow square collapsed; run_status).",
-    sweeps=main_specs,
-    data=accuracy_data,
+    sweeps=lambda p: main_specs(p) | probe_specs(p),
+    data=lambda p, r: with_probe(accuracy_data(p, r), probe_data(r)),
     plot=plot_accuracy_vs_gamma,
     caption=caption_accuracy_vs_gamma,
     summary=summary_accuracy_vs_gamma,

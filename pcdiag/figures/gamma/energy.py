@@ -10,6 +10,15 @@ import pcdiag.plot as pplot
 from pcdiag.figures.captions import n_seeds
 from pcdiag.figures.experiments import keep, late_per_t, select
 from pcdiag.figures.gamma.accuracy import ACCURACY_VARS
+from pcdiag.figures.gamma.limit import (
+    draw_limit,
+    limit_caption,
+    limit_lines,
+    probe_data,
+    probe_specs,
+    with_probe,
+    without_probe,
+)
 from pcdiag.figures.gamma.profile import (
     analysis_caption,
     analysis_run,
@@ -54,17 +63,21 @@ def _energy_data(profile: Profile, results) -> xr.Dataset:
 
 
 def plot_energy_ratio_vs_gamma(ds: xr.Dataset) -> MplFigure:
-    return one_panel(ds, pplot.energy_ratio_vs_gamma,
-                     r"Energy imbalance $E_\ell/E_{\ell+1}$ vs γ (PC)")
+    def draw(ds: xr.Dataset, ax) -> None:
+        draw_limit(ax, ds)  # first: energy_ratio_vs_gamma's legend collects it
+        pplot.energy_ratio_vs_gamma(without_probe(ds), ax)
+    return one_panel(ds, draw, r"Energy imbalance $E_\ell/E_{\ell+1}$ vs γ (PC)")
 
 
 def caption_energy_ratio_vs_gamma(ds: xr.Dataset) -> str:
     return analysis_caption(ds, "Line: median over the final 10% of logged steps and the "
                                 f"{n_seeds(ds)} seed(s); band: interquartile range. Grey lines "
-                                "at 1e-2, 1 and 1e2.")
+                                "at 1e-2, 1 and 1e2. " + limit_caption(ds))
 
 
 def summary_energy_ratio_vs_gamma(ds: xr.Dataset) -> str:
+    limits = limit_lines(ds)
+    ds = without_probe(ds)
     ratio = pplot.median_ratio(ds)
     gammas = ds["gamma"].values
     lines = []
@@ -77,7 +90,7 @@ def summary_energy_ratio_vs_gamma(ds: xr.Dataset) -> str:
             cells.append(f"E{int(layer)}/E{int(layer) + 1}: {short_number(lo)} at gamma "
                          f"{gammas[0]:g}, {short_number(hi)} at gamma {gammas[-1]:g}")
         lines.append(f"  weight_optimizer={opt}: median " + "; ".join(cells))
-    return "\n".join(lines)
+    return "\n".join(lines + ([limits] if limits else []))
 
 
 def lean_ratio_data(ds: xr.Dataset) -> xr.Dataset:
@@ -104,8 +117,9 @@ ENERGY_RATIO_VS_GAMMA = Figure(
     description="E_l / E_{l+1} at t = T over the final steps against gamma (log-log), one "
                 "line per layer pair, line style per weight optimizer; guides at 1e-2, 1, "
                 "1e2.",
-    sweeps=main_specs,
-    data=lambda p, r: lean_ratio_data(optimizers(p, r, "pc", **analysis_run(p))),
+    sweeps=lambda p: main_specs(p) | probe_specs(p),
+    data=lambda p, r: with_probe(lean_ratio_data(optimizers(p, r, "pc", **analysis_run(p))),
+                                 probe_data(r)),
     plot=plot_energy_ratio_vs_gamma,
     caption=caption_energy_ratio_vs_gamma,
     summary=summary_energy_ratio_vs_gamma,

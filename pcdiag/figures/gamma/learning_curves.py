@@ -14,10 +14,10 @@ from pcdiag.figures.experiments import config_of, keep, trim
 from pcdiag.figures.gamma.accuracy import ACCURACY_VARS
 from pcdiag.figures.gamma.mechanism import column_title, require_optimizers
 from pcdiag.figures.gamma.profile import WEIGHT_OPTIMIZERS, analysis_caption, curve_spec, optimizers
-from pcdiag.figures.layout import TWO_COLUMNS, short_number
+from pcdiag.figures.layout import OPTIMIZER_PANEL, TWO_COLUMNS, name_panels, short_number
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.sensitivity import chance_level, fit_accuracy_axes
-from pcdiag.plot.styling import decorate, palette, panel_labels, style
+from pcdiag.plot.styling import PANEL_LETTERS, decorate, palette, style
 
 
 def plot_learning_curves(ds: xr.Dataset) -> MplFigure:
@@ -48,7 +48,6 @@ def plot_learning_curves(ds: xr.Dataset) -> MplFigure:
                                  alpha=0.15, linewidth=0)
                 bottom.plot(x, loss.sel(gamma=gamma).values, color=colour, linewidth=1,
                             linestyle=dash)
-            top.set_title(column_title(ds, opt), loc="left")
             top.set_xlabel("epoch")
             top.set_xticks(epochs)
             bottom.set_yscale("log")
@@ -70,7 +69,8 @@ def plot_learning_curves(ds: xr.Dataset) -> MplFigure:
         labels = [f"{g:g}" + _failures_at(ds, g) for g in gammas]
         fig.legend(handles, labels, title="γ (per sample)", loc="outside lower center",
                    ncols=min(len(gammas), 7))
-        panel_labels(fig.axes)
+        name_panels(axes.ravel(), [OPTIMIZER_PANEL.get(str(opt), "")
+                                   for _ in range(axes.shape[0]) for opt in opts])
     return fig
 
 
@@ -103,7 +103,11 @@ def caption_learning_curves(ds: xr.Dataset) -> str:
         "runs nearer chance than the best are marked ▼ at the bottom edge ('below axis'). "
         "Bottom: train loss (the batch-mean output energy of the feedforward prediction "
         f"before each step), mean over seeds, running mean over {LOSS_WINDOW} logged steps. "
-        "Colour: γ; dashed: a γ with failed runs (run_status), counted in the legend."))
+        "Colour: γ; dashed: a γ with failed runs (run_status), counted in the legend.\n"
+        "Columns: " + "; ".join(
+            f"({PANEL_LETTERS[c]}, {PANEL_LETTERS[c + ds.sizes['weight_optimizer']]}) "
+            f"{column_title(ds, opt)}" for c, opt in enumerate(ds["weight_optimizer"].values))
+        + "."))
 
 
 def summary_learning_curves(ds: xr.Dataset) -> str:

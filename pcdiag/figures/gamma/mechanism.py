@@ -13,8 +13,15 @@ from matplotlib.lines import Line2D
 import pcdiag.plot as pplot
 from pcdiag.figures.captions import n_seeds
 from pcdiag.figures.gamma.accuracy import ACCURACY_NOTE, accuracy_lines
+from pcdiag.figures.gamma.limit import probe_specs, without_probe
 from pcdiag.figures.gamma.profile import accuracy_data, analysis_caption, main_specs
-from pcdiag.figures.layout import TWO_COLUMNS, batch_mean_axis, short_number
+from pcdiag.figures.layout import (
+    OPTIMIZER_PANEL,
+    TWO_COLUMNS,
+    batch_mean_axis,
+    name_panels,
+    short_number,
+)
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.energy import zero_floor
 from pcdiag.plot.sensitivity import (
@@ -24,7 +31,7 @@ from pcdiag.plot.sensitivity import (
     healthy,
     mark_failed_at_edge,
 )
-from pcdiag.plot.styling import panel_labels, style
+from pcdiag.plot.styling import PANEL_LETTERS, style
 from pcdiag.plot.updates import QUANTITIES, layer_norm_summary, layer_norms_vs_gamma
 
 #: Column titles of the figures with one column per weight optimizer.
@@ -81,7 +88,6 @@ def plot_mechanism(ds: xr.Dataset) -> MplFigure:
             top = axes[0, col]
             pplot.accuracy_vs_gamma(part, top, hue=None, fit=False)
             accuracy.append(pplot.accuracy_summary(part))
-            top.set_title(column_title(ds, opt), loc="left")
             top.set_xlabel("")
             for row, quantity in enumerate(MECHANISM_ROWS, start=1):
                 ax = axes[row, col]
@@ -91,8 +97,6 @@ def plot_mechanism(ds: xr.Dataset) -> MplFigure:
                 layer_norms_vs_gamma(norms.sel(weight_optimizer=opt), ax, quantity=quantity,
                                      final=FINAL, floor=floors[quantity])
                 mark_failed_at_edge(ax, part, "gamma")
-                ax.set_title(_ratio_text(summaries[quantity].sel(weight_optimizer=opt)),
-                             loc="left")
                 if row < len(MECHANISM_ROWS):
                     ax.set_xlabel("")
                 if col:
@@ -103,16 +107,38 @@ def plot_mechanism(ds: xr.Dataset) -> MplFigure:
         for ax in axes[0]:
             batch_mean_axis(ax, ds)
         _mechanism_legend(fig, axes, ds, summaries, floors)
-        panel_labels(axes.ravel())
+        name_panels(axes.ravel(), [OPTIMIZER_PANEL.get(str(opt), "")
+                                   for _ in range(axes.shape[0]) for opt in opts])
     return fig
 
 
 def _ratio_text(summary: xr.Dataset) -> str:
-    """Layer 1 against the output layer at the smallest gamma (a panel's title)."""
+    """Layer 1 against the output layer at the smallest gamma (a panel's caption)."""
     med = summary["median"].isel(gamma=0)
     first, last = float(med.isel(layer=0)), float(med.isel(layer=-1))
     ratio = first / last if last > 0 else float("nan")
-    return f"at γ = {float(summary['gamma'][0]):g}: layer 1 / output = {ratio:.1e}"
+    return f"{ratio:.1e}"
+
+
+def mechanism_panels_text(ds: xr.Dataset) -> str:
+    """The columns (weight optimizers) and, per norm panel, layer 1 over the output layer at
+    the smallest gamma (from the healthy runs, as drawn)."""
+    opts = [str(o) for o in ds["weight_optimizer"].values]
+    letters = np.array(list(PANEL_LETTERS[:len(opts) * (1 + len(MECHANISM_ROWS))]))
+    letters = letters.reshape(1 + len(MECHANISM_ROWS), len(opts))
+    columns = "; ".join(f"({', '.join(letters[:, c])}) {column_title(ds, opt)}"
+                        for c, opt in enumerate(opts))
+    norms = healthy(ds, "weight_grad_norm", "update_norm", "weight_norm")
+    gamma = float(ds["gamma"][0])
+    ratios = []
+    for row, quantity in enumerate(MECHANISM_ROWS, start=1):
+        summary = layer_norm_summary(norms, quantity, FINAL)
+        name = "gradient norm" if quantity == "weight_grad_norm" else "relative update"
+        ratios += [f"({letters[row, c]}) {name}, {opt}: "
+                   f"{_ratio_text(summary.sel(weight_optimizer=opt))}"
+                   for c, opt in enumerate(opts)]
+    return (f"Columns: {columns}. Layer 1 over the output layer at γ = {gamma:g}: "
+            + "; ".join(ratios) + ".")
 
 
 def _mechanism_legend(fig: MplFigure, axes, ds: xr.Dataset, summaries: dict,
@@ -158,7 +184,7 @@ def caption_mechanism(ds: xr.Dataset) -> str:
         "logged steps and the seeds; bands: min-max over seeds of each seed's median. A log "
         "axis cannot show 0: zeros are drawn at a floor marked ▽ and counted in the legend. "
         "Dotted (momentum): the relative update weight decay alone gives in steady state, "
-        "lr·wd/(1−β). Panel titles: layer 1 over the output layer at the smallest γ."))
+        "lr·wd/(1−β).\n" + mechanism_panels_text(ds)))
 
 
 def _layer_cells(summary: xr.Dataset, gamma: float) -> str:
@@ -198,10 +224,12 @@ MECHANISM = Figure(
                 "update ||dW_l||/||W_l|| (median over the final 10% of steps, log) "
                 "against gamma on one shared x axis, momentum vs AdamW weights; the runs "
                 "of accuracy_vs_gamma.",
-    sweeps=main_specs,
+    # accuracy_vs_gamma's sweeps (its file carries the stability probe: pcdiag.figures.
+    # gamma.limit), whose variables this figure does not draw
+    sweeps=lambda p: main_specs(p) | probe_specs(p),
     data=accuracy_data,
-    plot=plot_mechanism,
-    caption=caption_mechanism,
-    summary=summary_mechanism,
+    plot=lambda ds: plot_mechanism(without_probe(ds)),
+    caption=lambda ds: caption_mechanism(without_probe(ds)),
+    summary=lambda ds: summary_mechanism(without_probe(ds)),
     data_from="accuracy_vs_gamma",  # the same runs: one file, accuracy_vs_gamma.nc
 )

@@ -21,7 +21,7 @@ from pcdiag import measures
 from pcdiag.data.registry import info
 from pcdiag.figures.errors import FigureError
 from pcdiag.figures.experiments import combine, conform, coords_along, trim
-from pcdiag.figures.layout import TWO_COLUMNS, new_figure, short_number
+from pcdiag.figures.layout import TWO_COLUMNS, name_panels, new_figure, short_number
 from pcdiag.figures.profiles import RECIPE_GAMMA
 from pcdiag.figures.registry import Figure
 from pcdiag.figures.remedies import profile as remedy
@@ -33,17 +33,19 @@ from pcdiag.plot.sensitivity import (
     seed_points,
 )
 from pcdiag.plot.styling import (
+    PANEL_LETTERS,
     colours_for,
     convention_long,
     decorate,
     markers_for,
-    panel_labels,
     range_text,
     style,
 )
 
-#: Panel titles and legend texts, by recipe.
+#: The recipes' names (the summary's) and legend texts, by recipe.
 RECIPE_TITLE = {"mupc": "μPC recipe (jpc mupc.ipynb)", "epc": "ePC recipe (jpc epc.ipynb)"}
+#: The panels' names in the image (the caption says the rest).
+RECIPE_PANEL = {"mupc": "μPC recipe", "epc": "ePC recipe"}
 LEGEND = {
     "mupc": {"pc": "PC (standard param.)", "remedy": "μPC", "bp": "BP"},
     "epc": {"pc": "PC (states)", "remedy": "ePC (errors)", "bp": "BP"},
@@ -151,7 +153,6 @@ def accuracy_panel(ax, part: xr.Dataset, recipe: str) -> dict:
     ax.set_xscale("log", base=2)
     ax.minorticks_off()
     ax.set_ylim(0, 1)
-    ax.set_title(RECIPE_TITLE.get(recipe, recipe), loc="left")
     return failed
 
 
@@ -179,8 +180,14 @@ def plot_remedies_vs_depth(ds: xr.Dataset) -> MplFigure:
             ax.legend(handles, labels, loc="lower right", bbox_to_anchor=(1.0, 0.2))
             decorate(ax)
         axes[0].set_ylabel("test accuracy")
-        panel_labels(axes)
+        name_panels(axes, [RECIPE_PANEL.get(str(r), str(r)) for r in ds["recipe"].values])
     return fig
+
+
+def _panel_of(ds: xr.Dataset, recipe: str) -> str:
+    """'(a) ' for the recipe drawn in the first panel; '' where the data lack it."""
+    recipes = [str(r) for r in ds["recipe"].values] if "recipe" in ds.dims else []
+    return f"({PANEL_LETTERS[recipes.index(recipe)]}) " if recipe in recipes else ""
 
 
 def caption_remedies_vs_depth(ds: xr.Dataset) -> str:
@@ -194,14 +201,16 @@ def caption_remedies_vs_depth(ds: xr.Dataset) -> str:
         f"squared-error output, forward initialisation, states (or errors) plain SGD with "
         f"γ = {RECIPE_GAMMA:g} on the batch-mean energy (= {RECIPE_GAMMA / remedy.RECIPE_BATCH:g} "
         "per sample), T = L inference steps, Adam (weight decay 0).",
-        f"Left, μPC recipe (thebuckleylab/jpc examples/mupc.ipynb: width 128, Adam lr "
+        f"{_panel_of(ds, 'mupc')}μPC recipe (thebuckleylab/jpc examples/mupc.ipynb: width 128, "
+        "Adam lr "
         f"{remedy.MUPC_RECIPE_LR:g}; jpc prints 93.3% after 900 steps at depth 30): residual MLP "
         f"(identity skips around every hidden layer but the first and last), width "
         f"{r.get('mupc_width', '?')}. μPC: N(0, 1) weights, multipliers 1/sqrt(784), "
         "1/sqrt(N L), 1/N (pcdiag's layers keep biases, started at 0; jpc's have none). PC: "
         f"the same with the standard parameterization. BP: the μPC network, Adam lr "
         f"{remedy.BP_MUPC_LR:g} (lr {remedy.MUPC_RECIPE_LR:g} collapsed at depth 64).",
-        f"Right, ePC recipe (jpc examples/epc.ipynb: width 128, Adam lr {remedy.EPC_RECIPE_LR:g}; "
+        f"{_panel_of(ds, 'epc')}ePC recipe (jpc examples/epc.ipynb: width 128, Adam lr "
+        f"{remedy.EPC_RECIPE_LR:g}; "
         "jpc prints 91.6% after 300 steps at depth 10): plain MLP (no skips), standard "
         f"parameterization U(±1/sqrt(fan-in)), width {r.get('epc_width', '?')}. ePC infers "
         "the errors e_l (x_l = mu_l + e_l, e = 0 at the start); its weight step is "
