@@ -114,6 +114,7 @@ def _pm(values: np.ndarray) -> str:
     return f"{1000 * values.mean():.2f} ± {1000 * values.std():.2f}"
 
 
+@pytest.mark.slow
 def test_a_mixed_run_writes_an_mse_table_of_the_datasets_numbers_and_an_accuracy_table(
         tmp_path):
     out = tmp_path / "bench"

@@ -170,6 +170,7 @@ def test_profiles_and_the_estimate_know_the_family():
         DECODER.program_seconds(base, 1)
 
 
+@pytest.mark.slow
 def test_tiny_profile_data_and_drawing_agree(tiny):
     check_energy(tiny["generative_energy"])
     check_mse(tiny["generative_mse_vs_gamma"])

@@ -122,6 +122,7 @@ def test_the_recorded_test_mse_is_the_reconstruction_of_the_test_images(trained,
     assert float(ds["test_mse"][-1]) == pytest.approx(mse, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_bp_trains_the_autoencoder_on_the_same_decoder():
     config = RECIPE.replace(algorithm="bp", epochs=2, weight_lr=0.0002966954107001767,
                             weight_decay=2.4774328846774532e-05)
@@ -130,6 +131,7 @@ def test_bp_trains_the_autoencoder_on_the_same_decoder():
     assert float(ds["test_mse"][-1]) < float(ds["test_mse"][0]) < float(ds["mean_image_mse"])
 
 
+@pytest.mark.slow
 def test_mcpc_noise_changes_inference_reproducibly():
     small = RECIPE.replace(train_limit=400, test_limit=200, epochs=1)
     plain = pcdiag.train(small)
@@ -213,6 +215,7 @@ def test_epc_and_ipc_infer_the_latent_and_learn(algorithm):
     assert float(ds["test_mse"][-1]) < float(ds["test_mse"][0])
 
 
+@pytest.mark.slow
 def test_the_hessian_probe_covers_the_latent():
     """hessian_lambda_max is the largest eigenvalue of the Hessian of a sample's F w.r.t. all
     its free nodes at t = 0, the latent included: at init it is at least the latent's own
@@ -230,6 +233,7 @@ def test_the_hessian_probe_covers_the_latent():
     assert np.isfinite(first) and first >= block * (1 - 1e-4)
 
 
+@pytest.mark.slow
 def test_a_sweep_over_pc_and_bp_holds_the_autoencoder_s_layers():
     """bp's autoencoder has 6 weight layers to pc's 3: the sweep's layer axis is the widest,
     pc's runs NaN beyond its decoder's 3."""
