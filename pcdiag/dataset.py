@@ -156,12 +156,14 @@ def _normalisation(config: Config, sweep: dict[str, list]) -> str:
 
 
 #: The dims a pcdiag Dataset records along inside a run; every other dim is a sweep dim.
-RUN_DIMS = ("step", "t", "layer", "epoch")
+#: Dims along a run, never swept: probe_step is the logged-step axis of a figure's Hessian
+#: probe (pcdiag.figures.gamma.limit), kept apart from the run's own steps.
+RUN_DIMS = ("step", "t", "layer", "epoch", "probe_step")
 
 
 def sweep_dims(ds: xr.Dataset) -> list[str]:
-    """The Dataset's sweep dims (every dim that is not step, t, layer or epoch: the config
-    fields swept, or a figure's variant / recipe / network)."""
+    """The Dataset's sweep dims (every dim that is not in RUN_DIMS: the config fields swept,
+    or a figure's variant / recipe / network)."""
     return [d for d in ds.dims if d not in RUN_DIMS]
 
 
