@@ -124,6 +124,7 @@ def test_pairs_match_pc_with_bp_of_the_same_loss_and_model():
                      ("mlp-fmnist-pc-ce", "mlp-fmnist-bp-ce")}
 
 
+@pytest.mark.slow  # two benchmark runs through the CLI (~15 s)
 def test_cli_runs_a_tiny_benchmark_and_resumes(tmp_path, capsys):
     out = tmp_path / "table1"
     argv = ["table1", "--recipes", "mlp-fmnist-pc-se,mlp-fmnist-bp-se", "--seeds", "3",

@@ -328,6 +328,7 @@ def test_help_exits_0(capsys):
 # the console script, for real
 
 
+@pytest.mark.slow  # a console-script process (~15 s); in-process CLI training stays default
 def test_console_script_trains_on_real_fashion_mnist(tmp_path):
     """Twice, with the on-disk XLA cache in a fresh folder: the first run fills it with the
     run's compiled programs, the second reads them and gives the identical Dataset."""

@@ -243,6 +243,7 @@ def half_finished(reference_store: Path, folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow  # needs the reference sweep of a subprocess (~35 s)
 def test_open_store_of_a_half_finished_sweep(reference, tmp_path):
     ref, store = reference
     ds = pcdiag.open_store(half_finished(store, tmp_path / "half"))
@@ -265,6 +266,7 @@ def test_open_store_of_a_half_finished_sweep(reference, tmp_path):
     xr.testing.assert_identical(stable(whole.drop_vars("finished")), ref)
 
 
+@pytest.mark.slow  # needs the reference sweep of a subprocess
 def test_open_store_before_any_unit_finished(reference, tmp_path):
     _, store = reference
     (tmp_path / "empty").mkdir()
@@ -276,6 +278,7 @@ def test_open_store_before_any_unit_finished(reference, tmp_path):
         pcdiag.open_store(tmp_path)
 
 
+@pytest.mark.slow  # needs the reference sweep of a subprocess
 def test_sweep_status_lists_finished_running_failed_and_time_left(reference, tmp_path,
                                                                   capsys):
     _, store = reference

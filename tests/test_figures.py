@@ -430,6 +430,7 @@ SMALL = replace(figures.PROFILES["quick"], name="small", train_limit=1500, test_
                 gammas=(1e-3, 0.1), width=32, widths=(32,))
 
 
+@pytest.mark.slow  # the whole small profile (~55 s); the default tier redraws from fake runs
 @pytest.mark.skipif(not (REAL / "fashion-mnist").is_dir(), reason="Fashion-MNIST not found")
 def test_small_profile_end_to_end(tmp_path, monkeypatch):
     """The real thing, small: train every figure's sweeps, then redraw from data alone."""

@@ -104,6 +104,7 @@ def test_a_figure_that_shares_a_file_redraws_from_it(tmp_path, monkeypatch, caps
     assert "\nmechanism (profile default" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains a figure's sweep (~12 s); redrawing from its file stays default
 def test_training_a_figure_that_shares_a_file_writes_the_others(tmp_path, monkeypatch):
     """`--only mechanism` writes accuracy_vs_gamma.nc, labelled as that figure's; made
     together, the shared sweeps run once and the file is written once."""

@@ -280,6 +280,7 @@ def test_no_import_cycles_in_pcdiag():
         " -> ".join(cycle) for cycle in cycles)
 
 
+@pytest.mark.slow  # a fresh interpreter per module (~20 s)
 def test_every_module_imports_alone():
     """Each module imported first, with no other pcdiag module loaded (third-party modules
     stay loaded between them, so this takes seconds, not one interpreter each)."""
