@@ -7,13 +7,26 @@ that no default test shares (a conv net, a notebook, a full figure profile) and 
 something a faster default test does not.
 
 The CLI's on-disk XLA cache stays off unless a test turns it on (the in-process CLI tests
-would otherwise fill the user's cache and set jax's global config)."""
+would otherwise fill the user's cache and set jax's global config). Instead, one test run
+shares one XLA cache of its own between its worker processes (and the subprocesses they
+start), so a program that two tests (or both workers' copies of a module fixture) compile is
+compiled once; it is removed when the run ends. A cached executable is the one XLA compiled,
+so results are the same with or without it."""
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("PCDIAG_XLA_CACHE", "off")
+#: This run's XLA cache, named by the pytest process that starts the run (xdist's workers
+#: inherit its environment, so they share it), not a folder of the machine.
+RUN_CACHE = Path(os.environ.setdefault(
+    "PCDIAG_TEST_XLA_CACHE", str(Path(tempfile.gettempdir()) / f"pcdiag-test-xla-{os.getpid()}")))
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(RUN_CACHE))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 
 def pytest_addoption(parser):
@@ -24,6 +37,11 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: the slow tier: left out unless pytest runs with --slow")
+
+
+def pytest_sessionfinish(session):
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # the controller (or a run without xdist)
+        shutil.rmtree(RUN_CACHE, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -85,6 +85,7 @@ def test_the_cpu_convolution_gradient_equals_xlas(kernel, padding):
         np.testing.assert_allclose(a, e, rtol=0, atol=405 * 1.2e-7 * float(jnp.abs(e).max()))
 
 
+@pytest.mark.slow  # jvp through every convolution backend (~6 s)
 def test_forward_mode_differentiates_a_convolution_on_every_backend():
     # a custom_vjp has no jvp: hessian.py traces convolutions inside forward_mode_autodiff
     from pcdiag.nets.conv import forward_mode_autodiff

@@ -222,6 +222,7 @@ def test_profiles_follow_the_issue():
             3, "hard_tanh", "ce", 8)
 
 
+@pytest.mark.slow  # the paper profile's plan over fake sweeps of both activations (~7 s)
 def test_paper_profile_is_pcx_fig5_grid_and_sweeps_both_activations(fake_sweep, tmp_path):
     paper = figures.PROFILES["paper"]
     assert (paper.widths, paper.gammas, paper.epochs, len(paper.seeds)) == (
