@@ -21,6 +21,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("PCDIAG_XLA_CACHE", "off")
+# Figures run their sweeps in this process (tests patch pcdiag.sweep; a worker process would
+# not see the patch); tests of the parallel sweeps pass jobs themselves.
+os.environ.setdefault("PCDIAG_FIGURE_JOBS", "1")
 #: This run's XLA cache, named by the pytest process that starts the run (xdist's workers
 #: inherit its environment, so they share it), not a folder of the machine.
 RUN_CACHE = Path(os.environ.setdefault(

@@ -42,6 +42,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--store", metavar="DIR", default=None,
                         help="keep the sweeps' finished units under DIR (default: OUT/.store); "
                         "with --executor ray or slurm, a folder every worker can reach")
+    parser.add_argument("--jobs", metavar="N", type=int, default=None,
+                        help="sweeps run at once, each in a process of its own, before the "
+                        "figures are drawn (default: 2 on a CPU of 2 or more cores, else 1; "
+                        "the local executor only)")
     add_executor_flags(parser)
     return parser
 
@@ -69,6 +73,7 @@ def run_cli(args: argparse.Namespace) -> int:
                                progress=not getattr(args, "no_progress", False),
                                store=getattr(args, "store", None) or True,
                                footnote=getattr(args, "footnote", False),
+                               jobs=getattr(args, "jobs", None),
                                **executor_kwargs(args))
     except (FigureError, pcdiag.ConfigError, pcdiag.SchemaError, FileNotFoundError) as error:
         print(f"pcdiag figures: error: {error}", file=sys.stderr)

@@ -20,6 +20,7 @@ from pcdiag.figures.cost import COMPILE_S, RUN_EPOCH_S
 from pcdiag.figures.errors import FigureError
 from pcdiag.figures.experiments import Runner, SweepSpec
 from pcdiag.figures.layout import draw_footnote
+from pcdiag.figures.parallel import default_jobs, prefetch
 from pcdiag.figures.profiles import Profile, get_profile
 from pcdiag.figures.registry import Figure, resolve
 from pcdiag.plot.styling import style
@@ -88,6 +89,7 @@ def make_figures(
     store: bool | str | Path = True,
     executor=None,
     footnote: bool = False,
+    jobs: int | None = None,
 ) -> list[Written]:
     """Run the experiments of the selected figures and write NAME.png, .pdf and .nc to `out`.
 
@@ -98,6 +100,9 @@ def make_figures(
     folder `store` names) so an interrupted call resumes.
     `executor` (a name or an Executor, see pcdiag.engine.executors) runs the sweeps' units:
     default in this process; "ray" and "slurm" need the store on a disk their workers see.
+    `jobs` (default pcdiag.figures.parallel.default_jobs: 2 on a CPU of 2 cores or more)
+    runs that many sweeps at once, each in a process of its own, into the store before the
+    figures are drawn (with the store and the local executor only; 1: one after another).
     Each figure's caption (`Figure.caption`) is kept outside the image: in NAME.nc's attrs
     (`caption`, when the .nc is written) and in `Written.caption`; `footnote=True` also draws
     it under the image.
@@ -115,6 +120,13 @@ def make_figures(
             )
     folder = (Path(store) if isinstance(store, (str, Path)) else out / ".store") if store else None
     runner = Runner(progress=progress, store=folder, executor=executor)
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise FigureError(f"jobs={jobs}: must be >= 1 (1 runs the sweeps one after another "
+                          "in this process; --jobs on the command line)")
+    if not from_data and folder is not None and executor in (None, "local") and jobs > 1:
+        prefetch([spec for figure in figures for spec in figure.sweeps(profile).values()],
+                 folder, jobs, progress=progress)
     written, saved = [], set()
     with progress_bar(len(figures), "figures", enabled=progress, unit="figure") as bar:
         for figure in figures:

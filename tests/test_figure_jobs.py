@@ -1,0 +1,81 @@
+"""`pcdiag figures` runs its sweeps in worker processes (pcdiag.figures.parallel): the same
+data as one process, errors named, the setting checked."""
+
+import os
+from pathlib import Path
+
+import pytest
+import xarray as xr
+
+from pcdiag import Config, figures
+from pcdiag.dataset import VOLATILE_ATTRS
+from pcdiag.figures import parallel
+from pcdiag.figures.errors import FigureError
+from pcdiag.figures.experiments import SweepSpec
+from pcdiag.figures.generative.profile import reconstruction_specs
+
+REAL = Path(
+    os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+).resolve()
+
+
+def test_jobs_come_from_the_environment_or_the_cores(monkeypatch):
+    monkeypatch.setenv(parallel.JOBS_VARIABLE, "3")
+    assert parallel.default_jobs() == 3
+    monkeypatch.delenv(parallel.JOBS_VARIABLE)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert parallel.default_jobs() == 2  # jax runs on the CPU in the test suite
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert parallel.default_jobs() == 1
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_a_bad_jobs_setting_names_the_variable_and_the_rule(monkeypatch, value):
+    monkeypatch.setenv(parallel.JOBS_VARIABLE, value)
+    with pytest.raises(FigureError, match=f"PCDIAG_FIGURE_JOBS='{value}': must be a whole "
+                                          "number >= 1"):
+        parallel.default_jobs()
+
+
+def test_jobs_below_one_are_refused_before_anything_runs(tmp_path):
+    with pytest.raises(FigureError, match=r"jobs=0: must be >= 1 .*--jobs"):
+        figures.make_figures("quick", only="remedies_vs_depth", out=tmp_path, jobs=0,
+                             progress=False)
+    assert not list(tmp_path.glob("*.nc"))
+
+
+def test_only_sweeps_that_keep_their_result_in_the_store_are_prefetched():
+    plain = SweepSpec.make("plain", Config(), gamma=[0.1])
+    assert parallel.storable(plain)
+    assert not parallel.storable(reconstruction_specs("quick")["reconstructions"])
+
+
+def _stable(ds: xr.Dataset) -> xr.Dataset:
+    ds = ds.copy()
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in (*VOLATILE_ATTRS, "history")}
+    return ds
+
+
+@pytest.mark.slow  # two worker processes (jax imported and programs compiled in each)
+@pytest.mark.skipif(not (REAL / "mnist").is_dir(), reason="MNIST not found")
+def test_two_jobs_write_the_same_data_as_one(tmp_path, monkeypatch):
+    """remedies_vs_depth at the quick profile: 12 sweeps of one program each."""
+    monkeypatch.setenv("PCDIAG_DATA", str(REAL))
+    one = figures.make_figures("quick", only="remedies_vs_depth", out=tmp_path / "one",
+                               jobs=1, progress=False)
+    two = figures.make_figures("quick", only="remedies_vs_depth", out=tmp_path / "two",
+                               jobs=2, progress=False)
+    assert len(list((tmp_path / "two" / ".store").iterdir())) == 12  # the workers' sweeps
+    xr.testing.assert_identical(_stable(xr.open_dataset(one[0].nc)),
+                                _stable(xr.open_dataset(two[0].nc)))
+
+
+@pytest.mark.slow  # a worker process
+def test_a_failing_sweep_in_a_worker_is_raised_with_its_message(tmp_path):
+    good = SweepSpec.make("good", Config(train_limit=128, test_limit=100, depth=2, width=8,
+                                         inference_steps=2, data_dir=str(REAL)), gamma=[0.1])
+    bad = SweepSpec.make("bad", good.config.replace(data_dir=str(tmp_path / "nowhere")),
+                         gamma=[0.1])
+    with pytest.raises(Exception, match="nowhere"):
+        parallel.prefetch([good, bad], tmp_path / "store", 2, progress=False)
+    assert (tmp_path / "store" / good.key).is_dir()  # the other sweep's result is kept
