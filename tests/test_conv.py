@@ -66,7 +66,8 @@ def test_im2col_convolution_equals_xlas(kernel, stride, padding):
     np.testing.assert_allclose(ours, xla, rtol=0, atol=288 * 1.2e-7 * float(jnp.abs(xla).max()))
 
 
-@pytest.mark.parametrize("kernel, padding", [(3, "SAME"), (3, "VALID"), (1, "SAME")])
+@pytest.mark.parametrize("kernel, padding", [pytest.param(3, "SAME", marks=pytest.mark.slow),
+                                             (3, "VALID"), (1, "SAME")])
 def test_the_cpu_convolution_gradient_equals_xlas(kernel, padding):
     """The CPU's custom gradient (d/dx: a convolution with the flipped kernel; d/dW: im2col
     matmul) against autodiff of XLA's convolution: the same sums of at most 9 * 9 * 5 = 405

@@ -1,6 +1,7 @@
 """`pcdiag figures` runs its sweeps in worker processes (pcdiag.figures.parallel): the same
 data as one process, errors named, the setting checked."""
 
+import json
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pcdiag.figures import parallel
 from pcdiag.figures.errors import FigureError
 from pcdiag.figures.experiments import SweepSpec
 from pcdiag.figures.generative.profile import reconstruction_specs
+from pcdiag.figures.make import PREFETCH_TIMING
 
 REAL = Path(
     os.environ.get("PCDIAG_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -66,6 +68,10 @@ def test_two_jobs_write_the_same_data_as_one(tmp_path, monkeypatch):
     two = figures.make_figures("quick", only="remedies_vs_depth", out=tmp_path / "two",
                                jobs=2, progress=False)
     assert len(list((tmp_path / "two" / ".store").iterdir())) == 12  # the workers' sweeps
+    timing = json.loads((tmp_path / "two" / "timings.json").read_text())[PREFETCH_TIMING]
+    assert timing["jobs"] == 2 and timing["seconds"] > 0
+    assert timing["figures"] == ["remedies_vs_depth"]
+    assert PREFETCH_TIMING not in json.loads((tmp_path / "one" / "timings.json").read_text())
     xr.testing.assert_identical(_stable(xr.open_dataset(one[0].nc)),
                                 _stable(xr.open_dataset(two[0].nc)))
 

@@ -68,7 +68,8 @@ TOY = dict(data_dir=str(DATA), train_limit=640, test_limit=1000, depth=3, batch_
 
 
 @pytest.mark.parametrize("algorithm", ["pc", pytest.param("epc", marks=pytest.mark.slow),
-                                       pytest.param("ipc", marks=pytest.mark.slow), "bp"])
+                                       pytest.param("ipc", marks=pytest.mark.slow),
+                                       pytest.param("bp", marks=pytest.mark.slow)])
 def test_a_network_defined_in_a_test_file_trains_with_full_recording(toy_name, algorithm):
     ds = pcdiag.validate(pcdiag.train(pcdiag.Config(net=toy_name, algorithm=algorithm, **TOY)))
     assert ds["layer"].values.tolist() == [1, 2, 3]

@@ -261,6 +261,7 @@ def test_style_keeps_what_pyplot_switched_on_inside():
         matplotlib.interactive(was)
 
 
+@pytest.mark.slow  # a fresh interpreter importing matplotlib and pcdiag (~7 s)
 def test_import_changes_no_rcparams():
     code = (
         "import json, matplotlib; before = {k: str(v) for k, v in matplotlib.rcParams.items()};"

@@ -105,7 +105,8 @@ def test_a_schedule_changes_training_and_constant_is_the_default():
 # ----------------------------------------------------------------------- nudging
 
 
-@pytest.mark.parametrize("algorithm", ["pc", pytest.param("ipc", marks=pytest.mark.slow)])
+@pytest.mark.slow  # two trainings of 10 s; nudging's other checks stay default
+@pytest.mark.parametrize("algorithm", ["pc", "ipc"])
 def test_nudging_with_beta_one_is_the_clamped_output(algorithm):
     """Same Dataset to float32 rounding: the target is y bit for bit (next test), but the
     nudged step is another XLA program, whose dots may sum in another order."""

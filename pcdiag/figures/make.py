@@ -120,13 +120,16 @@ def make_figures(
             )
     folder = (Path(store) if isinstance(store, (str, Path)) else out / ".store") if store else None
     runner = Runner(progress=progress, store=folder, executor=executor)
+    prefetched = None
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise FigureError(f"jobs={jobs}: must be >= 1 (1 runs the sweeps one after another "
                           "in this process; --jobs on the command line)")
     if not from_data and folder is not None and executor in (None, "local") and jobs > 1:
-        prefetch([spec for figure in figures for spec in figure.sweeps(profile).values()],
-                 folder, jobs, progress=progress)
+        start = time.perf_counter()
+        if prefetch([spec for figure in figures for spec in figure.sweeps(profile).values()],
+                    folder, jobs, progress=progress):
+            prefetched = {"jobs": jobs, "seconds": round(time.perf_counter() - start, 1)}
     written, saved = [], set()
     with progress_bar(len(figures), "figures", enabled=progress, unit="figure") as bar:
         for figure in figures:
@@ -152,7 +155,7 @@ def make_figures(
             if bar is not None:
                 bar.update(1)
     if not from_data:
-        _write_timings(out, profile, written)
+        _write_timings(out, profile, written, prefetched)
     return written
 
 
@@ -169,11 +172,20 @@ def _label(ds: xr.Dataset, figure: Figure, profile: Profile) -> xr.Dataset:
     return ds
 
 
-def _write_timings(out: Path, profile: Profile, written: list[Written]) -> None:
+#: timings.json's entry for the sweeps run in worker processes before the figures were drawn
+#: (then each figure's own seconds are its loading and drawing).
+PREFETCH_TIMING = "(sweeps in worker processes)"
+
+
+def _write_timings(out: Path, profile: Profile, written: list[Written],
+                   prefetched: dict | None = None) -> None:
     path = out / "timings.json"
     timings = json.loads(path.read_text()) if path.is_file() else {}
     for w in written:
         timings[w.name] = {"profile": profile.name, "seconds": round(w.seconds, 1)}
+    if prefetched is not None:
+        timings[PREFETCH_TIMING] = {"profile": profile.name, **prefetched,
+                                    "figures": [w.name for w in written]}
     path.write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n")
 
 

@@ -60,13 +60,14 @@ def _run(spec: SweepSpec, store: Path) -> str:
 
 
 def prefetch(specs: Iterable[SweepSpec], store: Path, jobs: int, *,
-             progress: bool = True) -> None:
+             progress: bool = True) -> bool:
     """Run the storable `specs` into `store` in `jobs` processes, longest predicted first
-    (SweepSpec.seconds). An error in one is raised here after the others finish; what they
-    stored is kept, so a rerun resumes."""
+    (SweepSpec.seconds); False (nothing run) with fewer than 2 jobs or sweeps. An error in
+    one is raised here after the others finish; what they stored is kept, so a rerun
+    resumes."""
     todo = sorted({s for s in specs if storable(s)}, key=lambda s: -s.seconds)
     if jobs < 2 or len(todo) < 2:
-        return
+        return False
     context = multiprocessing.get_context("spawn")  # jax's threads do not survive a fork
     error: BaseException | None = None
     with progress_bar(len(todo), f"sweeps ({jobs} processes)", enabled=progress,
@@ -84,3 +85,4 @@ def prefetch(specs: Iterable[SweepSpec], store: Path, jobs: int, *,
                     bar.update(1)
     if error is not None:
         raise error
+    return True
