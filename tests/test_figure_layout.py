@@ -159,3 +159,16 @@ def test_heatmap_scale_is_clipped_to_eight_decades():
         matplotlib.colors.to_rgb(pplot.heatmap.UNDER))
     bar = fig.axes[-1]
     assert f"10^{{{vmin:.0f}}}" in bar.get_ylabel()
+
+
+def test_captions_say_how_many_training_steps_the_numbers_are_read_after():
+    """A caption states the budget (issue 20): epochs and the training steps they make,
+    validation images held out of the steps."""
+    from pcdiag.figures.captions import epochs_text
+
+    assert epochs_text(pcdiag.Config(train_limit=6400, batch_size=64, epochs=3)) == (
+        "3 epochs (300 training steps)")
+    assert epochs_text(pcdiag.Config(batch_size=64, validation_size=10_000)) == (
+        "1 epoch (781 training steps)")  # 50,000 images // 64
+    caption = pcdiag.open_dataset(COMMITTED / "accuracy_vs_gamma.nc").attrs["caption"]
+    assert "60000 fashion-mnist training images, 1 epoch (937 training steps)" in caption

@@ -17,7 +17,11 @@ def n_seeds(ds: xr.Dataset) -> int:
 
 
 def epochs_text(cfg: Config) -> str:
-    return f"{cfg.epochs} epoch{'s' if cfg.epochs > 1 else ''}"
+    """'1 epoch (937 training steps)': the budget every figure's numbers are read after
+    (issue 20: a figure says how long its runs trained; a claim about final accuracy needs a
+    budget that reaches it)."""
+    steps = cfg.epochs * cfg.steps_per_epoch
+    return f"{cfg.epochs} epoch{'s' if cfg.epochs > 1 else ''} ({steps} training steps)"
 
 
 def weights_text(cfg: Config) -> str:
