@@ -342,7 +342,8 @@ FIGURES = ROOT / "figures"
 
 def _has_status(path: Path) -> bool:
     """A figure's .nc whose run_status can be classified again: it keeps the verdict and
-    what it is read from (the generative figures keep their test MSE and verdicts only)."""
+    what it is read from (generative_energy keeps two logged steps and
+    generative_reconstructions none: their verdicts only)."""
     with xr.open_dataset(path) as ds:
         return "run_status" in ds.data_vars and "train_loss" in ds and "step" in ds.dims
 

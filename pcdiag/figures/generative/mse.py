@@ -26,8 +26,10 @@ from pcdiag.plot.styling import NEUTRAL, algorithm_style, decorate, style
 
 def _data(profile, results) -> xr.Dataset:
     g = gen.generative_profile(profile)
-    parts = {a: keep(trim(results[a], keep_t=False), "test_mse", "mean_image_mse")
-             for a in g.algorithms}
+    # train_loss is not drawn: it is kept so that run_status can be classified again from
+    # the file (pcdiag.dataset.STATUS_INPUTS)
+    parts = {a: keep(trim(results[a], keep_t=False), "test_mse", "mean_image_mse",
+                     "train_loss") for a in g.algorithms}
     ds = combine(parts, "algorithm")
     ds["gamma"].attrs.update(long_name="state step γ (per sample)")
     ds.attrs["generative_profile"] = g.to_json()
