@@ -85,3 +85,15 @@ def test_a_failing_sweep_in_a_worker_is_raised_with_its_message(tmp_path):
     with pytest.raises(Exception, match="nowhere"):
         parallel.prefetch([good, bad], tmp_path / "store", 2, progress=False)
     assert (tmp_path / "store" / good.key).is_dir()  # the other sweep's result is kept
+
+
+@pytest.mark.slow  # worker processes
+def test_two_failing_sweeps_raise_one_error_after_every_sweep_ran(tmp_path):
+    """Both bad sweeps fail; one of their errors is raised once the good sweep has run."""
+    good = SweepSpec.make("good", Config(train_limit=128, test_limit=100, depth=2, width=8,
+                                         inference_steps=2, data_dir=str(REAL)), gamma=[0.1])
+    bad = [SweepSpec.make(f"bad{i}", good.config.replace(data_dir=str(tmp_path / f"nowhere{i}")),
+                          gamma=[0.1]) for i in (1, 2)]
+    with pytest.raises(Exception, match="nowhere[12]"):
+        parallel.prefetch([*bad, good], tmp_path / "store", 2, progress=False)
+    assert (tmp_path / "store" / good.key).is_dir()

@@ -77,11 +77,11 @@ def prefetch(specs: Iterable[SweepSpec], store: Path, jobs: int, *,
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                if future.exception() is not None and error is None:
-                    error = future.exception()
-                elif bar is not None:
-                    bar.set_postfix_str(future.result(), refresh=False)
+                failure = future.exception()
+                error = error or failure  # the first error; a later one is not re-raised
                 if bar is not None:
+                    if failure is None:
+                        bar.set_postfix_str(future.result(), refresh=False)
                     bar.update(1)
     if error is not None:
         raise error
