@@ -197,6 +197,12 @@ class Config:
     seed: int = _field(0, "key")
     log_every: int = _field(1, "program", sweepable=False)
     record_inference: bool = _field(True, "program", sweepable=False)
+    # the norms (per-t state_grad_norm and latent_grad_norm, per-step weight_grad_norm,
+    # weight_norm, update_norm) on every norms_every-th logged step only (logged steps 0,
+    # norms_every, ... of each epoch), NaN on the others: their kernels are most of what full
+    # recording costs on a small model (pcdiag speed); energies and loss stay on every
+    # logged step
+    norms_every: int = _field(1, "program", sweepable=False, omit_default=True)
     bp_alignment: bool = _field(False, "program")
     hessian_samples: int = _field(0, "program")
     # Monte Carlo PC (generation): Gaussian noise of std sqrt(2 gamma_s) * mcpc_noise added to
@@ -471,6 +477,7 @@ def _validate(cfg: Config) -> None:
     _int_at_least(cfg, "seed", 0)
     _int_at_least(cfg, "log_every", 1)
     _bool(cfg, "record_inference")
+    _int_at_least(cfg, "norms_every", 1)
     _bool(cfg, "bp_alignment")
     _int_at_least(cfg, "hessian_samples", 0)
     if cfg.hessian_samples > cfg.batch_size:

@@ -159,12 +159,15 @@ def _normalisation(config: Config, sweep: dict[str, list]) -> str:
 #: Dims along a run, never swept: probe_step is the logged-step axis of a figure's Hessian
 #: probe (pcdiag.figures.gamma.limit), kept apart from the run's own steps.
 RUN_DIMS = ("step", "t", "layer", "epoch", "probe_step")
+#: Dims of a figure's values derived across runs, never a sweep dim: `comparison` (pairs of
+#: lines compared over seeds) and `gamma_grid` (the steps a setting was chosen from).
+DERIVED_DIMS = ("comparison", "gamma_grid")
 
 
 def sweep_dims(ds: xr.Dataset) -> list[str]:
-    """The Dataset's sweep dims (every dim that is not in RUN_DIMS: the config fields swept,
-    or a figure's variant / recipe / network)."""
-    return [d for d in ds.dims if d not in RUN_DIMS]
+    """The Dataset's sweep dims (every dim that is not in RUN_DIMS or DERIVED_DIMS: the
+    config fields swept, or a figure's variant / recipe / network)."""
+    return [d for d in ds.dims if d not in RUN_DIMS + DERIVED_DIMS]
 
 
 def config_of(ds: xr.Dataset) -> Config:

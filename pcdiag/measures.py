@@ -99,6 +99,18 @@ def per_run_setting(ds: xr.Dataset, name: str, like: xr.DataArray, default=None)
     return xr.full_like(like, value, dtype=object if isinstance(value, str) else float)
 
 
+def with_norms(ds: xr.Dataset) -> xr.Dataset:
+    """The logged steps that hold the norms (Config.norms_every: logged steps 0, k, 2k, ...
+    of each epoch; the others hold NaN norms, which are not divergence): every step where
+    norms_every is 1."""
+    every = setting(ds, "norms_every", 1)
+    if every == 1 or "step" not in ds.dims or "epoch_of_step" not in ds.coords:
+        return ds
+    epochs = ds["epoch_of_step"].values
+    index = np.arange(epochs.size) - np.searchsorted(epochs, epochs)  # within its epoch
+    return ds.isel(step=index % int(every) == 0)
+
+
 def layer_exists(ds: xr.Dataset) -> xr.DataArray:
     """Whether each run has layer l (False in a depth sweep's padding)."""
     source = ds["weight_norm"] if "weight_norm" in ds else ds["energy"].isel(t=0)
@@ -224,7 +236,9 @@ def normalising_optimizer(ds: xr.Dataset) -> xr.DataArray:
 
 def learns(ds: xr.Dataset) -> xr.DataArray:
     """Per logged step and layer: 1 where the layer's weights moved by more than weight decay
-    alone at float32 resolution, 0 where not, NaN where the norms are not finite."""
+    alone at float32 resolution, 0 where not, NaN where the norms are not finite; the steps
+    that hold norms only (`with_norms`)."""
+    ds = with_norms(ds)
     relative = relative_update(ds)
     decay = decay_only_update(ds)
     beyond = relative - decay > UNCHANGED
@@ -395,7 +409,7 @@ def energy_profile(ds: xr.Dataset) -> xr.Dataset:
 def update_profile(ds: xr.Dataset) -> xr.Dataset:
     """Relative weight update over layers, median over the late logged steps, with its shape
     and rate."""
-    rel = late(relative_update(ds)).median("step")
+    rel = late(relative_update(with_norms(ds))).median("step")
     return profile(rel, "relative update", "1",
                    f"median over the last {LATE_FRACTION:.0%} of logged steps of "
                    "||delta theta_l|| / ||theta_l||")
@@ -407,7 +421,9 @@ def update_profile(ds: xr.Dataset) -> xr.Dataset:
 def relaxation(ds: xr.Dataset) -> xr.Dataset:
     """How much state gradient inference left at T: per layer and for all free nodes
     together, against the largest value over t (for the free nodes together usually the
-    start: after forward initialisation only the node below the output has a gradient)."""
+    start: after forward initialisation only the node below the output has a gradient); the
+    steps that hold norms only (`with_norms`)."""
+    ds = with_norms(ds)
     grad = ds["state_grad_norm"]
     if "inference_steps" in ds.dims:
         grad = grad.where(ds["t"] <= ds["inference_steps"])

@@ -44,6 +44,8 @@ REJECTED = [
     ({"batch_size": False}, rf"batch_size=False is invalid: {INT_GE_1}"),
     ({"epochs": 0}, rf"epochs=0 is invalid: {INT_GE_1}"),
     ({"log_every": 0}, rf"log_every=0 is invalid: {INT_GE_1}"),
+    ({"norms_every": 0}, rf"norms_every=0 is invalid: {INT_GE_1}"),
+    ({"norms_every": 2.5}, rf"norms_every=2.5 is invalid: {INT_GE_1}"),
     ({"seed": -1}, r"seed=-1 is invalid: must be an integer >= 0"),
     ({"seed": True}, r"seed=True is invalid: must be an integer >= 0"),
     ({"train_limit": 0}, rf"train_limit=0 is invalid: {INT_GE_1}"),
@@ -204,13 +206,14 @@ def test_json_round_trip_keeps_every_field():
     text = cfg.to_json()
     assert Config.from_json(text) == cfg
     assert Config.from_json(Config().to_json()) == Config()
-    # the generative fields, added later, are left out at their defaults (omit_default), so
-    # the configs stored before them stay the same
-    later = {"task", "latent_size", "mcpc_noise"}
+    # the generative fields and norms_every, added later, are left out at their defaults
+    # (omit_default), so the configs stored before them stay the same
+    later = {"task", "latent_size", "mcpc_noise", "norms_every"}
     assert set(json.loads(text)) == set(field_names()) - later
     assert text == Config.from_json(text).to_json()  # stable (sorted keys)
     assert list(json.loads(text)) == sorted(set(field_names()) - later)
-    generative = Config(task="generation", output_energy="se", latent_size=8, mcpc_noise=0.5)
+    generative = Config(task="generation", output_energy="se", latent_size=8, mcpc_noise=0.5,
+                        norms_every=4)
     assert later <= set(json.loads(generative.to_json()))
     assert Config.from_json(generative.to_json()) == generative
 

@@ -30,7 +30,8 @@ DATA = Path(
 )
 COMMITTED = Path(__file__).resolve().parents[1] / "figures" / "remedies_vs_depth.nc"
 TINY = RemedyProfile(name="tiny", description="test", train_limit=128, test_limit=200,
-                     seeds=(0, 1), depths=(3,), mupc_width=8, epc_width=8, log_every=1)
+                     seeds=(0, 1), depths=(3,), mupc_width=8, epc_width=8, log_every=1,
+                     gammas=(0.5, 4.0), validation_size=200)
 
 
 # ------------------------------------------------------------------------------ recipes
@@ -161,6 +162,8 @@ def check_data_and_drawing(ds: xr.Dataset, profile: RemedyProfile) -> None:
     assert list(ds["inference_steps"].values) == list(profile.depths)  # T = depth
     assert json.loads(ds.attrs["remedy_profile"])["depths"] == list(profile.depths)
     assert set(json.loads(ds.attrs["sweep"])) == {"recipe", "variant", "depth", "seed"}
+    assert list(ds["gamma_grid"].values) == list(profile.gammas)
+    check_selection(ds)
     assert ds["description"].sel(recipe="mupc", variant="remedy").item() == "μPC"
     assert ds["stalled_layers"].dims == ("recipe", "variant", "depth", "seed")
     assert int(ds["stalled_layers"].max()) <= max(profile.depths)
@@ -170,16 +173,88 @@ def check_data_and_drawing(ds: xr.Dataset, profile: RemedyProfile) -> None:
     for ax, recipe in zip(fig.axes, ds["recipe"].values):
         mean = ds["test_accuracy"].isel(epoch=-1).sel(recipe=recipe).mean("seed")
         lines = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
-        assert [ln.get_label() for ln in lines] == list(
-            ds["description"].sel(recipe=recipe).values)
+        part = ds.sel(recipe=recipe)
+        dashed = [v for v in ("pc", "remedy")
+                  if np.isfinite(part["recipe_test_accuracy"].sel(variant=v)).any()]
+        assert [ln.get_label() for ln in lines] == list(part["description"].values) + [
+            rem.recipe_label(part, v) for v in dashed]
         for line, variant in zip(lines, ds["variant"].values):  # the mean line is the data's
             np.testing.assert_allclose(line.get_ydata(), mean.sel(variant=variant).values,
                                        rtol=1e-6)
+        for line, variant in zip(lines[3:], dashed):  # the recipe's step, dashed
+            assert line.get_linestyle() == "--"
+            np.testing.assert_allclose(
+                line.get_ydata(), part["recipe_test_accuracy"].sel(variant=variant).mean(
+                    "seed").values, rtol=1e-6)
         counts = ds["stalled_layers"].sel(recipe=recipe, variant="pc")
         low = bool(rem.lower_bound(ds).sel(recipe=recipe, variant="pc"))
         ticks = [t.get_text() for t in ax.get_xticklabels()]
         assert ticks == [f"{int(d)}\n{rem.stalled_text(counts.sel(depth=d), low)}"
                          for d in ds["depth"].values]
+
+
+def check_selection(ds: xr.Dataset) -> None:
+    """Each inference line's test accuracy is its runs' at the step its median validation
+    accuracy picked (among steps with every seed ok), the recipe's step is kept beside it,
+    BP has none, and the paired differences are the seeds' own."""
+    grid = ds["step_validation_accuracy"]
+    acc = ds["test_accuracy"].isel(epoch=-1)
+    for recipe in ds["recipe"].values:
+        for depth in ds["depth"].values:
+            for variant in ("pc", "remedy"):
+                at = dict(recipe=recipe, variant=variant, depth=depth)
+                chosen = float(ds["selected_gamma"].sel(at))
+                assert chosen in ds["gamma_grid"].values
+                if ds["selection_all_ok"].sel(at):  # the best median among the kept steps
+                    median = grid.sel(at).median("seed")
+                    assert float(median.sel(gamma_grid=chosen)) == float(median.max())
+                if chosen == rem.RECIPE_GAMMA:  # then the solid and dashed lines coincide
+                    np.testing.assert_array_equal(
+                        acc.sel(at).values, ds["recipe_test_accuracy"].sel(at).values)
+            bp = dict(recipe=recipe, variant="bp", depth=depth)
+            assert np.isnan(float(ds["selected_gamma"].sel(bp)))
+            assert np.isnan(ds["recipe_test_accuracy"].sel(bp).values).all()
+            for comparison, (first, second) in rem.COMPARISONS.items():
+                diff = (acc.sel(recipe=recipe, variant=first, depth=depth)
+                        - acc.sel(recipe=recipe, variant=second, depth=depth))
+                got = ds.sel(recipe=recipe, comparison=comparison, depth=depth)
+                np.testing.assert_allclose(float(got["difference"]), float(diff.mean()),
+                                           rtol=1e-12, atol=1e-12)
+                if ds.sizes["seed"] > 1 and float(diff.std()) > 0:
+                    assert float(got["difference_low"]) <= float(diff.mean()) <= float(
+                        got["difference_high"])
+
+
+def test_differences_are_paired_t_intervals():
+    """Two seeds whose differences are 0.1 and 0.3: mean 0.2, the 95% t interval with one
+    degree of freedom 0.2 +- 12.706 * 0.1 (sd of the differences 0.1414 / sqrt 2)."""
+    acc = xr.DataArray(
+        np.zeros((1, 3, 1, 2)), dims=("recipe", "variant", "depth", "seed"),
+        coords={"recipe": ["mupc"], "variant": ["pc", "remedy", "bp"], "depth": [8],
+                "seed": [0, 1]})
+    acc.loc[dict(variant="remedy")] = [[[0.6, 0.9]]]
+    acc.loc[dict(variant="pc")] = [[[0.5, 0.6]]]
+    acc.loc[dict(variant="bp")] = [[[0.6, 0.9]]]
+    d = rem.differences(acc).sel(recipe="mupc", depth=8)
+    np.testing.assert_allclose(float(d["difference"].sel(comparison="remedy-pc")), 0.2)
+    half = 12.7062047 * 0.1
+    np.testing.assert_allclose(float(d["difference_low"].sel(comparison="remedy-pc")),
+                               0.2 - half, rtol=1e-6)
+    assert float(d["difference"].sel(comparison="remedy-bp")) == 0  # equal seeds: no interval
+    assert np.isnan(float(d["difference_low"].sel(comparison="remedy-bp")))
+    assert "within seed noise" in rem.difference_text(d.sel(comparison="remedy-pc"))
+
+
+def test_a_grid_without_a_validation_split_is_refused():
+    with pytest.raises(ValueError, match=r"validation_size=0 with 2 steps; a step is chosen "
+                                         r"on a validation split: set validation_size >= 1"):
+        RemedyProfile(name="x", description="x", train_limit=128, test_limit=200, seeds=(0,),
+                      depths=(3,), mupc_width=8, epc_width=8, log_every=1, gammas=(0.5, 4.0))
+    with pytest.raises(ValueError, match=r"gammas=\(1.0, 4.0\) must contain the recipes' "
+                                         r"step 0.5"):
+        RemedyProfile(name="x", description="x", train_limit=128, test_limit=200, seeds=(0,),
+                      depths=(3,), mupc_width=8, epc_width=8, log_every=1, gammas=(1.0, 4.0),
+                      validation_size=100)
 
 
 @pytest.mark.slow  # trains the tiny remedies profile

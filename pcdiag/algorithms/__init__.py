@@ -48,15 +48,17 @@ def init_state(prog: Program, hyper: Hyper, key: jax.Array) -> TrainState:
 
 
 def train_step(
-    prog: Program, hyper: Hyper, state: TrainState, x0: jax.Array, y: jax.Array, record: bool
+    prog: Program, hyper: Hyper, state: TrainState, x0: jax.Array, y: jax.Array, record: bool,
+    norms: bool = True,
 ) -> tuple[TrainState, StepRecord | None]:
     """One weight update on a batch (x0 inputs, y the targets the output node is clamped
-    to: one-hot labels, or images for generation). With `mcpc_noise` the step's inference
-    draws its noise from a key folded from the run's key and its step number."""
+    to: one-hot labels, or images for generation). With `record` it returns the step's
+    record, its norms NaN unless `norms` (norms_every). With `mcpc_noise` the step's
+    inference draws its noise from a key folded from the run's key and its step number."""
     key = (jax.random.fold_in(jax.random.fold_in(state.key, state.step), 1) if prog.mcpc_noise
            else None)  # a stream apart from augment's fold_in(key, step)
     params, opt_state, finite, out = algorithm_for(prog).step(
-        prog, hyper, state.params, state.opt_state, x0, y, record, key
+        prog, hyper, state.params, state.opt_state, x0, y, record, key, norms
     )
     first_bad = (state.diverged_at < 0) & ~finite
     diverged_at = jnp.where(first_bad, state.step, state.diverged_at)

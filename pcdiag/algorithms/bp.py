@@ -27,7 +27,8 @@ def backprop(algorithm, prog, hyper, params, opt_state, batch, record):
         nan = jnp.full((prog.inference_steps + 1, prog.net.depth), jnp.nan, jnp.float32)
     out = step_record(prog, nan, nan, grads, new_params, change, params, loss, x0, y,
                       bp_cosine=jnp.full((prog.net.depth,), jnp.nan, jnp.float32),
-                      hessian=(jnp.float32(jnp.nan), jnp.float32(jnp.nan)))
+                      hessian=(jnp.float32(jnp.nan), jnp.float32(jnp.nan)),
+                      norms=batch.record_norms)
     return new_params, opt_state, finite, out
 
 

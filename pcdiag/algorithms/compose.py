@@ -48,6 +48,7 @@ class Batch(NamedTuple):
     states0: Variables | None = None  # the states as `init` sets them
     u0: jax.Array | None = None  # the output's prediction from states0 (the record's loss)
     record_t: bool = False  # whether this step records per-t energies
+    record_norms: bool = True  # whether a recorded step records its norms (norms_every)
     key: jax.Array | None = None  # the step's random key where inference is noisy (mcpc)
 
 
@@ -75,8 +76,10 @@ class Algorithm:
         return self.free is not None
 
     def step(self, prog, hyper, params, opt_state, x0, y, record: bool,
-             key: jax.Array | None = None) -> tuple[Any, ...]:
-        batch = prepare(self, prog, hyper, params, x0, y, record)._replace(key=key)
+             key: jax.Array | None = None, norms: bool = True) -> tuple[Any, ...]:
+        """One step; with `record`, its record (norms NaN where `norms` is False)."""
+        batch = prepare(self, prog, hyper, params, x0, y, record)._replace(
+            key=key, record_norms=norms)
         return self.learn(self, prog, hyper, params, opt_state, batch, record)
 
     @functools.cached_property

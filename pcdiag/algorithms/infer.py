@@ -37,17 +37,24 @@ class InferenceRecord(NamedTuple):
     latent_grad_norm: jax.Array | None = None
 
 
-def measure(energy_sums: jax.Array, grads: Variables, batch: int | None) -> InferenceRecord:
+def measure(energy_sums: jax.Array, grads: Variables, batch: int | None,
+            norms: bool = True) -> InferenceRecord:
     """Batch means of the energies (from their batch sums, (L,); `batch` None: the sums
     themselves) and of the per-sample ||dF_i/dz_l|| over all of a node's non-batch axes (NaN
     at L). The sqrt and the mean act on all layers' per-sample squares stacked, and on an
     accelerator those come from one variadic reduction per node shape (`sums_of_squares`): a
     few kernels per t, not a few per layer and t. Where the input node is free (`grads`
-    start with x_0's: one per layer), its norm is the record's latent_grad_norm."""
+    start with x_0's: one per layer), its norm is the record's latent_grad_norm. Without
+    `norms` (a logged step between two of norms_every) every norm is NaN, same shapes."""
     nan = jnp.full((1,), jnp.nan, energy_sums.dtype)  # the output node is clamped
     energy = energy_sums if batch is None else energy_sums / batch
     if not grads:
         return InferenceRecord(energy, nan)
+    if not norms:
+        none = jnp.full(energy_sums.shape, jnp.nan, energy_sums.dtype)
+        if len(grads) == energy_sums.shape[-1]:  # x_0 free: its norm NaN too
+            return InferenceRecord(energy, none, jnp.float32(jnp.nan))
+        return InferenceRecord(energy, none)
     squares = jnp.stack(sums_of_squares(grads, keep_batch=True))  # (L - 1, batch)
     norms = jnp.mean(jnp.sqrt(squares), axis=-1)
     if len(grads) == energy_sums.shape[-1]:  # x_0 free: L gradients, x_0's first
@@ -60,7 +67,7 @@ EnergyFn = Callable[[Variables], tuple[jax.Array, jax.Array]]
 
 def infer(
     energy_fn: EnergyFn, z0: Variables, gamma: jax.Array, prog, record: bool, batch: int,
-    key: jax.Array | None = None,
+    key: jax.Array | None = None, norms: bool = True,
 ) -> tuple[Variables, InferenceRecord, jax.Array]:
     """Run T optimizer steps on z from z0 (batch rows); `energy_fn(z)` -> (sum of F over the
     batch, per-layer energies summed over the batch (L,)).
@@ -71,6 +78,8 @@ def infer(
     totals were finite is asked once, after it (of the same sums, the same total): a check
     inside the loop would keep each t's total as a separate kernel beside the record's.
     Without, each t's total is checked in the loop (nothing else reads it).
+
+    Without `norms` the record's norms are NaN (`measure`).
 
     With `key` (Monte Carlo PC, `mcpc_noise` > 0), each update adds Gaussian noise of std
     sqrt(2 gamma_s) * mcpc_noise to every free unit (`langevin_noise`).
@@ -85,7 +94,7 @@ def infer(
         if key is not None:
             z = langevin_noise(z, jax.random.fold_in(key, t), prog, gamma, batch)
         if record:  # one output: batch sums and norms, (2, L); the latent's norm apart
-            measured = measure(energies, grads, None)
+            measured = measure(energies, grads, None, norms)
             out = jnp.stack(measured[:2])
             latent = measured.latent_grad_norm
             return (z, opt_state, finite), out if latent is None else (out, latent)

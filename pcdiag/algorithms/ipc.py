@@ -42,7 +42,7 @@ def incremental(algorithm, prog, hyper, params, opt_state, batch, record):
         p, w_state, _, grads = weight_update(prog, hyper, p, w_state, grads)
         out = None
         if batch.record_t:  # (2, L); the latent's norm apart where x_0 is free
-            measured = measure(per_layer, s_grads, size)
+            measured = measure(per_layer, s_grads, size, batch.record_norms)
             out = jnp.stack(measured[:2])
             if measured.latent_grad_norm is not None:
                 out = (out, measured.latent_grad_norm)
@@ -62,7 +62,7 @@ def incremental(algorithm, prog, hyper, params, opt_state, batch, record):
         (total, per_layer), s_grads = jax.value_and_grad(
             lambda s: total_energy(new_params, s), has_aux=True
         )(states)
-        final = measure(per_layer, s_grads, size)
+        final = measure(per_layer, s_grads, size, batch.record_norms)
     else:
         total, _ = total_energy(new_params, states)
     finite = finite & jnp.isfinite(total)

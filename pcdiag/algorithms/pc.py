@@ -69,7 +69,7 @@ class AfterInference:
             return jnp.sum(per_layer), per_layer
 
         z, inference, finite = infer(energy_fn, free.initial(batch.states0), hyper.gamma, prog,
-                                     batch.record_t, size, batch.key)
+                                     batch.record_t, size, batch.key, batch.record_norms)
         states = free.to_states(params, batch.mu1, z, prog.net)
         total, per_layer, grads, state_grads = self.gradient(prog, free, params, batch, z,
                                                              states)
@@ -80,11 +80,13 @@ class AfterInference:
             return new_params, opt_state, finite, None
         final = None
         if batch.record_t:  # t = T: dF/dz at z_T
-            if free.is_states and state_grads is not None:  # the weight step's (batch mean)
+            if not batch.record_norms:  # only its shapes are read
+                z_grads = z
+            elif free.is_states and state_grads is not None:  # the weight step's (batch mean)
                 z_grads = jax.tree_util.tree_map(lambda g: g * size, state_grads)
             else:
                 _, z_grads = jax.value_and_grad(energy_fn, has_aux=True)(z)
-            final = measure(per_layer, z_grads, size)
+            final = measure(per_layer, z_grads, size, batch.record_norms)
         out = inference_record(prog, algorithm, inference, final, grads, new_params, change,
                                params, batch, states[0] if prog.input_free else None)
         return new_params, opt_state, finite, out

@@ -31,13 +31,19 @@ def reconstruction_loss(prog, params, latent: jax.Array, target: jax.Array) -> j
 
 
 def step_record(prog, energy, grad_norm, grads, new_params, change, old_params, loss, x0, y,
-                bp_cosine=None, hessian=None, latent_grad_norm=None) -> StepRecord:
+                bp_cosine=None, hessian=None, latent_grad_norm=None,
+                norms: bool = True) -> StepRecord:
     """A StepRecord from a step's pieces (None for a record that is off; `hessian`: the pair
-    (condition number, lambda_max) of `hessian_probe`)."""
+    (condition number, lambda_max) of `hessian_probe`); without `norms` the per-layer weight,
+    gradient and update norms are NaN (a logged step between two of norms_every)."""
     if prog.bp_alignment and bp_cosine is None:
         bp_grads = jax.grad(output_loss_of, argnums=1)(prog, old_params, x0, y)
         bp_cosine = cosines(grads, bp_grads)
-    weight_grad_norm, weight_norm, update_norm = layer_norms(grads, new_params, change)
+    if norms:
+        weight_grad_norm, weight_norm, update_norm = layer_norms(grads, new_params, change)
+    else:
+        weight_grad_norm = weight_norm = update_norm = jnp.full((len(new_params),), jnp.nan,
+                                                                jnp.float32)
     values = dict(energy=energy, state_grad_norm=grad_norm, latent_grad_norm=latent_grad_norm,
                   weight_grad_norm=weight_grad_norm,
                   weight_norm=weight_norm, update_norm=update_norm, train_loss=loss,
@@ -63,7 +69,8 @@ def inference_record(prog, algorithm, inference, final, grads, new_params, chang
     if prog.hessian_samples:
         hessian = hessian_probe(prog, algorithm, params, batch.x0, batch.y, batch.mu1)
     return step_record(prog, energy, grad_norm, grads, new_params, change, params, loss,
-                       batch.x0, batch.y, hessian=hessian, latent_grad_norm=latent_grad_norm)
+                       batch.x0, batch.y, hessian=hessian, latent_grad_norm=latent_grad_norm,
+                       norms=batch.record_norms)
 
 
 def hessian_probe(prog, algorithm, params, x0, y, mu1) -> tuple[jax.Array, jax.Array]:

@@ -190,22 +190,23 @@ def augment(key: jax.Array, x: jax.Array, fill=0.0) -> jax.Array:
 def _chunk(prog: Program, guarded: bool, length: int, state, hyper, x, y, order, start,
            n_valid, *, black=None):
     """Run steps start .. start + length - 1 of the epoch `order` (on the device: a call sends
-    two scalars, not indices), recording every log_every-th. With `guarded`, only the first
+    two scalars, not indices), recording every log_every-th (its norms on every
+    norms_every-th of those: `length` is a multiple of both). With `guarded`, only the first
     n_valid steps are real (a lax.cond per step, which costs 10-20%: used only when no chunk
     length divides the epoch). With `prog.augment`, each step's batch is augmented (see
     `augment`; border `black`) with a key folded from the run's key and its step number."""
     order = jax.lax.dynamic_slice_in_dim(order, start, length)
-    k = prog.log_every
+    k, m = prog.log_every, prog.norms_every
     task = task_of(prog)
 
-    def one(state, idx, pos, record):
+    def one(state, idx, pos, record, norms=True):
         def real(s):
             batch = x[idx]
             if prog.augment:  # static: without it the program is unchanged
                 batch = augment(jax.random.fold_in(s.key, s.step), batch,
                                 0.0 if black is None else black)
             batch, target = task.batch(prog, batch, y[idx])
-            return train_step(prog, hyper, s, batch, target, record)
+            return train_step(prog, hyper, s, batch, target, record, norms)
 
         if not guarded:
             return real(state)
@@ -215,9 +216,9 @@ def _chunk(prog: Program, guarded: bool, length: int, state, hyper, x, y, order,
         skip = jax.tree_util.tree_map(lambda a: jnp.full(a.shape, jnp.nan, a.dtype), shape)
         return jax.lax.cond(pos < n_valid, real, lambda s: (s, skip), state)
 
-    def group(state, xs):
+    def group(state, xs, norms=True):  # a logged step, then k - 1 unlogged ones
         idx, pos = xs
-        state, rec = one(state, idx[0], pos[0], True)
+        state, rec = one(state, idx[0], pos[0], True, norms)
         if k > 1:
             state, _ = jax.lax.scan(
                 lambda s, x: one(s, x[0], x[1], False), state, (idx[1:], pos[1:])
@@ -225,8 +226,21 @@ def _chunk(prog: Program, guarded: bool, length: int, state, hyper, x, y, order,
         return state, pack(rec)
 
     n = order.shape[0]
-    positions = jnp.arange(n).reshape(n // k, k)
-    return jax.lax.scan(group, state, (order.reshape(n // k, k, -1), positions))
+    if m == 1:
+        positions = jnp.arange(n).reshape(n // k, k)
+        return jax.lax.scan(group, state, (order.reshape(n // k, k, -1), positions))
+
+    def norm_group(state, xs):  # m logged groups, the first one recording its norms
+        idx, pos = xs
+        state, first = group(state, (idx[0], pos[0]))
+        state, rest = jax.lax.scan(lambda s, x: group(s, x, norms=False), state,
+                                   (idx[1:], pos[1:]))
+        return state, jnp.concatenate([first[None], rest])
+
+    positions = jnp.arange(n).reshape(n // (k * m), m, k)
+    state, packed = jax.lax.scan(norm_group, state,
+                                 (order.reshape(n // (k * m), m, k, -1), positions))
+    return state, packed.reshape(n // k, packed.shape[-1])
 
 
 def run_mesh(runs: int, devices=None) -> Mesh | None:
@@ -282,8 +296,9 @@ class Compiled:
         (state, hyper, data.x, data.y, order, start, n_valid) -> (state, packed records)."""
         scalar = jax.ShapeDtypeStruct((), jnp.int32)
         black = data.black if self.prog.augment else None
-        chunk = jax.vmap(partial(_chunk, self.prog, guarded, length, black=black),
-                         in_axes=(0, 0, None, None, 0, None, None))
+        one_run = jax.tree_util.tree_leaves(order)[0].shape[0] == 1
+        chunk = over_runs(partial(_chunk, self.prog, guarded, length, black=black),
+                          (0, 0, None, None, 0, None, None), one_run)
         return self._aot(("chunk", length, guarded, black),
                          lambda: self._jit(chunk, "rr..r..", "rr", donate_argnums=(0,)),
                          state, hyper, data.x, data.y, order, scalar, scalar)
@@ -300,6 +315,22 @@ class Compiled:
         if key not in self.executables:
             self.executables[key] = jitted().lower(*args).compile()
         return self.executables[key]
+
+
+def over_runs(fn, in_axes: tuple, one_run: bool):
+    """`fn` mapped over the runs axis (axis 0 of the arguments `in_axes` marks 0): jax.vmap,
+    or for a single run `fn` on that run's arrays, its outputs given the axis back. A vmap
+    over a runs axis of one batches every dot, and XLA:CPU then computes each weight
+    gradient transposed and copies it back, every step and layer (dev/speed/README.md)."""
+    if not one_run:
+        return jax.vmap(fn, in_axes=in_axes)
+
+    def single(*args):
+        args = [a if axis is None else jax.tree_util.tree_map(lambda v: v[0], a)
+                for a, axis in zip(args, in_axes)]
+        return jax.tree_util.tree_map(lambda v: v[None], fn(*args))
+
+    return single
 
 
 _COMPILED: dict[tuple[Program, Mesh | None], Compiled] = {}
@@ -363,7 +394,7 @@ def run(
     steps = data.n_train // prog.batch_size
     # a progress bar moves per call; without one an epoch is a single call
     calls = CHUNKS_PER_EPOCH if progress is not None else 1
-    length, guarded = chunk_length(steps, prog.log_every, calls)
+    length, guarded = chunk_length(steps, prog.log_every * prog.norms_every, calls)
     padded = math.ceil(steps / length) * length
     shape = jax.eval_shape(fns.init, hyper, keys)
     order_shape = jax.ShapeDtypeStruct((len(keys), padded, prog.batch_size), jnp.int32)

@@ -107,7 +107,7 @@ def gib(n_bytes: float) -> str:
 def logged_steps(cfg: Config) -> tuple[int, int]:
     """(logged steps per epoch, the same with the last chunk's padding)."""
     steps, k = cfg.steps_per_epoch, cfg.log_every
-    length, _ = chunk_length(steps, k)
+    length, _ = chunk_length(steps, k * cfg.norms_every)  # as loop.run: norm groups whole
     return math.ceil(steps / k), math.ceil(steps / length) * length // k
 
 

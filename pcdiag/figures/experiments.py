@@ -19,7 +19,7 @@ import xarray as xr
 
 import pcdiag
 from pcdiag.config import Config, vectorisable
-from pcdiag.dataset import LEFT_OUT, task_name
+from pcdiag.dataset import LEFT_OUT, sweep_dims, task_name
 from pcdiag.figures.cost import MLP, CostModel
 from pcdiag.measures import LATE_FRACTION
 from pcdiag.records import PER_T, RECORDS
@@ -118,7 +118,7 @@ def config_of(ds: xr.Dataset) -> Config:
 def conform(ds: xr.Dataset, config: Config | None = None, **attrs) -> xr.Dataset:
     """Make attrs['sweep'] and the variables' dim order agree with the sweep dims present
     (and set attrs['config'] to `config`, other attrs from `attrs`, where given)."""
-    leading = [d for d in ds.dims if d not in ("step", "t", "layer", "epoch")]
+    leading = sweep_dims(ds)
     order = json.loads(ds.attrs.get("sweep", "{}"))
     leading.sort(key=lambda d: list(order).index(d) if d in order else -1)
     ds = ds.transpose(*leading, ...)

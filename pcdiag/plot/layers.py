@@ -174,7 +174,8 @@ def bp_cosine_vs_layer(
     for i, value in enumerate(hues):
         line = median.sel({hue: value}) if hue else median
         text = describe(ds, hue, value) if hue else "bp cosine"
-        zero = (ds["weight_grad_norm"] == 0).all([d for d in ("seed", "step") if d in ds.dims])
+        grad = measures.with_norms(ds)["weight_grad_norm"]
+        zero = (grad == 0).all([d for d in ("seed", "step") if d in ds.dims])
         zero = zero.sel({hue: value}) if hue else zero
         still = ds["layer"].values[(line.isnull() & zero).values]
         if still.size:

@@ -96,11 +96,20 @@ QUICK = {
 }
 
 
+#: The norms' cadence of the benchmark's third pcdiag side (Config.norms_every): full
+#: recording with the per-t state-gradient norms and the per-step weight / gradient / update
+#: norms on every NORMS_EVERY-th step only. Those norms are what full recording costs over
+#: the plain-JAX step on the MLPs (dev/speed/README.md), so this side shows full recording
+#: with their cost spread over NORMS_EVERY steps.
+NORMS_EVERY = 10
+
+
 def bench_config(model: Model, *, full: bool, epochs: int, train_limit: int | None,
                  test_limit: int | None, data_dir: str | None, seed: int,
-                 algorithm: str = "pc") -> Config:
+                 algorithm: str = "pc", norms_every: int = 1) -> Config:
     """The pcdiag Config of a benchmark run (full recording or recording off; algorithm "bp":
-    backprop on the same network and weight optimizer)."""
+    backprop on the same network and weight optimizer; `norms_every` > 1: full recording
+    with the norms on every norms_every-th step)."""
     cfg = Config(
         net=model.net, depth=model.depth, width=model.width, inference_steps=model.T,
         batch_size=BATCH,
@@ -108,7 +117,7 @@ def bench_config(model: Model, *, full: bool, epochs: int, train_limit: int | No
         gamma=GAMMA, gamma_convention="per_sample", state_optimizer="sgd",
         weight_optimizer="adamw", weight_lr=WEIGHT_LR, weight_decay=0.0,
         epochs=epochs, train_limit=train_limit, test_limit=test_limit, data_dir=data_dir,
-        seed=seed, log_every=1, record_inference=True,
+        seed=seed, log_every=1, record_inference=True, norms_every=norms_every,
     )
     if not full:  # per-t records off; per-step records only on each epoch's first step
         cfg = cfg.replace(record_inference=False, log_every=cfg.steps_per_epoch)

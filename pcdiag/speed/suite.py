@@ -35,6 +35,7 @@ from pcdiag.speed.settings import (
     BATCH,
     GAMMA,
     MODELS,
+    NORMS_EVERY,
     ROUNDS,
     SWEEP_GAMMAS,
     WEIGHT_LR,
@@ -43,6 +44,10 @@ from pcdiag.speed.settings import (
     bench_config,
 )
 from pcdiag.speed.timing import time_pcdiag, time_sweep
+
+#: pcdiag's sides, measured in this order each round: full recording, full recording with
+#: the norms every NORMS_EVERY-th step, recording off.
+SIDES = ("pcdiag_full", "pcdiag_cadence", "pcdiag_off")
 
 
 def run_bench(s: Settings) -> dict[str, Any]:
@@ -56,6 +61,10 @@ def run_bench(s: Settings) -> dict[str, Any]:
                           "evaluation, PCX likewise (it evaluates after training)",
             "full_recording": "log_every=1, record_inference=True: per-t energies and "
                               "state-gradient norms (T+1 x L) and per-step norms every step",
+            "full_recording_norms_cadence": f"full recording with norms_every={NORMS_EVERY}: "
+                                            "per-t energies and the loss every step, the "
+                                            "per-t and per-step norms every "
+                                            f"{NORMS_EVERY}th step (NaN between)",
             "recording_off": "record_inference=False, log_every=steps per epoch: no per-t "
                              "records; per-step records (weight/grad/update norms, loss) on "
                              "each epoch's first step only",
@@ -103,13 +112,16 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
     kw = dict(epochs=s.epochs, train_limit=train_limit, test_limit=s.test_limit,
               data_dir=s.data_dir, seed=s.seed)
     full = bench_config(model, full=True, **kw)
-    configs = {"pcdiag_full": full, "pcdiag_off": bench_config(model, full=False, **kw)}
+    configs = {"pcdiag_full": full,
+               "pcdiag_cadence": bench_config(model, full=True, norms_every=NORMS_EVERY, **kw),
+               "pcdiag_off": bench_config(model, full=False, **kw)}
     if model.net == "vgg":  # PC's cost over BP's (PCX's paper: 4.6x for VGG-5 per epoch)
         configs["pcdiag_bp"] = bench_config(model, full=False, algorithm="bp", **kw)
     rounds = s.rounds or ROUNDS.get(model.name, 1)
     out: dict[str, Any] = {"net": model.net, "sizes": model.sizes, "batch_size": BATCH,
                            "T": model.T, "epochs": s.epochs, "train_examples": full.n_train,
-                           "steps_per_epoch": full.steps_per_epoch, "rounds": rounds}
+                           "steps_per_epoch": full.steps_per_epoch, "rounds": rounds,
+                           "norms_every": NORMS_EVERY}
     if model.channels:
         out["channels"] = model.channels
     say(f"{model.name} {model.sizes} T={model.T}: {full.steps_per_epoch} batches/epoch, "
@@ -148,7 +160,7 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
              f"GFLOP/s")
         for label, cfg in configs.items():
             say(f"{model.name}: round {r + 1}: {label} (log_every={cfg.log_every}, "
-                 f"record_inference={cfg.record_inference})")
+                 f"record_inference={cfg.record_inference}, norms_every={cfg.norms_every})")
             runs[label].append(time_pcdiag(cfg, data))
             say(f"{model.name}: {label} {runs[label][-1]['samples_per_s']:.0f} samples/s, "
                  f"compile {runs[label][-1]['compile_s']:.1f} s")
@@ -185,7 +197,7 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
             run.pop("first_epoch_energies", None)
     for label in (*configs, "reference"):
         out[label] = _median_round(runs[label])
-    for label in ("pcdiag_full", "pcdiag_off"):  # each round's ratio, then the median
+    for label in SIDES:  # each round's ratio, then the median
         ratios = [a["samples_per_s"] / b["samples_per_s"]
                   for a, b in zip(runs[label], runs["reference"])]
         out[f"{label.removeprefix('pcdiag_')}_over_reference_rounds"] = ratios
@@ -196,6 +208,9 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
                   for f, p in zip(runs["pcdiag_full"], runs["pcx"])]
         out["full_over_pcx_rounds"] = ratios
         out["full_over_pcx"] = float(np.median(ratios))  # the ratio within each round
+        out["cadence_over_pcx"] = float(np.median(
+            [f["samples_per_s"] / p["samples_per_s"]
+             for f, p in zip(runs["pcdiag_cadence"], runs["pcx"])]))
         out["reference_over_pcx"] = float(np.median(
             [f["samples_per_s"] / p["samples_per_s"]
              for f, p in zip(runs["reference"], runs["pcx"])]))
@@ -204,11 +219,11 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
     if "pcdiag_bp" in out:
         out["pc_over_bp_time"] = {
             label: out["pcdiag_bp"]["samples_per_s"] / out[label]["samples_per_s"]
-            for label in ("pcdiag_full", "pcdiag_off")}
+            for label in SIDES}
 
     out["flops"] = chunk_flops(full, data)
     per_step = out["flops"]["hlo_flops_per_step"]
-    for label in ("pcdiag_full", "pcdiag_off", "reference"):
+    for label in (*SIDES, "reference"):
         rate = per_step * out[label]["samples_per_s"] / BATCH / 1e9
         out[label]["gflops"] = rate
         out[label]["matmul_efficiency"] = rate / out["matmul"]["gflops"]

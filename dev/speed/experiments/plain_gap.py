@@ -6,7 +6,8 @@ CPU time, speed relative to the first variant.
     python dev/speed/experiments/plain_gap.py --model mlp3-128 --train-limit 12800 \\
         --rounds 9 --variants ref,off,full,full+notnorm,full+nostepnorm,off+vmap
 
-A variant is SIDE[+PATCH...], SIDE one of ref, off, full; patches (monkeypatched while the
+A variant is SIDE[+PATCH...], SIDE one of ref, off, full, cadence (full recording with
+norms_every = pcdiag.speed.settings.NORMS_EVERY); patches (monkeypatched while the
 chunk compiles, so they are measurements, not options): `vmap` (a single run vmapped over a
 run axis of one, as before `loop.vmap_runs`), `notnorm` (no per-t state-gradient norms),
 `nostepnorm` (no per-step weight / gradient / update norms). Also prints, with --hlo, the
@@ -37,6 +38,7 @@ from pcdiag.runs import load_device_data
 from pcdiag.speed import MODELS, bench_config
 from pcdiag.speed.programs import _one_run
 from pcdiag.speed.reference import _epoch_fn, _start
+from pcdiag.speed.settings import NORMS_EVERY
 
 
 @contextlib.contextmanager
@@ -49,6 +51,20 @@ def patched(patches):
 
     if "vmap" in patches:
         put(loop, "vmap_runs", lambda fn, in_axes: jax.vmap(fn, in_axes=in_axes))
+    if "vdotnorm" in patches:  # per-step norms as BLAS dot products (jnp.vdot)
+        def vdot_norms(*trees):
+            per_layer = []
+            for layer in zip(*trees):
+                leaves = [jax.tree_util.tree_leaves(tree) for tree in layer]
+                total = None
+                for position in zip(*leaves):
+                    squares = jnp.stack([jnp.vdot(a, a) for a in position])
+                    total = squares if total is None else total + squares
+                per_layer.append(jnp.sqrt(total))
+            norms = jnp.stack(per_layer, axis=-1)
+            return norms[0] if len(trees) == 1 else norms
+
+        put(record_mod, "layer_norms", vdot_norms)
     if "notnorm" in patches:
         measure = infer_mod.measure
 
@@ -104,8 +120,9 @@ def main() -> None:
     a = ap.parse_args()
     model = next(m for m in MODELS if m.name == a.model)
     cfgs = {side: bench_config(model, full=side != "off", epochs=1, train_limit=a.train_limit,
-                               test_limit=1000, data_dir=None, seed=0)
-            for side in ("full", "off")}
+                               test_limit=1000, data_dir=None, seed=0,
+                               norms_every=NORMS_EVERY if side == "cadence" else 1)
+            for side in ("full", "cadence", "off")}
     data = load_device_data(cfgs["full"])
     steps = data.n_train // cfgs["full"].batch_size
 
@@ -114,9 +131,9 @@ def main() -> None:
             fns = loop.Compiled(Program.from_config(cfg))
             hyper, keys = _one_run(cfg)
             state = fns.init(hyper, keys)
-            length, guarded = loop.chunk_length(steps, cfg.log_every, 1)
+            length, guarded = loop.chunk_length(steps, cfg.log_every * cfg.norms_every, 1)
             order_fn = fns.order(state, data.n_train, steps, cfg.batch_size, steps)
-            shape = jax.ShapeDtypeStruct((1, steps, cfg.batch_size), np.int32)
+            shape = jax.ShapeDtypeStruct((1, max(steps, length), cfg.batch_size), np.int32)
             chunk = fns.chunk(length, guarded, state, hyper, data, shape)
         start, n_valid = jax.device_put(np.int32(0)), jax.device_put(np.int32(steps))
         held = [state]

@@ -4,7 +4,10 @@ Test accuracy after one pass over MNIST against depth, in two panels: left, the 
 (jpc's examples/mupc.ipynb: ReLU residual MLP, Adam 0.1) with standard PC, muPC and BP;
 right, the ePC recipe (jpc's examples/epc.ipynb, with the ePC paper code's weight step) with
 standard PC, ePC and BP. PC in each panel is the recipe with only the remedy removed, so the
-gap between the PC and remedy lines is the remedy's. Under each depth the plot states how
+gap between the PC and remedy lines is the remedy's. PC and the remedy are each drawn at the
+state step chosen on a validation split (per line and depth, from the profile's grid; solid)
+and at the recipe's step (dashed); the remedy's differences to PC and to BP carry paired seed
+intervals (`difference`, pcdiag.table1.stats.compare). Under each depth the plot states how
 many of PC's layers stalled (pcdiag.measures.stalled_layers: they learn at no logged step),
 the diagnosis of why PC fails; each line's optimizer settings are coordinates along
 (recipe, variant), so the measure reads each line's own learning rate, decay and optimizer."""
@@ -12,7 +15,10 @@ the diagnosis of why PC fails; each line's optimizer settings are coordinates al
 from __future__ import annotations
 
 import json
+import math
+import warnings
 
+import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
@@ -22,7 +28,7 @@ from pcdiag.data.registry import info
 from pcdiag.figures.errors import FigureError
 from pcdiag.figures.experiments import combine, conform, coords_along, trim
 from pcdiag.figures.layout import TWO_COLUMNS, name_panels, new_figure, short_number
-from pcdiag.figures.profiles import RECIPE_GAMMA
+from pcdiag.figures.profiles import RECIPE_CONVENTION, RECIPE_GAMMA
 from pcdiag.figures.registry import Figure
 from pcdiag.figures.remedies import profile as remedy
 from pcdiag.plot.sensitivity import (
@@ -41,6 +47,8 @@ from pcdiag.plot.styling import (
     range_text,
     style,
 )
+from pcdiag.selection import best_setting
+from pcdiag.table1.stats import compare
 
 #: The recipes' names (the summary's) and legend texts, by recipe.
 RECIPE_TITLE = {"mupc": "μPC recipe (jpc mupc.ipynb)", "epc": "ePC recipe (jpc epc.ipynb)"}
@@ -79,14 +87,75 @@ def stalled_layers(ds: xr.Dataset) -> xr.DataArray:
     return measures.stalled_layers(with_settings(ds))
 
 
+#: The comparisons `difference` holds: the remedy against PC and against BP, both at their
+#: validated steps, paired by seed.
+COMPARISONS = {"remedy-pc": ("remedy", "pc"), "remedy-bp": ("remedy", "bp")}
+
+
+def validated(ds: xr.Dataset) -> tuple[xr.Dataset, float, bool]:
+    """A line's runs at one depth at the state step its validation accuracy picks
+    (pcdiag.selection.best_setting: the final epoch, median over seeds, only steps at which
+    every seed's run_status is ok), the step, and whether some step had every seed ok; where
+    none had, the step of the highest median validation accuracy of all runs. A line
+    without a gamma axis (BP, or a single step) is returned as it is, with step NaN."""
+    if "gamma" not in ds.dims:
+        return ds, math.nan, True
+    best = float(best_setting(ds)["gamma"])
+    ok = math.isfinite(best)
+    if not ok:
+        best = float(best_setting(ds.drop_vars("run_status"))["gamma"])
+    return ds.sel(gamma=best, drop=True), best, ok
+
+
+def differences(acc: xr.DataArray, confidence: float = 0.95) -> xr.Dataset:
+    """Per recipe, COMPARISONS entry and depth: the mean over seeds of the paired difference
+    of final test accuracies and its `confidence` t interval (pcdiag.table1.stats.compare;
+    NaN with fewer than 2 seeds)."""
+    names = list(COMPARISONS)
+    shape = (acc.sizes["recipe"], len(names), acc.sizes["depth"])
+    out = {k: np.full(shape, np.nan) for k in ("difference", "difference_low", "difference_high")}
+    for i, recipe in enumerate(acc["recipe"].values):
+        for j, (first, second) in enumerate(COMPARISONS.values()):
+            for k, depth in enumerate(acc["depth"].values):
+                a = acc.sel(recipe=recipe, variant=first, depth=depth).values
+                b = acc.sel(recipe=recipe, variant=second, depth=depth).values
+                with warnings.catch_warnings():  # seeds collapsed to one value make
+                    # scipy's unpaired (Welch) check warn; the paired interval is unaffected
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    c = compare(first, a, second, b, confidence)
+                out["difference"][i, j, k] = c.mean_difference
+                out["difference_low"][i, j, k], out["difference_high"][i, j, k] = (
+                    c.ci_low, c.ci_high)
+    dims = ("recipe", "comparison", "depth")
+    coords = {"recipe": acc["recipe"].values, "comparison": names, "depth": acc["depth"].values}
+    text = {"difference": "mean over seeds of the paired difference of final test accuracies",
+            "difference_low": f"lower end of its {confidence:.0%} paired t interval",
+            "difference_high": f"upper end of its {confidence:.0%} paired t interval"}
+    return xr.Dataset({k: xr.DataArray(v, coords, dims, attrs={
+        "long_name": k.replace("_", " "), "units": "1",
+        "comment": f"{text[k]} (comparison 'remedy-pc': the remedy minus PC, 'remedy-bp': the "
+                   "remedy minus BP, each at its validated step); a line beats another only "
+                   "where the interval excludes 0; NaN with fewer than 2 seeds"})
+        for k, v in out.items()})
+
+
 def _data(profile, results) -> xr.Dataset:
     r = remedy.remedy_profile(profile)
-    panels = {}
+    panels, chosen, all_ok, grid, at_recipe = {}, {}, {}, {}, {}
     for recipe in remedy.RECIPES:
         lines = {}
         for variant in remedy.RECIPE_VARIANTS:
-            parts = {d: trim(results[f"{recipe}/{variant}/{d}"], keep_t=False)
-                     for d in r.depths}
+            parts = {}
+            for d in r.depths:
+                full = trim(results[f"{recipe}/{variant}/{d}"], keep_t=False)
+                parts[d], chosen[recipe, variant, d], all_ok[recipe, variant, d] = (
+                    validated(full))
+                has_grid = "gamma" in full.dims
+                grid[recipe, variant, d] = (full["validation_accuracy"].isel(epoch=-1, drop=True)
+                                            if has_grid else None)
+                at_recipe[recipe, variant, d] = (
+                    full["test_accuracy"].isel(epoch=-1, drop=True).sel(
+                        gamma=RECIPE_GAMMA, drop=True) if has_grid else None)
             lines[variant] = combine(parts, "depth")
         panels[recipe] = combine(lines, "variant")
     ds = combine(panels, "recipe")
@@ -113,6 +182,45 @@ def _data(profile, results) -> xr.Dataset:
     ds.attrs["recipe_configs"] = json.dumps(
         {f"{rc}/{v}": json.loads(c.to_json()) for (rc, v), c in configs.items()})
     ds["stalled_layers"] = stalled_layers(ds)
+    keys = [(rc, v, d) for rc in recipes for v in variants for d in r.depths]
+    shape = (len(recipes), len(variants), len(r.depths))
+    line_dims = ("recipe", "variant", "depth")
+    ds["selected_gamma"] = (line_dims, np.reshape([chosen[k] for k in keys], shape), {
+        "long_name": "selected state step γ", "units": "1",
+        "comment": f"per line and depth, the step of the grid {list(r.gammas)} ("
+                   f"{RECIPE_CONVENTION} convention) whose final validation accuracy, median "
+                   "over seeds, is highest among the steps at which every seed's run_status "
+                   "is ok (pcdiag.selection.best_setting); NaN for BP (no state step)"})
+    ds["selection_all_ok"] = (line_dims, np.reshape([all_ok[k] for k in keys], shape).astype(
+        float), {"long_name": "a step had every seed ok", "units": "1",
+                 "comment": "0 where no step of the grid had every seed's run_status ok: "
+                            "then the step of the highest median validation accuracy over all "
+                            "runs is shown"})
+    seeds = ds["test_accuracy"]["seed"].values
+    gammas = list(r.gammas)
+    nan_grid = np.full((len(gammas), len(seeds)), np.nan)
+    nan_seeds = np.full(len(seeds), np.nan)
+    ds["step_validation_accuracy"] = (
+        (*line_dims, "seed", "gamma_grid"),
+        np.reshape([nan_grid.T if grid[k] is None else
+                    grid[k].transpose("seed", "gamma").values for k in keys],
+                   (*shape, len(seeds), len(gammas))),
+        {"long_name": "validation accuracy of each step", "units": "1",
+         "comment": "final validation accuracy of every step of the grid (what "
+                    "selected_gamma is chosen from); NaN for BP"})
+    ds = ds.assign_coords(gamma_grid=("gamma_grid", gammas))
+    ds["gamma_grid"].attrs = {"long_name": f"state step γ ({RECIPE_CONVENTION})", "units": "1",
+                         "comment": "the grid of state steps each inference line ran"}
+    ds["recipe_test_accuracy"] = (
+        (*line_dims, "seed"),
+        np.reshape([nan_seeds if at_recipe[k] is None else
+                    at_recipe[k].transpose("seed").values for k in keys], (*shape, len(seeds))),
+        {"long_name": "test accuracy at the recipe's step", "units": "1",
+         "comment": f"final test accuracy at the recipe's own γ = {RECIPE_GAMMA:g} "
+                    f"({RECIPE_CONVENTION}); NaN for BP"})
+    ds = ds.merge(differences(ds["test_accuracy"].isel(epoch=-1, drop=True)))
+    ds.attrs["validation"] = (f"the last {r.validation_size} images of the MNIST training "
+                              "file, held out of training")
     return conform(ds)
 
 
@@ -150,10 +258,30 @@ def accuracy_panel(ax, part: xr.Dataset, recipe: str) -> dict:
             markersize=4, marker=marker, chance=chance,
             label=str(part["description"].sel(variant=variant).item())))
         seed_points(ax, depth, acc.sel(variant=variant), "depth", colour)
+    for colour, variant in zip(colours, variants):  # the recipe's own step, where it differs
+        if "recipe_test_accuracy" not in part:
+            break
+        at_recipe = part["recipe_test_accuracy"].sel(variant=variant).mean("seed")
+        if bool(np.isfinite(at_recipe).any()):
+            ax.plot(depth, at_recipe.values, color=colour, linestyle="--", linewidth=0.9,
+                    label=recipe_label(part, variant))
     ax.set_xscale("log", base=2)
     ax.minorticks_off()
     ax.set_ylim(0, 1)
     return failed
+
+
+def recipe_label(part: xr.Dataset, variant: str) -> str:
+    """The legend text of a line at the recipe's own step."""
+    return f"{part['description'].sel(variant=variant).item()}, recipe γ {RECIPE_GAMMA:g}"
+
+
+def selected_text(ds: xr.Dataset, recipe: str, variant: str) -> str:
+    """A line's selected steps over depth, e.g. '2 / 2 / 8 / 8' ('*' where no step had
+    every seed ok)."""
+    line = ds.sel(recipe=recipe, variant=variant)
+    return " / ".join(f"{short_number(float(g))}" + ("" if ok else "*") for g, ok in zip(
+        line["selected_gamma"].values, line["selection_all_ok"].values))
 
 
 def plot_remedies_vs_depth(ds: xr.Dataset) -> MplFigure:
@@ -195,12 +323,25 @@ def caption_remedies_vs_depth(ds: xr.Dataset) -> str:
     n_train = r.get("train_limit") or info(remedy.RECIPE_DATASET).n_train
     tests = r.get("test_limit") or info(remedy.RECIPE_DATASET).n_test
     steps = n_train // remedy.RECIPE_BATCH
+    gammas = r.get("gammas", [RECIPE_GAMMA])
+    depths = "/".join(str(int(d)) for d in ds["depth"].values)
+    chosen = "; ".join(
+        f"{RECIPE_PANEL.get(str(rc), str(rc))}: " + ", ".join(
+            f"{LEGEND[str(rc)][v]} {selected_text(ds, rc, v)}" for v in ("pc", "remedy"))
+        for rc in ds["recipe"].values) if "selected_gamma" in ds else "n/a"
     return "\n".join([
         f"{convention_long(ds)}. Every run: MNIST standardised, {n_train} training images "
         f"(one pass, {steps} steps of batch {remedy.RECIPE_BATCH}), {tests} test images, ReLU, "
-        f"squared-error output, forward initialisation, states (or errors) plain SGD with "
-        f"γ = {RECIPE_GAMMA:g} on the batch-mean energy (= {RECIPE_GAMMA / remedy.RECIPE_BATCH:g} "
-        "per sample), T = L inference steps, Adam (weight decay 0).",
+        f"squared-error output, forward initialisation, states (or errors) plain SGD on the "
+        f"batch-mean energy, T = L inference steps, Adam (weight decay 0).",
+        f"State step γ: PC and the remedy each at the step of the grid "
+        f"{', '.join(f'{g:g}' for g in gammas)} (batch-mean; /{remedy.RECIPE_BATCH} per sample) "
+        "that their validation accuracy picks, per line and depth (final epoch, median over "
+        "seeds, among the steps at which every seed's run stayed ok; '*': none did, the best "
+        f"median of all runs), on {ds.attrs.get('validation', 'a held-out split')}, never on "
+        f"the test set (solid lines). Selected γ at depths {depths}: {chosen}. Dashed: the "
+        f"same lines at the recipes' own γ = {RECIPE_GAMMA:g} (= "
+        f"{RECIPE_GAMMA / remedy.RECIPE_BATCH:g} per sample). BP has no state step.",
         f"{_panel_of(ds, 'mupc')}μPC recipe (thebuckleylab/jpc examples/mupc.ipynb: width 128, "
         "Adam lr "
         f"{remedy.MUPC_RECIPE_LR:g}; jpc prints 93.3% after 900 steps at depth 30): residual MLP "
@@ -228,7 +369,9 @@ def caption_remedies_vs_depth(ds: xr.Dataset) -> str:
         "float32 resolution at no logged step; the seeds' range, a diverged seed giving no "
         "count (not 0). '≥': a lower bound: these data keep no per-t energies, and Adam's "
         "step does not shrink with the gradient, so a layer fed only by float32 rounding "
-        "counts as learning.",
+        "counts as learning. Differences (the summary, `difference`): the remedy minus PC "
+        "and minus BP, paired by seed, with 95% t intervals; a line beats another only where "
+        "the interval excludes 0.",
     ])
 
 
@@ -253,14 +396,38 @@ def summary_remedies_vs_depth(ds: xr.Dataset) -> str:
                              + pplot.failure_text(s) + f" s {z}/{int(depth)}")
             text = str(part["description"].sel(variant=variant).item())
             lines.append(f"    {text}: " + "; ".join(cells))
+            if "selected_gamma" in ds and variant != "bp":
+                lines.append(f"      selected γ: {selected_text(ds, recipe, variant)}; at the "
+                             f"recipe's γ {RECIPE_GAMMA:g}: " + "; ".join(
+                                 f"{int(d)}: {short_number(float(a))}" for d, a in zip(
+                                     part["depth"].values, part["recipe_test_accuracy"].sel(
+                                         variant=variant).mean("seed").values)))
+        if "difference" in ds:
+            for comparison in ds["comparison"].values:
+                d = ds.sel(recipe=recipe, comparison=comparison)
+                lines.append(f"    {comparison} (paired, 95%): " + "; ".join(
+                    f"{int(depth)}: {difference_text(d.sel(depth=depth))}"
+                    for depth in d["depth"].values))
     return "\n".join(lines)
+
+
+def difference_text(d: xr.Dataset) -> str:
+    """'+0.012 [-0.010, +0.034] (within seed noise)' for one paired difference."""
+    mean, low, high = (float(d[k]) for k in ("difference", "difference_low",
+                                              "difference_high"))
+    if not math.isfinite(low):
+        return f"{mean:+.3f} (no interval)"
+    verdict = ("within seed noise" if low <= 0 <= high else
+               "higher" if low > 0 else "lower")
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] ({verdict})"
 
 
 FIGURE = Figure(
     name="remedies_vs_depth",
     description="Test accuracy after one pass over MNIST against depth, each remedy at its "
                 "own published recipe: PC vs muPC vs BP (jpc's muPC recipe) and PC vs ePC vs "
-                "BP (jpc's ePC recipe); PC's stalled layers under each depth.",
+                "BP (jpc's ePC recipe), PC and the remedies at their validated state steps and "
+                "at the recipes'; PC's stalled layers under each depth.",
     sweeps=remedy.specs,
     data=_data,
     plot=plot_remedies_vs_depth,

@@ -19,6 +19,12 @@ published recipe.
 PC in each panel is the recipe with the remedy removed (muPC -> parameterization "sp";
 ePC -> algorithm "pc"); BP is the recipe's network and Adam, at BP's own learning rate.
 
+Each inference line (PC and the remedy) runs a grid of state steps `gammas` (batch-mean
+convention, the recipe's 0.5 among them), seeds and steps vmapped in one program per depth;
+the figure shows each line at the step its validation accuracy (median over seeds) picks,
+at each depth, on `validation_size` images held out of the MNIST training file
+(pcdiag.selection.best_setting), and the recipe's step beside it. BP has no state step.
+
 `REMEDY_PROFILES` holds one `RemedyProfile` per profile name; the sweeps carry the
 residual-MLP cost model (pcdiag.figures.cost)."""
 
@@ -66,8 +72,20 @@ class RemedyProfile(Sizes):
     mupc_width: int
     epc_width: int
     log_every: int
+    #: state steps of PC and the remedies, batch-mean convention (RECIPE_GAMMA among them)
+    gammas: tuple[float, ...] = (RECIPE_GAMMA,)
+    #: images held out of the training file to choose each line's step on (0: none, only
+    #: with a single step)
+    validation_size: int = 0
 
     def __post_init__(self):
+        if RECIPE_GAMMA not in self.gammas:
+            raise ValueError(f"RemedyProfile {self.name!r}: gammas={self.gammas} must contain "
+                             f"the recipes' step {RECIPE_GAMMA:g}")
+        if len(self.gammas) > 1 and self.validation_size < 1:
+            raise ValueError(f"RemedyProfile {self.name!r}: validation_size="
+                             f"{self.validation_size} with {len(self.gammas)} steps; a step "
+                             "is chosen on a validation split: set validation_size >= 1")
         if not self.depths or not self.seeds:
             raise ValueError(f"RemedyProfile {self.name!r}: depths={self.depths} and "
                              f"seeds={self.seeds} must each name at least one value")
@@ -95,7 +113,7 @@ class RemedyProfile(Sizes):
             gamma_convention=RECIPE_CONVENTION, state_optimizer="sgd", weight_optimizer="adamw",
             weight_lr=MUPC_RECIPE_LR if mupc else EPC_RECIPE_LR, weight_decay=0.0,
             batch_size=RECIPE_BATCH, train_limit=self.train_limit, test_limit=self.test_limit,
-            epochs=1, log_every=self.log_every,
+            epochs=1, log_every=self.log_every, validation_size=self.validation_size,
         )
         if variant == "bp":
             return base.replace(algorithm="bp", weight_lr=BP_MUPC_LR if mupc else EPC_RECIPE_LR,
@@ -112,21 +130,24 @@ REMEDY_PROFILES = {
         description="640 training / 1,000 test images (10 steps), 1 seed, width 16, depths 4 "
                     "and 8 (a smoke test)",
         train_limit=640, test_limit=1000, seeds=(0,), depths=(4, 8), mupc_width=16,
-        epc_width=16, log_every=1,
+        epc_width=16, log_every=1, gammas=(0.5, 4.0), validation_size=1000,
     ),
     "default": RemedyProfile(
         name="default",
-        description="4,096 training images (one pass: 64 steps of 64), all 10,000 test "
-                    "images, 3 seeds, width 64, depths 8-64 (about 7 minutes on a 2-core CPU)",
+        description="4,096 training images (one pass: 64 steps of 64), 5,000 held out to "
+                    "choose the step on, all 10,000 test images, 3 seeds, 3 state steps, "
+                    "width 64, depths 8-64",
         train_limit=4096, test_limit=None, seeds=(0, 1, 2), depths=(8, 16, 32, 64),
-        mupc_width=64, epc_width=64, log_every=2,
+        mupc_width=64, epc_width=64, log_every=2, gammas=(0.5, 2.0, 8.0),
+        validation_size=5000,
     ),
     "paper": RemedyProfile(
         name="paper",
-        description="one full MNIST epoch (937 steps), 3 seeds, width 128 (the recipes'), "
-                    "depths 8-128 (for a GPU)",
+        description="50,000 MNIST training images (one pass, 781 steps), 10,000 held out, "
+                    "3 seeds, 3 state steps, width 128 (the recipes'), depths 8-128 (for a GPU)",
         train_limit=None, test_limit=None, seeds=(0, 1, 2), depths=(8, 16, 32, 64, 128),
-        mupc_width=128, epc_width=128, log_every=10,
+        mupc_width=128, epc_width=128, log_every=10, gammas=(0.5, 2.0, 8.0),
+        validation_size=10000,
     ),
 }
 
@@ -142,10 +163,13 @@ PREFIX = "remedy-"
 
 
 def spec(profile: RemedyProfile, recipe: str, variant: str, depth: int) -> SweepSpec:
-    """One program: a recipe's variant at one depth (T = depth), seeds vmapped."""
+    """One program: a recipe's variant at one depth (T = depth), seeds (and, for PC and the
+    remedy, the state steps) vmapped."""
+    axes = {"seed": profile.seeds}
+    if variant != "bp" and len(profile.gammas) > 1:
+        axes["gamma"] = profile.gammas
     return SweepSpec.make(f"{PREFIX}{recipe}-{variant}-{depth}",
-                          profile.config(recipe, variant, depth), cost=RESIDUAL_MLP,
-                          seed=profile.seeds)
+                          profile.config(recipe, variant, depth), cost=RESIDUAL_MLP, **axes)
 
 
 def specs(profile) -> dict[str, SweepSpec]:
