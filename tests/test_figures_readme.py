@@ -18,6 +18,7 @@ import pcdiag
 from pcdiag import figures, measures
 from pcdiag.figures.conv.ratio import ratio_medians
 from pcdiag.figures.depth.energy import energy_numbers
+from pcdiag.figures.remedies import accuracy as rem
 from pcdiag.plot.energy import median_ratio
 from pcdiag.plot.heatmap import final_energy
 from pcdiag.plot.styling import final_fraction
@@ -393,8 +394,46 @@ def test_remedies_accuracy_table():
         assert len(cells) == ds.sizes["depth"]
         for cell, depth in zip(cells, ds["depth"].values):
             cell_is(cell, a.sel(recipe=recipe, variant=variant, depth=depth))
-    pc8 = a.sel(recipe="mupc", variant="pc", depth=8).values
-    has("remedies_vs_depth", f"({f3(pc8.mean())}; seeds " + ", ".join(f3(v) for v in pc8) + ")")
+    has("remedies_vs_depth", "Selected steps (batch-mean) at L = 8 / 16 / 32 / 64: μPC-recipe PC "
+        f"{rem.selected_text(ds, 'mupc', 'pc').split(' / ')[0]} at every depth",
+        f"μPC {rem.selected_text(ds, 'mupc', 'remedy')}; ePC-recipe",
+        f"PC {rem.selected_text(ds, 'epc', 'pc')}, ePC {rem.selected_text(ds, 'epc', 'remedy')}.")
+    assert len(set(rem.selected_text(ds, "mupc", "pc").split(" / "))) == 1
+
+
+def signed(x) -> str:
+    """A value() marker with the README's explicit sign: '+0.598', '-0.062'."""
+    return ("+" if float(x) >= 0 else "") + f3(x)
+
+
+def interval(d) -> str:
+    return (f"{signed(d['difference'])} [{signed(d['difference_low'])}, "
+            f"{signed(d['difference_high'])}]")
+
+
+def test_remedies_paired_differences_and_the_recipes_step():
+    ds = data("remedies_vs_depth")
+    d = ds.sel(recipe="mupc", comparison="remedy-pc")
+    has("remedies_vs_depth", *(f"{interval(d.sel(depth=L))} at" for L in (8, 16, 32, 64)))
+    assert int(d["difference_pairs"].sel(depth=64)) == 2  # "(2 pairs: one PC seed diverged)"
+    d = ds.sel(recipe="mupc", comparison="remedy-bp")
+    has("remedies_vs_depth", f"{interval(d.sel(depth=8))} at L = 8 (within seed noise)",
+        *(interval(d.sel(depth=L)) for L in (16, 32, 64)))
+    assert float(d["difference_high"].sel(depth=8)) > 0 > float(d["difference_high"].sel(depth=16))
+    e = ds.sel(recipe="epc")
+    has("remedies_vs_depth",
+        f"ePC minus PC: {interval(e.sel(comparison='remedy-pc', depth=8))} at L = 8",
+        f"ePC minus BP: {interval(e.sel(comparison='remedy-bp', depth=8))} at L = 8, "
+        f"{interval(e.sel(comparison='remedy-bp', depth=16))} at 16")
+    low, high = e["difference_low"].sel(comparison="remedy-bp"), e["difference_high"].sel(
+        comparison="remedy-bp")
+    assert not ((low > 0) | (high < 0)).any(), "'no depth where ePC beats BP or BP beats ePC'"
+    pc8 = e.sel(variant="pc", depth=8)
+    assert float(pc8["selected_gamma"]) == 8.0
+    has("remedies_vs_depth",
+        f"PC at its validated step (8, i.e. 0.125 per sample) reaches "
+        f"{f3(pc8['test_accuracy'].isel(epoch=-1).mean())}, against "
+        f"{f3(pc8['recipe_test_accuracy'].mean())} at the recipe's 0.5")
 
 
 # --------------------------------------------------------------------------- conv
@@ -475,12 +514,7 @@ def test_remedies_and_conv_sentences():
     has("remedies_vs_depth",
         f"μPC loses {round(float(mu.sel(depth=8) - mu.sel(depth=64)) * 100)} points from "
         f"L = 8 to 64 ({f3(mu.sel(depth=8))} → {f3(mu.sel(depth=64))}; BP "
-        f"{f3(bp.sel(depth=8))} → {f3(bp.sel(depth=64))})",
-        f"At L = 8 ePC learns ({f3(a.sel(recipe='epc', variant='remedy', depth=8))}) where PC "
-        f"stays at chance ({f3(a.sel(recipe='epc', variant='pc', depth=8))}), slightly above "
-        f"BP ({f3(a.sel(recipe='epc', variant='bp', depth=8))})",
-        f"(ePC {f3(a.sel(recipe='epc', variant='remedy', depth=16))}, BP "
-        f"{f3(a.sel(recipe='epc', variant='bp', depth=16))})")
+        f"{f3(bp.sel(depth=8))} → {f3(bp.sel(depth=64))})")
     conv = acc(data("accuracy_vs_depth_conv"), algorithm="pc", network="resnet10").values
     has("accuracy_vs_depth_conv",
         f"ResNet-10 seeds 0 and 1 ({f3(conv[0])}, {f3(conv[1])}; seed 2 learned",

@@ -79,3 +79,29 @@ def test_the_measures_read_the_norm_steps_only(short_run):
                                rtol=2 / SHORT.batch_size, equal_nan=True)
     profile = measures.update_profile(ds)["profile"]
     assert np.isfinite(profile.values).all()
+
+
+def test_a_single_run_is_traced_without_the_runs_axis():
+    """loop.over_runs: for one run, the function sees that run's arrays (no batched dims) and
+    its outputs get the runs axis back; for several, it is jax.vmap."""
+    import jax
+    import jax.numpy as jnp
+
+    from pcdiag.engine.loop import over_runs
+
+    seen = []
+
+    def fn(state, shared):
+        seen.append(state["w"].shape)
+        return {"w": state["w"] * 2 + shared}, jnp.sum(state["w"])
+
+    state, shared = {"w": jnp.arange(6.0).reshape(1, 2, 3)}, jnp.ones(3)
+    out, total = jax.jit(over_runs(fn, (0, None), True))(state, shared)
+    assert seen == [(2, 3)]  # traced on the run's own (2, 3) array
+    want = jax.vmap(fn, in_axes=(0, None))(state, shared)
+    np.testing.assert_array_equal(out["w"], want[0]["w"])
+    np.testing.assert_array_equal(total, want[1])
+    assert total.shape == (1,)
+    two = {"w": jnp.arange(12.0).reshape(2, 2, 3)}
+    out2, _ = over_runs(fn, (0, None), False)(two, shared)
+    np.testing.assert_array_equal(out2["w"], two["w"] * 2 + shared)

@@ -39,9 +39,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="training examples per epoch for every model (default: all "
                         "60000; quick: a subset per model)")
     parser.add_argument("--rounds", type=int, default=None, metavar="N",
-                        help="run each model's sides (pcdiag full, off, [bp,] PCX) N times in "
-                        "turn and report medians over rounds (default: 3 for vgg5-32, 2 for "
-                        "vgg5-128, 1 for the MLPs)")
+                        help="run each model's sides (pcdiag full, cadence, off, [bp,] plain "
+                        "JAX, PCX) N times in turn and report medians over rounds (default: 3 "
+                        "for vgg5-32, 2 for vgg5-128, 1 for the MLPs; with --quick 3 for the "
+                        "MLPs)")
     parser.add_argument("--no-sweep", dest="sweep", action="store_false",
                         help="skip the 8-gamma sweep comparison")
     parser.add_argument("--data-dir", default=None, metavar="DIR",

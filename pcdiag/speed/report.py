@@ -166,6 +166,13 @@ def format_report(result: dict[str, Any]) -> str:
             f"{full['matmul_efficiency']:>5.0%} {energies:>9}"
         )
     for name, m in result["models"].items():
+        cadence = m.get("pcdiag_cadence", {}).get("samples_per_s")
+        if cadence:
+            cost = cadence / m["pcdiag_full"]["samples_per_s"] - 1
+            lines.append(f"  {name}: the norms at every step cost {cost:+.1%} of throughput "
+                         f"against every {_norms_every(result)}th (cadence / full - 1); "
+                         "Config.norms_every sets their cadence")
+    for name, m in result["models"].items():
         if "pc_over_bp_time" in m or m.get("rounds", 1) > 1:
             bp = m.get("pcdiag_bp", {})
             rounds = ", ".join(f"{r:.2f}" for r in m.get("full_over_pcx_rounds", []))

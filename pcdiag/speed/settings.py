@@ -57,6 +57,10 @@ CPU_FULL_LIMITS = {"vgg5-128": 128 * 3}
 #: Rounds of (pcdiag full, off[, bp], PCX) one after another for a model, medians over
 #: rounds: the VGG runs are short (few batches), so a load spike would decide a single one.
 ROUNDS = {"vgg5-128": 2, "vgg5-32": 3}
+#: --quick's rounds: its MLP epochs are 0.1-0.5 s, so one round's ratio moves by 20% with the
+#: machine's load (measured: recording off at 0.73 of the plain-JAX step in one round, 0.98
+#: as the median of five on the same machine that hour).
+QUICK_ROUNDS = {"mlp3-128": 3, "mlp3-1024": 3, "mlp21-128": 3, "vgg5-128": 2, "vgg5-32": 3}
 
 
 @dataclass

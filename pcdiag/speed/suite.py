@@ -36,6 +36,7 @@ from pcdiag.speed.settings import (
     GAMMA,
     MODELS,
     NORMS_EVERY,
+    QUICK_ROUNDS,
     ROUNDS,
     SWEEP_GAMMAS,
     WEIGHT_LR,
@@ -117,7 +118,7 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
                "pcdiag_off": bench_config(model, full=False, **kw)}
     if model.net == "vgg":  # PC's cost over BP's (PCX's paper: 4.6x for VGG-5 per epoch)
         configs["pcdiag_bp"] = bench_config(model, full=False, algorithm="bp", **kw)
-    rounds = s.rounds or ROUNDS.get(model.name, 1)
+    rounds = s.rounds or (QUICK_ROUNDS if s.quick else ROUNDS).get(model.name, 1)
     out: dict[str, Any] = {"net": model.net, "sizes": model.sizes, "batch_size": BATCH,
                            "T": model.T, "epochs": s.epochs, "train_examples": full.n_train,
                            "steps_per_epoch": full.steps_per_epoch, "rounds": rounds,

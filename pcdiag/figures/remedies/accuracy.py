@@ -96,29 +96,39 @@ def validated(ds: xr.Dataset) -> tuple[xr.Dataset, float, bool]:
     """A line's runs at one depth at the state step its validation accuracy picks
     (pcdiag.selection.best_setting: the final epoch, median over seeds, only steps at which
     every seed's run_status is ok), the step, and whether some step had every seed ok; where
-    none had, the step of the highest median validation accuracy of all runs. A line
+    none had, the step of the highest median validation accuracy over the seeds that have
+    one (a diverged run has none), and the recipe's step where no run has one. A line
     without a gamma axis (BP, or a single step) is returned as it is, with step NaN."""
     if "gamma" not in ds.dims:
         return ds, math.nan, True
     best = float(best_setting(ds)["gamma"])
     ok = math.isfinite(best)
     if not ok:
-        best = float(best_setting(ds.drop_vars("run_status"))["gamma"])
+        score = ds["validation_accuracy"].isel(epoch=-1).median("seed", skipna=True)
+        best = (float(score.fillna(-np.inf).idxmax("gamma")) if bool(score.notnull().any())
+                else RECIPE_GAMMA)
     return ds.sel(gamma=best, drop=True), best, ok
 
 
 def differences(acc: xr.DataArray, confidence: float = 0.95) -> xr.Dataset:
     """Per recipe, COMPARISONS entry and depth: the mean over seeds of the paired difference
-    of final test accuracies and its `confidence` t interval (pcdiag.table1.stats.compare;
-    NaN with fewer than 2 seeds)."""
+    of final test accuracies and its `confidence` t interval (pcdiag.table1.stats.compare),
+    over the seeds where both runs have an accuracy (a diverged run has none; how many:
+    `difference_pairs`); NaN interval with fewer than 2 such seeds."""
     names = list(COMPARISONS)
     shape = (acc.sizes["recipe"], len(names), acc.sizes["depth"])
-    out = {k: np.full(shape, np.nan) for k in ("difference", "difference_low", "difference_high")}
+    out = {k: np.full(shape, np.nan) for k in ("difference", "difference_low", "difference_high",
+                                                "difference_pairs")}
     for i, recipe in enumerate(acc["recipe"].values):
         for j, (first, second) in enumerate(COMPARISONS.values()):
             for k, depth in enumerate(acc["depth"].values):
                 a = acc.sel(recipe=recipe, variant=first, depth=depth).values
                 b = acc.sel(recipe=recipe, variant=second, depth=depth).values
+                both = np.isfinite(a) & np.isfinite(b)
+                a, b = a[both], b[both]
+                out["difference_pairs"][i, j, k] = both.sum()
+                if not both.any():
+                    continue
                 with warnings.catch_warnings():  # seeds collapsed to one value make
                     # scipy's unpaired (Welch) check warn; the paired interval is unaffected
                     warnings.simplefilter("ignore", RuntimeWarning)
@@ -130,12 +140,14 @@ def differences(acc: xr.DataArray, confidence: float = 0.95) -> xr.Dataset:
     coords = {"recipe": acc["recipe"].values, "comparison": names, "depth": acc["depth"].values}
     text = {"difference": "mean over seeds of the paired difference of final test accuracies",
             "difference_low": f"lower end of its {confidence:.0%} paired t interval",
-            "difference_high": f"upper end of its {confidence:.0%} paired t interval"}
+            "difference_high": f"upper end of its {confidence:.0%} paired t interval",
+            "difference_pairs": "seeds where both runs have a test accuracy (a diverged run "
+                                "has none), the pairs the difference is over"}
     return xr.Dataset({k: xr.DataArray(v, coords, dims, attrs={
         "long_name": k.replace("_", " "), "units": "1",
         "comment": f"{text[k]} (comparison 'remedy-pc': the remedy minus PC, 'remedy-bp': the "
                    "remedy minus BP, each at its validated step); a line beats another only "
-                   "where the interval excludes 0; NaN with fewer than 2 seeds"})
+                   "where the interval excludes 0; NaN interval with fewer than 2 pairs"})
         for k, v in out.items()})
 
 
@@ -406,20 +418,25 @@ def summary_remedies_vs_depth(ds: xr.Dataset) -> str:
             for comparison in ds["comparison"].values:
                 d = ds.sel(recipe=recipe, comparison=comparison)
                 lines.append(f"    {comparison} (paired, 95%): " + "; ".join(
-                    f"{int(depth)}: {difference_text(d.sel(depth=depth))}"
+                    f"{int(depth)}: {difference_text(d.sel(depth=depth), seeds)}"
                     for depth in d["depth"].values))
     return "\n".join(lines)
 
 
-def difference_text(d: xr.Dataset) -> str:
-    """'+0.012 [-0.010, +0.034] (within seed noise)' for one paired difference."""
+def difference_text(d: xr.Dataset, seeds: int | None = None) -> str:
+    """'+0.012 [-0.010, +0.034] (within seed noise)' for one paired difference (', 2 pairs'
+    where fewer than the `seeds` runs of a line had an accuracy on both sides)."""
     mean, low, high = (float(d[k]) for k in ("difference", "difference_low",
                                               "difference_high"))
+    pairs = int(d["difference_pairs"]) if "difference_pairs" in d else seeds
+    seeds = "" if seeds is None or pairs == seeds else f", {pairs} pairs"
+    if not math.isfinite(mean):
+        return "n/a (no seed with both accuracies)"
     if not math.isfinite(low):
-        return f"{mean:+.3f} (no interval)"
+        return f"{mean:+.3f} (no interval{seeds})"
     verdict = ("within seed noise" if low <= 0 <= high else
                "higher" if low > 0 else "lower")
-    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] ({verdict})"
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] ({verdict}{seeds})"
 
 
 FIGURE = Figure(
