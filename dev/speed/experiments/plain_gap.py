@@ -9,7 +9,7 @@ CPU time, speed relative to the first variant.
 A variant is SIDE[+PATCH...], SIDE one of ref, off, full, cadence (full recording with
 norms_every = pcdiag.speed.settings.NORMS_EVERY); patches (monkeypatched while the
 chunk compiles, so they are measurements, not options): `vmap` (a single run vmapped over a
-run axis of one, as before `loop.vmap_runs`), `notnorm` (no per-t state-gradient norms),
+run axis of one, as before `loop.over_runs`), `notnorm` (no per-t state-gradient norms),
 `nostepnorm` (no per-step weight / gradient / update norms). Also prints, with --hlo, the
 kernels in each while body of each variant's optimized HLO (a kernel costs microseconds on a
 CPU, so their count is most of a small model's recording cost).
@@ -50,7 +50,7 @@ def patched(patches):
         setattr(module, attr, value)
 
     if "vmap" in patches:
-        put(loop, "vmap_runs", lambda fn, in_axes: jax.vmap(fn, in_axes=in_axes))
+        put(loop, "over_runs", lambda fn, in_axes, one_run: jax.vmap(fn, in_axes=in_axes))
     if "vdotnorm" in patches:  # per-step norms as BLAS dot products (jnp.vdot)
         def vdot_norms(*trees):
             per_layer = []
