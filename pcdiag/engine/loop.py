@@ -330,6 +330,9 @@ def over_runs(fn, in_axes: tuple, one_run: bool):
                 for a, axis in zip(args, in_axes)]
         return jax.tree_util.tree_map(lambda v: v[None], fn(*args))
 
+    # jit names its program (and its entry in the on-disk XLA cache) after the function, as
+    # vmap does: after the wrapped one, through a partial
+    single.__name__ = getattr(fn, "__name__", None) or getattr(fn.func, "__name__", "single")
     return single
 
 
