@@ -353,7 +353,8 @@ def caption_remedies_vs_depth(ds: xr.Dataset) -> str:
         f"median of all runs), on {ds.attrs.get('validation', 'a held-out split')}, never on "
         f"the test set (solid lines). Selected γ at depths {depths}: {chosen}. Dashed: the "
         f"same lines at the recipes' own γ = {RECIPE_GAMMA:g} (= "
-        f"{RECIPE_GAMMA / remedy.RECIPE_BATCH:g} per sample). BP has no state step.",
+        f"{RECIPE_GAMMA / remedy.RECIPE_BATCH:g} per sample). BP has no state step; its Adam "
+        "learning rate is the one stated below, not tuned on the validation split.",
         f"{_panel_of(ds, 'mupc')}μPC recipe (thebuckleylab/jpc examples/mupc.ipynb: width 128, "
         "Adam lr "
         f"{remedy.MUPC_RECIPE_LR:g}; jpc prints 93.3% after 900 steps at depth 30): residual MLP "
