@@ -347,6 +347,12 @@ def compiled(prog: Program, mesh: Mesh | None = None) -> Compiled:
     return _COMPILED[prog, mesh]
 
 
+def chunk_unit(cfg) -> int:
+    """The steps a chunk's length is a multiple of, for a Config or Program: log_every, times
+    norms_every so that every chunk starts a group of logged steps on a norm step."""
+    return cfg.log_every * cfg.norms_every
+
+
 def chunk_length(steps: int, log_every: int, calls: int = CHUNKS_PER_EPOCH) -> tuple[int, bool]:
     """Steps per compiled call, a multiple of log_every near 1/`calls` of an epoch, and whether
     the last call of an epoch is partial (then the chunk is guarded). A length that divides
@@ -397,7 +403,7 @@ def run(
     steps = data.n_train // prog.batch_size
     # a progress bar moves per call; without one an epoch is a single call
     calls = CHUNKS_PER_EPOCH if progress is not None else 1
-    length, guarded = chunk_length(steps, prog.log_every * prog.norms_every, calls)
+    length, guarded = chunk_length(steps, chunk_unit(prog), calls)
     padded = math.ceil(steps / length) * length
     shape = jax.eval_shape(fns.init, hyper, keys)
     order_shape = jax.ShapeDtypeStruct((len(keys), padded, prog.batch_size), jnp.int32)

@@ -51,7 +51,7 @@ import jax
 from pcdiag.algorithms import Program
 from pcdiag.config import Config
 from pcdiag.data.registry import info
-from pcdiag.engine.loop import EVAL_CHUNK, chunk_length, record_layout
+from pcdiag.engine.loop import EVAL_CHUNK, chunk_length, chunk_unit, record_layout
 from pcdiag.errors import BadInputError
 from pcdiag.records import VARIABLES
 
@@ -107,7 +107,7 @@ def gib(n_bytes: float) -> str:
 def logged_steps(cfg: Config) -> tuple[int, int]:
     """(logged steps per epoch, the same with the last chunk's padding)."""
     steps, k = cfg.steps_per_epoch, cfg.log_every
-    length, _ = chunk_length(steps, k * cfg.norms_every)  # as loop.run: norm groups whole
+    length, _ = chunk_length(steps, chunk_unit(cfg))
     return math.ceil(steps / k), math.ceil(steps / length) * length // k
 
 

@@ -38,7 +38,7 @@ def compiled_chunk(cfg, data):
     prog, fns = _program_fns(cfg)
     hyper, keys = _one_run(cfg)
     steps = data.n_train // cfg.batch_size
-    length, _ = loop.chunk_length(steps, cfg.log_every * cfg.norms_every)
+    length, _ = loop.chunk_length(steps, loop.chunk_unit(cfg))
     state, order = _shuffle(fns, fns.init(hyper, keys), data.n_train, steps, cfg.batch_size)
     chunk = fns.chunk(length, False, state, hyper, data, order[:, :length])
     return chunk, length, prog.net
@@ -56,7 +56,7 @@ def pcdiag_energies(cfg, data) -> tuple[np.ndarray, object]:
     state = fns.init(hyper, keys)
     params = jax.tree_util.tree_map(lambda a: np.asarray(a[0]), state.params)
     steps = data.n_train // cfg.batch_size
-    length, _ = loop.chunk_length(steps, cfg.log_every * cfg.norms_every)
+    length, _ = loop.chunk_length(steps, loop.chunk_unit(cfg))
     state, order0 = _shuffle(fns, state, data.n_train, steps, cfg.batch_size)
     order = jnp.broadcast_to(jnp.arange(cfg.batch_size, dtype=order0.dtype),
                              (1, length, cfg.batch_size))

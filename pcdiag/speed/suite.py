@@ -199,22 +199,17 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
     for label in (*configs, "reference"):
         out[label] = _median_round(runs[label])
     for label in SIDES:  # each round's ratio, then the median
-        ratios = [a["samples_per_s"] / b["samples_per_s"]
-                  for a, b in zip(runs[label], runs["reference"])]
+        ratios = round_ratios(runs[label], runs["reference"])
         out[f"{label.removeprefix('pcdiag_')}_over_reference_rounds"] = ratios
         out[f"{label.removeprefix('pcdiag_')}_over_reference"] = float(np.median(ratios))
     if runs["pcx"]:
         out["pcx"] = _median_round(runs["pcx"])
-        ratios = [f["samples_per_s"] / p["samples_per_s"]
-                  for f, p in zip(runs["pcdiag_full"], runs["pcx"])]
-        out["full_over_pcx_rounds"] = ratios
-        out["full_over_pcx"] = float(np.median(ratios))  # the ratio within each round
-        out["cadence_over_pcx"] = float(np.median(
-            [f["samples_per_s"] / p["samples_per_s"]
-             for f, p in zip(runs["pcdiag_cadence"], runs["pcx"])]))
-        out["reference_over_pcx"] = float(np.median(
-            [f["samples_per_s"] / p["samples_per_s"]
-             for f, p in zip(runs["reference"], runs["pcx"])]))
+        out["full_over_pcx_rounds"] = round_ratios(runs["pcdiag_full"], runs["pcx"])
+        out["full_over_pcx"] = float(np.median(out["full_over_pcx_rounds"]))
+        out["cadence_over_pcx"] = float(np.median(round_ratios(runs["pcdiag_cadence"],
+                                                               runs["pcx"])))
+        out["reference_over_pcx"] = float(np.median(round_ratios(runs["reference"],
+                                                                 runs["pcx"])))
     else:
         out["pcx"] = {"error": "unavailable" if spec is None else "failed"}
     if "pcdiag_bp" in out:
@@ -239,6 +234,12 @@ def bench_model(model: Model, s: Settings, pcx_python: str | None,
         out["pcx"]["gflops_hand_count"] = rate
         out["pcx"]["matmul_efficiency"] = rate / out["matmul"]["gflops"]
     return out
+
+
+def round_ratios(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[float]:
+    """Each round's throughput ratio of side `a` to side `b` (the ratio within a round, where
+    the machine's load fell on both)."""
+    return [x["samples_per_s"] / y["samples_per_s"] for x, y in zip(a, b)]
 
 
 def reference_check(pcdiag_epoch: np.ndarray | None,

@@ -131,7 +131,7 @@ def main() -> None:
             fns = loop.Compiled(Program.from_config(cfg))
             hyper, keys = _one_run(cfg)
             state = fns.init(hyper, keys)
-            length, guarded = loop.chunk_length(steps, cfg.log_every * cfg.norms_every, 1)
+            length, guarded = loop.chunk_length(steps, loop.chunk_unit(cfg), 1)
             order_fn = fns.order(state, data.n_train, steps, cfg.batch_size, steps)
             shape = jax.ShapeDtypeStruct((1, max(steps, length), cfg.batch_size), np.int32)
             chunk = fns.chunk(length, guarded, state, hyper, data, shape)

@@ -430,14 +430,14 @@ def difference_text(d: xr.Dataset, seeds: int | None = None) -> str:
     mean, low, high = (float(d[k]) for k in ("difference", "difference_low",
                                               "difference_high"))
     pairs = int(d["difference_pairs"]) if "difference_pairs" in d else seeds
-    seeds = "" if seeds is None or pairs == seeds else f", {pairs} pairs"
+    fewer = "" if seeds is None or pairs == seeds else f", {pairs} pairs"
     if not math.isfinite(mean):
         return "n/a (no seed with both accuracies)"
     if not math.isfinite(low):
-        return f"{mean:+.3f} (no interval{seeds})"
+        return f"{mean:+.3f} (no interval{fewer})"
     verdict = ("within seed noise" if low <= 0 <= high else
                "higher" if low > 0 else "lower")
-    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] ({verdict}{seeds})"
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] ({verdict}{fewer})"
 
 
 FIGURE = Figure(
