@@ -18,7 +18,7 @@ from pcdiag.errors import BadInputError
 
 
 def best_setting(ds: xr.Dataset, over: Sequence[str] = ("gamma",),
-                 by: str = "validation_accuracy") -> xr.Dataset:
+                 by: str = "validation_accuracy", only_ok: bool = True) -> xr.Dataset:
     """For each combination of the dims not in `over`, the values of the `over` dims that
     maximise `by`, as a Dataset: one variable per `over` dim (the value chosen) and `by`
     (its score).
@@ -27,6 +27,8 @@ def best_setting(ds: xr.Dataset, over: Sequence[str] = ("gamma",),
     median over the `seed` dim where there is one (and `seed` is not in `over`). A run whose
     run_status is not ok scores NaN, so with seeds a setting that fails for any seed is
     never chosen; where no setting has a score (all failed, or not run) the values are NaN.
+    With `only_ok=False` run_status is not read and the median is over the seeds that
+    have a score (a diverged run has none): a fallback where no setting kept every seed ok.
     Selecting by the test set is refused (BadInputError): choose on a validation split.
     """
     over = (over,) if isinstance(over, str) else tuple(over)
@@ -47,11 +49,11 @@ def best_setting(ds: xr.Dataset, over: Sequence[str] = ("gamma",),
     score = ds[by]
     if "epoch" in score.dims:
         score = score.isel(epoch=-1, drop=True)
-    if "run_status" in ds:
+    if only_ok and "run_status" in ds:
         score = score.where(ds["run_status"] == status.OK)
     seeds = "seed" in score.dims and "seed" not in over
     if seeds:
-        score = score.median("seed", skipna=False)
+        score = score.median("seed", skipna=not only_ok)
     stacked = score.stack(_setting=over)
     found = stacked.notnull().any("_setting")
     chosen = stacked.isel(_setting=stacked.fillna(-np.inf).argmax("_setting"))
@@ -62,3 +64,18 @@ def best_setting(ds: xr.Dataset, over: Sequence[str] = ("gamma",),
         out[dim].attrs = {"long_name": f"best {dim}", "comment": f"the {dim} of the highest "
                           f"{by} (final epoch{', median over seeds' if seeds else ''})"}
     return out
+
+
+def at_best_gamma(ds: xr.Dataset, default: float) -> tuple[xr.Dataset, float, bool]:
+    """The runs of `ds` at the state step its validation accuracy picks, the step, and
+    whether some step had every seed ok: best_setting over gamma, else (no step kept every
+    seed ok) best_setting(only_ok=False), else (no run has a score) `default`. A Dataset without a
+    gamma dim is returned as it is, with step NaN."""
+    if "gamma" not in ds.dims:
+        return ds, float("nan"), True
+    best = float(best_setting(ds)["gamma"])
+    ok = bool(np.isfinite(best))
+    if not ok:
+        best = float(best_setting(ds, only_ok=False)["gamma"])
+        best = best if np.isfinite(best) else default
+    return ds.sel(gamma=best, drop=True), best, ok

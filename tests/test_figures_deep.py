@@ -9,6 +9,7 @@ pcdiag.measures' (reached, stalled, the update profile's shape and rate).
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -340,11 +341,18 @@ def test_sweeps_are_shared_and_follow_the_brief():
         assert dict(spec.axes) == {"depth": deep.depths, "seed": deep.seeds}
         assert spec.config.inference_steps >= 2 * max(deep.depths)
     heat = figures.FIGURES["energy_propagation"].sweeps(quick)
-    assert heat["pc"] == acc["pc"], "shared, run once"
-    for remedy in ("epc", "mupc"):  # at their published state step, every seed
-        cfg = heat[remedy].config
-        assert (cfg.gamma, cfg.gamma_convention) == (0.5, "batch_mean")
-        assert (cfg.depth, dict(heat[remedy].axes)) == (deep.heat_depth, {"seed": deep.seeds})
+    # every panel: its own runs over the same grid of steps, on the same held-out split
+    recipe = 0.5 / 64  # jpc's SGD 0.5 on the batch-mean energy, batch 64, per sample
+    assert deep.heat_gammas == (recipe, 0.1) and deep.validation_size > 0
+    for remedy, spec in heat.items():
+        assert dict(spec.axes) == {"seed": deep.seeds, "gamma": deep.heat_gammas}, remedy
+        cfg = spec.config
+        assert (cfg.depth, cfg.gamma_convention, cfg.validation_size) == (
+            deep.heat_depth, "per_sample", deep.validation_size), remedy
+        assert (cfg.train_limit, cfg.epochs) == (deep.train_limit, deep.epochs), "one budget"
+    assert heat["pc"] != acc["pc"]
+    plain = replace(deep, heat_gammas=(0.1,), validation_size=0)  # PC's one step: reused
+    assert profiles.remedy_spec(plain, "pc") == acc["pc"], "shared, run once"
     mupc = heat["mupc"].config
     assert (mupc.parameterization, mupc.skip, mupc.weight_lr) == ("mupc", True, 1e-2)
     assert heat["pc_more_steps"].config.inference_steps > acc["pc"].config.inference_steps
@@ -377,6 +385,11 @@ def test_profiles_and_estimate():
         profiles.DeepProfile(**{**default.as_dict(), "panel_gammas": (0.5,)})
     with pytest.raises(ValueError, match="remedies 'pc' reuses accuracy_vs_depth's pc runs"):
         profiles.DeepProfile(**{**default.as_dict(), "variants": ("bp",)})
+    with pytest.raises(ValueError, match=r"validation_size=0 with 4 heat_gammas; a step is "
+                                         "chosen on a validation split"):
+        profiles.DeepProfile(**{**default.as_dict(), "validation_size": 0})
+    with pytest.raises(ValueError, match=r"heat_gammas=\(0.03, 0.3\) must contain 0.1"):
+        profiles.DeepProfile(**{**default.as_dict(), "heat_gammas": (0.03, 0.3)})
 
 
 # --------------------------------------------------------------------------- a reduced real run
@@ -386,6 +399,7 @@ TINY = profiles.DeepProfile(
     seeds=(0,), width=16, depths=(2, 4), heat_depth=4, more_steps=12, decay_depths=(4,),
     align_gammas=(0.1,), log_every=1, variants=("pc", "epc"), remedies=("pc", "pc_more_steps",
                                                                         "epc"),
+    heat_gammas=(0.5 / 64, 0.1), validation_size=256,
 )
 
 
@@ -414,7 +428,20 @@ def test_reduced_run_writes_files_and_redraws_from_data(tmp_path, monkeypatch):
     assert list(acc["variant"].values) == ["pc", "epc"] and "energy" not in acc
     assert np.isnan(acc["weight_norm"].sel(depth=2, layer=4)).all(), "layers padded with NaN"
     heat = pcdiag.open_dataset(tmp_path / "energy_propagation.nc")
-    assert list(heat["inference_steps"].values) == [8, 12, 8]
+    variants = [str(v) for v in heat["variant"].values]
+    main = [v for v in variants if not v.endswith("_recipe")]
+    assert main == ["pc", "pc_more_steps", "epc"]
+    assert list(heat["inference_steps"].sel(variant=main).values) == [8, 12, 8]
+    # each panel at a step of the grid, scored on the held-out split; ePC also at its
+    # published step exactly where that is not the one chosen
+    grid = heat["step_validation_accuracy"]
+    for v in main:
+        step = float(heat["gamma"].sel(variant=v))
+        assert step in TINY.heat_gammas
+        np.testing.assert_array_equal(grid.sel(variant=v, gamma_grid=step).values,
+                                      heat["validation_accuracy"].sel(variant=v).isel(
+                                          epoch=-1).values)
+    assert ("epc_recipe" in variants) == (float(heat["gamma"].sel(variant="epc")) != 0.5 / 64)
     numbers = depth_energy.energy_numbers(heat)
     # PC's front moves one layer per step: layer 1 of 4 is reached at t >= 3, if by T;
     # ePC's inference moves every error at once: layer 1 is reached after one step

@@ -107,13 +107,14 @@ def test_energy_propagation_titles_and_readme_say_which_layers_the_error_reached
     assert listed in figures.FIGURES["energy_propagation"].caption(ds)
     titles = listed.rstrip(".").split("; ")
     table = readme("energy_propagation")
-    panels = {"pc": "PC, T = 64", "pc_more_steps": "PC, T = 256",
-              "epc": "ePC, batch-mean γ 0.5", "mupc": "μPC, batch-mean γ 0.5",
-              "precision": "PC + precision 0.5"}
+    panels = {"pc": "PC, T = 64", "pc_more_steps": "PC, T = 256", "epc": "ePC", "mupc": "μPC",
+              "precision": "PC + precision 0.5", "epc_recipe": "ePC (recipe)",
+              "mupc_recipe": "μPC (recipe)"}
     for i, (variant, panel) in enumerate(panels.items()):
         count = range_text(reached.sel(variant=variant).values)
         assert titles[i].endswith(f"reached at T: {count}/16"), titles[i]
         t = range_text(first.sel(variant=variant).values)
+        panel = f"{panel} | {float(ds['gamma'].sel(variant=variant)):g}"
         shape = profile.sel(variant=variant)
         if bool(shape["rate"].notnull().all()):
             words = f"{str(shape['shape'].values[0])}, {float(shape['rate'].mean()):.2f}"
@@ -138,14 +139,17 @@ def test_energy_propagation_titles_and_readme_say_which_layers_the_error_reached
     last = measures.holds_error(ds).sel(variant="pc", layer=[1, 2, 3]).isel(step=-1)
     assert (last == 1).all()
     assert (counts.sel(variant="pc") == 0).all()
-    assert [int(counts.sel(variant=v).max()) for v in ("mupc", "precision")] == [8, 7]
+    assert [int(counts.sel(variant=v).max()) for v in ("mupc_recipe", "precision")] == [8, 7]
+    assert (counts.sel(variant="mupc") == 0).all(), "at its validated step no μPC layer stalls"
+    assert (reached.sel(variant="mupc") == 16).all()
+    assert range_text(first.sel(variant="mupc").values) == "46"
     text = readme("energy_propagation")
     rates = {v: f"{float(profile['rate'].sel(variant=v).mean()):.2f}"
-             for v in ("pc", "mupc", "precision")}
+             for v in ("pc", "precision")}
     assert f"over the 13 reached layers the energy falls {rates['pc']} decades per layer" in text
-    assert (f"over their reached layers the energy falls {rates['mupc']} and "
-            f"{rates['precision']} decades per layer") in text
-    assert "μPC layers 1-8, precision layers 1-7" in text
+    assert (f"reaches only the top 6 layers (over them the energy falls {rates['precision']} "
+            "decades per layer) and stalls layers 1-7 in every seed") in text
+    assert "μPC's error reaches every layer (layer 1 at t = 46), no layer stalls" in text
     # the heatmap greys exactly the cells no seed reached: PC's layers 1-3 at t = T
     from pcdiag.plot.heatmap import final_reached
     hit = final_reached(ds.sel(variant="pc").isel(t=slice(0, 65)))

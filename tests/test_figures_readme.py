@@ -17,6 +17,7 @@ from test_figures_measures import readme
 import pcdiag
 from pcdiag import figures, measures
 from pcdiag.figures.conv.ratio import ratio_medians
+from pcdiag.figures.depth import energy as depth_energy
 from pcdiag.figures.depth.energy import energy_numbers
 from pcdiag.figures.remedies import accuracy as rem
 from pcdiag.plot.energy import median_ratio
@@ -42,8 +43,7 @@ UNCHECKED = {
     "accuracy_vs_gamma_state_optimizer": "the collapsed seed's loss (0.60, 0.550, 0.18, 0.80)",
     "accuracy_vs_gamma_pcx": "the collapsed seeds' step 690 and loss windows (0.44, 1.12)",
     "energy_ratio_vs_gamma": "the interquartile range 2.4-2.9 and the per-seed zero counts",
-    "energy_propagation": "the front's timing sentences (t = 63-64, 28-30) and the E ranges "
-                          "of the unreached layers (8e-11 to 5e-9, 1e-2 to 1e-5)",
+    "energy_propagation": "the earlier version's T = 256 runs at γ 0.1 (not in the files)",
     "bp_alignment": "the cosine table's ranges (layers 1, L-1 and L are in --summary)",
     "accuracy_vs_depth_conv": "the per-layer gradient norms and the loss values",
     "remedies_vs_depth": "the loss windows and the jpc numbers outside the data",
@@ -369,18 +369,54 @@ def test_accuracy_vs_depth_table_and_gaps():
         f"and {value(gap.sel(depth=32))} at 32")
 
 
+#: energy_propagation's table rows, by variant.
+ENERGY_PANELS = {"pc": "PC, T = 64", "pc_more_steps": "PC, T = 256", "epc": "ePC", "mupc": "μPC",
+                 "precision": "PC + precision 0.5", "epc_recipe": "ePC (recipe)",
+                 "mupc_recipe": "μPC (recipe)"}
+
+
 def test_energy_propagation_energies_and_accuracy():
     ds = data("energy_propagation")
     numbers = energy_numbers(ds)
-    panels = {"pc": "PC, T = 64", "pc_more_steps": "PC, T = 256",
-              "epc": "ePC, batch-mean γ 0.5", "mupc": "μPC, batch-mean γ 0.5",
-              "precision": "PC + precision 0.5"}
+    assert [str(v) for v in ds["variant"].values] == list(ENERGY_PANELS)
     table = readme("energy_propagation")
-    for variant, panel in panels.items():
-        cells = [c.strip() for c in table.split(f"| {panel} | ")[1].split(" |")[0:7]]
+    for variant, panel in ENERGY_PANELS.items():
+        cells = [c.strip() for c in table.split(f"| {panel} | ")[1].split(" |")[0:9]]
         n = numbers[variant]
-        assert close(cells[2], n["E1"]) and close(cells[3], n["EL"]), (panel, cells, n)
-        assert close(cells[6].strip("* "), float(acc(ds, variant=variant).mean())), panel
+        assert float(cells[0]) == n["gamma"], (panel, cells[0])
+        assert close(cells[3], n["E1"]) and close(cells[4], n["EL"]), (panel, cells, n)
+        assert close(cells[7], n["validation"]) and close(cells[8], n["test"]), (panel, cells)
+
+
+def test_energy_propagation_selection_and_paired_differences():
+    """Each panel's step is the grid's best on the validation split (median over seeds, every
+    run ok here); the README's paired intervals are the summary's."""
+    ds = data("energy_propagation")
+    assert (ds["run_status"] == 0).all() and (ds["selection_all_ok"] == 1).all()
+    medians = ds["step_validation_accuracy"].median("seed")
+    for variant in ("pc", "pc_more_steps", "epc", "mupc", "precision"):
+        best = float(medians.sel(variant=variant).idxmax("gamma_grid"))
+        assert float(ds["gamma"].sel(variant=variant)) == best, variant
+    pc, more = medians.sel(variant="pc"), medians.sel(variant="pc_more_steps")
+    has("energy_propagation",
+        f"validation accuracy, median of seeds, {f3(pc.sel(gamma_grid=0.1))} against "
+        f"{f3(pc.sel(gamma_grid=0.03))} at 0.03",
+        f"best at γ = 0.03 ({f3(more.sel(gamma_grid=0.03))} against "
+        f"{f3(more.sel(gamma_grid=0.1))} at 0.1)")
+    diff = depth_energy.paired_differences(ds)
+    def interval(pair):
+        mean, low, high = diff[pair]
+        return f"{signed(mean)} [{signed(low)}, {signed(high)}]"
+    mu = diff["mupc", "mupc_recipe"][0]
+    has("energy_propagation",
+        f"it gains {value(mu * 100)} points of test accuracy over the recipe's step "
+        f"(paired over seeds {interval(('mupc', 'mupc_recipe'))})",
+        f"ePC's step matters little ({interval(('epc', 'epc_recipe'))} over its recipe's)",
+        f"more steps {interval(('pc_more_steps', 'pc'))}, ePC {interval(('epc', 'pc'))}",
+        f"μPC {interval(('mupc', 'pc'))}, precision {interval(('precision', 'pc'))}")
+    for pair in [("pc_more_steps", "pc"), ("epc", "pc"), ("mupc", "pc"), ("precision", "pc")]:
+        assert diff[pair][1] < 0 < diff[pair][2], ("the README says no remedy beats PC", pair)
+    assert diff["mupc", "mupc_recipe"][1] > 0
 
 
 def test_remedies_accuracy_table():
@@ -503,8 +539,6 @@ def test_deep_sentences():
     at16 = dg.sel(depth=16, gamma=[0.01, 0.03, 0.1, 0.3]).values
     has("depth_gamma", f"accuracy barely moves with γ ({span(at16)})",
         f"({f3(dg.sel(depth=16, gamma=0.3))} vs {f3(dg.sel(depth=4, gamma=0.3))} at γ = 0.3)")
-    heat = acc(data("energy_propagation"), variant="epc").values
-    has("energy_propagation", f"ePC seeds 0 and 2 ({f3(heat[0])}, {f3(heat[2])})")
 
 
 def test_remedies_and_conv_sentences():

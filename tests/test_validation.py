@@ -13,6 +13,7 @@ from pcdiag.algorithms import Program
 from pcdiag.engine import resources
 from pcdiag.engine.loop import _evaluate
 from pcdiag.measures import best_setting
+from pcdiag.selection import at_best_gamma
 from tests._tiny import SHORT
 from tests._tolerance import assert_runs_close
 
@@ -157,6 +158,26 @@ def test_best_setting_picks_the_known_best():
     joint = best_setting(_hand_made(), over=("gamma", "seed"))  # no median: seeds chosen too
     np.testing.assert_array_equal(joint.gamma.values[:2], [0.2, 0.2])
     np.testing.assert_array_equal(joint.seed.values[:2], [2, 2])
+
+
+def test_fallback_reads_every_run_and_at_best_gamma_says_which_rule_chose():
+    """Depth 3: gamma 0.2 has a diverged seed, so the strict rule picks 0.3 (median 0.7);
+    without the status (only_ok=False) 0.2's seeds both score 0.9, and it wins."""
+    ds = _hand_made()
+    loose = best_setting(ds, only_ok=False)
+    np.testing.assert_array_equal(loose.gamma.values, [0.2, 0.2, np.nan])
+    # a single depth where no gamma keeps every seed ok: the fallback picks, flagged
+    failing = ds.sel(depth=3).assign(run_status=ds["run_status"].sel(depth=3).where(
+        ds["gamma"] != 0.3, 1).where(ds["gamma"] != 0.1, 1))
+    runs, step, every_seed_ok = at_best_gamma(failing, default=0.1)
+    assert (step, every_seed_ok) == (0.2, False) and "gamma" not in runs.dims
+    np.testing.assert_allclose(runs["validation_accuracy"].isel(epoch=-1), [0.9, 0.9])
+    runs, step, every_seed_ok = at_best_gamma(ds.sel(depth=3), default=0.1)
+    assert (step, every_seed_ok) == (0.3, True)
+    _, step, every_seed_ok = at_best_gamma(ds.sel(depth=4), default=0.1)  # no score at all
+    assert (step, every_seed_ok) == (0.1, False)
+    same, step, _ = at_best_gamma(ds.sel(gamma=0.1, drop=True), default=0.3)
+    assert same is not None and np.isnan(step), "no gamma axis: returned as it is"
 
 
 def test_best_setting_refuses_the_test_set():

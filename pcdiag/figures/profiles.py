@@ -122,6 +122,9 @@ PROFILES = {
 #: with it, energy_propagation its ePC and muPC panels.
 RECIPE_GAMMA = 0.5
 RECIPE_CONVENTION = "batch_mean"
+#: The recipes' batch size, and their state step in the per-sample convention (0.5 / 64).
+RECIPE_BATCH = 64
+RECIPE_GAMMA_PER_SAMPLE = RECIPE_GAMMA / RECIPE_BATCH
 
 
 def get_profile(profile: str | Profile) -> Profile:

@@ -4,6 +4,7 @@ remedy (more inference steps, ePC, muPC, layer precision), at the heatmap depth.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -20,43 +21,94 @@ from pcdiag.plot.heatmap import HEATMAP_DECADES, final_energy
 from pcdiag.plot.layers import profile_text
 from pcdiag.plot.styling import PANEL_LETTERS, range_text, style
 from pcdiag.plot.styling import describe as describe_value
+from pcdiag.selection import at_best_gamma
+from pcdiag.table1.stats import compare
+
+#: The name of a panel at a remedy's published step (beside the same remedy at its validated
+#: step): the remedy's name plus this suffix.
+RECIPE_SUFFIX = "_recipe"
 
 
-def _remedy_text(d: deep.DeepProfile, remedy: str) -> str:
-    step = {r: f"\nbatch-mean γ {g:g}" for r, g in deep.RECIPE_STATE_STEP.items()}
-    return {
-        "pc": f"PC, T = {d.inference_steps}",
-        "pc_more_steps": f"PC, T = {d.more_steps}",
-        "epc": f"ePC, T = {d.inference_steps}{step['epc']}",
-        "mupc": f"μPC, T = {d.inference_steps}{step['mupc']}",
-        "precision": f"PC + precision\n{deep.PRECISION.replace(':', ' ')}, T = {d.inference_steps}",
-    }[remedy]
+def _remedy_text(d: deep.DeepProfile, remedy: str, config) -> str:
+    """A panel's description: what ran, its T and its state step (per sample)."""
+    name = remedy.removesuffix(RECIPE_SUFFIX)
+    which = " (recipe)" if remedy.endswith(RECIPE_SUFFIX) else ""
+    text = {
+        "pc": "PC", "pc_more_steps": "PC", "epc": "ePC", "mupc": "μPC",
+        "precision": f"PC + precision {deep.PRECISION.replace(':', ' ')}",
+    }[name]
+    return f"{text}, T = {config.inference_steps}\nγ {config.gamma:g}{which}"
 
 
 def _energy_data(profile, results) -> xr.Dataset:
     d = deep.deep_profile(profile)
-    parts = {}
+    parts, configs, all_ok, grid = {}, {}, {}, {}
     for remedy in d.remedies:
-        part = results[remedy]
-        if "depth" in part.dims:
-            part = select(part, depth=d.heat_depth)
-        parts[remedy] = conform(part.isel(layer=slice(0, d.heat_depth)))
+        runs = results[remedy]
+        if "depth" in runs.dims:
+            runs = select(runs, depth=d.heat_depth)
+        default = deep.RECIPE_STATE_STEP.get(remedy, deep.DEEP_GAMMA)
+        parts[remedy], step, all_ok[remedy] = at_best_gamma(runs, default)
+        configs[remedy] = d.remedy_config(remedy)
+        if math.isfinite(step):
+            configs[remedy] = configs[remedy].replace(gamma=step)
+        grid[remedy] = (runs["validation_accuracy"].isel(epoch=-1, drop=True)
+                        if "gamma" in runs.dims else None)
+    for remedy, recipe in deep.RECIPE_STATE_STEP.items():  # the published step, where not chosen
+        if remedy in parts and grid[remedy] is not None and configs[remedy].gamma != recipe \
+                and recipe in results[remedy]["gamma"].values:
+            name = remedy + RECIPE_SUFFIX
+            parts[name] = results[remedy].sel(gamma=recipe, drop=True)
+            configs[name] = configs[remedy].replace(gamma=recipe)
+            all_ok[name], grid[name] = True, None
+    parts = {r: conform(p.isel(layer=slice(0, d.heat_depth))) for r, p in parts.items()}
     longest = max(int(p.sizes["t"]) for p in parts.values())
     parts = {r: p.reindex(t=np.arange(longest)) for r, p in parts.items()}  # NaN past own T
     ds = combine(parts, "variant")
-    configs = {r: d.remedy_config(r) for r in d.remedies}
-    texts = {r: _remedy_text(d, r) for r in d.remedies}
+    texts = {r: _remedy_text(d, r, configs[r]) for r in parts}
     ds = deep.describe_variants(ds, configs, texts)
+    ds["gamma"].attrs = {"long_name": "state step γ (per sample)", "units": "1",
+                         "comment": "each panel's step: the one of gamma_grid its final "
+                                    "validation accuracy picks (selection_all_ok), or the "
+                                    "remedy's published step (variants *_recipe)"}
+    ds = with_selection(ds, d, all_ok, grid)
     ds.attrs["config"] = configs[d.remedies[0]].to_json()
     ds.attrs["deep_profile"] = d.to_json()
     return lean_energy_data(ds)
+
+
+def with_selection(ds: xr.Dataset, d: deep.DeepProfile, all_ok: dict, grid: dict
+                   ) -> xr.Dataset:
+    """`ds` with what each panel's step was chosen from: `selection_all_ok` and
+    `step_validation_accuracy` over the profile's `heat_gammas` (`gamma_grid`)."""
+    variants = [str(v) for v in ds["variant"].values]
+    gammas = list(d.heat_gammas)
+    seeds = ds["seed"].values
+    nan_grid = np.full((len(seeds), len(gammas)), np.nan)
+    ds["selection_all_ok"] = ("variant", np.array([all_ok[v] for v in variants], float), {
+        "long_name": "a step had every seed ok", "units": "1",
+        "comment": "0 where no step of gamma_grid kept every seed's run_status ok: then the "
+                   "step of the highest median validation accuracy over all runs is shown "
+                   "(pcdiag.selection.at_best_gamma)"})
+    ds["step_validation_accuracy"] = (("variant", "seed", "gamma_grid"), np.stack([
+        nan_grid if grid[v] is None else grid[v].transpose("seed", "gamma").values
+        for v in variants]), {
+        "long_name": "validation accuracy of each step", "units": "1",
+        "comment": f"final validation accuracy of every step of the grid, on the last "
+                   f"{d.validation_size} images of the training file (held out); what each "
+                   "panel's gamma is chosen from (NaN for a panel at the published step)"})
+    ds = ds.assign_coords(gamma_grid=("gamma_grid", gammas))
+    ds["gamma_grid"].attrs = {"long_name": "state step γ (per sample)", "units": "1",
+                              "comment": "the grid of state steps each panel's runs ran"}
+    return ds
 
 
 #: What energy_propagation's .nc keeps (and the runs' status): the heatmap's energies, what
 #: pcdiag.measures reads for its titles and README numbers (reached, stalled, the energy
 #: profile), and the losses and accuracies the README quotes.
 ENERGY_VARS = ("energy", "energy_total", "weight_norm", "update_norm", "train_loss",
-               "train_accuracy", "test_accuracy")
+               "train_accuracy", "test_accuracy", "validation_accuracy", "selection_all_ok",
+               "step_validation_accuracy")
 
 
 def lean_energy_data(ds: xr.Dataset) -> xr.Dataset:
@@ -66,12 +118,21 @@ def lean_energy_data(ds: xr.Dataset) -> xr.Dataset:
 
 
 def plot_energy_propagation(ds: xr.Dataset) -> MplFigure:
-    n = ds.sizes["variant"]
+    """One row of panels at the validated steps; a panel at a remedy's published step (where
+    drawn) sits under that remedy's, in a second row."""
+    variants = [str(v) for v in ds["variant"].values]
+    main = [v for v in variants if not v.endswith(RECIPE_SUFFIX)]
+    extra = [v for v in variants if v.endswith(RECIPE_SUFFIX)]
     with style():
-        fig = MplFigure(figsize=(TWO_COLUMNS, 3.1), layout="constrained")
-        axes = fig.subplots(1, n, squeeze=False, sharey=True)[0]
-        pplot.energy_propagation(ds, axes, dim="variant")
-        name_panels(axes, [_panel_name(ds, v) for v in ds["variant"].values])
+        fig = MplFigure(figsize=(TWO_COLUMNS, 5.6 if extra else 3.1), layout="constrained")
+        grid = fig.subplots(2 if extra else 1, len(main), squeeze=False, sharey=True)
+        axes = list(grid[0]) + [grid[1][main.index(v.removesuffix(RECIPE_SUFFIX))]
+                                for v in extra]
+        for ax in grid[1:].flat:
+            if not any(ax is used for used in axes):
+                ax.remove()
+        pplot.energy_propagation(ds.sel(variant=main + extra), axes, dim="variant")
+        name_panels(axes, [_panel_name(ds, v) for v in main + extra])
     return fig
 
 
@@ -81,7 +142,10 @@ PANEL_NAMES = {"pc": "PC", "pc_more_steps": "PC", "epc": "ePC", "mupc": "μPC",
 
 
 def _panel_name(ds: xr.Dataset, variant) -> str:
-    name = PANEL_NAMES.get(str(variant), str(variant))
+    variant = str(variant)
+    name = PANEL_NAMES.get(variant.removesuffix(RECIPE_SUFFIX), variant)
+    if variant.endswith(RECIPE_SUFFIX):
+        return f"{name}, recipe"
     if "inference_steps" in ds.coords and name in ("PC", "ePC", "μPC"):
         name += f", T = {int(ds['inference_steps'].sel(variant=variant))}"
     return name
@@ -108,15 +172,34 @@ def caption_energy_propagation(ds: xr.Dataset) -> str:
         "initialisation, where E_l(0) is 0 in exact arithmetic, and below the float32 "
         "resolution of the total energy F); 'reached at T' counts the layers reached at "
         "t = T of the last logged step (pcdiag.measures.layers_reached), the seeds' range. "
-        "Remedies: more inference steps; "
-        "ePC (states x_l = mu_l + e_l, inference on the errors) and μPC (parameterization "
-        f"'mupc', AdamW lr {deep.MUPC_WEIGHT_LR:g}) with their published state step (SGD lr "
-        f"{deep.RECIPE_STATE_STEP['epc']:g} on the batch-mean energy, as in jpc's examples), not "
-        f"PC's; layer precision {deep.PRECISION} (pi_l = 0.5^(L-l): lower layers weigh less, so "
-        f"the energy recorded there is pi_l E_l). PC: γ = {deep.DEEP_GAMMA:g} per sample; AdamW "
-        "lr 1e-3 unless stated.",
+        "Remedies: more inference steps; ePC (states x_l = mu_l + e_l, inference on the "
+        f"errors); μPC (parameterization 'mupc', AdamW lr {deep.MUPC_WEIGHT_LR:g}); layer "
+        f"precision {deep.PRECISION} (pi_l = 0.5^(L-l): lower layers weigh less; its panel "
+        "shows the energy as recorded and minimised, pi_l E_l, on the others' scale). "
+        + selection_text(ds) + " AdamW lr 1e-3 unless stated.",
         energy_panels_text(ds),
     )
+
+
+def selection_text(ds: xr.Dataset) -> str:
+    """How each panel's state step was chosen, and the steps chosen."""
+    if "gamma_grid" not in ds.coords:
+        return f"State step γ = {deep.DEEP_GAMMA:g} per sample (not tuned) in every panel."
+    grid = ", ".join(f"{g:g}" for g in ds["gamma_grid"].values)
+    cfg = config_of(ds)
+    chosen = "; ".join(
+        f"{describe_value(ds, 'variant', v).split(chr(10))[0]}: "
+        f"{float(ds['gamma'].sel(variant=v)):g}"
+        + ("" if bool(ds["selection_all_ok"].sel(variant=v)) else "*")
+        for v in ds["variant"].values if not str(v).endswith(RECIPE_SUFFIX))
+    recipe = deep.RECIPE_STATE_STEP.get("epc")
+    return (f"Each panel runs the state steps γ = {grid} per sample (SGD) and is drawn at the "
+            "one its final validation accuracy picks (median over seeds, among the steps at "
+            "which every seed's run_status is ok; '*': none was, the best median over all "
+            f"runs), on the last {cfg.validation_size} images of the training file, held out "
+            f"of training: {chosen}. Panels marked 'recipe': ePC and μPC at their published "
+            f"step ({recipe:g} per sample = SGD lr 0.5 on the batch-mean energy, jpc's "
+            "examples), drawn where their validated step is another.")
 
 
 def energy_numbers(ds: xr.Dataset, final: float = 0.1) -> dict[str, dict]:
@@ -141,7 +224,34 @@ def energy_numbers(ds: xr.Dataset, final: float = 0.1) -> dict[str, dict]:
             "rate": float(profile["rate"].mean(skipna=True)) if bool(
                 profile["rate"].notnull().any()) else math.nan,
             "profile": profile_text(profile),
+            "gamma": float(part["gamma"]) if "gamma" in part.coords else math.nan,
+            "validation": float(part["validation_accuracy"].isel(epoch=-1).mean()) if
+            "validation_accuracy" in part else math.nan,
+            "test": float(part["test_accuracy"].isel(epoch=-1).mean()),
         }
+    return out
+
+
+def paired_differences(ds: xr.Dataset, confidence: float = 0.95) -> dict[tuple[str, str], tuple]:
+    """Final test accuracy, paired by seed (pcdiag.table1.stats.compare): every other panel
+    against PC (T as drawn first), and ePC / μPC at their validated step against the same
+    remedy at its published one; (mean difference, low, high) of the `confidence` t
+    interval, over the seeds where both have an accuracy."""
+    acc = ds["test_accuracy"].isel(epoch=-1)
+    variants = [str(v) for v in ds["variant"].values]
+    pairs = [(v, variants[0]) for v in variants[1:] if not v.endswith(RECIPE_SUFFIX)]
+    pairs += [(v.removesuffix(RECIPE_SUFFIX), v) for v in variants if v.endswith(RECIPE_SUFFIX)]
+    out = {}
+    for first, second in pairs:
+        a, b = acc.sel(variant=first).values, acc.sel(variant=second).values
+        both = np.isfinite(a) & np.isfinite(b)
+        if both.sum() < 2:
+            out[first, second] = (math.nan, math.nan, math.nan)
+            continue
+        with warnings.catch_warnings():  # seeds collapsed to one value: scipy's Welch check
+            warnings.simplefilter("ignore", RuntimeWarning)
+            c = compare(first, a[both], second, b[both], confidence)
+        out[first, second] = (c.mean_difference, c.ci_low, c.ci_high)
     return out
 
 
@@ -150,7 +260,8 @@ def summary_energy_propagation(ds: xr.Dataset) -> str:
     seeds = n_seeds(ds)
     lines = [f"  depth {cfg.depth}, {seeds} seed(s); E: mean over seeds and the last 10% of "
              "logged steps; reached (pcdiag.measures): seeds' range at the last logged step; "
-             "energy profile at T: late 25% of steps:"]
+             "energy profile at T: late 25% of steps; accuracies: final epoch, mean over "
+             "seeds:"]
     for v, n in energy_numbers(ds).items():
         first = (f"layer 1 first reached at t = {n['first_t']}" if n["first_t"]
                  else f"layer 1 not reached by T = {n['T']}")
@@ -159,15 +270,27 @@ def summary_energy_propagation(ds: xr.Dataset) -> str:
         lines.append(f"    {text}: "
                      f"E_1(T) = {short_number(n['E1'])}, "
                      f"E_L(T) = {short_number(n['EL'])}, {first}; energy profile at T "
-                     f"{n['profile']}")
+                     f"{n['profile']}; validation {n['validation']:.3f}, test "
+                     f"{n['test']:.3f}")
+    if n_seeds(ds) > 1:
+        lines.append("  test accuracy, paired differences over seeds (95% t interval; a "
+                     "difference holds only where it excludes 0):")
+        for (first, second), (mean, low, high) in paired_differences(ds).items():
+            lines.append(f"    {_short(ds, first)} − {_short(ds, second)}: {mean:+.3f} "
+                         f"[{low:+.3f}, {high:+.3f}]")
     return "\n".join(lines)
+
+
+def _short(ds: xr.Dataset, variant: str) -> str:
+    return describe_value(ds, "variant", variant).replace("\n", ", ")
 
 
 ENERGY_PROPAGATION = Figure(
     name="energy_propagation",
     description="log10 energy over layer x inference iteration for a deep network: "
-                "standard PC beside more inference steps, ePC and muPC (their own state "
-                "step), and layer precision; shared colour scale, nodes not reached "
+                "standard PC beside more inference steps, ePC, muPC and layer precision, "
+                "each at its validated state step (ePC and muPC also at their published "
+                "one); shared colour scale, nodes not reached "
                 "(float32 rounding only) in grey, layers reached at t = T in the titles.",
     sweeps=deep.energy_specs,
     data=_energy_data,

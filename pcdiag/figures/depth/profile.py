@@ -25,8 +25,7 @@ from pcdiag.figures.captions import describe
 from pcdiag.figures.cost import RESIDUAL_MLP
 from pcdiag.figures.experiments import SweepSpec, config_of, coords_along
 from pcdiag.figures.profiles import (
-    RECIPE_CONVENTION,
-    RECIPE_GAMMA,
+    RECIPE_GAMMA_PER_SAMPLE,
     Profile,
     Sizes,
     family_profile,
@@ -75,12 +74,14 @@ VARIANTS = {
 #: accuracy_vs_depth's lines: PC, iPC and BP share every setting but the learning rule. The
 #: remedies (muPC, ePC) are compared at their own published recipes in remedies_vs_depth.
 DEPTH_VARIANTS = ("pc", "ipc", "bp")
-#: energy_propagation's panels: standard PC, then each remedy. "pc" reuses accuracy_vs_depth's
-#: runs at the heatmap depth; the others are runs of their own.
+#: energy_propagation's panels: standard PC, then each remedy, each at the state step of the
+#: profile's `heat_gammas` its validation accuracy picks (runs of their own; "pc" reuses
+#: accuracy_vs_depth's runs only where the grid is PC's one step and nothing is held out).
 REMEDIES = ("pc", "pc_more_steps", "epc", "mupc", "precision")
-#: The state step of ePC and muPC in energy_propagation: their published recipes' (jpc's
-#: examples/epc.ipynb and examples/mupc.ipynb: SGD lr 0.5 on the batch-mean energy), not PC's.
-RECIPE_STATE_STEP = {"epc": RECIPE_GAMMA, "mupc": RECIPE_GAMMA}
+#: The remedies with a published state step (jpc's examples/epc.ipynb and mupc.ipynb: SGD lr
+#: 0.5 on the batch-mean energy), here per sample (batch 64): energy_propagation draws them at
+#: it as well, where their validated step is another.
+RECIPE_STATE_STEP = {r: RECIPE_GAMMA_PER_SAMPLE for r in ("epc", "mupc")}
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,11 @@ class DeepProfile(Sizes):
     remedies: tuple[str, ...] = REMEDIES
     #: bp_alignment's panels (among align_gammas); () = the three nearest DEEP_GAMMA.
     panel_gammas: tuple[float, ...] = ()
+    #: energy_propagation's grid of state steps (per sample), every panel; with more than one
+    #: step each panel is drawn at the one its validation accuracy picks
+    heat_gammas: tuple[float, ...] = (DEEP_GAMMA,)
+    #: images held out of the training file to choose energy_propagation's steps on
+    validation_size: int = 0
 
     def __post_init__(self):
         if self.heat_depth not in self.depths:
@@ -113,6 +119,13 @@ class DeepProfile(Sizes):
         if not set(self.panel_gammas) <= set(self.align_gammas):
             raise ValueError(f"panel_gammas={self.panel_gammas} must be among align_gammas "
                              f"{self.align_gammas}")
+        if DEEP_GAMMA not in self.heat_gammas:
+            raise ValueError(f"heat_gammas={self.heat_gammas} must contain {DEEP_GAMMA} (PC's "
+                             "step, where a panel falls back to when no run has a score)")
+        if len(self.heat_gammas) > 1 and self.validation_size < 1:
+            raise ValueError(f"DeepProfile {self.name!r}: validation_size="
+                             f"{self.validation_size} with {len(self.heat_gammas)} heat_gammas; "
+                             "a step is chosen on a validation split: set validation_size >= 1")
         if "pc" in self.remedies and "pc" not in self.variants:
             raise ValueError("remedies 'pc' reuses accuracy_vs_depth's pc runs: list 'pc' in "
                              f"variants too (variants={self.variants})")
@@ -148,11 +161,10 @@ class DeepProfile(Sizes):
         )
 
     def remedy_config(self, remedy: str) -> Config:
-        """The config of one energy_propagation panel (at the heatmap depth)."""
-        base = self.base().replace(depth=self.heat_depth)
-        if remedy in RECIPE_STATE_STEP:
-            return VARIANTS[remedy].config(base).replace(
-                gamma=RECIPE_STATE_STEP[remedy], gamma_convention=RECIPE_CONVENTION)
+        """The config of one energy_propagation panel (at the heatmap depth; its state step
+        the first of `heat_gammas`, the grid's other steps run beside it)."""
+        base = self.base().replace(depth=self.heat_depth, gamma=self.heat_gammas[0],
+                                   validation_size=self.validation_size)
         if remedy in VARIANTS:
             return VARIANTS[remedy].config(base)
         if remedy == "pc_more_steps":
@@ -162,6 +174,10 @@ class DeepProfile(Sizes):
         raise ValueError(f"unknown remedy {remedy!r}; known: {', '.join(REMEDIES)}")
 
 
+#: energy_propagation's state steps (per sample): the recipes' 0.0078 (0.5 batch-mean), PC's
+#: 0.1, and one between and one above them.
+HEAT_GAMMAS = (RECIPE_GAMMA_PER_SAMPLE, 0.03, DEEP_GAMMA, 0.3)
+
 DEEP_PROFILES = {
     "quick": DeepProfile(
         name="quick",
@@ -170,6 +186,7 @@ DEEP_PROFILES = {
         train_limit=2000, test_limit=1000, epochs=1, seeds=(0,), width=32,
         depths=(2, 4, 8), heat_depth=8, more_steps=64, decay_depths=(4, 8),
         align_gammas=(0.03, 0.1, 0.3), log_every=2,
+        heat_gammas=(RECIPE_GAMMA_PER_SAMPLE, DEEP_GAMMA), validation_size=1000,
     ),
     "default": DeepProfile(
         name="default",
@@ -178,6 +195,7 @@ DEEP_PROFILES = {
         train_limit=10000, test_limit=None, epochs=1, seeds=(0, 1, 2), width=64,
         depths=(2, 4, 8, 16, 32), heat_depth=16, more_steps=256, decay_depths=(4, 8, 16),
         align_gammas=(0.01, 0.03, 0.1, 0.3, 1.0), log_every=5,
+        heat_gammas=HEAT_GAMMAS, validation_size=5000,
     ),
     "paper": DeepProfile(
         name="paper",
@@ -186,7 +204,7 @@ DEEP_PROFILES = {
         train_limit=None, test_limit=None, epochs=4, seeds=(0, 1, 2, 3, 4), width=128,
         depths=(2, 4, 8, 16, 32, 64), heat_depth=16, more_steps=512,
         decay_depths=(4, 8, 16, 32), align_gammas=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
-        log_every=20,
+        log_every=20, heat_gammas=HEAT_GAMMAS, validation_size=10000,
     ),
 }
 
@@ -210,14 +228,18 @@ def variant_spec(profile, variant: str) -> SweepSpec:
 
 
 def remedy_spec(profile, remedy: str) -> SweepSpec:
-    """The heatmap's runs: accuracy_vs_depth's sweep where it has them (pc), else the
-    profile's seeds at the heatmap depth."""
+    """The heatmap's runs: accuracy_vs_depth's sweep where it has them (pc, with PC's one
+    step and no validation split), else the profile's seeds x heat_gammas at the heatmap
+    depth (one program, vmapped)."""
     d = deep_profile(profile)
     if remedy in d.variants and d.remedy_config(remedy) == VARIANTS[remedy].config(
             d.base().replace(depth=d.heat_depth)):
         return variant_spec(d, remedy)
+    axes = {"seed": d.seeds}
+    if len(d.heat_gammas) > 1:
+        axes["gamma"] = d.heat_gammas
     return SweepSpec.make(f"{PREFIX}{remedy}", d.remedy_config(remedy), cost=RESIDUAL_MLP,
-                          seed=d.seeds)
+                          **axes)
 
 
 def align_spec(profile) -> SweepSpec:

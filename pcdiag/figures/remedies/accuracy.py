@@ -47,7 +47,7 @@ from pcdiag.plot.styling import (
     range_text,
     style,
 )
-from pcdiag.selection import best_setting
+from pcdiag.selection import at_best_gamma
 from pcdiag.table1.stats import compare
 
 #: The recipes' names (the summary's) and legend texts, by recipe.
@@ -93,21 +93,12 @@ COMPARISONS = {"remedy-pc": ("remedy", "pc"), "remedy-bp": ("remedy", "bp")}
 
 
 def validated(ds: xr.Dataset) -> tuple[xr.Dataset, float, bool]:
-    """A line's runs at one depth at the state step its validation accuracy picks
-    (pcdiag.selection.best_setting: the final epoch, median over seeds, only steps at which
-    every seed's run_status is ok), the step, and whether some step had every seed ok; where
-    none had, the step of the highest median validation accuracy over the seeds that have
-    one (a diverged run has none), and the recipe's step where no run has one. A line
-    without a gamma axis (BP, or a single step) is returned as it is, with step NaN."""
-    if "gamma" not in ds.dims:
-        return ds, math.nan, True
-    best = float(best_setting(ds)["gamma"])
-    ok = math.isfinite(best)
-    if not ok:
-        score = ds["validation_accuracy"].isel(epoch=-1).median("seed", skipna=True)
-        best = (float(score.fillna(-np.inf).idxmax("gamma")) if bool(score.notnull().any())
-                else RECIPE_GAMMA)
-    return ds.sel(gamma=best, drop=True), best, ok
+    """A line's runs at one depth at the state step its validation accuracy picks, the step,
+    and whether some step had every seed ok (pcdiag.selection.at_best_gamma: the final epoch,
+    median over seeds, only steps at which every seed's run_status is ok; else over the seeds
+    that have a score; the recipe's step where no run has one). BP (no gamma axis) is
+    returned as it is, with step NaN."""
+    return at_best_gamma(ds, RECIPE_GAMMA)
 
 
 def differences(acc: xr.DataArray, confidence: float = 0.95) -> xr.Dataset:

@@ -36,7 +36,14 @@ from pcdiag.config import Config
 from pcdiag.data.registry import info
 from pcdiag.figures.cost import RESIDUAL_MLP
 from pcdiag.figures.experiments import SweepSpec
-from pcdiag.figures.profiles import RECIPE_CONVENTION, RECIPE_GAMMA, Profile, Sizes, family_profile
+from pcdiag.figures.profiles import (
+    RECIPE_BATCH,
+    RECIPE_CONVENTION,
+    RECIPE_GAMMA,
+    Profile,
+    Sizes,
+    family_profile,
+)
 
 #: The recipes' data set (MNIST, standardised).
 RECIPE_DATASET = "mnist"
@@ -44,7 +51,6 @@ RECIPE_DATASET = "mnist"
 #: batch-mean energy, i.e. 0.5 / 64 per sample, pcdiag.figures.profiles.RECIPE_GAMMA).
 RECIPE_ACTIVATION = "relu"
 RECIPE_OUTPUT = "se"
-RECIPE_BATCH = 64
 #: Adam learning rates: muPC's (jpc's mupc.ipynb) and ePC's (jpc's epc.ipynb).
 MUPC_RECIPE_LR = 0.1
 EPC_RECIPE_LR = 1e-3
