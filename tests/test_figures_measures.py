@@ -346,7 +346,7 @@ STATUS_TEXT = {
                                           "{collapsed} collapsed: Adam states, γ = 0.1, seed 2 "
                                           "(step 900)"),
     "mechanism": "`run_status`: {ok} ok, {inference_unstable} inference_unstable.",
-    "learning_curves": "`run_status`: {ok} ok, {inference_unstable} inference_unstable.",
+    "learning_curves": "`run_status`: {ok} ok, {inference_unstable} inference_unstable (PC);",
     "accuracy_vs_gamma_pcx": ("`run_status`: {ok} ok, {collapsed} collapsed (batch-mean γ = 64, "
                               "momentum weights, seeds 0 and 2"),
     "accuracy_vs_depth": "`run_status`: {ok} of {n} ok.",

@@ -19,6 +19,7 @@ from pcdiag import figures, measures
 from pcdiag.figures.conv.ratio import ratio_medians
 from pcdiag.figures.depth import energy as depth_energy
 from pcdiag.figures.depth.energy import energy_numbers
+from pcdiag.figures.gamma import learning_curves as curves
 from pcdiag.figures.remedies import accuracy as rem
 from pcdiag.plot.energy import median_ratio
 from pcdiag.plot.heatmap import final_energy
@@ -38,7 +39,6 @@ UNCHECKED = {
     "paper estimate": "the paper profile's estimate (pcdiag figures --estimate, not the data)",
     "reproducibility": "the cross-machine differences (reported in the review, not in these "
                        "files)",
-    "learning_curves": "the train-loss values (0.52 vs 0.50, 0.91, 0.60, 2.4, 2.0)",
     "energy_per_layer": "the within-inference values (3.4e-3 at t = 1, 1.0e-4 at t = 2, 21x)",
     "accuracy_vs_gamma_state_optimizer": "the collapsed seed's loss (0.60, 0.550, 0.18, 0.80)",
     "accuracy_vs_gamma_pcx": "the collapsed seeds' step 690 and loss windows (0.44, 1.12)",
@@ -287,25 +287,52 @@ def test_mechanism_norms():
 
 def test_learning_curves_epochs():
     ds = data("learning_curves")
-    m = acc(ds).mean("seed") if "epoch" not in acc(ds).dims else None
     m = ds["test_accuracy"].mean("seed")
+    epochs = ds.sizes["epoch"]
+    assert epochs >= 10, "learning curves run at least 10 epochs"
 
-    def arrow(opt, g):
-        return " → ".join(f3(v) for v in m.sel(weight_optimizer=opt, gamma=g).values)
+    def ends(opt, g):
+        v = m.sel(weight_optimizer=opt, gamma=g)
+        return f"{f3(v.isel(epoch=0))} → {f3(v.isel(epoch=-1))}"
     mom = m.sel(weight_optimizer="momentum")
+    assert (mom.idxmax("gamma") == 0.3).all(), "γ = 0.3 best after every epoch"
     gap = mom.sel(gamma=0.3) - mom.sel(gamma=1e-3)
-    adam3 = m.sel(weight_optimizer="adamw").isel(epoch=-1).sel(gamma=[g for g in ds["gamma"]
-                                                                      .values if g <= 0.1])
+    adam = m.sel(weight_optimizer="adamw")
+    low = adam.isel(epoch=-1).sel(gamma=[g for g in ds["gamma"].values if g <= 0.03])
     last1 = ds["test_accuracy"].isel(epoch=-1).sel(gamma=1.0)
     has("learning_curves",
-        f"({arrow('momentum', 0.3)})", f"({arrow('momentum', 1e-3)})",
-        f"({f3(gap.isel(epoch=0))} after epoch 1, {f3(gap.isel(epoch=-1))} after epoch 3)",
-        f"({span(adam3.values)} after epoch 3)", f"({arrow('adamw', 0.3)})",
-        f"accuracy after epoch 3 is {f3(last1.sel(weight_optimizer='momentum').mean())} (all "
-        "three momentum seeds) and "
-        f"{f3(last1.sel(weight_optimizer='adamw').mean())} (AdamW: "
+        f"γ = 0.3 is best after every epoch ({ends('momentum', 0.3)})",
+        f"1e-3 worst among the stable steps ({ends('momentum', 1e-3)})",
+        f"({f3(gap.isel(epoch=0))} after epoch 1, {f3(gap.isel(epoch=-1))} after epoch {epochs})",
+        f"every γ ≤ 0.03 ends within {f3(low.max() - low.min())} ({span(low.values)} after "
+        f"epoch {epochs})", f"γ = 0.1 a point lower ({f3(adam.isel(epoch=-1).sel(gamma=0.1))})",
+        f"({f3(adam.sel(gamma=0.3).isel(epoch=1))} → {f3(adam.sel(gamma=0.3).isel(epoch=-1))}",
+        f"accuracy after epoch {epochs} is {f3(last1.sel(weight_optimizer='momentum').mean())} "
+        f"(all three momentum seeds) and {f3(last1.sel(weight_optimizer='adamw').mean())} (AdamW: "
         + ", ".join(f3(v) for v in last1.sel(weight_optimizer='adamw').values) + ")")
     assert (last1.sel(weight_optimizer="momentum").round(3) == 0.1).all()
+    assert (adam.sel(gamma=0.3).isel(epoch=1) > adam.sel(gamma=0.3).isel(epoch=slice(2, None))
+            ).all(), "γ = 0.3 with AdamW falls after the second epoch"
+
+
+def test_learning_curves_pc_against_bp_at_the_validated_gamma():
+    ds = data("learning_curves")
+    assert (ds["bp_run_status"] == 0).all()
+    names = {"momentum": "momentum", "adamw": "AdamW"}
+    phrases = []
+    for opt, name in names.items():
+        v = curves.validated_vs_bp(ds, opt)
+        assert v["every_seed_ok"]
+        mean, low, high = v["difference"]
+        assert low < 0 < high, "the README says PC matches BP: the interval includes 0"
+        phrases.append(f"{name}, γ = {v['gamma']:g}: PC {f3(v['pc'][-1])}, BP {f3(v['bp'][-1])}, "
+                       f"{'PC − BP ' if opt == 'momentum' else ''}{signed(mean)} [{signed(low)}, "
+                       f"{signed(high)}]")
+    mom, adam = curves.validated_vs_bp(ds, "momentum"), curves.validated_vs_bp(ds, "adamw")
+    phrases.append(f"validation accuracy of PC (momentum) moved by {signed(mom['pc_gain'])} and "
+                   f"of BP by {signed(mom['bp_gain'])} (AdamW: {signed(adam['pc_gain'])} and "
+                   f"{signed(adam['bp_gain'])})")
+    has("learning_curves", *phrases)
 
 
 def test_accuracy_vs_gamma_pcx_numbers():

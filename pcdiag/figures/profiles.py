@@ -64,6 +64,8 @@ class Profile:
     energy_gamma: float = 0.1  # the run shown by energy_per_layer (nearest swept gamma)
     curve_epochs: int = 2  # learning_curves: epochs of its own sweep
     curve_train_limit: int | None = 2000  # learning_curves: training images (None: all)
+    #: learning_curves: images held out of the training file, to choose PC's γ on (0: none)
+    curve_validation_size: int = 0
     #: accuracy_vs_gamma_by_width's activations (one row each); the other analysis figures
     #: show the first.
     activations: tuple[str, ...] = ("hard_tanh",)
@@ -94,7 +96,7 @@ PROFILES = {
                     "widths 32 and 128 (a smoke test: about 2 minutes on a 2-core CPU)",
         train_limit=3000, test_limit=1000, epochs=1, gammas=(1e-3, 1e-2, 0.1, 1.0),
         seeds=(0,), width=128, widths=(32, 128), log_every=1, curve_epochs=2,
-        curve_train_limit=2000,
+        curve_train_limit=2000, curve_validation_size=1000,
     ),
     "default": Profile(
         name="default",
@@ -102,8 +104,8 @@ PROFILES = {
                     "with the deep, remedies and conv figures about 30 minutes on a 2-core "
                     "CPU (width 512 and up: paper profile)",
         train_limit=None, test_limit=None, epochs=1, gammas=GAMMAS, seeds=(0, 1, 2),
-        width=128, widths=(32, 128, 256), log_every=10, curve_epochs=3,
-        curve_train_limit=20000,
+        width=128, widths=(32, 128, 256), log_every=10, curve_epochs=10,
+        curve_train_limit=10000, curve_validation_size=5000,
     ),
     # The PCX paper's Fig. 5 grid (Pinchetti et al. 2024, "Benchmarking predictive coding
     # networks made simple"): widths 512-4096, gamma 1e-3 ... 1, SGD (momentum) vs AdamW
@@ -114,7 +116,8 @@ PROFILES = {
                     "seeds, widths 512 to 4096, hard_tanh and leaky_relu (for a GPU)",
         train_limit=None, test_limit=None, epochs=8, gammas=GAMMAS, seeds=(0, 1, 2),
         width=512, widths=(512, 1024, 2048, 4096), log_every=20,
-        activations=("hard_tanh", "leaky_relu"), curve_epochs=8, curve_train_limit=None,
+        activations=("hard_tanh", "leaky_relu"), curve_epochs=10, curve_train_limit=50000,
+        curve_validation_size=10000,
     ),
 }
 #: The state step of jpc's published recipes (examples/epc.ipynb and mupc.ipynb): SGD lr 0.5

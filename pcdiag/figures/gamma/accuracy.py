@@ -196,11 +196,12 @@ def _width_data(profile: Profile, results) -> xr.Dataset:
 ACCURACY_VARS = ("test_accuracy", "train_accuracy", "train_loss")
 
 
-def lean_by_width(ds: xr.Dataset) -> xr.Dataset:
-    """accuracy_vs_gamma_by_width's data as saved: ACCURACY_VARS of PC over gamma, and BP's
-    once, as bp_<variable> over the dims BP varies along (BP has no state step: its runs do
-    not depend on gamma). Also applied to the committed file by dev/lean_figure_data.py."""
-    ds = keep(ds, *ACCURACY_VARS)
+def lean_by_width(ds: xr.Dataset, names: tuple[str, ...] = ACCURACY_VARS) -> xr.Dataset:
+    """accuracy_vs_gamma_by_width's data as saved (and learning_curves'): `names` of PC over
+    gamma, and BP's once, as bp_<variable> over the dims BP varies along (BP has no state
+    step: its runs do not depend on gamma). Also applied to the committed file by
+    dev/lean_figure_data.py."""
+    ds = keep(ds, *names)
     bp = ds.sel(algorithm="bp").isel(gamma=0, drop=True).drop_vars("algorithm")
     lean = select(ds, algorithm="pc").drop_vars("algorithm")
     for name, da in bp.data_vars.items():

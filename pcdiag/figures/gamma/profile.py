@@ -63,12 +63,16 @@ def main_specs(profile: Profile) -> dict[str, SweepSpec]:
     return {f"pc-{o}": pc_spec(profile, o) for o in WEIGHT_OPTIMIZERS}
 
 
-def curve_spec(profile: Profile, weight_optimizer: str) -> SweepSpec:
-    """learning_curves' sweep: PC at the analysis width, the profile's gammas and seeds,
-    `curve_epochs` epochs over `curve_train_limit` training images."""
+def curve_spec(profile: Profile, weight_optimizer: str, algorithm: str = "pc") -> SweepSpec:
+    """learning_curves' sweep: PC at the analysis width, the profile's gammas and seeds (BP:
+    the seeds; it has no state step), `curve_epochs` epochs over `curve_train_limit`
+    training images, `curve_validation_size` held out."""
     config = profile.base().replace(
-        weight_optimizer=weight_optimizer, weight_lr=WEIGHT_LR[weight_optimizer],
-        epochs=profile.curve_epochs, train_limit=profile.curve_train_limit)
+        algorithm=algorithm, weight_optimizer=weight_optimizer,
+        weight_lr=WEIGHT_LR[weight_optimizer], epochs=profile.curve_epochs,
+        train_limit=profile.curve_train_limit, validation_size=profile.curve_validation_size)
+    if algorithm == "bp":
+        return SweepSpec.make(f"curves-bp-{weight_optimizer}", config, seed=profile.seeds)
     return SweepSpec.make(f"curves-{weight_optimizer}", config, gamma=profile.gammas,
                           seed=profile.seeds)
 
