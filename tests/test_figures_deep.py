@@ -337,9 +337,11 @@ def test_sweeps_are_shared_and_follow_the_brief():
     deep = profiles.deep_profile(quick)
     acc = figures.FIGURES["accuracy_vs_depth"].sweeps(quick)
     assert set(acc) == {"pc", "ipc", "bp"}, "the remedies: remedies_vs_depth, own recipes"
-    for spec in acc.values():
-        assert dict(spec.axes) == {"depth": deep.depths, "seed": deep.seeds}
+    for variant, spec in acc.items():  # BP has no state step to choose
+        steps = {} if variant == "bp" else {"gamma": deep.gammas}
+        assert dict(spec.axes) == {"depth": deep.depths, **steps, "seed": deep.seeds}
         assert spec.config.inference_steps >= 2 * max(deep.depths)
+        assert spec.config.validation_size == deep.validation_size > 0
     heat = figures.FIGURES["energy_propagation"].sweeps(quick)
     # every panel: its own runs over the same grid of steps, on the same held-out split
     recipe = 0.5 / 64  # jpc's SGD 0.5 on the batch-mean energy, batch 64, per sample
@@ -351,8 +353,8 @@ def test_sweeps_are_shared_and_follow_the_brief():
             deep.heat_depth, "per_sample", deep.validation_size), remedy
         assert (cfg.train_limit, cfg.epochs) == (deep.train_limit, deep.epochs), "one budget"
     assert heat["pc"] != acc["pc"]
-    plain = replace(deep, heat_gammas=(0.1,), validation_size=0)  # PC's one step: reused
-    assert profiles.remedy_spec(plain, "pc") == acc["pc"], "shared, run once"
+    plain = replace(deep, heat_gammas=(0.1,), gammas=(0.1,), validation_size=0)  # reused
+    assert profiles.remedy_spec(plain, "pc") == profiles.variant_spec(plain, "pc"), "run once"
     mupc = heat["mupc"].config
     assert (mupc.parameterization, mupc.skip, mupc.weight_lr) == ("mupc", True, 1e-2)
     assert heat["pc_more_steps"].config.inference_steps > acc["pc"].config.inference_steps
@@ -390,6 +392,8 @@ def test_profiles_and_estimate():
         profiles.DeepProfile(**{**default.as_dict(), "validation_size": 0})
     with pytest.raises(ValueError, match=r"heat_gammas=\(0.03, 0.3\) must contain 0.1"):
         profiles.DeepProfile(**{**default.as_dict(), "heat_gammas": (0.03, 0.3)})
+    with pytest.raises(ValueError, match=r"gammas=\(0.3,\) must contain 0.1 \(PC's step"):
+        profiles.DeepProfile(**{**default.as_dict(), "gammas": (0.3,)})
 
 
 # --------------------------------------------------------------------------- a reduced real run

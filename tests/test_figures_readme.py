@@ -17,6 +17,7 @@ from test_figures_measures import readme
 import pcdiag
 from pcdiag import figures, measures
 from pcdiag.figures.conv.ratio import ratio_medians
+from pcdiag.figures.depth import accuracy as depth_figure
 from pcdiag.figures.depth import energy as depth_energy
 from pcdiag.figures.depth.energy import energy_numbers
 from pcdiag.figures.gamma import learning_curves as curves
@@ -390,10 +391,27 @@ def test_accuracy_vs_depth_table_and_gaps():
         assert len(cells) == ds.sizes["depth"]
         for cell, depth in zip(cells, ds["depth"].values):
             cell_is(cell, a.sel(variant=variant, depth=depth))
-    gap = (a.sel(variant="bp") - a.sel(variant="pc")).mean("seed") * 100
+    for variant, label in (("pc", "PC's γ"), ("ipc", "iPC's γ")):
+        cells = row_cells("accuracy_vs_depth", f"| {label} |")
+        assert cells == depth_figure.selected_text(ds, variant).split(" / "), (label, cells)
+        grid = ds["step_validation_accuracy"].sel(variant=variant).median("seed")
+        assert (ds["selected_gamma"].sel(variant=variant) == grid.idxmax("gamma_grid")).all()
+    assert (ds["selection_all_ok"] == 1).all()
+
+    def interval(comparison, depth):
+        d = ds.sel(comparison=comparison, depth=depth)
+        return (f"{signed(d['difference'])} [{signed(d['difference_low'])}, "
+                f"{signed(d['difference_high'])}]")
     has("accuracy_vs_depth",
-        f"{value(gap.sel(depth=8))} point behind at L = 8, {value(gap.sel(depth=16))} at 16 "
-        f"and {value(gap.sel(depth=32))} at 32")
+        "PC − BP: " + ", ".join(f"{interval('pc-bp', x)} at L = {x}" if x == 2 else
+                                f"{interval('pc-bp', x)} at {x}" for x in (2, 4, 8, 16)),
+        f"{interval('pc-bp', 32)} at 32: only at L = 32 does BP beat PC",
+        "iPC − BP: " + ", ".join(interval("ipc-bp", x) for x in (2, 4, 8)),
+        f"{interval('ipc-bp', 16)} at 16 and {interval('ipc-bp', 32)} at 32")
+    low, high = ds["difference_low"], ds["difference_high"]
+    beats = (high < 0) | (low > 0)
+    assert beats.sel(comparison="pc-bp").values.tolist() == [False] * 4 + [True]
+    assert beats.sel(comparison="ipc-bp").values.tolist() == [False] * 3 + [True, True]
 
 
 #: energy_propagation's table rows, by variant.

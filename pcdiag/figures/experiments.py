@@ -223,3 +223,35 @@ def late_per_t(ds: xr.Dataset, names: Iterable[str] = ("energy",)) -> xr.Dataset
     for name in names:
         ds[name] = ds[name].where(cells).transpose(*ds[name].dims)
     return ds
+
+
+def with_step_grid(ds: xr.Dataset, dims: tuple[str, ...], all_ok: Mapping, grid: Mapping,
+                   gammas: Iterable[float], validation_size: int, what: str) -> xr.Dataset:
+    """`ds` with what its lines' state steps were chosen from (pcdiag.selection.at_best_gamma),
+    per combination of `dims` (`all_ok` and `grid` keyed by its values, one value alone for
+    one dim): `selection_all_ok` and `step_validation_accuracy` (seed x `gamma_grid`: the
+    final validation accuracy of each step; `grid` None where nothing was chosen, NaN
+    then). `what` names the lines in the comments."""
+    gammas = list(gammas)
+    seeds = ds["seed"].values
+    keys = list(itertools.product(*(ds[d].values.tolist() for d in dims)))
+    keys = [k[0] if len(dims) == 1 else k for k in keys]
+    shape = tuple(ds.sizes[d] for d in dims)
+    empty = np.full((len(seeds), len(gammas)), np.nan)
+    ds["selection_all_ok"] = (dims, np.reshape([float(all_ok.get(k, True)) for k in keys],
+                                               shape), {
+        "long_name": "a step had every seed ok", "units": "1",
+        "comment": f"0 where no step of gamma_grid kept every seed's run_status ok: then the "
+                   f"{what}'s step of the highest median validation accuracy over all runs is "
+                   "shown (pcdiag.selection.at_best_gamma)"})
+    ds["step_validation_accuracy"] = ((*dims, "seed", "gamma_grid"), np.reshape(
+        [empty if grid.get(k) is None else grid[k].transpose("seed", "gamma").values
+         for k in keys], (*shape, len(seeds), len(gammas))), {
+        "long_name": "validation accuracy of each step", "units": "1",
+        "comment": f"final validation accuracy of every step of the grid on the last "
+                   f"{validation_size} images of the training file (held out): what each "
+                   f"{what}'s step is chosen from; NaN where it was not chosen"})
+    ds = ds.assign_coords(gamma_grid=("gamma_grid", gammas))
+    ds["gamma_grid"].attrs = {"long_name": "state step γ (per sample)", "units": "1",
+                              "comment": f"the grid of state steps each {what}'s runs ran"}
+    return ds

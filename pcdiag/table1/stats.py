@@ -21,6 +21,7 @@ comparison is "better" where the difference is negative.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,3 +112,19 @@ def compare(pc_name: str, pc_best: np.ndarray, bp_name: str, bp_best: np.ndarray
     return Comparison(pc_name, bp_name, float(np.mean(diff)), float(ci.low), float(ci.high),
                       float(paired.pvalue), float(welch.pvalue), len(diff), higher_is_better,
                       labels)
+
+
+def paired_interval(a, b, confidence: float = 0.95) -> tuple[float, float, float, int]:
+    """The mean of the paired differences a - b (seed by seed) over the pairs where both are
+    finite (a diverged run has no accuracy), its `confidence` paired t interval (`compare`;
+    NaN with fewer than 2 pairs or when every difference is the same), and the number of
+    pairs; all NaN and 0 pairs where none is."""
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    both = np.isfinite(a) & np.isfinite(b)
+    if not both.any():
+        return float("nan"), float("nan"), float("nan"), 0
+    with warnings.catch_warnings():  # seeds collapsed to one value make scipy's unpaired
+        # (Welch) check warn; the paired interval is unaffected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        c = compare("a", a[both], "b", b[both], confidence)
+    return c.mean_difference, c.ci_low, c.ci_high, int(both.sum())

@@ -11,25 +11,84 @@ import pcdiag.plot as pplot
 from pcdiag import measures
 from pcdiag.figures.captions import n_seeds
 from pcdiag.figures.depth import profile as deep
-from pcdiag.figures.experiments import combine, config_of, trim
+from pcdiag.figures.experiments import combine, config_of, select, trim, with_step_grid
 from pcdiag.figures.layout import ONE_COLUMN, legend_below, short_number
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.depth import stalled_text
 from pcdiag.plot.styling import describe as describe_value
 from pcdiag.plot.styling import panel_labels, style
+from pcdiag.selection import at_best_gamma
+from pcdiag.table1.stats import paired_interval
 
 
 def _accuracy_data(profile, results) -> xr.Dataset:
     d = deep.deep_profile(profile)
-    parts = {v: trim(results[v], keep_t=False) for v in d.variants}
+    parts, chosen, all_ok, grid = {}, {}, {}, {}
+    for v in d.variants:
+        full = trim(results[v], keep_t=False)
+        if "gamma" not in full.dims:
+            parts[v] = full
+            continue
+        per_depth = {}
+        for depth in d.depths:
+            runs = select(full, depth=depth)
+            per_depth[depth], chosen[v, depth], all_ok[v, depth] = at_best_gamma(
+                runs, deep.DEEP_GAMMA)
+            grid[v, depth] = runs["validation_accuracy"].isel(epoch=-1, drop=True)
+        parts[v] = combine(per_depth, "depth")
     ds = combine(parts, "variant")
     configs = {v: deep.VARIANTS[v].config(d.base()) for v in d.variants}
     texts = {v: deep.VARIANTS[v].text
              + (f" (AdamW lr {deep.MUPC_WEIGHT_LR:g})" if v == "mupc" else "")
              for v in d.variants}
     ds = deep.describe_variants(ds, configs, texts)
+    if chosen:
+        ds = with_selected_steps(ds.drop_vars("gamma"), d, chosen, all_ok, grid)
     ds.attrs["deep_profile"] = d.to_json()
     return deep.depth_attrs(ds)
+
+
+#: The paired comparisons accuracy_vs_depth holds: every line against BP.
+def comparisons(variants) -> dict[str, tuple[str, str]]:
+    return {f"{v}-bp": (v, "bp") for v in variants if v != "bp"} if "bp" in variants else {}
+
+
+def with_selected_steps(ds: xr.Dataset, d: deep.DeepProfile, chosen: dict, all_ok: dict,
+                        grid: dict) -> xr.Dataset:
+    """`ds` with each line's validated step per depth (`selected_gamma`, NaN for BP),
+    `selection_all_ok`, the grid's validation accuracies (`step_validation_accuracy` over
+    `gamma_grid`) and the paired differences to BP (`difference*` over `comparison`)."""
+    variants = [str(v) for v in ds["variant"].values]
+    depths = [int(x) for x in ds["depth"].values]
+    gammas = list(d.gammas)
+    shape = (len(variants), len(depths))
+    ds["selected_gamma"] = (("variant", "depth"), np.array(
+        [[chosen.get((v, x), np.nan) for x in depths] for v in variants]).reshape(shape), {
+        "long_name": "selected state step γ (per sample)", "units": "1",
+        "comment": f"per line and depth, the step of the grid {gammas} whose final "
+                   "validation accuracy, median over seeds, is highest among the steps at "
+                   "which every seed's run_status is ok (pcdiag.selection.at_best_gamma); NaN "
+                   "for BP (no state step)"})
+    ds = with_step_grid(ds, ("variant", "depth"), all_ok, grid, d.gammas, d.validation_size,
+                        "line")
+    pairs = comparisons(variants)
+    if not pairs:
+        return ds
+    acc = ds["test_accuracy"].isel(epoch=-1)
+    values = np.array([[paired_interval(acc.sel(variant=a, depth=x).values,
+                                        acc.sel(variant=b, depth=x).values)
+                        for x in depths] for a, b in pairs.values()])
+    text = {"difference": "mean over seeds of the paired difference of final test accuracies",
+            "difference_low": "lower end of its 95% paired t interval",
+            "difference_high": "upper end of its 95% paired t interval",
+            "difference_pairs": "seeds where both runs have a test accuracy"}
+    for i, name in enumerate(text):
+        ds[name] = (("comparison", "depth"), values[..., i], {
+            "long_name": name.replace("_", " "), "units": "1",
+            "comment": f"{text[name]} (comparison 'pc-bp': PC minus BP, each line at its "
+                       "validated step); a line beats another only where the interval "
+                       "excludes 0; NaN interval with fewer than 2 pairs"})
+    return ds.assign_coords(comparison=("comparison", list(pairs)))
 
 
 def plot_accuracy_vs_depth(ds: xr.Dataset) -> MplFigure:
@@ -60,11 +119,34 @@ def caption_accuracy_vs_depth(ds: xr.Dataset) -> str:
         f"T = {cfg.inference_steps} inference steps at every depth: 2 x the deepest "
         "network, so T >= 2L everywhere (PC's error front moves at most one layer per "
         "inference step, so layer 1 of an L-layer net gets no error before t = L - 1; in "
-        f"float32 the front is slower still). γ = {cfg.gamma:g} for PC and iPC; iPC takes "
-        "a weight step at every inference step (T per batch). BP does not use T or γ. The "
-        "remedies (μPC, ePC) are compared at their own published recipes in "
-        "remedies_vs_depth.",
+        f"float32 the front is slower still). {steps_text(ds)} iPC takes a weight step at "
+        "every inference step (T per batch). BP does not use T or γ; its learning rate is "
+        "the lines' shared one, not tuned. The remedies (μPC, ePC) are compared at their own "
+        "published recipes in remedies_vs_depth.",
     )
+
+
+def selected_text(ds: xr.Dataset, variant: str) -> str:
+    """A line's selected steps over depth, e.g. '0.1 / 0.1 / 0.3' ('*' where no step had
+    every seed ok)."""
+    line = ds.sel(variant=variant)
+    return " / ".join(f"{float(g):g}" + ("" if ok else "*") for g, ok in zip(
+        line["selected_gamma"].values, line["selection_all_ok"].values))
+
+
+def steps_text(ds: xr.Dataset) -> str:
+    """How the lines' state steps were set: validated per depth, or one fixed γ."""
+    if "selected_gamma" not in ds:
+        return f"γ = {config_of(ds).gamma:g} for every line but BP."
+    grid = ", ".join(f"{g:g}" for g in ds["gamma_grid"].values)
+    lines = "; ".join(f"{describe_value(ds, 'variant', v)} {selected_text(ds, v)}"
+                      for v in ds["variant"].values if str(v) != "bp")
+    depths = " / ".join(str(int(x)) for x in ds["depth"].values)
+    return (f"Each line but BP runs γ = {grid} per sample and is drawn, per depth, at the step "
+            "its final validation accuracy picks (median over seeds, among the steps at which "
+            "every seed's run_status is ok; '*': none was, the best median over all runs), on "
+            f"the last {config_of(ds).validation_size} images of the training file, held out "
+            f"of training; selected at L = {depths}: {lines}.")
 
 
 def summary_accuracy_vs_depth(ds: xr.Dataset) -> str:
@@ -104,6 +186,18 @@ def summary_accuracy_vs_depth(ds: xr.Dataset) -> str:
                          f"at no logged step, pcdiag.measures; min-max over seeds; '≥': a "
                          f"lower bound, no energies to check AdamW's layers): "
                          + ", ".join(cells))
+    if "selected_gamma" in ds:
+        lines.append("  " + steps_text(ds).split("; selected ")[-1].rstrip("."))
+    if "difference" in ds:
+        lines.append("  paired differences of final test accuracy (95% t interval; a line beats "
+                     "another only where it excludes 0), by depth:")
+        for c in ds["comparison"].values:
+            d = ds.sel(comparison=c)
+            cells = ", ".join(
+                f"{x}: {float(d['difference'].sel(depth=x)):+.3f} "
+                f"[{float(d['difference_low'].sel(depth=x)):+.3f}, "
+                f"{float(d['difference_high'].sel(depth=x)):+.3f}]" for x in depths)
+            lines.append(f"    {c}: {cells}")
     deepest = ", ".join(f"{describe_value(ds, 'variant', v)} "
                         f"{short_number(float(mean.sel(variant=v, depth=depths[-1])))}"
                         for v in ds["variant"].values)
@@ -113,9 +207,9 @@ def summary_accuracy_vs_depth(ds: xr.Dataset) -> str:
 
 ACCURACY_VS_DEPTH = Figure(
     name="accuracy_vs_depth",
-    description="Test accuracy against depth (residual MLP) for PC, iPC and BP, mean and "
-                "min-max over seeds, and the stalled layers (learn at no logged step) "
-                "below; T = 2 x the deepest depth.",
+    description="Test accuracy against depth (residual MLP) for PC, iPC and BP, each at "
+                "its validated state step per depth, mean and min-max over seeds, and the "
+                "stalled layers (learn at no logged step) below; T = 2 x the deepest depth.",
     sweeps=deep.accuracy_specs,
     data=_accuracy_data,
     plot=plot_accuracy_vs_depth,

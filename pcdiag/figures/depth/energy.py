@@ -4,7 +4,6 @@ remedy (more inference steps, ePC, muPC, layer precision), at the heatmap depth.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import xarray as xr
@@ -14,7 +13,15 @@ import pcdiag.plot as pplot
 from pcdiag import measures
 from pcdiag.figures.captions import n_seeds
 from pcdiag.figures.depth import profile as deep
-from pcdiag.figures.experiments import combine, config_of, conform, keep, late_per_t, select
+from pcdiag.figures.experiments import (
+    combine,
+    config_of,
+    conform,
+    keep,
+    late_per_t,
+    select,
+    with_step_grid,
+)
 from pcdiag.figures.layout import TWO_COLUMNS, name_panels, short_number
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.heatmap import HEATMAP_DECADES, final_energy
@@ -22,7 +29,7 @@ from pcdiag.plot.layers import profile_text
 from pcdiag.plot.styling import PANEL_LETTERS, range_text, style
 from pcdiag.plot.styling import describe as describe_value
 from pcdiag.selection import at_best_gamma
-from pcdiag.table1.stats import compare
+from pcdiag.table1.stats import paired_interval
 
 #: The name of a panel at a remedy's published step (beside the same remedy at its validated
 #: step): the remedy's name plus this suffix.
@@ -71,36 +78,11 @@ def _energy_data(profile, results) -> xr.Dataset:
                          "comment": "each panel's step: the one of gamma_grid its final "
                                     "validation accuracy picks (selection_all_ok), or the "
                                     "remedy's published step (variants *_recipe)"}
-    ds = with_selection(ds, d, all_ok, grid)
+    ds = with_step_grid(ds, ("variant",), all_ok, grid, d.heat_gammas, d.validation_size,
+                        "panel")
     ds.attrs["config"] = configs[d.remedies[0]].to_json()
     ds.attrs["deep_profile"] = d.to_json()
     return lean_energy_data(ds)
-
-
-def with_selection(ds: xr.Dataset, d: deep.DeepProfile, all_ok: dict, grid: dict
-                   ) -> xr.Dataset:
-    """`ds` with what each panel's step was chosen from: `selection_all_ok` and
-    `step_validation_accuracy` over the profile's `heat_gammas` (`gamma_grid`)."""
-    variants = [str(v) for v in ds["variant"].values]
-    gammas = list(d.heat_gammas)
-    seeds = ds["seed"].values
-    nan_grid = np.full((len(seeds), len(gammas)), np.nan)
-    ds["selection_all_ok"] = ("variant", np.array([all_ok[v] for v in variants], float), {
-        "long_name": "a step had every seed ok", "units": "1",
-        "comment": "0 where no step of gamma_grid kept every seed's run_status ok: then the "
-                   "step of the highest median validation accuracy over all runs is shown "
-                   "(pcdiag.selection.at_best_gamma)"})
-    ds["step_validation_accuracy"] = (("variant", "seed", "gamma_grid"), np.stack([
-        nan_grid if grid[v] is None else grid[v].transpose("seed", "gamma").values
-        for v in variants]), {
-        "long_name": "validation accuracy of each step", "units": "1",
-        "comment": f"final validation accuracy of every step of the grid, on the last "
-                   f"{d.validation_size} images of the training file (held out); what each "
-                   "panel's gamma is chosen from (NaN for a panel at the published step)"})
-    ds = ds.assign_coords(gamma_grid=("gamma_grid", gammas))
-    ds["gamma_grid"].attrs = {"long_name": "state step γ (per sample)", "units": "1",
-                              "comment": "the grid of state steps each panel's runs ran"}
-    return ds
 
 
 #: What energy_propagation's .nc keeps (and the runs' status): the heatmap's energies, what
@@ -241,18 +223,9 @@ def paired_differences(ds: xr.Dataset, confidence: float = 0.95) -> dict[tuple[s
     variants = [str(v) for v in ds["variant"].values]
     pairs = [(v, variants[0]) for v in variants[1:] if not v.endswith(RECIPE_SUFFIX)]
     pairs += [(v.removesuffix(RECIPE_SUFFIX), v) for v in variants if v.endswith(RECIPE_SUFFIX)]
-    out = {}
-    for first, second in pairs:
-        a, b = acc.sel(variant=first).values, acc.sel(variant=second).values
-        both = np.isfinite(a) & np.isfinite(b)
-        if both.sum() < 2:
-            out[first, second] = (math.nan, math.nan, math.nan)
-            continue
-        with warnings.catch_warnings():  # seeds collapsed to one value: scipy's Welch check
-            warnings.simplefilter("ignore", RuntimeWarning)
-            c = compare(first, a[both], second, b[both], confidence)
-        out[first, second] = (c.mean_difference, c.ci_low, c.ci_high)
-    return out
+    return {(first, second): paired_interval(acc.sel(variant=first).values,
+                                             acc.sel(variant=second).values, confidence)[:3]
+            for first, second in pairs}
 
 
 def summary_energy_propagation(ds: xr.Dataset) -> str:

@@ -108,7 +108,10 @@ class DeepProfile(Sizes):
     #: energy_propagation's grid of state steps (per sample), every panel; with more than one
     #: step each panel is drawn at the one its validation accuracy picks
     heat_gammas: tuple[float, ...] = (DEEP_GAMMA,)
-    #: images held out of the training file to choose energy_propagation's steps on
+    #: accuracy_vs_depth's grid of state steps (per sample) for every variant but BP; with
+    #: more than one step each line is drawn, per depth, at the one its validation picks
+    gammas: tuple[float, ...] = (DEEP_GAMMA,)
+    #: images held out of the training file to choose the steps on (both grids)
     validation_size: int = 0
 
     def __post_init__(self):
@@ -119,13 +122,15 @@ class DeepProfile(Sizes):
         if not set(self.panel_gammas) <= set(self.align_gammas):
             raise ValueError(f"panel_gammas={self.panel_gammas} must be among align_gammas "
                              f"{self.align_gammas}")
-        if DEEP_GAMMA not in self.heat_gammas:
-            raise ValueError(f"heat_gammas={self.heat_gammas} must contain {DEEP_GAMMA} (PC's "
-                             "step, where a panel falls back to when no run has a score)")
-        if len(self.heat_gammas) > 1 and self.validation_size < 1:
-            raise ValueError(f"DeepProfile {self.name!r}: validation_size="
-                             f"{self.validation_size} with {len(self.heat_gammas)} heat_gammas; "
-                             "a step is chosen on a validation split: set validation_size >= 1")
+        for name in ("heat_gammas", "gammas"):
+            grid = getattr(self, name)
+            if DEEP_GAMMA not in grid:
+                raise ValueError(f"{name}={grid} must contain {DEEP_GAMMA} (PC's step, where "
+                                 "a line falls back to when no run has a score)")
+            if len(grid) > 1 and self.validation_size < 1:
+                raise ValueError(f"DeepProfile {self.name!r}: validation_size="
+                                 f"{self.validation_size} with {len(grid)} {name}; a step is "
+                                 "chosen on a validation split: set validation_size >= 1")
         if "pc" in self.remedies and "pc" not in self.variants:
             raise ValueError("remedies 'pc' reuses accuracy_vs_depth's pc runs: list 'pc' in "
                              f"variants too (variants={self.variants})")
@@ -177,6 +182,8 @@ class DeepProfile(Sizes):
 #: energy_propagation's state steps (per sample): the recipes' 0.0078 (0.5 batch-mean), PC's
 #: 0.1, and one between and one above them.
 HEAT_GAMMAS = (RECIPE_GAMMA_PER_SAMPLE, 0.03, DEEP_GAMMA, 0.3)
+#: accuracy_vs_depth's state steps (per sample) for PC and iPC: PC's 0.1 and a step either side.
+DEPTH_GAMMAS = (0.03, DEEP_GAMMA, 0.3)
 
 DEEP_PROFILES = {
     "quick": DeepProfile(
@@ -186,7 +193,8 @@ DEEP_PROFILES = {
         train_limit=2000, test_limit=1000, epochs=1, seeds=(0,), width=32,
         depths=(2, 4, 8), heat_depth=8, more_steps=64, decay_depths=(4, 8),
         align_gammas=(0.03, 0.1, 0.3), log_every=2,
-        heat_gammas=(RECIPE_GAMMA_PER_SAMPLE, DEEP_GAMMA), validation_size=1000,
+        heat_gammas=(RECIPE_GAMMA_PER_SAMPLE, DEEP_GAMMA), gammas=(DEEP_GAMMA, 0.3),
+        validation_size=1000,
     ),
     "default": DeepProfile(
         name="default",
@@ -195,7 +203,7 @@ DEEP_PROFILES = {
         train_limit=10000, test_limit=None, epochs=1, seeds=(0, 1, 2), width=64,
         depths=(2, 4, 8, 16, 32), heat_depth=16, more_steps=256, decay_depths=(4, 8, 16),
         align_gammas=(0.01, 0.03, 0.1, 0.3, 1.0), log_every=5,
-        heat_gammas=HEAT_GAMMAS, validation_size=5000,
+        heat_gammas=HEAT_GAMMAS, gammas=DEPTH_GAMMAS, validation_size=5000,
     ),
     "paper": DeepProfile(
         name="paper",
@@ -204,7 +212,7 @@ DEEP_PROFILES = {
         train_limit=None, test_limit=None, epochs=4, seeds=(0, 1, 2, 3, 4), width=128,
         depths=(2, 4, 8, 16, 32, 64), heat_depth=16, more_steps=512,
         decay_depths=(4, 8, 16, 32), align_gammas=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
-        log_every=20, heat_gammas=HEAT_GAMMAS, validation_size=10000,
+        log_every=20, heat_gammas=HEAT_GAMMAS, gammas=DEPTH_GAMMAS, validation_size=10000,
     ),
 }
 
@@ -220,11 +228,14 @@ PREFIX = "deep-"
 
 
 def variant_spec(profile, variant: str) -> SweepSpec:
-    """One sweep per variant over depth x seed (depth: a program each; seeds: vmapped)."""
+    """One sweep per variant over depth x seed, and `gammas` but for BP (depth: a program
+    each; seeds and steps: vmapped), with the profile's validation split held out."""
     d = deep_profile(profile)
-    config = VARIANTS[variant].config(d.base())
-    return SweepSpec.make(f"{PREFIX}{variant}", config, cost=RESIDUAL_MLP,
-                          depth=d.depths, seed=d.seeds)
+    config = VARIANTS[variant].config(d.base()).replace(validation_size=d.validation_size)
+    axes = {"depth": d.depths, "seed": d.seeds}
+    if variant != "bp" and len(d.gammas) > 1:
+        axes = {"depth": d.depths, "gamma": d.gammas, "seed": d.seeds}
+    return SweepSpec.make(f"{PREFIX}{variant}", config, cost=RESIDUAL_MLP, **axes)
 
 
 def remedy_spec(profile, remedy: str) -> SweepSpec:

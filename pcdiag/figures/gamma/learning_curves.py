@@ -5,8 +5,6 @@ seed."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
@@ -23,7 +21,7 @@ from pcdiag.figures.registry import Figure
 from pcdiag.plot.sensitivity import chance_level, fit_accuracy_axes
 from pcdiag.plot.styling import PANEL_LETTERS, algorithm_style, decorate, palette, style
 from pcdiag.selection import at_best_gamma
-from pcdiag.table1.stats import compare
+from pcdiag.table1.stats import paired_interval
 
 
 def plot_learning_curves(ds: xr.Dataset) -> MplFigure:
@@ -167,15 +165,8 @@ def validated_vs_bp(ds: xr.Dataset, opt: str, confidence: float = 0.95) -> dict:
     part = ds.sel(weight_optimizer=opt)
     pc, gamma, every_seed_ok = at_best_gamma(part, default=float(ds["gamma"][0]))
     bp = bp_runs(part)
-    a = pc["test_accuracy"].isel(epoch=-1).values
-    b = bp["test_accuracy"].isel(epoch=-1).values
-    both = np.isfinite(a) & np.isfinite(b)
-    interval = (np.nan, np.nan, np.nan)
-    if both.sum() >= 2:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            c = compare("pc", a[both], "bp", b[both], confidence)
-        interval = (c.mean_difference, c.ci_low, c.ci_high)
+    interval = paired_interval(pc["test_accuracy"].isel(epoch=-1).values,
+                               bp["test_accuracy"].isel(epoch=-1).values, confidence)[:3]
     back = min(PLATEAU_EPOCHS, pc.sizes["epoch"] - 1)
 
     def gain(runs):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 
 import numpy as np
 import xarray as xr
@@ -48,7 +47,7 @@ from pcdiag.plot.styling import (
     style,
 )
 from pcdiag.selection import at_best_gamma
-from pcdiag.table1.stats import compare
+from pcdiag.table1.stats import paired_interval
 
 #: The recipes' names (the summary's) and legend texts, by recipe.
 RECIPE_TITLE = {"mupc": "μPC recipe (jpc mupc.ipynb)", "epc": "ePC recipe (jpc epc.ipynb)"}
@@ -115,18 +114,9 @@ def differences(acc: xr.DataArray, confidence: float = 0.95) -> xr.Dataset:
             for k, depth in enumerate(acc["depth"].values):
                 a = acc.sel(recipe=recipe, variant=first, depth=depth).values
                 b = acc.sel(recipe=recipe, variant=second, depth=depth).values
-                both = np.isfinite(a) & np.isfinite(b)
-                a, b = a[both], b[both]
-                out["difference_pairs"][i, j, k] = both.sum()
-                if not both.any():
-                    continue
-                with warnings.catch_warnings():  # seeds collapsed to one value make
-                    # scipy's unpaired (Welch) check warn; the paired interval is unaffected
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    c = compare(first, a, second, b, confidence)
-                out["difference"][i, j, k] = c.mean_difference
-                out["difference_low"][i, j, k], out["difference_high"][i, j, k] = (
-                    c.ci_low, c.ci_high)
+                (out["difference"][i, j, k], out["difference_low"][i, j, k],
+                 out["difference_high"][i, j, k], out["difference_pairs"][i, j, k]) = (
+                    paired_interval(a, b, confidence))
     dims = ("recipe", "comparison", "depth")
     coords = {"recipe": acc["recipe"].values, "comparison": names, "depth": acc["depth"].values}
     text = {"difference": "mean over seeds of the paired difference of final test accuracies",
