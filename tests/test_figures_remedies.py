@@ -211,6 +211,8 @@ def check_selection(ds: xr.Dataset) -> None:
                 if chosen == rem.RECIPE_GAMMA:  # then the solid and dashed lines coincide
                     np.testing.assert_array_equal(
                         acc.sel(at).values, ds["recipe_test_accuracy"].sel(at).values)
+                    np.testing.assert_array_equal(
+                        ds["run_status"].sel(at).values, ds["recipe_run_status"].sel(at).values)
             bp = dict(recipe=recipe, variant="bp", depth=depth)
             assert np.isnan(float(ds["selected_gamma"].sel(bp)))
             assert np.isnan(ds["recipe_test_accuracy"].sel(bp).values).all()
@@ -223,6 +225,31 @@ def check_selection(ds: xr.Dataset) -> None:
                 if ds.sizes["seed"] > 1 and float(diff.std()) > 0:
                     assert float(got["difference_low"]) <= float(diff.mean()) <= float(
                         got["difference_high"])
+
+
+def test_the_recipe_lines_mark_their_own_failed_runs_once():
+    """Depth 8: the recipe's step is the selected one (the solid line marks its runs); depth
+    16: another step was selected, and 2 of 3 runs at the recipe's step are
+    inference_unstable, 1 diverged: the dashed line marks them, and the legend counts them
+    among the runs drawn (3 lines x 2 depths x 3 seeds, plus PC's 3 recipe runs at 16)."""
+    dims = ("variant", "depth", "seed")
+    coords = {"variant": ["pc", "remedy", "bp"], "depth": [8, 16], "seed": [0, 1, 2]}
+    flags = np.zeros((3, 2, 3))
+    flags[0, 0] = [2, 2, 2]  # at the selected step: not the dashed line's to mark
+    flags[0, 1] = [2, 2, 1]
+    flags[2] = np.nan  # BP: no recipe step
+    part = xr.Dataset({
+        "recipe_run_status": (dims, flags),
+        "selected_gamma": (("variant", "depth"), [[rem.RECIPE_GAMMA, 2.0],
+                                                  [rem.RECIPE_GAMMA, rem.RECIPE_GAMMA],
+                                                  [np.nan, np.nan]]),
+        "test_accuracy": ((*dims, "epoch"), np.full((3, 2, 3, 1), 0.5))}, coords=coords)
+    failed = rem.recipe_failures(part, "pc")
+    assert failed["inference_unstable"].values.tolist() == [0, 2]
+    assert failed["diverged"].values.tolist() == [0, 1]
+    assert failed["collapsed"].values.tolist() == [0, 0]
+    assert rem.recipe_failures(part, "remedy")["inference_unstable"].sum() == 0
+    assert rem.drawn_runs(part) == 18 + 3
 
 
 def test_differences_are_paired_t_intervals():
@@ -269,6 +296,20 @@ def test_tiny_profile_data_and_drawing_agree(tiny):
 @pytest.mark.slow  # the quick profile trains 12 programs (~2 min)
 def test_quick_profile_data_and_drawing_agree(monkeypatch_module):
     check_data_and_drawing(run_profile("quick"), REMEDY_PROFILES["quick"])
+
+
+@pytest.mark.skipif(not COMMITTED.is_file(), reason="no committed figure data")
+def test_committed_recipe_lines_mark_the_failures_the_readme_names():
+    ds = pcdiag.open_dataset(COMMITTED)
+    part = ds.sel(recipe="epc")
+    pc, epc = rem.recipe_failures(part, "pc"), rem.recipe_failures(part, "remedy")
+    assert int(pc["collapsed"].sel(depth=8)) == 3 and int(pc["collapsed"].sum()) == 3
+    assert int(epc["collapsed"].sel(depth=16)) == 1 and int(epc["collapsed"].sum()) == 1
+    assert all(int(f[k].sum()) == 0 for f in (pc, epc) for k in ("diverged", "inference_unstable"))
+    mupc = ds.sel(recipe="mupc")
+    assert all(int(rem.recipe_failures(mupc, v).to_array().sum()) == 0 for v in ("pc", "remedy"))
+    text = (COMMITTED.parent / "README.md").read_text()
+    assert "PC's 3 of 3\nruns at L = 8 and ePC's 1 of 3 at L = 16, collapsed" in text
 
 
 @pytest.mark.skipif(not COMMITTED.is_file(), reason="no committed figure data")

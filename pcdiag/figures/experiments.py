@@ -226,12 +226,13 @@ def late_per_t(ds: xr.Dataset, names: Iterable[str] = ("energy",)) -> xr.Dataset
 
 
 def with_step_grid(ds: xr.Dataset, dims: tuple[str, ...], all_ok: Mapping, grid: Mapping,
-                   gammas: Iterable[float], validation_size: int, what: str) -> xr.Dataset:
+                   gammas: Iterable[float], validation_size: int, what: str,
+                   convention: str = "per sample") -> xr.Dataset:
     """`ds` with what its lines' state steps were chosen from (pcdiag.selection.at_best_gamma),
     per combination of `dims` (`all_ok` and `grid` keyed by its values, one value alone for
     one dim): `selection_all_ok` and `step_validation_accuracy` (seed x `gamma_grid`: the
     final validation accuracy of each step; `grid` None where nothing was chosen, NaN
-    then). `what` names the lines in the comments."""
+    then). `what` names the lines in the comments, `convention` the steps' convention."""
     gammas = list(gammas)
     seeds = ds["seed"].values
     keys = list(itertools.product(*(ds[d].values.tolist() for d in dims)))
@@ -252,6 +253,6 @@ def with_step_grid(ds: xr.Dataset, dims: tuple[str, ...], all_ok: Mapping, grid:
                    f"{validation_size} images of the training file (held out): what each "
                    f"{what}'s step is chosen from; NaN where it was not chosen"})
     ds = ds.assign_coords(gamma_grid=("gamma_grid", gammas))
-    ds["gamma_grid"].attrs = {"long_name": "state step γ (per sample)", "units": "1",
+    ds["gamma_grid"].attrs = {"long_name": f"state step γ ({convention})", "units": "1",
                               "comment": f"the grid of state steps each {what}'s runs ran"}
     return ds

@@ -23,9 +23,10 @@ from matplotlib.figure import Figure as MplFigure
 
 import pcdiag.plot as pplot
 from pcdiag import measures
+from pcdiag import status as pcdiag_status
 from pcdiag.data.registry import info
 from pcdiag.figures.errors import FigureError
-from pcdiag.figures.experiments import combine, conform, coords_along, trim
+from pcdiag.figures.experiments import combine, conform, coords_along, trim, with_step_grid
 from pcdiag.figures.layout import TWO_COLUMNS, name_panels, new_figure, short_number
 from pcdiag.figures.profiles import RECIPE_CONVENTION, RECIPE_GAMMA
 from pcdiag.figures.registry import Figure
@@ -35,6 +36,7 @@ from pcdiag.plot.sensitivity import (
     add_counts,
     chance_level,
     failure_legend,
+    mark_failures,
     seed_points,
 )
 from pcdiag.plot.styling import (
@@ -134,7 +136,7 @@ def differences(acc: xr.DataArray, confidence: float = 0.95) -> xr.Dataset:
 
 def _data(profile, results) -> xr.Dataset:
     r = remedy.remedy_profile(profile)
-    panels, chosen, all_ok, grid, at_recipe = {}, {}, {}, {}, {}
+    panels, chosen, all_ok, grid, at_recipe, recipe_status = {}, {}, {}, {}, {}, {}
     for recipe in remedy.RECIPES:
         lines = {}
         for variant in remedy.RECIPE_VARIANTS:
@@ -149,6 +151,9 @@ def _data(profile, results) -> xr.Dataset:
                 at_recipe[recipe, variant, d] = (
                     full["test_accuracy"].isel(epoch=-1, drop=True).sel(
                         gamma=RECIPE_GAMMA, drop=True) if has_grid else None)
+                recipe_status[recipe, variant, d] = (
+                    full["run_status"].sel(gamma=RECIPE_GAMMA, drop=True) if has_grid
+                    else None)
             lines[variant] = combine(parts, "depth")
         panels[recipe] = combine(lines, "variant")
     ds = combine(panels, "recipe")
@@ -184,26 +189,10 @@ def _data(profile, results) -> xr.Dataset:
                    f"{RECIPE_CONVENTION} convention) whose final validation accuracy, median "
                    "over seeds, is highest among the steps at which every seed's run_status "
                    "is ok (pcdiag.selection.best_setting); NaN for BP (no state step)"})
-    ds["selection_all_ok"] = (line_dims, np.reshape([all_ok[k] for k in keys], shape).astype(
-        float), {"long_name": "a step had every seed ok", "units": "1",
-                 "comment": "0 where no step of the grid had every seed's run_status ok: "
-                            "then the step of the highest median validation accuracy over all "
-                            "runs is shown"})
+    ds = with_step_grid(ds, line_dims, all_ok, grid, r.gammas, r.validation_size, "line",
+                        RECIPE_CONVENTION)
     seeds = ds["test_accuracy"]["seed"].values
-    gammas = list(r.gammas)
-    nan_grid = np.full((len(gammas), len(seeds)), np.nan)
     nan_seeds = np.full(len(seeds), np.nan)
-    ds["step_validation_accuracy"] = (
-        (*line_dims, "seed", "gamma_grid"),
-        np.reshape([nan_grid.T if grid[k] is None else
-                    grid[k].transpose("seed", "gamma").values for k in keys],
-                   (*shape, len(seeds), len(gammas))),
-        {"long_name": "validation accuracy of each step", "units": "1",
-         "comment": "final validation accuracy of every step of the grid (what "
-                    "selected_gamma is chosen from); NaN for BP"})
-    ds = ds.assign_coords(gamma_grid=("gamma_grid", gammas))
-    ds["gamma_grid"].attrs = {"long_name": f"state step γ ({RECIPE_CONVENTION})", "units": "1",
-                         "comment": "the grid of state steps each inference line ran"}
     ds["recipe_test_accuracy"] = (
         (*line_dims, "seed"),
         np.reshape([nan_seeds if at_recipe[k] is None else
@@ -211,10 +200,33 @@ def _data(profile, results) -> xr.Dataset:
         {"long_name": "test accuracy at the recipe's step", "units": "1",
          "comment": f"final test accuracy at the recipe's own γ = {RECIPE_GAMMA:g} "
                     f"({RECIPE_CONVENTION}); NaN for BP"})
+    ds["recipe_run_status"] = (
+        (*line_dims, "seed"),
+        np.reshape([nan_seeds if recipe_status[k] is None else
+                    recipe_status[k].transpose("seed").values.astype(float) for k in keys],
+                   (*shape, len(seeds))),
+        {"long_name": "run_status at the recipe's step", "units": "1",
+         "comment": f"run_status (its codes: {status_codes()}) of the runs at the recipe's own "
+                    f"γ = {RECIPE_GAMMA:g}, the dashed lines; NaN for BP"})
     ds = ds.merge(differences(ds["test_accuracy"].isel(epoch=-1, drop=True)))
     ds.attrs["validation"] = (f"the last {r.validation_size} images of the MNIST training "
                               "file, held out of training")
     return conform(ds)
+
+
+def status_codes() -> str:
+    """'0 ok, 1 diverged, ...': pcdiag.status's flags."""
+    return ", ".join(f"{code} {name}" for code, name in pcdiag_status.NAMES.items())
+
+
+def recipe_failures(part: xr.Dataset, variant: str) -> xr.Dataset:
+    """Per depth, how many of a line's runs at the recipe's step failed, by run_status name
+    (mark_failures' counts), where the recipe's step is not the selected one (elsewhere the
+    solid line marks them already)."""
+    flags = part["recipe_run_status"].sel(variant=variant)
+    other = part["selected_gamma"].sel(variant=variant) != RECIPE_GAMMA
+    return xr.Dataset({name: ((flags == code) & other).sum("seed")
+                       for code, name in pcdiag_status.NAMES.items() if code})
 
 
 def stalled_text(counts: xr.DataArray, lower_bound: bool = False) -> str:
@@ -258,10 +270,23 @@ def accuracy_panel(ax, part: xr.Dataset, recipe: str) -> dict:
         if bool(np.isfinite(at_recipe).any()):
             ax.plot(depth, at_recipe.values, color=colour, linestyle="--", linewidth=0.9,
                     label=recipe_label(part, variant))
+            if "recipe_run_status" in part:
+                add_counts(failed, mark_failures(ax, depth, recipe_failures(part, variant).assign(
+                    mean=at_recipe), colour, chance))
     ax.set_xscale("log", base=2)
     ax.minorticks_off()
     ax.set_ylim(0, 1)
     return failed
+
+
+def drawn_runs(part: xr.Dataset) -> int:
+    """The runs one panel draws: every line's at its selected step, and the runs at the
+    recipe's step where that is another (the dashed lines)."""
+    runs = int(part["test_accuracy"].isel(epoch=-1).size)
+    if "recipe_run_status" in part:
+        other = (part["selected_gamma"] != RECIPE_GAMMA) & part["selected_gamma"].notnull()
+        runs += int((part["recipe_run_status"].notnull() & other).sum())
+    return runs
 
 
 def recipe_label(part: xr.Dataset, variant: str) -> str:
@@ -296,8 +321,7 @@ def plot_remedies_vs_depth(ds: xr.Dataset) -> MplFigure:
                                    for d in depths])
             ax.set_xlabel("depth L  (2nd row: PC's stalled layers, seeds' range)")
             handles, labels = ax.get_legend_handles_labels()
-            failure_legend(handles, labels, failed, int(part["test_accuracy"].isel(
-                epoch=-1).size))
+            failure_legend(handles, labels, failed, drawn_runs(part))
             ax.legend(handles, labels, loc="lower right", bbox_to_anchor=(1.0, 0.2))
             decorate(ax)
         axes[0].set_ylabel("test accuracy")
