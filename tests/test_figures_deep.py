@@ -361,7 +361,12 @@ def test_sweeps_are_shared_and_follow_the_brief():
     assert heat["precision"].config.layer_precision == profiles.PRECISION
     decay = figures.FIGURES["update_decay"].sweeps(quick)
     assert decay == figures.FIGURES["bp_alignment"].sweeps(quick)
-    assert decay == figures.FIGURES["depth_gamma"].sweeps(quick)
+    shared = figures.FIGURES["depth_gamma"].sweeps(quick)
+    assert shared["align"] == decay["align"] and set(shared) == {"align", "bp"}
+    bp = shared["bp"].config  # the reference: BP with the same weights, at the same depths
+    assert (bp.algorithm, bp.weight_optimizer, bp.weight_lr, bp.weight_decay) == (
+        "bp", "momentum", decay["align"].config.weight_lr, 0.0)
+    assert dict(shared["bp"].axes) == {"depth": deep.decay_depths, "seed": deep.seeds}
     assert dict(decay["align"].axes)["seed"] == deep.seeds, "every seed, not the first"
     cfg = decay["align"].config
     assert (cfg.weight_optimizer, cfg.bp_alignment) == ("momentum", True)

@@ -352,7 +352,7 @@ STATUS_TEXT = {
     "accuracy_vs_depth": "`run_status`: {ok} of {n} ok.",
     "energy_propagation": "`run_status`: {ok} of {n} ok.",
     "update_decay": "`run_status`: {ok} of {n} ok.",
-    "depth_gamma": "`run_status`: {ok} ok, {diverged} diverged.",
+    "depth_gamma": "`run_status`: {ok} ok, {diverged} diverged; BP 9 of 9 ok.",
     "bp_alignment": "`run_status`: {ok} of {n} ok.",
     "remedies_vs_depth": "`run_status`: {ok} of {n} ok, {collapsed} collapsed, {diverged} diverged",
     "accuracy_vs_depth_conv": "`run_status`: {ok} of {n} ok, {collapsed} collapsed",

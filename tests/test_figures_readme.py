@@ -582,6 +582,16 @@ def test_deep_sentences():
         "Test accuracy " + " / ".join(f3(v) for v in a.values))
     dg = acc(data("depth_gamma")).mean("seed")
     at16 = dg.sel(depth=16, gamma=[0.01, 0.03, 0.1, 0.3]).values
+    dgd = data("depth_gamma")
+    bp = dgd["bp_test_accuracy"].isel(epoch=-1).mean("seed")
+    assert (dgd["bp_run_status"] == 0).all()
+    gap = bp.sel(depth=16) - dg.sel(depth=16, gamma=[0.01, 0.03, 0.1, 0.3])
+    has("depth_gamma",
+        f"BP with the same weights loses {value(100 * (bp.sel(depth=4) - bp.sel(depth=16)))} "
+        f"points from L = 4 to 16 ({f3(bp.sel(depth=4))}, {f3(bp.sel(depth=8))},\n"
+        f"{f3(bp.sel(depth=16))} at L = 4, 8, 16)".replace("\n", " "),
+        f"PC stays {value(100 * gap.min())} to {value(100 * gap.max())} points below BP at "
+        f"every stable γ ({span(at16)} against {f3(bp.sel(depth=16))})")
     has("depth_gamma", f"accuracy barely moves with γ ({span(at16)})",
         f"({f3(dg.sel(depth=16, gamma=0.3))} vs {f3(dg.sel(depth=4, gamma=0.3))} at γ = 0.3)")
 

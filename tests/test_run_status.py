@@ -400,19 +400,22 @@ def test_pcx_adamw_run_at_0740_is_ok():
 
 
 @committed
-def test_epc_runs_at_0761_and_0662_are_ok():
-    """ePC (energy_propagation, energy_total recorded, inference lowers F 100-fold): its
-    cross-entropy swings 3-fold between logged steps and drifts from ~1 back up to ~2 while
-    the accuracy holds (0.761, 0.702, 0.662). Old rule: the mean of the last 3 of 32 logged
-    losses above that of the first 3: seeds 0 and 2 collapsed. New: their window medians
-    reached 0.95 and 0.89 (far below 0.97 ln 10), never blew up, and their accuracies are far
-    above exp(-L_best) - 0.1 (0.29, 0.31)."""
+def test_epc_runs_whose_loss_drifts_back_up_while_accuracy_holds_are_ok():
+    """ePC (energy_propagation, energy_total recorded, inference lowers F 100-fold), at its
+    validated step and at the recipe's: its cross-entropy swings between logged steps and
+    drifts from its low (0.4-0.9) back up to ~2 while the accuracy holds (0.774, 0.746, 0.700
+    at the validated step). Old rule: the mean of the last 3 logged losses above that of the
+    first 3: collapsed. New: the window medians went far below 0.97 ln 10, never blew up
+    (2 ln 10), and the accuracies are far above exp(-L_best) - 0.1."""
     ds = _figure("energy_propagation")
     assert "energy_total" in ds
     status, step = S.classify(ds)
-    assert status.sel(variant="epc").values.tolist() == [S.OK] * 3
-    assert step.sel(variant="epc").values.tolist() == [-1] * 3
-    assert float(ds.test_accuracy.sel(variant="epc", seed=0)[-1]) == pytest.approx(0.761, abs=5e-4)
+    for variant in ("epc", "epc_recipe"):
+        assert status.sel(variant=variant).values.tolist() == [S.OK] * 3, variant
+        assert step.sel(variant=variant).values.tolist() == [-1] * 3, variant
+        loss = ds["train_loss"].sel(variant=variant)
+        assert (loss.isel(step=slice(-3, None)).mean("step") > 1.5 * loss.min("step")).all()
+    assert float(ds.test_accuracy.sel(variant="epc", seed=0)[-1]) == pytest.approx(0.774, abs=5e-4)
 
 
 @committed

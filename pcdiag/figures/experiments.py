@@ -207,6 +207,13 @@ def keep(ds: xr.Dataset, *names: str) -> xr.Dataset:
     return ds
 
 
+def bp_runs(ds: xr.Dataset) -> xr.Dataset | None:
+    """BP's runs stored beside PC's as bp_<variable> (BP has no state step, so a figure keeps
+    them once), under their own names; None without them."""
+    names = {str(v): str(v)[3:] for v in ds.data_vars if str(v).startswith("bp_")}
+    return ds[list(names)].rename(names) if names else None
+
+
 def late_per_t(ds: xr.Dataset, names: Iterable[str] = ("energy",)) -> xr.Dataset:
     """The per-t records `names` at every t only over the late steps (pcdiag.measures.late:
     the last LATE_FRACTION of the logged steps, which the heatmaps' final 10% and the late

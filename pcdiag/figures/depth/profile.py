@@ -266,6 +266,22 @@ def align_spec(profile) -> SweepSpec:
                           depth=d.decay_depths, gamma=d.align_gammas, seed=d.seeds)
 
 
+def bp_momentum_spec(profile) -> SweepSpec:
+    """BP with the align sweep's weights (SGD momentum, lr MOMENTUM_LR, weight decay 0) at its
+    depths x seeds: depth_gamma's reference, so that a drop with depth can be put on PC or
+    on the network and budget."""
+    d = deep_profile(profile)
+    config = d.base().replace(algorithm="bp", weight_optimizer="momentum",
+                              weight_lr=MOMENTUM_LR, weight_decay=0.0,
+                              inference_steps=d.decay_steps, depth=max(d.decay_depths))
+    return SweepSpec.make(f"{PREFIX}bp-momentum", config, cost=RESIDUAL_MLP,
+                          depth=d.decay_depths, seed=d.seeds)
+
+
+def depth_gamma_specs(profile) -> dict[str, SweepSpec]:
+    return align_specs(profile) | {"bp": bp_momentum_spec(profile)}
+
+
 def accuracy_specs(profile) -> dict[str, SweepSpec]:
     return {v: variant_spec(profile, v) for v in deep_profile(profile).variants}
 

@@ -18,7 +18,7 @@ import pcdiag.plot as pplot
 from pcdiag import measures
 from pcdiag.figures.captions import n_seeds
 from pcdiag.figures.depth import profile as deep
-from pcdiag.figures.experiments import config_of, conform, select, trim
+from pcdiag.figures.experiments import bp_runs, config_of, conform, select, trim
 from pcdiag.figures.layout import (
     ONE_COLUMN,
     TWO_COLUMNS,
@@ -43,6 +43,14 @@ def _update_data(profile, results) -> xr.Dataset:
 def _depth_gamma_data(profile, results) -> xr.Dataset:
     ds = trim(results["align"], keep_t=False).drop_vars("bp_cosine", errors="ignore")
     ds.attrs["deep_profile"] = deep.deep_profile(profile).to_json()
+    if "bp" in results:  # BP with the same weights, at each depth
+        bp = results["bp"]
+        for name in ("test_accuracy", "run_status", "diverged_at"):
+            ds[f"bp_{name}"] = bp[name].assign_attrs(
+                long_name=f"BP {bp[name].attrs.get('long_name', name)}",
+                comment=f"{bp[name].attrs.get('comment', '')} (backprop on the same network "
+                        "with the same SGD-momentum weights and data: the reference for "
+                        "PC's accuracy at each depth)".strip())
     return deep.depth_attrs(ds)
 
 
@@ -62,11 +70,20 @@ def plot_depth_gamma(ds: xr.Dataset) -> MplFigure:
     with style():
         fig, (left, right) = new_figure(2, TWO_COLUMNS, 3.0)
         pplot.accuracy_heatmap(ds, left)
+        if "bp_test_accuracy" in ds:  # each depth's BP reference beside its row
+            bp = bp_accuracy(ds)
+            left.set_yticks(range(ds.sizes["depth"]), [
+                f"{int(x)}\nBP {float(bp.sel(depth=x)):.2f}" for x in ds["depth"].values])
         pplot.decay_rate_vs_gamma(ds, right)
         fig.colorbar(left.collections[0], ax=left, fraction=0.05, pad=0.02,
                      label="mean test accuracy")
         panel_labels([left, right])
     return fig
+
+
+def bp_accuracy(ds: xr.Dataset) -> xr.DataArray:
+    """BP's final test accuracy per depth, mean over seeds (depth_gamma's reference)."""
+    return ds["bp_test_accuracy"].isel(epoch=-1).mean("seed")
 
 
 def plot_bp_alignment(ds: xr.Dataset) -> MplFigure:
@@ -125,7 +142,9 @@ def caption_depth_gamma(ds: xr.Dataset) -> str:
         "seeds. A profile that is not monotone has no rate; its shape is drawn at the foot "
         "of the panel instead (U: U-shaped), one row per depth. Same runs as update_decay and "
         f"bp_alignment: SGD-momentum weights, weight decay 0, T = {cfg.inference_steps} at "
-        "every depth.",
+        "every depth." + (" Under each depth: BP's test accuracy (mean over seeds) on the same "
+                          "network with the same weights and data, the reference for PC's row."
+                          if "bp_test_accuracy" in ds else ""),
     )
 
 
@@ -185,6 +204,12 @@ def summary_depth_gamma(ds: xr.Dataset) -> str:
                          f"{profile_text(profiles.sel(at))}"
                          + pplot.failure_text(point))
         lines.append(f"    L = {int(depth)}: " + "; ".join(cells))
+    if "bp_test_accuracy" in ds:
+        bp = pplot.accuracy_summary(bp_runs(ds))
+        lines.append(f"  BP with the same weights, test accuracy (mean over {n_seeds(ds)} "
+                     "seeds) by depth: " + ", ".join(
+                         f"{int(x)}: {short_number(float(bp['mean'].sel(depth=x)))}"
+                         + pplot.failure_text(bp.sel(depth=x)) for x in ds["depth"].values))
     return "\n".join(lines)
 
 
@@ -220,8 +245,8 @@ DEPTH_GAMMA = Figure(
     description="Depth x gamma: mean test accuracy heatmap (stalled layers and failed "
                 "runs in the cells) and the relative-update decay rate against gamma "
                 "where the profile is monotone (its shape otherwise), one line per depth; "
-                "PC with SGD-momentum weights.",
-    sweeps=deep.align_specs,
+                "PC with SGD-momentum weights, BP with the same weights per depth.",
+    sweeps=deep.depth_gamma_specs,
     data=_depth_gamma_data,
     plot=plot_depth_gamma,
     caption=caption_depth_gamma,

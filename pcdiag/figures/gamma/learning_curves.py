@@ -12,7 +12,7 @@ from matplotlib.lines import Line2D
 
 import pcdiag.plot as pplot
 from pcdiag.figures.captions import n_seeds
-from pcdiag.figures.experiments import broadcast, combine, config_of, trim
+from pcdiag.figures.experiments import bp_runs, broadcast, combine, config_of, trim
 from pcdiag.figures.gamma.accuracy import ACCURACY_VARS, lean_by_width
 from pcdiag.figures.gamma.mechanism import column_title, require_optimizers
 from pcdiag.figures.gamma.profile import WEIGHT_OPTIMIZERS, analysis_caption, curve_spec, optimizers
@@ -108,12 +108,6 @@ LOSS_WINDOW = 5
 def _smoothed_loss(loss: xr.DataArray) -> xr.DataArray:
     mean = loss.mean("seed") if "seed" in loss.dims else loss
     return mean.rolling(step=LOSS_WINDOW, center=True, min_periods=1).mean()
-
-
-def bp_runs(ds: xr.Dataset) -> xr.Dataset | None:
-    """BP's runs (the file's bp_<variable>s under their own names), or None without them."""
-    names = {str(v): str(v)[3:] for v in ds.data_vars if str(v).startswith("bp_")}
-    return ds[list(names)].rename(names) if names else None
 
 
 def _bp_failures(bp: xr.Dataset) -> str:
