@@ -29,12 +29,19 @@ from pcdiag.progress import progress_bar
 # --------------------------------------------------------------------------- estimate
 
 
+def profile_figures(profile: str | Profile, only=None) -> list:
+    """The figures `only` names; without it, the profile's own list (Profile.figures), or
+    every figure."""
+    own = get_profile(profile).figures
+    return resolve(only if only is not None or not own else own)
+
+
 def estimate(profile: str | Profile, only=None) -> tuple[float, str]:
     """Predicted seconds for make_figures(profile, only) and a table of the sweeps (each
     sweep run once, priced by its own cost model: pcdiag.figures.cost)."""
     profile = get_profile(profile)
     specs: dict[SweepSpec, None] = {}
-    for figure in resolve(only):
+    for figure in profile_figures(profile, only):
         specs.update(dict.fromkeys(figure.sweeps(profile).values()))
     lines = [f"profile {profile.name!r}: {profile.description}"]
     total = 0.0
@@ -108,7 +115,7 @@ def make_figures(
     it under the image.
     """
     profile = get_profile(profile)
-    figures = resolve(only)
+    figures = profile_figures(profile, only)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if from_data:

@@ -69,6 +69,8 @@ class Profile:
     #: accuracy_vs_gamma_by_width's activations (one row each); the other analysis figures
     #: show the first.
     activations: tuple[str, ...] = ("hard_tanh",)
+    #: the figures the profile makes when none are named (--only); () = every figure
+    figures: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.width not in self.widths:
@@ -106,6 +108,18 @@ PROFILES = {
         train_limit=None, test_limit=None, epochs=1, gammas=GAMMAS, seeds=(0, 1, 2),
         width=128, widths=(32, 128, 256), log_every=10, curve_epochs=10,
         curve_train_limit=10000, curve_validation_size=5000,
+    ),
+    # The story at budgets that support it, on 2 CPU cores: its own figure list; the other
+    # families' sizes are in their tables under "long" (pcdiag.figures.depth.profile).
+    "long": Profile(
+        name="long",
+        description="the default's conclusions at budgets that reach a plateau, on 2 CPU "
+                    "cores: accuracy_vs_depth (PC, iPC, ePC, μPC, BP at validated steps, 3 "
+                    "epochs of 55,000 images) and learning_curves (10 epochs of 55,000 "
+                    "images, BP beside PC); into figures/long/",
+        train_limit=None, test_limit=None, epochs=1, gammas=GAMMAS, seeds=(0, 1, 2),
+        width=128, widths=(128,), log_every=20, curve_epochs=10, curve_train_limit=None,
+        curve_validation_size=5000, figures=("accuracy_vs_depth", "learning_curves"),
     ),
     # The PCX paper's Fig. 5 grid (Pinchetti et al. 2024, "Benchmarking predictive coding
     # networks made simple"): widths 512-4096, gamma 1e-3 ... 1, SGD (momentum) vs AdamW

@@ -205,6 +205,17 @@ DEEP_PROFILES = {
         align_gammas=(0.01, 0.03, 0.1, 0.3, 1.0), log_every=5,
         heat_gammas=HEAT_GAMMAS, gammas=DEPTH_GAMMAS, validation_size=5000,
     ),
+    "long": DeepProfile(
+        name="long",
+        description="55,000 training images (5,000 held out) / all 10,000 test images, 3 "
+                    "epochs, 3 seeds, width 64, depths 2-16 (T = 32), PC, iPC, ePC, μPC and "
+                    "BP, each inference line at its validated step",
+        train_limit=None, test_limit=None, epochs=3, seeds=(0, 1, 2), width=64,
+        depths=(2, 4, 8, 16), heat_depth=16, more_steps=128, decay_depths=(4, 8, 16),
+        align_gammas=(0.01, 0.03, 0.1, 0.3, 1.0), log_every=20,
+        variants=("pc", "ipc", "epc", "mupc", "bp"), heat_gammas=HEAT_GAMMAS,
+        gammas=DEPTH_GAMMAS, validation_size=5000,
+    ),
     "paper": DeepProfile(
         name="paper",
         description="full Fashion-MNIST, 4 epochs, 5 seeds, width 128, depths 2-64 "

@@ -1,0 +1,132 @@
+"""The `long` profile: its own figure list and sizes, and figures/long/README.md's numbers
+recomputed from the committed figures/long/*.nc."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pcdiag
+from pcdiag import figures, measures
+from pcdiag.figures.depth import accuracy as depth_figure
+from pcdiag.figures.depth import profile as deep
+from pcdiag.figures.gamma import learning_curves as curves
+from pcdiag.figures.make import profile_figures
+
+LONG = Path(__file__).resolve().parents[1] / "figures" / "long"
+
+
+def test_long_profile_makes_its_own_figures_at_longer_budgets():
+    long = figures.PROFILES["long"]
+    names = [f.name for f in profile_figures("long")]
+    assert names == ["accuracy_vs_depth", "learning_curves"]
+    assert [f.name for f in profile_figures("long", only="learning_curves")] == [
+        "learning_curves"], "--only still wins"
+    assert len(profile_figures("default")) == len(figures.FIGURES), "no list: every figure"
+    seconds, text = figures.estimate("long")
+    assert "deep-epc" in text and "curves-bp-adamw" in text and "remedy-" not in text
+    assert 0 < seconds < 2 * 3600, "the profile's budget: 2 hours on the reference CPU"
+    # longer than the default: the whole training set and more epochs, BP beside PC
+    assert long.curve_epochs >= 10 and long.curve_train_limit is None
+    assert long.curve_validation_size > 0
+    d, dd = deep.DEEP_PROFILES["long"], deep.DEEP_PROFILES["default"]
+    assert d.train_limit is None and d.epochs > dd.epochs and d.validation_size > 0
+    assert set(d.variants) == {"pc", "ipc", "epc", "mupc", "bp"}, "every method"
+    assert len(d.gammas) >= 3 and len(d.seeds) >= 3
+    for spec in figures.FIGURES["accuracy_vs_depth"].sweeps("long").values():
+        assert spec.config.inference_steps >= 2 * max(d.depths)
+
+
+committed = pytest.mark.skipif(not (LONG / "README.md").is_file()
+                               or not (LONG / "accuracy_vs_depth.nc").is_file(),
+                               reason="figures/long not committed")
+
+
+def readme() -> str:
+    return re.sub(r"\s+", " ", (LONG / "README.md").read_text().replace("**", ""))
+
+
+def f3(x) -> str:
+    return f"{float(x):.3f}"
+
+
+def signed(x) -> str:
+    return ("+" if float(x) >= 0 else "") + f"{float(x):.3f}"
+
+
+@committed
+def test_long_accuracy_vs_depth_table_and_intervals():
+    ds = pcdiag.open_dataset(LONG / "accuracy_vs_depth.nc")
+    text = readme()
+    acc = ds["test_accuracy"].isel(epoch=-1)
+    labels = {"bp": "BP", "pc": "PC", "ipc": "iPC", "epc": "ePC", "mupc": "μPC"}
+    for variant, label in labels.items():
+        cells = " | ".join(f3(acc.sel(variant=variant, depth=x).mean("seed"))
+                           for x in ds["depth"].values)
+        assert f"| {label} | {cells} |" in text, (label, cells)
+        if variant != "bp":
+            steps = " | ".join(depth_figure.selected_text(ds, variant).split(" / "))
+            assert f"| {label}'s γ | {steps} |" in text, (label, steps)
+    for comparison in ds["comparison"].values:
+        d = ds.sel(comparison=comparison)
+        cells = " | ".join(f"{signed(d['difference'].sel(depth=x))} "
+                           f"[{signed(d['difference_low'].sel(depth=x))}, "
+                           f"{signed(d['difference_high'].sel(depth=x))}]"
+                           for x in ds["depth"].values)
+        name = labels[str(comparison).split("-")[0]]
+        assert f"| {name} − BP | {cells} |" in text, (comparison, cells)
+    counts = measures.stalled_layers(ds)
+    for variant, label in labels.items():
+        worst = int(np.nanmax(counts.sel(variant=variant).values))
+        assert f"{label}: {worst} stalled" in text or worst == 0, (label, worst)
+    n_ok = int((ds["run_status"] == 0).sum())
+    assert f"`run_status`: {n_ok} of {ds['run_status'].size} ok" in text
+
+
+@committed
+def test_long_learning_curves_pc_against_bp():
+    ds = pcdiag.open_dataset(LONG / "learning_curves.nc")
+    text = readme()
+    assert ds.sizes["epoch"] >= 10
+    for opt, name in (("momentum", "momentum"), ("adamw", "AdamW")):
+        v = curves.validated_vs_bp(ds, opt)
+        mean, low, high = v["difference"]
+        assert (f"{name}, γ = {v['gamma']:g}: PC {f3(v['pc'][-1])}, BP {f3(v['bp'][-1])}, "
+                f"PC − BP {signed(mean)} [{signed(low)}, {signed(high)}]") in text, name
+        assert (f"validation gain over the last {v['epochs']} epochs: PC "
+                f"{signed(v['pc_gain'])}, BP {signed(v['bp_gain'])}") in text, name
+
+
+@committed
+def test_long_readme_sentences():
+    ds = pcdiag.open_dataset(LONG / "accuracy_vs_depth.nc")
+    text = readme()
+    d = ds["difference"]
+
+    def points(comparison, depth):
+        return f"{-100 * float(d.sel(comparison=comparison, depth=depth)):.1f}"
+    acc = ds["test_accuracy"].isel(epoch=-1).mean("seed")
+    bp = acc.sel(variant="bp")
+    assert f"({f3(bp.min())}-{f3(bp.max())})" in text
+    assert "1.9 points behind at L = 4" in text and points("pc-bp", 4) == "1.9"
+    assert f"at L = 16 it is {points('pc-bp', 16)} points behind" in text
+    assert (f"{points('ipc-bp', 8)} and {points('epc-bp', 8)} points behind BP at L = 8, "
+            f"{points('ipc-bp', 16)} and {points('epc-bp', 16)} at L = 16") in text
+    assert float(abs(d.sel(comparison="mupc-bp")).max()) < 0.0105, "μPC within 1 point"
+    assert not bool(ds["selection_all_ok"].sel(variant="epc", depth=16))
+    assert (ds["run_status"].sel(variant="epc", depth=16) == 3).all()
+    val = ds["validation_accuracy"].mean("seed")
+    flat = ", ".join(f3(v) for v in val.sel(variant="pc", depth=16).values)
+    assert f"stays flat ({flat}, mean over seeds)" in text
+    rise = val.sel(variant="bp", depth=16)
+    assert f"BP's still rises ({f3(rise[0])} → {f3(rise[-1])} at L = 16)" in text
+    lc = pcdiag.open_dataset(LONG / "learning_curves.nc")
+    m = lc["test_accuracy"].mean("seed").sel(weight_optimizer="momentum")
+    best = m.idxmax("gamma").values.tolist()
+    assert best == [0.3] + [0.1] * (lc.sizes["epoch"] - 1)
+    assert (f"γ = 0.3 is best after epoch 1 ({f3(m.sel(gamma=0.3)[0])}) but γ = 0.1 from epoch 2 "
+            f"on ({f3(m.sel(gamma=0.1)[-1])} against {f3(m.sel(gamma=0.3)[-1])} at epoch 10)"
+            ) in text
