@@ -171,7 +171,8 @@ def test_unknown_figure_names_the_known_ones(tmp_path, capsys):
 
 
 def test_unknown_profile_is_named():
-    with pytest.raises(figures.FigureError, match="unknown profile 'huge'.*quick, default, paper"):
+    with pytest.raises(figures.FigureError,
+                       match="unknown profile 'huge'.*quick, default, long, paper"):
         figures.make_figures("huge")
 
 

@@ -122,7 +122,7 @@ def test_conv_macs_by_hand():
 
 def test_bad_profiles_and_inputs_are_refused_with_their_reason():
     with pytest.raises(figures.FigureError, match="unknown profile 'huge'; known "
-                                                  "profiles: quick, default, paper"):
+                                                  "profiles: quick, default, long, paper"):
         cp.conv_profile("huge")
     with pytest.raises(figures.FigureError, match="expected a profile name"):
         cp.conv_profile(3)

@@ -1,6 +1,6 @@
 """How big the experiments behind the figures are: the profiles and the one resolver.
 
-`PROFILES` name the sizes (quick, default, paper) and size the analysis figures (data,
+`PROFILES` name the sizes (quick, default, long, paper) and size the analysis figures (data,
 epochs, gammas, seeds, widths). Each other family keeps a table of its own sizes under the
 same names next to its figures (pcdiag.figures.depth.profile, conv.profile,
 remedies.profile); `family_profile` is the one way from a profile name or `Profile` to a
