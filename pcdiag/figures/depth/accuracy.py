@@ -48,8 +48,9 @@ def _accuracy_data(profile, results) -> xr.Dataset:
     return deep.depth_attrs(ds)
 
 
-#: The paired comparisons accuracy_vs_depth holds: every line against BP.
 def comparisons(variants) -> dict[str, tuple[str, str]]:
+    """The paired comparisons accuracy_vs_depth holds: every line against BP (none without
+    BP)."""
     return {f"{v}-bp": (v, "bp") for v in variants if v != "bp"} if "bp" in variants else {}
 
 

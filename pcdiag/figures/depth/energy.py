@@ -137,7 +137,7 @@ def energy_panels_text(ds: xr.Dataset) -> str:
     """Which panel is which: each variant's description and its layers reached at t = T."""
     depth = config_of(ds).depth
     numbers = energy_numbers(ds)
-    cells = [f"({PANEL_LETTERS[i]}) {describe_value(ds, 'variant', v).replace(chr(10), ', ')}"
+    cells = [f"({PANEL_LETTERS[i]}) {_short(ds, v)}"
              f", reached at T: {numbers[str(v)]['reached']}/{depth}"
              for i, v in enumerate(ds["variant"].values)]
     return "Panels: " + "; ".join(cells) + "."
@@ -239,7 +239,7 @@ def summary_energy_propagation(ds: xr.Dataset) -> str:
         first = (f"layer 1 first reached at t = {n['first_t']}" if n["first_t"]
                  else f"layer 1 not reached by T = {n['T']}")
         first += f"; {n['reached']} of {cfg.depth} layers reached at t = T"
-        text = describe_value(ds, 'variant', v).replace("\n", ", ")
+        text = _short(ds, v)
         lines.append(f"    {text}: "
                      f"E_1(T) = {short_number(n['E1'])}, "
                      f"E_L(T) = {short_number(n['EL'])}, {first}; energy profile at T "
@@ -255,6 +255,7 @@ def summary_energy_propagation(ds: xr.Dataset) -> str:
 
 
 def _short(ds: xr.Dataset, variant: str) -> str:
+    """A panel's description on one line."""
     return describe_value(ds, "variant", variant).replace("\n", ", ")
 
 

@@ -13,6 +13,7 @@ import pcdiag.plot as pplot
 from pcdiag.figures.captions import n_seeds
 from pcdiag.figures.experiments import (
     SweepSpec,
+    bp_runs,
     broadcast,
     combine,
     config_of,
@@ -217,11 +218,10 @@ def with_bp_crossed(ds: xr.Dataset) -> xr.Dataset:
     along gamma (from a lean file's bp_ variables; a Dataset with algorithm is returned)."""
     if "algorithm" in ds.dims:
         return ds
-    names = {str(v): str(v)[3:] for v in ds.data_vars if str(v).startswith("bp_")}
-    bp = ds[list(names)].rename(names)
-    for name in bp.data_vars:
+    bp = bp_runs(ds)
+    for name in bp.data_vars:  # PC's attrs: the bp_ ones say "stored once"
         bp[name].attrs = ds[name].attrs
-    pc = ds.drop_vars(list(names))
+    pc = ds.drop_vars([f"bp_{name}" for name in bp.data_vars])
     return combine({"pc": pc, "bp": broadcast(bp, "gamma", pc)}, "algorithm")
 
 

@@ -86,7 +86,7 @@ def plot_learning_curves(ds: xr.Dataset) -> MplFigure:
         if bp is not None:
             handles.append(Line2D([], [], color=bp_style["color"], marker=bp_style["marker"],
                                   markersize=4))
-            labels.append("BP" + _bp_failures(bp))
+            labels.append("BP" + _failures(bp))
         fig.legend(handles, labels, loc="outside lower center", title="PC at γ (per sample); BP",
                    ncols=min(len(labels), 4))
         name_panels(axes.ravel(), [OPTIMIZER_PANEL.get(str(opt), "")
@@ -110,18 +110,16 @@ def _smoothed_loss(loss: xr.DataArray) -> xr.DataArray:
     return mean.rolling(step=LOSS_WINDOW, center=True, min_periods=1).mean()
 
 
-def _bp_failures(bp: xr.Dataset) -> str:
-    """' (1/6 collapsed)' for BP's runs over every weight optimizer and seed."""
-    summary = pplot.accuracy_summary(bp)
-    return pplot.failure_text(summary.sum([d for d in summary.dims]) if summary.dims
-                              else summary)
+def _failures(runs: xr.Dataset) -> str:
+    """' (3/6 collapsed)' for all of `runs`, over every weight optimizer and seed."""
+    summary = pplot.accuracy_summary(runs)
+    point = summary.sum([d for d in summary.dims]) if summary.dims else summary
+    return pplot.failure_text(point)
 
 
 def _failures_at(ds: xr.Dataset, gamma: float) -> str:
-    """' (3/6 collapsed)' for the runs at one gamma over every weight optimizer and seed."""
-    summary = pplot.accuracy_summary(ds.sel(gamma=gamma))
-    point = summary.sum([d for d in summary.dims]) if summary.dims else summary
-    return pplot.failure_text(point)
+    """_failures of the runs at one gamma."""
+    return _failures(ds.sel(gamma=gamma))
 
 
 def caption_learning_curves(ds: xr.Dataset) -> str:
