@@ -264,9 +264,12 @@ class Compiled:
 
     def __post_init__(self):
         prog = self.prog
+        #: runs one after another inside the program instead of vmapped (see over_runs)
+        self.sequential = self.mesh is None and not prog.net.vmap_runs
         self.init = self._jit(jax.vmap(partial(init_state, prog)), "rr", "r")
         self.evaluate = self._jit(
-            jax.vmap(partial(_evaluate, prog=prog), in_axes=(0, 0, None, None)), "rr..", "r")
+            over_runs(partial(_evaluate, prog=prog), (0, 0, None, None), False,
+                      self.sequential), "rr..", "r")
         self.layout = record_layout(prog)
 
     def _jit(self, fn, args: str, out: str, **kwargs):
@@ -298,7 +301,7 @@ class Compiled:
         black = data.black if self.prog.augment else None
         one_run = jax.tree_util.tree_leaves(order)[0].shape[0] == 1
         chunk = over_runs(partial(_chunk, self.prog, guarded, length, black=black),
-                          (0, 0, None, None, 0, None, None), one_run)
+                          (0, 0, None, None, 0, None, None), one_run, self.sequential)
         return self._aot(("chunk", length, guarded, black),
                          lambda: self._jit(chunk, "rr..r..", "rr", donate_argnums=(0,)),
                          state, hyper, data.x, data.y, order, scalar, scalar)
@@ -317,11 +320,22 @@ class Compiled:
         return self.executables[key]
 
 
-def over_runs(fn, in_axes: tuple, one_run: bool):
-    """`fn` mapped over the runs axis (axis 0 of the arguments `in_axes` marks 0): jax.vmap,
-    or for a single run `fn` on that run's arrays, its outputs given the axis back. A vmap
-    over a runs axis of one batches every dot, and XLA:CPU then computes each weight
-    gradient transposed and copies it back, every step and layer (dev/speed/README.md)."""
+def over_runs(fn, in_axes: tuple, one_run: bool, sequential: bool = False):
+    """`fn` mapped over the runs axis (axis 0 of the arguments `in_axes` marks 0): jax.vmap;
+    with `sequential`, jax.lax.map (the runs one after another in the one program, for a Net
+    whose `vmap_runs` is False); or for a single run `fn` on that run's arrays, its outputs
+    given the axis back. A vmap over a runs axis of one batches every dot, and XLA:CPU then
+    computes each weight gradient transposed and copies it back, every step and layer
+    (dev/speed/README.md)."""
+    if sequential and not one_run:
+        def mapped(*args):
+            def one(per_run):
+                it = iter(per_run)
+                return fn(*(next(it) if axis == 0 else a for a, axis in zip(args, in_axes)))
+            return jax.lax.map(one, [a for a, axis in zip(args, in_axes) if axis == 0])
+
+        mapped.__name__ = getattr(fn, "__name__", None) or getattr(fn.func, "__name__", "runs")
+        return mapped
     if not one_run:
         return jax.vmap(fn, in_axes=in_axes)
 

@@ -23,6 +23,7 @@ from pcdiag.dataset import LEFT_OUT, sweep_dims, task_name
 from pcdiag.figures.cost import MLP, CostModel
 from pcdiag.measures import LATE_FRACTION
 from pcdiag.records import PER_T, RECORDS
+from pcdiag.table1.stats import paired_interval
 
 # --------------------------------------------------------------------------- sweeps
 
@@ -263,3 +264,43 @@ def with_step_grid(ds: xr.Dataset, dims: tuple[str, ...], all_ok: Mapping, grid:
     ds["gamma_grid"].attrs = {"long_name": f"state step γ ({convention})", "units": "1",
                               "comment": f"the grid of state steps each {what}'s runs ran"}
     return ds
+
+
+#: The variables paired_differences writes, and what each holds.
+DIFFERENCE_TEXT = {
+    "difference": "mean over seeds of the paired difference of final test accuracies",
+    "difference_low": "lower end of its 95% paired t interval",
+    "difference_high": "upper end of its 95% paired t interval",
+    "difference_pairs": "seeds where both runs have a test accuracy (a diverged run has none), "
+                        "the pairs the difference is over",
+}
+
+
+def paired_differences(acc: xr.DataArray, hue: str, pairs: Mapping[str, tuple[str, str]],
+                       how: str) -> xr.Dataset:
+    """Per entry of `pairs` (name -> (first, second), values of dim `hue`) and every
+    combination of `acc`'s dims but `hue` and seed: the mean over seeds of the paired
+    difference first - second of `acc` and its 95% paired t interval
+    (pcdiag.table1.stats.paired_interval), over `comparison`; `how` says where each line
+    ran (e.g. "each at its validated step")."""
+    names = list(pairs)
+    other = [d for d in acc.dims if d not in (hue, "seed")]
+    out = {name: [] for name in DIFFERENCE_TEXT}
+    for first, second in pairs.values():
+        a = acc.sel({hue: first}).transpose(*other, "seed")
+        b = acc.sel({hue: second}).transpose(*other, "seed")
+        cells = [paired_interval(x, y) for x, y in zip(
+            a.values.reshape(-1, a.sizes["seed"]), b.values.reshape(-1, b.sizes["seed"]))]
+        shape = tuple(acc.sizes[d] for d in other)
+        for i, name in enumerate(DIFFERENCE_TEXT):
+            out[name].append(np.reshape([cell[i] for cell in cells], shape))
+    example = f"'{names[0]}': {pairs[names[0]][0]} minus {pairs[names[0]][1]}" if names else ""
+    coords = {d: acc[d].values for d in other}
+    coords["comparison"] = names
+    return xr.Dataset({name: xr.DataArray(np.array(values, dtype=float).reshape(
+        (len(names), *(acc.sizes[d] for d in other))), coords, ("comparison", *other), attrs={
+            "long_name": name.replace("_", " "), "units": "1",
+            "comment": f"{DIFFERENCE_TEXT[name]} (comparison {example}, {how}); a line beats "
+                       "another only where the interval excludes 0; NaN interval with fewer "
+                       "than 2 pairs"})
+        for name, values in out.items()})

@@ -42,7 +42,7 @@ def estimate(profile: str | Profile, only=None) -> tuple[float, str]:
     profile = get_profile(profile)
     specs: dict[SweepSpec, None] = {}
     for figure in profile_figures(profile, only):
-        specs.update(dict.fromkeys(figure.sweeps(profile).values()))
+        specs.update(dict.fromkeys(figure.all_sweeps(profile).values()))
     lines = [f"profile {profile.name!r}: {profile.description}"]
     total = 0.0
     for spec in specs:

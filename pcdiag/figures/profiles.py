@@ -115,11 +115,14 @@ PROFILES = {
         name="long",
         description="the default's conclusions at budgets that reach a plateau, on 2 CPU "
                     "cores: accuracy_vs_depth (PC, iPC, ePC, μPC, BP at validated steps, 3 "
-                    "epochs of 55,000 images) and learning_curves (10 epochs of 55,000 "
-                    "images, BP beside PC); into figures/long/",
+                    "epochs of 55,000 images), learning_curves (10 epochs of 55,000 "
+                    "images, BP beside PC) and the three conv figures (one full epoch, T = L, "
+                    "validated steps); into figures/long/",
         train_limit=None, test_limit=None, epochs=1, gammas=GAMMAS, seeds=(0, 1, 2),
         width=128, widths=(128,), log_every=20, curve_epochs=10, curve_train_limit=None,
-        curve_validation_size=5000, figures=("accuracy_vs_depth", "learning_curves"),
+        curve_validation_size=5000,
+        figures=("accuracy_vs_depth", "learning_curves", "accuracy_vs_depth_conv",
+                 "energy_propagation_conv", "energy_ratio_vs_gamma_conv"),
     ),
     # The PCX paper's Fig. 5 grid (Pinchetti et al. 2024, "Benchmarking predictive coding
     # networks made simple"): widths 512-4096, gamma 1e-3 ... 1, SGD (momentum) vs AdamW

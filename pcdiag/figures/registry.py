@@ -33,6 +33,10 @@ class Figure:
     #: The figure whose NAME.nc holds this one's data ("": its own): two figures that draw the
     #: same runs share one file, written as the other figure's (its data, caption and title).
     data_from: str = ""
+    #: Sweeps that depend on `sweeps`' results (a second stage: the other seeds at the
+    #: setting a first seed chose), run after them; called with results None for the estimate.
+    followups: Callable[[Profile, Mapping[str, xr.Dataset] | None],
+                        dict[str, SweepSpec]] | None = None
 
     @property
     def file(self) -> str:
@@ -43,7 +47,15 @@ class Figure:
         """Run (or reuse) the sweeps and return exactly the data the figure plots."""
         profile = get_profile(profile)
         runner = runner or Runner()
-        return self.data(profile, runner(self.sweeps(profile)))
+        results = runner(self.sweeps(profile))
+        if self.followups is not None:
+            results = {**results, **runner(self.followups(profile, results))}
+        return self.data(profile, results)
+
+    def all_sweeps(self, profile: Profile) -> dict[str, SweepSpec]:
+        """`sweeps` and, as the estimate sees them (results None), `followups`."""
+        later = self.followups(profile, None) if self.followups is not None else {}
+        return {**self.sweeps(profile), **later}
 
 
 FIGURES: dict[str, Figure] = {}

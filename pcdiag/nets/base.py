@@ -45,6 +45,10 @@ class Net:
     depth: int
     input_shape: tuple[int, ...]
     node_shapes: tuple[tuple[int, ...], ...]
+    #: Whether a sweep's runs of this network are vmapped in their compiled program (True), or
+    #: mapped one after another inside it (False: one compile, each run the single-run
+    #: computation). The conv families answer False on a CPU (pcdiag.nets.conv.vmap_friendly).
+    vmap_runs: bool = True
 
     def init(self, key: jax.Array) -> Params:
         raise NotImplementedError

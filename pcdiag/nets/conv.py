@@ -25,6 +25,14 @@ def forward_mode_autodiff():
         _forward_mode.pop()
 
 
+def vmap_friendly() -> bool:
+    """Whether convolutions of several runs are best vmapped (a Net's `vmap_runs`). Not on a
+    CPU: a vmapped convolution's kernel has a run axis, which XLA:CPU computes as a grouped
+    convolution, slower per run than the runs one after another (measured: VGG-5 width 4,
+    T = 5, batch 128, 3 seeds vmapped 0.23 s a step, one seed 0.025 s; dev/speed/README.md)."""
+    return jax.default_backend() != "cpu"
+
+
 def conv(x: jax.Array, weight: jax.Array, bias: jax.Array, *, stride: int = 1,
          padding: str = "SAME", im2col: bool | None = None) -> jax.Array:
     """2-D convolution of a (B, H, W, C_in) batch with a (k, k, C_in, C_out) kernel; "SAME"

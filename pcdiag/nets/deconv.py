@@ -38,7 +38,7 @@ import numpy as np
 from pcdiag.data.registry import DATASETS, DEFAULT
 from pcdiag.errors import ConfigError
 from pcdiag.nets.base import ACTIVATION_FNS, Net, Params
-from pcdiag.nets.conv import conv
+from pcdiag.nets.conv import conv, vmap_friendly
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 UP_KERNEL = 4  # stride-2 layers (PCX's CIFAR-10 default kernel size)
@@ -63,6 +63,10 @@ class Deconv(Net):
     base: tuple[int, int, int]  # the first map, node x_1
     layers: tuple[UpLayer, ...]
     activation: str = "hard_tanh"
+
+    @property
+    def vmap_runs(self) -> bool:
+        return vmap_friendly()
 
     @classmethod
     def make(cls, latent_size: int, image_shape=DATASETS[DEFAULT].input_shape, depth: int = 3,

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from pcdiag.data.registry import DATASETS, DEFAULT
 from pcdiag.errors import ConfigError
 from pcdiag.nets.base import ACTIVATION_FNS, Net, Params
-from pcdiag.nets.conv import conv, conv_init, linear_init, pad_to
+from pcdiag.nets.conv import conv, conv_init, linear_init, pad_to, vmap_friendly
 
 SIDE = 32
 
@@ -32,6 +32,10 @@ class ResNet(Net):
     n_out: int = DATASETS[DEFAULT].classes
     activation: str = "relu"
     input_shape: tuple[int, ...] = DATASETS[DEFAULT].input_shape
+
+    @property
+    def vmap_runs(self) -> bool:
+        return vmap_friendly()
 
     @classmethod
     def from_config(cls, cfg, input_shape: tuple[int, ...], classes: int) -> ResNet:

@@ -25,7 +25,7 @@ import jax
 from pcdiag.data.registry import DATASETS, DEFAULT
 from pcdiag.errors import ConfigError
 from pcdiag.nets.base import ACTIVATION_FNS, Net, Params
-from pcdiag.nets.conv import conv, conv_init, linear_init, max_pool, pad_to
+from pcdiag.nets.conv import conv, conv_init, linear_init, max_pool, pad_to, vmap_friendly
 
 SIDE = 32  # images are padded up to SIDE x SIDE
 
@@ -43,6 +43,10 @@ class VGG(Net):
     n_out: int = DATASETS[DEFAULT].classes
     activation: str = "hard_tanh"
     input_shape: tuple[int, ...] = DATASETS[DEFAULT].input_shape
+
+    @property
+    def vmap_runs(self) -> bool:
+        return vmap_friendly()
 
     @classmethod
     def from_config(cls, cfg, input_shape: tuple[int, ...], classes: int) -> VGG:

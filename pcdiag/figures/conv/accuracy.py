@@ -4,6 +4,7 @@ VGG-7, VGG-9 and ResNet-18 (x: the networks by depth), every seed a point, the m
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -13,7 +14,12 @@ from matplotlib.lines import Line2D
 
 from pcdiag import measures
 from pcdiag.figures.conv import profile as conv
-from pcdiag.figures.experiments import combine, config_of
+from pcdiag.figures.experiments import (
+    combine,
+    config_of,
+    paired_differences,
+    with_step_grid,
+)
 from pcdiag.figures.layout import TWO_COLUMNS, new_figure, short_number
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.depth import stalled_text
@@ -26,23 +32,79 @@ FAMILY_STYLE = {"vgg": "-", "resnet": "--"}
 FAMILY_TEXT = {"vgg": "VGG", "resnet": "ResNet"}
 
 
+#: run_status of a cell of the algorithm x network grid that the profile does not run
+#: (ConvProfile.ipc_nets): a flag value of this figure's run_status alone.
+NOT_RUN = -1
+
+
 def accuracy_data(profile, results) -> xr.Dataset:
     """test_accuracy (and every per-run record but the per-t ones) over algorithm x network x
-    seed; the networks in order of depth, layers NaN-padded to the deepest."""
+    seed; the networks in order of depth, layers NaN-padded to the deepest. Where the state
+    step is screened (ConvProfile.screen_gammas): the step chosen per algorithm and network,
+    the screen's validation accuracies and the paired differences to BP."""
     c = conv.conv_profile(profile)
     keys = list(c.ordered_nets)
     deepest = max(conv.CONV_NETS[k][1] for k in keys)
     parts = {}
     for key in keys:
-        algs = {a: conv.run_of(c, results, a, key, keep_t=False) for a in c.algorithms}
-        algs = {a: p.reindex(layer=np.arange(1, deepest + 1)) for a, p in algs.items()}
-        parts[key] = combine(algs, "algorithm")
+        algs = {a: conv.run_of(c, results, a, key, keep_t=False).reindex(
+                    layer=np.arange(1, deepest + 1))
+                for a in c.algorithms if key in c.nets_of(a)}
+        parts[key] = combine({a: algs[a] if a in algs else not_run(next(iter(algs.values())))
+                              for a in c.algorithms}, "algorithm")
     ds = combine(parts, "network")
     ds = conv.network_coords(ds, c, keys)
     ds["algorithm"].attrs["comment"] = "learning rule (config field 'algorithm')"
+    if (ds["run_status"] == NOT_RUN).any():
+        attrs = ds["run_status"].attrs
+        attrs["flag_values"] = np.append(attrs["flag_values"], NOT_RUN).astype(np.int8)
+        attrs["flag_meanings"] += " not_run"
+        attrs["comment"] += (" not_run (-1): a network this profile does not run the "
+                             "algorithm on (ConvProfile.ipc_nets); its records are NaN")
+    if c.screen_gammas:
+        ds = with_screened_steps(ds, c, results)
     ds.attrs["config"] = c.base("vgg").to_json()
     ds.attrs["conv_profile"] = c.to_json()
     return ds
+
+
+def not_run(like: xr.Dataset) -> xr.Dataset:
+    """A cell shaped as `like` that was not run: records NaN, run_status NOT_RUN."""
+    out = like.copy()
+    for name, var in like.data_vars.items():
+        if np.issubdtype(var.dtype, np.floating):
+            out[name] = xr.full_like(var, np.nan)
+        else:
+            out[name] = xr.full_like(var, NOT_RUN)
+    return out
+
+
+def with_screened_steps(ds: xr.Dataset, c: conv.ConvProfile, results) -> xr.Dataset:
+    """`ds` with each screened cell's chosen step (`selected_gamma`), `selection_all_ok`, the
+    screen's validation accuracies (`step_validation_accuracy` over `gamma_grid`, the first
+    seed's; NaN for the others) and PC's and iPC's paired differences to BP
+    (`difference*` over `comparison`)."""
+    chosen, all_ok, grid = {}, {}, {}
+    for a in ds["algorithm"].values.tolist():
+        for key in ds["network"].values.tolist():
+            if conv.screened(c, a) and key in c.nets_of(a):
+                screen = results[f"{a}-{key}-screen"]
+                chosen[a, key], all_ok[a, key] = conv.chosen_step(screen)
+                grid[a, key] = screen["validation_accuracy"].isel(epoch=-1).reindex(
+                    seed=ds["seed"].values)
+    algorithms, networks = ds["algorithm"].values.tolist(), ds["network"].values.tolist()
+    ds["selected_gamma"] = (("algorithm", "network"), np.array(
+        [[chosen.get((a, k), np.nan) for k in networks] for a in algorithms]), {
+        "long_name": "selected state step γ (per sample)", "units": "1",
+        "comment": f"per algorithm and network, the step of the grid {list(c.screen_gammas)} "
+                   "of the highest final validation accuracy of the first seed's run among "
+                   "those whose run_status is ok (pcdiag.selection.at_best_gamma); the other "
+                   "seeds ran that step; NaN for BP (no state step) and cells not run"})
+    ds = with_step_grid(ds, ("algorithm", "network"), all_ok, grid, c.screen_gammas,
+                        c.validation_size, "cell")
+    pairs = {f"{a}-bp": (a, "bp") for a in algorithms if a != "bp"} if "bp" in algorithms else {}
+    return ds.merge(paired_differences(ds["test_accuracy"].isel(epoch=-1), "algorithm", pairs,
+                                       "each at its validated step"))
 
 
 def accuracy_points(ds: xr.Dataset) -> xr.Dataset:
@@ -104,6 +166,8 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
         ticks = []
         for j, (d, L) in enumerate(zip(ds["description"].values, ds["depth"].values)):
             text = f"{d}\nL = {int(L)}"
+            if "selected_gamma" in ds:
+                text += "\nγ " + steps_text(ds, ds["network"].values[j])
             if stalled is not None:
                 count = stalled.isel(network=j)
                 low = lower.isel(network=j) if "network" in lower.dims else lower
@@ -117,7 +181,10 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
                           label=ALGORITHM_TEXT.get(a, a)) for i, a in enumerate(algorithms)]
         handles += [Line2D([], [], color=NEUTRAL, linestyle=FAMILY_STYLE[f],
                            label=f"mean, {FAMILY_TEXT[f]}") for f in FAMILY_STYLE if f in nets]
-        runs = points["seeds"].size
+        runs = int((ds["run_status"].isel(epoch=-1, missing_dims="ignore") != NOT_RUN).sum())
+        missing = not_run_text(ds)
+        if missing:
+            handles.append(Line2D([], [], color="none", label=missing))
         for name, (marker, text) in FAILURE_MARKERS.items():
             if failed[name]:
                 handles.append(Line2D([], [], color="0.3", linestyle="none", marker=marker,
@@ -128,16 +195,54 @@ def plot_accuracy_vs_depth_conv(ds: xr.Dataset) -> MplFigure:
     return fig
 
 
+def steps_text(ds: xr.Dataset, key) -> str:
+    """The state steps chosen on network `key`, e.g. "PC 0.1, iPC 0.3"."""
+    chosen = ds["selected_gamma"].sel(network=key)
+    return ", ".join(f"{ALGORITHM_TEXT.get(str(a), a)} {float(chosen.sel(algorithm=a)):g}"
+                     for a in ds["algorithm"].values if np.isfinite(chosen.sel(algorithm=a)))
+
+
+def not_run_text(ds: xr.Dataset) -> str:
+    """'iPC not run on ResNet-10, ResNet-18' (cells with run_status NOT_RUN), or ""."""
+    status = ds["run_status"]
+    cells = []
+    for a in ds["algorithm"].values:
+        nets = [describe_value(ds, "network", k) for k in ds["network"].values
+                if bool((status.sel(algorithm=a, network=k) == NOT_RUN).all())]
+        if nets:
+            cells.append(f"{ALGORITHM_TEXT.get(str(a), a)} not run on {', '.join(nets)}")
+    return "; ".join(cells)
+
+
 def caption_accuracy_vs_depth_conv(ds: xr.Dataset) -> str:
     cfg = config_of(ds)
+    c = json.loads(ds.attrs.get("conv_profile", "{}"))
+    if "selected_gamma" in ds:
+        steps = (
+            f"T = L (the network's nodes) for each network. PC's and iPC's state step is "
+            f"chosen per network from γ = {', '.join(f'{g:g}' for g in c['screen_gammas'])}: "
+            f"the first seed runs each, the step of its highest final validation accuracy "
+            f"({c['validation_size']} training images held out, never the test set) is "
+            "chosen, and the other seeds run it (x labels: the chosen steps; "
+            + "; ".join(f"{describe_value(ds, 'network', k)} {steps_text(ds, k)}"
+                        for k in ds["network"].values)
+            + "). BP's learning rate is not tuned. ")
+        missing = not_run_text(ds)
+        if missing:
+            steps += f"{missing} (its cost there is past the profile's budget). "
+        steps += "iPC takes a weight step at every inference step. "
+    else:
+        steps = (
+            f"T = {cfg.inference_steps} and γ = {cfg.gamma:g} at every depth and for PC, iPC "
+            f"and ePC (BP uses neither). PC's error front moves at most one node per "
+            f"inference step, so with T = {cfg.inference_steps} the nodes below L - "
+            f"{cfg.inference_steps} of a deeper net get no error in a batch. iPC takes a "
+            "weight step at every inference step. ")
+    weight_steps = cfg.epochs * cfg.steps_per_epoch
     return conv.conv_caption(
             ds,
-            f"T = {cfg.inference_steps} and γ = {cfg.gamma:g} at every depth and for PC, iPC "
-            f"and ePC (BP uses neither). PC's error front moves at most one node per inference "
-            f"step, so with T = {cfg.inference_steps} the nodes below L - "
-            f"{cfg.inference_steps} of a deeper net get no error in a batch. iPC takes a "
-            "weight step at every inference step. ResNets: one PC node per basic block, no "
-            "batch norm; VGG-7 is PCX's (two unpadded convs). Points of one network are "
+            f"After {weight_steps} weight steps. " + steps + "ResNets: one PC node per basic "
+            "block, no batch norm; VGG-7 is PCX's (two unpadded convs). Points of one network are "
             "spread sideways by algorithm. Chance: dotted line. PC stalled "
             "(pcdiag.measures.stalled_layers; seeds' range): layers whose relative weight "
             "update exceeds what weight decay alone gives by more than float32 resolution at "
@@ -149,6 +254,17 @@ def caption_accuracy_vs_depth_conv(ds: xr.Dataset) -> str:
             f"Dots: each of {ds.sizes.get('seed', 1)} seed(s); line: mean"
             + ("; band: min-max." if ds.sizes.get("seed", 1) > 1 else "."),
         )
+
+
+def interval_text(d: xr.Dataset, key) -> str:
+    """'+0.012 [-0.010, +0.034]' for network `key` of one comparison, or 'n/a'."""
+    mean = float(d["difference"].sel(network=key))
+    if not np.isfinite(mean):
+        return "n/a"
+    low, high = (float(d[v].sel(network=key)) for v in ("difference_low", "difference_high"))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{mean:+.3f} (no interval: under 2 pairs or all equal)"
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def summary_accuracy_vs_depth_conv(ds: xr.Dataset) -> str:
@@ -167,6 +283,16 @@ def summary_accuracy_vs_depth_conv(ds: xr.Dataset) -> str:
             cells.append(cell)
         lines.append(f"    {ALGORITHM_TEXT.get(str(alg), alg)}: " + "; ".join(cells))
     algs = [str(a) for a in ds["algorithm"].values]
+    if "selected_gamma" in ds:
+        lines.append("  selected γ: " + "; ".join(
+            f"{describe_value(ds, 'network', k)} {steps_text(ds, k)}"
+            for k in ds["network"].values))
+    if "difference" in ds:
+        for comparison in ds["comparison"].values:
+            d = ds.sel(comparison=comparison)
+            lines.append(f"  {comparison}, paired over seeds [95% interval]: " + "; ".join(
+                f"{describe_value(ds, 'network', k)} {interval_text(d, k)}"
+                for k in ds["network"].values))
     if "pc" in algs and "bp" in algs:
         gap = points["mean"].sel(algorithm="bp") - points["mean"].sel(algorithm="pc")
         lines.append("  BP - PC: " + ", ".join(
@@ -180,6 +306,7 @@ ACCURACY_VS_DEPTH_CONV = Figure(
     description="Test accuracy of PC, iPC, ePC and BP on VGG-5/7/9 and ResNet-10/18 "
                 "(x: networks by depth), each seed a point, mean line, min-max band.",
     sweeps=conv.accuracy_specs,
+    followups=conv.accuracy_followups,
     data=accuracy_data,
     plot=plot_accuracy_vs_depth_conv,
     summary=summary_accuracy_vs_depth_conv,

@@ -21,8 +21,16 @@ import xarray as xr
 from pcdiag.config import Config
 from pcdiag.figures.captions import describe
 from pcdiag.figures.cost import CONV
-from pcdiag.figures.experiments import SweepSpec, config_of, coords_along, select, trim
+from pcdiag.figures.experiments import (
+    SweepSpec,
+    config_of,
+    conform,
+    coords_along,
+    select,
+    trim,
+)
 from pcdiag.figures.profiles import Profile, Sizes, family_profile
+from pcdiag.selection import at_best_gamma
 
 #: The networks of accuracy_vs_depth_conv: key -> (net, depth, legend text).
 CONV_NETS = {
@@ -59,8 +67,19 @@ class ConvProfile(Sizes):
     log_every: int
     nets: tuple[str, ...] = tuple(CONV_NETS)
     algorithms: tuple[str, ...] = CONV_ALGORITHMS
+    #: inference steps T; 0: each network's number of nodes (T = L, the steps PC's error
+    #: front needs to reach node 1)
     inference_steps: int = 8
     batch_size: int = 128
+    #: images held out of the end of the training file, to choose the state step on
+    validation_size: int = 0
+    #: the state steps PC and iPC choose from per network (needs validation_size): the first
+    #: seed runs each, and its final validation accuracy picks one
+    #: (pcdiag.selection.at_best_gamma); the other seeds run the chosen step. (): every run at
+    #: CONV_GAMMA.
+    screen_gammas: tuple[float, ...] = ()
+    #: the networks iPC runs on (None: every network of `nets`)
+    ipc_nets: tuple[str, ...] | None = None
 
     def __post_init__(self):
         unknown = [n for n in self.nets if n not in CONV_NETS]
@@ -76,6 +95,12 @@ class ConvProfile(Sizes):
                              "first panel)")
         if not self.seeds or not self.gamma_seeds or not self.gammas:
             raise ValueError("seeds, gamma_seeds and gammas must each name at least one value")
+        if self.screen_gammas and not self.validation_size:
+            raise ValueError(f"screen_gammas={self.screen_gammas} needs validation_size > 0 "
+                             "(the split the state step is chosen on)")
+        stray = [n for n in (self.ipc_nets or ()) if n not in self.nets]
+        if stray:
+            raise ValueError(f"ipc_nets={self.ipc_nets}: {stray} not among nets {self.nets}")
 
     @property
     def ordered_nets(self) -> tuple[str, ...]:
@@ -94,12 +119,27 @@ class ConvProfile(Sizes):
             out[net] = out.get(net, ()) + (depth,)
         return out
 
+    def nets_of(self, algorithm: str) -> tuple[str, ...]:
+        """The networks `algorithm` runs on, by depth."""
+        if algorithm == "ipc" and self.ipc_nets is not None:
+            return tuple(n for n in self.ordered_nets if n in self.ipc_nets)
+        return self.ordered_nets
+
+    def config(self, algorithm: str, key: str) -> Config:
+        """The config of `algorithm` on network `key` (T = its nodes where inference_steps
+        is 0)."""
+        net, depth, _ = CONV_NETS[key]
+        return self.base(net).replace(algorithm=algorithm, depth=depth,
+                                      inference_steps=self.inference_steps or depth)
+
     def base(self, net: str = "vgg") -> Config:
+        depth = 5 if net == "vgg" else 6
         return Config(
-            dataset=self.dataset, net=net, depth=5 if net == "vgg" else 6,
+            dataset=self.dataset, net=net, depth=depth,
             width=self.width if net == "vgg" else self.resnet_width, activation="gelu",
-            output_energy="ce", algorithm="pc", inference_steps=self.inference_steps,
+            output_energy="ce", algorithm="pc", inference_steps=self.inference_steps or depth,
             gamma=CONV_GAMMA, gamma_convention="per_sample", state_optimizer="momentum",
+            validation_size=self.validation_size,
             state_momentum=CONV_STATE_MOMENTUM, weight_optimizer="adamw",
             weight_lr=CONV_WEIGHT_LR, weight_decay=CONV_WEIGHT_DECAY,
             train_limit=self.train_limit, test_limit=self.test_limit, epochs=self.epochs,
@@ -127,6 +167,22 @@ CONV_PROFILES = {
         dataset="fashion-mnist", train_limit=2048, test_limit=1000, epochs=1, seeds=(0, 1, 2),
         width=8, resnet_width=4, gammas=CONV_GAMMAS, gamma_seeds=(0,), log_every=2,
         algorithms=("pc", "bp"), batch_size=32,
+    ),
+    # The conv story at budgets that train, on 2 CPU cores (with the long MLP figures within
+    # 2 hours): one full epoch, each network's own T = L, PC and iPC at the state step chosen
+    # on 5,000 held-out images. iPC runs the VGGs only: its step costs 2.2 times PC's
+    # (measured on ResNet-10: 0.49 vs 0.23 s at width 4), about 18 and 50 min for the
+    # two ResNets' 5 run-epochs each.
+    "long": ConvProfile(
+        name="long",
+        description="Fashion-MNIST, one full epoch of 55,000 training images (5,000 held out "
+                    "to choose γ), the full test set, 3 seeds, VGG and ResNet width 4, 5 "
+                    "networks, T = L each; PC and iPC (VGGs) at the step of 0.03, 0.1, 0.3 "
+                    "that the first seed validates, BP; VGG-5's γ sweep over 6 steps x 3 seeds",
+        dataset="fashion-mnist", train_limit=None, test_limit=None, epochs=1, seeds=(0, 1, 2),
+        width=4, resnet_width=4, gammas=CONV_GAMMAS, gamma_seeds=(0, 1, 2), log_every=13,
+        algorithms=("pc", "ipc", "bp"), inference_steps=0, validation_size=5000,
+        screen_gammas=(0.03, 0.1, 0.3), ipc_nets=("vgg5", "vgg7", "vgg9"),
     ),
     "paper": ConvProfile(
         name="paper",
@@ -165,13 +221,66 @@ def gamma_spec(profile) -> SweepSpec:
                           seed=c.gamma_seeds)
 
 
+def screen_spec(c: ConvProfile, algorithm: str, key: str) -> SweepSpec:
+    """The first seed of `algorithm` on network `key` at every screen step (one program)."""
+    return SweepSpec.make(f"{PREFIX}{algorithm}-{key}-screen", c.config(algorithm, key),
+                          cost=CONV, gamma=c.screen_gammas, seed=c.seeds[:1])
+
+
+def rest_spec(c: ConvProfile, algorithm: str, key: str, gamma: float) -> SweepSpec:
+    """The other seeds of `algorithm` on network `key` at the step the screen chose."""
+    return SweepSpec.make(f"{PREFIX}{algorithm}-{key}", c.config(algorithm, key).replace(
+        gamma=gamma), cost=CONV, seed=c.seeds[1:])
+
+
+def screened(c: ConvProfile, algorithm: str) -> bool:
+    """Whether `algorithm`'s state step is chosen per network (ConvProfile.screen_gammas)."""
+    return bool(c.screen_gammas) and algorithm != "bp"
+
+
 def accuracy_specs(profile) -> dict[str, SweepSpec]:
+    """Per algorithm: one sweep per network family over depth x seed, or, where the step is
+    screened, one screen per network (its other seeds: `accuracy_followups`)."""
     c = conv_profile(profile)
-    return {f"{a}-{net}": family_spec(c, a, net) for a in c.algorithms for net in c.families()}
+    specs = {}
+    for a in c.algorithms:
+        if screened(c, a):
+            specs.update({f"{a}-{key}-screen": screen_spec(c, a, key) for key in c.nets_of(a)})
+        else:
+            specs.update({f"{a}-{net}": family_spec(c, a, net) for net in c.families()})
+    return specs
+
+
+def accuracy_followups(profile, results) -> dict[str, SweepSpec]:
+    """The seeds after the first of each screened algorithm and network, at the step its
+    screen chose (`results`: the screens' Datasets; None: at the grid's first step, which
+    costs the same, for the estimate)."""
+    c = conv_profile(profile)
+    if len(c.seeds) < 2:
+        return {}
+    specs = {}
+    for a in c.algorithms:
+        if not screened(c, a):
+            continue
+        for key in c.nets_of(a):
+            gamma = (c.screen_gammas[0] if results is None
+                     else chosen_step(results[f"{a}-{key}-screen"])[0])
+            specs[f"{a}-{key}"] = rest_spec(c, a, key, gamma)
+    return specs
+
+
+def chosen_step(screen: xr.Dataset) -> tuple[float, bool]:
+    """The step a screen chooses and whether some step kept its run ok
+    (pcdiag.selection.at_best_gamma)."""
+    _, gamma, ok = at_best_gamma(screen, CONV_GAMMA)
+    return gamma, ok
 
 
 def energy_specs(profile) -> dict[str, SweepSpec]:
     c = conv_profile(profile)
+    if screened(c, "pc"):
+        return {f"pc-{key}-screen": screen_spec(c, "pc", key)
+                for key in dict.fromkeys(("vgg5", c.deepest))}
     nets = {CONV_NETS[k][0] for k in ("vgg5", c.deepest)}
     return {f"pc-{net}": family_spec(c, "pc", net) for net in sorted(nets)}
 
@@ -198,10 +307,24 @@ def network_coords(ds: xr.Dataset, c: ConvProfile, keys: list[str]) -> xr.Datase
 
 
 def run_of(c: ConvProfile, results, algorithm: str, key: str, keep_t: bool) -> xr.Dataset:
+    """`algorithm`'s runs on network `key` over seed: of its family's sweep, or (screened)
+    the screen's first seed at the step it chose and the other seeds where `results` has
+    them (their followup sweep)."""
     net, depth, _ = CONV_NETS[key]
-    part = select(results[f"{algorithm}-{net}"], depth=depth)
-    part = part.drop_vars("depth").isel(layer=slice(0, depth))
-    return trim(part, keep_t=keep_t)
+    if not screened(c, algorithm):
+        part = select(results[f"{algorithm}-{net}"], depth=depth)
+        part = part.drop_vars("depth").isel(layer=slice(0, depth))
+        return trim(part, keep_t=keep_t)
+    screen = results[f"{algorithm}-{key}-screen"]
+    gamma, _ = chosen_step(screen)
+    part = trim(select(screen, gamma=gamma), keep_t=keep_t)
+    rest = results.get(f"{algorithm}-{key}")
+    if rest is None:
+        return part
+    rest = trim(rest, keep_t=keep_t)
+    rest = rest.drop_vars([v for v in rest.coords if v not in part.coords])
+    return conform(xr.concat([part.drop_vars("gamma"), rest], "seed"),
+                   config_of(part).replace(seed=c.seeds[0]))
 
 
 def conv_caption(ds: xr.Dataset, *lines: str) -> str:
@@ -215,6 +338,11 @@ def conv_caption(ds: xr.Dataset, *lines: str) -> str:
     widths = f"VGG width {c.get('width', cfg.width)}" + (
         f", ResNet width {c.get('resnet_width', '?')}" if resnet else "") + (
         " (first-stage channels)")
+    per_net = c.get("inference_steps", 1) == 0  # T = L, each network its own
+    states = f"states SGD with momentum {cfg.state_momentum:g}"
+    if cfg.validation_size:
+        data += f" ({cfg.validation_size} more held out for validation)"
     return describe(ds, f"{widths}; {cfg.activation}", *lines, data=f"{data}, {tests}",
-                    states=f"states SGD with momentum {cfg.state_momentum:g}", weights=True,
+                    states=("T = L (each network's number of nodes), " if per_net else "")
+                    + states, weights=True, steps=not per_net,
                     end=" Images padded to 32 x 32.")

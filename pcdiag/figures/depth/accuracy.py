@@ -11,14 +11,20 @@ import pcdiag.plot as pplot
 from pcdiag import measures
 from pcdiag.figures.captions import n_seeds
 from pcdiag.figures.depth import profile as deep
-from pcdiag.figures.experiments import combine, config_of, select, trim, with_step_grid
+from pcdiag.figures.experiments import (
+    combine,
+    config_of,
+    paired_differences,
+    select,
+    trim,
+    with_step_grid,
+)
 from pcdiag.figures.layout import ONE_COLUMN, legend_below, short_number
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.depth import stalled_text
 from pcdiag.plot.styling import describe as describe_value
 from pcdiag.plot.styling import panel_labels, style
 from pcdiag.selection import at_best_gamma
-from pcdiag.table1.stats import paired_interval
 
 
 def _accuracy_data(profile, results) -> xr.Dataset:
@@ -75,21 +81,8 @@ def with_selected_steps(ds: xr.Dataset, d: deep.DeepProfile, chosen: dict, all_o
     pairs = comparisons(variants)
     if not pairs:
         return ds
-    acc = ds["test_accuracy"].isel(epoch=-1)
-    values = np.array([[paired_interval(acc.sel(variant=a, depth=x).values,
-                                        acc.sel(variant=b, depth=x).values)
-                        for x in depths] for a, b in pairs.values()])
-    text = {"difference": "mean over seeds of the paired difference of final test accuracies",
-            "difference_low": "lower end of its 95% paired t interval",
-            "difference_high": "upper end of its 95% paired t interval",
-            "difference_pairs": "seeds where both runs have a test accuracy"}
-    for i, name in enumerate(text):
-        ds[name] = (("comparison", "depth"), values[..., i], {
-            "long_name": name.replace("_", " "), "units": "1",
-            "comment": f"{text[name]} (comparison 'pc-bp': PC minus BP, each line at its "
-                       "validated step); a line beats another only where the interval "
-                       "excludes 0; NaN interval with fewer than 2 pairs"})
-    return ds.assign_coords(comparison=("comparison", list(pairs)))
+    return ds.merge(paired_differences(ds["test_accuracy"].isel(epoch=-1), "variant", pairs,
+                                       "each line at its validated step"))
 
 
 def plot_accuracy_vs_depth(ds: xr.Dataset) -> MplFigure:
