@@ -9,8 +9,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _tolerance import assert_runs_close
 
 import pcdiag
+from pcdiag.algorithms.base import Program
+from pcdiag.engine import loop
 from pcdiag.nets import build
 from pcdiag.nets.conv import conv, max_pool
 
@@ -145,6 +148,23 @@ def test_resnet_and_vgg9_complete_with_full_recording(net, depth):
     cos = ds.bp_cosine.where(reached.all("step"))
     assert np.all(np.isfinite(cos.sel(layer=depth)))
     assert np.all(np.isfinite(ds.state_grad_norm.sel(layer=slice(1, depth - 1))))
+
+
+@slow
+def test_a_conv_sweep_runs_its_seeds_one_after_another_each_as_if_alone():
+    """On a CPU a conv net's runs are mapped (lax.map), not vmapped: a vmapped convolution's
+    kernel has a run axis, which XLA:CPU runs as a slow grouped convolution. Each mapped run
+    is the single run's computation (bit-equal to it on the development machine); what may
+    differ on another CPU is held to tests/_tolerance.py's bound."""
+    cfg = pcdiag.Config(net="vgg", depth=5, state_optimizer="momentum", **(SMALL | {
+        "train_limit": 64, "test_limit": 100, "batch_size": 16}))
+    assert not build(cfg).vmap_runs and loop.compiled(Program.from_config(cfg)).sequential
+    assert build(cfg.replace(net="mlp", depth=3)).vmap_runs
+    sweep = pcdiag.sweep(cfg, seed=[0, 1])
+    for seed in (0, 1):
+        alone = pcdiag.train(cfg.replace(seed=seed))
+        assert_runs_close(sweep.sel(seed=seed), alone)
+    assert not np.array_equal(sweep.energy.sel(seed=0), sweep.energy.sel(seed=1))
 
 
 def test_memory_estimate_counts_conv_activations():

@@ -28,6 +28,7 @@ from pcdiag.figures.conv import profile as cp  # noqa: E402
 from pcdiag.figures.conv import ratio as cratio  # noqa: E402
 from pcdiag.plot.energy import zero_floor  # noqa: E402
 from pcdiag.plot.styling import ALGORITHM_STYLE, panel_title  # noqa: E402
+from pcdiag.table1.stats import paired_interval  # noqa: E402
 
 NAMES = ("accuracy_vs_depth_conv", "energy_propagation_conv", "energy_ratio_vs_gamma_conv")
 REAL = Path(
@@ -202,6 +203,95 @@ def test_accuracy_data_and_plot_show_every_seed_and_their_mean():
     text = cacc.summary_accuracy_vs_depth_conv(ds)
     assert "BP - PC" in text and "ResNet-10" in text
     assert plt.get_fignums() == []
+
+
+#: TINY with the long profile's design: T = L, PC and iPC screened on the first seed, iPC on
+#: VGG-5 only.
+SCREENED = cp.ConvProfile(**{**TINY.as_dict(), "seeds": (0, 1, 2), "algorithms": ("pc", "ipc",
+                                                                                  "bp"),
+                             "inference_steps": 0, "validation_size": 100,
+                             "screen_gammas": (0.01, 0.1, 0.3), "ipc_nets": ("vgg5",),
+                             "nets": ("vgg5", "resnet10"), "gammas": (0.01, 0.1),
+                             "gamma_seeds": (0,)})
+
+
+def with_validation(ds):
+    """A synthetic sweep with the validation accuracy a validation_size config records."""
+    ds["validation_accuracy"] = ds["test_accuracy"].copy()
+    ds["validation_accuracy"].attrs["long_name"] = "validation accuracy"
+    return ds
+
+
+def screened_results(c):
+    """Screens whose validation accuracy peaks at γ = 0.3 for a run that collapsed and at
+    0.1 among the ok ones; then the other seeds at the chosen step."""
+    out = {}
+    for i, (key, spec) in enumerate(cp.accuracy_specs(c).items()):
+        if key.endswith("-screen"):
+            ds = with_validation(synthetic(spec.config, rng_seed=i,
+                                           gamma=list(c.screen_gammas), seed=[0]))
+            val = ds["validation_accuracy"]
+            val[...] = 0.5
+            val.loc[{"gamma": 0.1}] = 0.7
+            val.loc[{"gamma": 0.3}] = 0.9
+            ds["run_status"].loc[{"gamma": 0.3}] = 3  # collapsed: never chosen
+            ds["run_status_step"].loc[{"gamma": 0.3}] = 0
+            out[key] = ds
+        else:
+            alg, net = key.split("-")
+            out[key] = with_validation(family_result(c, alg, net, i))
+    for i, (key, spec) in enumerate(cp.accuracy_followups(c, out).items()):
+        out[key] = with_validation(synthetic(spec.config, rng_seed=50 + i, seed=[1, 2]))
+    return out
+
+
+def test_screened_steps_choose_on_validation_and_the_other_seeds_run_the_choice():
+    c = SCREENED
+    assert [s.config.inference_steps for s in cp.accuracy_specs(c).values()
+            if s.config.algorithm != "bp"] == [5, 6, 5], "T = L for each network"
+    estimate = cp.accuracy_followups(c, None)
+    assert {k: s.config.gamma for k, s in estimate.items()} == {
+        "pc-vgg5": 0.01, "pc-resnet10": 0.01, "ipc-vgg5": 0.01}, "the estimate's stand-in"
+    results = screened_results(c)
+    later = cp.accuracy_followups(c, results)
+    assert {k: (s.config.gamma, dict(s.axes)["seed"]) for k, s in later.items()} == {
+        k: (0.1, (1, 2)) for k in ("pc-vgg5", "pc-resnet10", "ipc-vgg5")}
+    ds = pcdiag.validate(cacc.accuracy_data(c, results))
+    np.testing.assert_array_equal(ds["selected_gamma"].sel(algorithm="pc"), [0.1, 0.1])
+    assert np.isnan(ds["selected_gamma"].sel(algorithm="bp")).all()
+    acc = ds["test_accuracy"].isel(epoch=-1)
+    screen = results["pc-resnet10-screen"]["test_accuracy"].isel(epoch=-1)
+    np.testing.assert_array_equal(acc.sel(algorithm="pc", network="resnet10", seed=0),
+                                  screen.sel(gamma=0.1, seed=0))
+    rest = results["pc-resnet10"]["test_accuracy"].isel(epoch=-1)
+    np.testing.assert_array_equal(acc.sel(algorithm="pc", network="resnet10", seed=[1, 2]),
+                                  rest)
+    # iPC does not run on ResNet-10: its cell says so, records NaN, never "ok"
+    cell = ds.sel(algorithm="ipc", network="resnet10")
+    assert (cell["run_status"] == cacc.NOT_RUN).all() and np.isnan(cell["test_accuracy"]).all()
+    assert "not_run" in ds["run_status"].attrs["flag_meanings"]
+    # paired differences: PC - BP per network, by hand
+    a = acc.sel(algorithm="pc", network="vgg5").values
+    b = acc.sel(algorithm="bp", network="vgg5").values
+    d = ds.sel(comparison="pc-bp", network="vgg5")
+    mean, low, high, pairs = paired_interval(a, b)
+    np.testing.assert_allclose([d["difference"], d["difference_low"], d["difference_high"]],
+                               [mean, low, high])
+    assert int(d["difference_pairs"]) == pairs == 3
+    assert np.isnan(ds["difference"].sel(comparison="ipc-bp", network="resnet10"))
+    assert "gamma_grid" in ds and np.isnan(
+        ds["step_validation_accuracy"].sel(algorithm="pc", network="vgg5", seed=1)).all()
+    caption = cacc.caption_accuracy_vs_depth_conv(ds).replace("\n", " ")
+    assert "T = L" in caption and "iPC not run on ResNet-10" in caption
+    assert "VGG-5 PC 0.1, iPC 0.1; ResNet-10 PC 0.1" in caption
+    text = cacc.summary_accuracy_vs_depth_conv(ds)
+    assert "pc-bp, paired over seeds" in text and "selected γ: VGG-5 PC 0.1" in text
+    fig = cacc.plot_accuracy_vs_depth_conv(ds)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels[1].startswith("ResNet-10\nL = 6\nγ PC 0.1\n")
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "iPC not run on ResNet-10" in legend and "collapsed: 0 of 15 runs" not in legend
+    plt.close(fig)
 
 
 def test_failed_runs_are_marked_counted_and_a_diverged_seed_left_out_of_the_mean():

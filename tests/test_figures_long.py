@@ -11,6 +11,7 @@ import pytest
 
 import pcdiag
 from pcdiag import figures, measures
+from pcdiag.figures.conv import profile as conv
 from pcdiag.figures.depth import accuracy as depth_figure
 from pcdiag.figures.depth import profile as deep
 from pcdiag.figures.gamma import learning_curves as curves
@@ -22,13 +23,18 @@ LONG = Path(__file__).resolve().parents[1] / "figures" / "long"
 def test_long_profile_makes_its_own_figures_at_longer_budgets():
     long = figures.PROFILES["long"]
     names = [f.name for f in profile_figures("long")]
-    assert names == ["accuracy_vs_depth", "learning_curves"]
+    assert names == ["accuracy_vs_depth", "learning_curves", "accuracy_vs_depth_conv",
+                     "energy_propagation_conv", "energy_ratio_vs_gamma_conv"]
     assert [f.name for f in profile_figures("long", only="learning_curves")] == [
         "learning_curves"], "--only still wins"
     assert len(profile_figures("default")) == len(figures.FIGURES), "no list: every figure"
     seconds, text = figures.estimate("long")
     assert "deep-epc" in text and "curves-bp-adamw" in text and "remedy-" not in text
-    assert 0 < seconds < 2 * 3600, "the profile's budget: 2 hours on the reference CPU"
+    assert "conv-pc-resnet18-screen" in text and "conv-pc-resnet18 " in text, (
+        "the estimate prices the followups (the other seeds at the chosen step) too")
+    # The estimate over-prices the MLP part (56 min predicted, 34 measured with 2 jobs);
+    # the budget itself is checked on the measured wall time below.
+    assert 0 < seconds < 2.5 * 3600
     # longer than the default: the whole training set and more epochs, BP beside PC
     assert long.curve_epochs >= 10 and long.curve_train_limit is None
     assert long.curve_validation_size > 0
@@ -38,6 +44,24 @@ def test_long_profile_makes_its_own_figures_at_longer_budgets():
     assert len(d.gammas) >= 3 and len(d.seeds) >= 3
     for spec in figures.FIGURES["accuracy_vs_depth"].sweeps("long").values():
         assert spec.config.inference_steps >= 2 * max(d.depths)
+
+
+def test_long_conv_part_trains_a_full_epoch_at_validated_steps_with_t_at_least_l():
+    c = conv.CONV_PROFILES["long"]
+    assert c.train_limit is None and c.test_limit is None and c.epochs >= 1
+    assert c.dataset == "fashion-mnist" and c.validation_size > 0
+    assert set(c.nets) == set(conv.CONV_NETS) and {"pc", "ipc", "bp"} <= set(c.algorithms)
+    assert len(c.seeds) >= 3 and len(c.gamma_seeds) >= 3 and len(c.screen_gammas) >= 3
+    figure = figures.FIGURES["accuracy_vs_depth_conv"]
+    specs = figure.all_sweeps(c)
+    for name, spec in specs.items():
+        if spec.config.algorithm != "bp":
+            assert spec.config.inference_steps >= spec.config.depth, name
+            assert spec.config.validation_size == c.validation_size
+            assert spec.config.n_train == 55_000
+    screens = [n for n in specs if n.endswith("-screen")]
+    assert len(screens) == len(c.nets_of("pc")) + len(c.nets_of("ipc"))
+    assert c.nets_of("ipc") == ("vgg5", "vgg7", "vgg9")
 
 
 committed = pytest.mark.skipif(not (LONG / "README.md").is_file()

@@ -218,43 +218,33 @@ RESIDUAL_MLP = ResidualMLPCost()
 # --------------------------------------------------------------------------- conv networks
 
 #: Cost model of the conv sweeps (pcdiag.figures.conv) on the reference machine (2 CPU cores,
-#: jax CPU, convolutions as im2col matmuls), in process CPU seconds (as RUN_EPOCH_S: other
-#: users' load counts less; the machine ran at load 10-15 when measured, and its CPU time
-#: then is an upper bound on the idle wall time). Measured, Fashion-MNIST, batch 128, T = 8,
-#: one run per program: a whole program at width 4 (512 images: compile-bound) took VGG-5 pc
-#: 32.6 s, bp 31.7 s, ipc 33.2 s, epc 38.3 s, VGG-9 pc 49.2 s; ResNet-18 width 16 pc over
-#: 2,048 images (16 steps) and the evaluation of 3,048 images took 222 s, 80% of the time
-#: after compiling in the training steps. Hence: compile 12 s + 4.1 s per layer for VGG
-#: (16.4 for ResNet; epc 1.2 times that); a training step costs CONV_MAC_S x batch x MACs
-#: per image (`conv_macs`) x the algorithm's work; evaluating an image CONV_EVAL_MAC_S x its
-#: MACs.
-CONV_MAC_S = 2.1e-10
+#: jax CPU, the runs of a program mapped one after another: pcdiag.nets.conv.vmap_friendly).
+#: Refitted on 2026-12-06 to single-run step times measured on the idle machine (Fashion-
+#: MNIST, width 4, batch 128, T = L, wall seconds per run-step, from the difference of two
+#: run lengths): VGG-5 pc 0.054, VGG-9 pc 0.070, ResNet-10 pc 0.23, ResNet-18 pc 0.66; ipc
+#: 1.6 (VGG-5) to 2.1 (ResNet-10) times pc; VGG-5 bp 0.008. A run-step costs
+#: (CONV_STEP_FIXED_S + batch x MACs per image (`conv_macs`) x the algorithm's work x
+#: CONV_MAC_S) / CONV_CORES: the line through VGG-5 and ResNet-18 (ResNet-10 0.21 predicted,
+#: VGG-9 0.11: over). Evaluating an image costs CONV_EVAL_MAC_S x its MACs.
+CONV_MAC_S = 4.1e-10
 #: Work per training step in units of one inference step, by algorithm: pc T + 1 (the
 #: weight step counted as one), ipc CONV_IPC_WORK x (T + 1) (a weight step at every inference
-#: step), epc CONV_EPC_WORK x (T + 1), bp CONV_BP_WORK (one forward and one backward pass).
-#: ipc's, epc's and bp's are not measured at a width where training shows (guesses).
+#: step), epc CONV_EPC_WORK x (T + 1) (not measured: a guess), bp CONV_BP_WORK (one forward
+#: and one backward pass).
 CONV_EPC_WORK = 2.0
-CONV_IPC_WORK = 1.5
+CONV_IPC_WORK = 2.0
 CONV_BP_WORK = 3.0
-#: Fixed CPU seconds per run-step (dispatch, the per-iteration records, small im2col
-#: matmuls): fitted to the default profile's pc-vgg sweep (VGG-5/7/9 width 8, 3 vmapped seeds,
-#: 16 steps each: 229 CPU s measured at load 10, 163 s predicted without it); refitted down
-#: to 0.2 after the default profile moved to batch 32 (64 steps): its three conv figures then
-#: took 17.0 min wall (16.5 CPU-min) beside a niced benchmark; 0.2 predicts 19.3 min, so the
-#: estimate stays on the safe side.
-CONV_STEP_FIXED_S = 0.2
+#: Fixed CPU seconds per run-step (dispatch, the per-iteration records, small matmuls).
+CONV_STEP_FIXED_S = 0.04
 #: Compile seconds of one program (and its data loading): fixed + per layer, x the
-#: algorithm's factor.
-CONV_COMPILE_FIXED_S = 12.0
-#: Per layer (PC node), by net: a ResNet node is a basic block (two 3x3 convs and maybe a 1x1
-#: shortcut). ResNet's is fitted to the default profile's pc-resnet sweep (ResNet-10 and -18,
-#: width 4, 3 seeds, 16 steps: 370 CPU s measured at load 5-9; 84 s of it training and
-#: evaluation by this model).
-CONV_COMPILE_LAYER_S = {"vgg": 4.1, "resnet": 16.4}
+#: algorithm's factor; a ResNet node is a basic block (two 3x3 convs and maybe a 1x1
+#: shortcut). From the same measurements (total minus steps: VGG-5 about 12 s, ResNet-18
+#: about 45 s).
+CONV_COMPILE_FIXED_S = 5.0
+CONV_COMPILE_LAYER_S = {"vgg": 1.5, "resnet": 4.0}
 CONV_COMPILE_FACTOR = {"pc": 1.0, "ipc": 1.0, "epc": 1.2, "bp": 1.0}
 #: Cores the training and evaluation matmuls spread over (XLA:CPU's threaded dot): their CPU
-#: seconds are divided by it; compiling is counted as one core's (an assumption, not timed on
-#: the idle machine).
+#: seconds are divided by it; compiling is counted as one core's.
 CONV_CORES = 2
 #: CPU seconds per MAC of the end-of-epoch evaluation (a forward pass per image).
 CONV_EVAL_MAC_S = 3.2e-10

@@ -11,14 +11,17 @@ import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
 
+import pcdiag.plot as pplot
 from pcdiag import status
 from pcdiag.figures.conv.profile import conv_caption, conv_profile, ratio_specs
 from pcdiag.figures.errors import FigureError
-from pcdiag.figures.layout import ONE_COLUMN, legend_below, new_figure, short_number
+from pcdiag.figures.experiments import config_of
+from pcdiag.figures.layout import TWO_COLUMNS, legend_below, new_figure, short_number
 from pcdiag.figures.registry import Figure
 from pcdiag.plot.energy import GUIDES, failed_runs_note, zero_floor
 from pcdiag.plot.sensitivity import FAILURE_MARKERS
-from pcdiag.plot.styling import layer_colours, style
+from pcdiag.plot.styling import layer_colours, panel_labels, style
+from pcdiag.selection import at_best_gamma
 
 
 def ratio_data(profile, results) -> xr.Dataset:
@@ -75,7 +78,7 @@ def plot_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> MplFigure:
     floor = zero_floor(numbers["median"])
     colours = layer_colours(len(pairs))
     with style():
-        fig, (ax,) = new_figure(1, ONE_COLUMN, 3.4)
+        fig, (ax, acc_ax) = new_figure(2, TWO_COLUMNS, 3.4)
         for value in GUIDES:
             ax.axhline(value, color="0.55", linewidth=0.8, zorder=0,
                        linestyle="-" if value == 1 else ":")
@@ -116,8 +119,30 @@ def plot_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> MplFigure:
                 break  # one note counts every failed run
         ax.legend(handles, labels)
         legend_below(fig, ax)
-
+        accuracy_beside(ds, acc_ax)
+        panel_labels([ax, acc_ax])
     return fig
+
+
+def accuracy_beside(ds: xr.Dataset, ax) -> None:
+    """The same runs' final test accuracy against γ (pcdiag.plot.accuracy_vs_gamma), and,
+    where the runs held out a validation split, the step it chooses as a dashed line."""
+    pplot.accuracy_vs_gamma(ds, ax, hue=None)
+    ax.set_title("", loc="center")
+    ax.set_xlabel("γ (state learning rate, per sample)")
+    chosen = chosen_gamma(ds)
+    if np.isfinite(chosen):
+        ax.axvline(chosen, color="0.35", linestyle="--", linewidth=0.9, zorder=0,
+                   label=f"validated γ = {chosen:g}")
+        ax.legend()
+
+
+def chosen_gamma(ds: xr.Dataset) -> float:
+    """The step the validation split chooses (pcdiag.selection.at_best_gamma), NaN without
+    one."""
+    if "validation_accuracy" not in ds:
+        return float("nan")
+    return at_best_gamma(ds, float("nan"))[1]
 
 
 def caption_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> str:
@@ -135,6 +160,13 @@ def caption_energy_ratio_vs_gamma_conv(ds: xr.Dataset) -> str:
             f"finite samples, zeros included; {on_floor} median(s) are 0 or have no finite "
             f"sample and are drawn as ▽ on the dashed floor line ({floor:.0e}), not dropped. "
             "Grey lines at 1e-2, 1 and 1e2.",
+            "(b) The same runs' final test accuracy: line the mean over seeds, dots the "
+            "seeds, band min-max; a failed run's marker is at the bottom edge when its "
+            "accuracy is below the axis. " + (
+                f"Dashed: γ = {chosen_gamma(ds):g}, the step of the highest median final "
+                f"validation accuracy ({config_of(ds).validation_size} training images held "
+                "out; pcdiag.selection.at_best_gamma)." if "validation_accuracy" in ds
+                else "These runs hold out no validation split, so no step is chosen."),
         )
 
 

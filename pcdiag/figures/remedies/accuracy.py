@@ -26,7 +26,14 @@ from pcdiag import measures
 from pcdiag import status as pcdiag_status
 from pcdiag.data.registry import info
 from pcdiag.figures.errors import FigureError
-from pcdiag.figures.experiments import combine, conform, coords_along, trim, with_step_grid
+from pcdiag.figures.experiments import (
+    combine,
+    conform,
+    coords_along,
+    paired_differences,
+    trim,
+    with_step_grid,
+)
 from pcdiag.figures.layout import TWO_COLUMNS, name_panels, new_figure, short_number
 from pcdiag.figures.profiles import RECIPE_CONVENTION, RECIPE_GAMMA
 from pcdiag.figures.registry import Figure
@@ -49,7 +56,6 @@ from pcdiag.plot.styling import (
     style,
 )
 from pcdiag.selection import at_best_gamma
-from pcdiag.table1.stats import paired_interval
 
 #: The recipes' names (the summary's) and legend texts, by recipe.
 RECIPE_TITLE = {"mupc": "μPC recipe (jpc mupc.ipynb)", "epc": "ePC recipe (jpc epc.ipynb)"}
@@ -102,36 +108,11 @@ def validated(ds: xr.Dataset) -> tuple[xr.Dataset, float, bool]:
     return at_best_gamma(ds, RECIPE_GAMMA)
 
 
-def differences(acc: xr.DataArray, confidence: float = 0.95) -> xr.Dataset:
-    """Per recipe, COMPARISONS entry and depth: the mean over seeds of the paired difference
-    of final test accuracies and its `confidence` t interval (pcdiag.table1.stats.compare),
-    over the seeds where both runs have an accuracy (a diverged run has none; how many:
-    `difference_pairs`); NaN interval with fewer than 2 such seeds."""
-    names = list(COMPARISONS)
-    shape = (acc.sizes["recipe"], len(names), acc.sizes["depth"])
-    out = {k: np.full(shape, np.nan) for k in ("difference", "difference_low", "difference_high",
-                                                "difference_pairs")}
-    for i, recipe in enumerate(acc["recipe"].values):
-        for j, (first, second) in enumerate(COMPARISONS.values()):
-            for k, depth in enumerate(acc["depth"].values):
-                a = acc.sel(recipe=recipe, variant=first, depth=depth).values
-                b = acc.sel(recipe=recipe, variant=second, depth=depth).values
-                (out["difference"][i, j, k], out["difference_low"][i, j, k],
-                 out["difference_high"][i, j, k], out["difference_pairs"][i, j, k]) = (
-                    paired_interval(a, b, confidence))
-    dims = ("recipe", "comparison", "depth")
-    coords = {"recipe": acc["recipe"].values, "comparison": names, "depth": acc["depth"].values}
-    text = {"difference": "mean over seeds of the paired difference of final test accuracies",
-            "difference_low": f"lower end of its {confidence:.0%} paired t interval",
-            "difference_high": f"upper end of its {confidence:.0%} paired t interval",
-            "difference_pairs": "seeds where both runs have a test accuracy (a diverged run "
-                                "has none), the pairs the difference is over"}
-    return xr.Dataset({k: xr.DataArray(v, coords, dims, attrs={
-        "long_name": k.replace("_", " "), "units": "1",
-        "comment": f"{text[k]} (comparison 'remedy-pc': the remedy minus PC, 'remedy-bp': the "
-                   "remedy minus BP, each at its validated step); a line beats another only "
-                   "where the interval excludes 0; NaN interval with fewer than 2 pairs"})
-        for k, v in out.items()})
+def differences(acc: xr.DataArray) -> xr.Dataset:
+    """Per recipe, COMPARISONS entry and depth: the paired seed difference of final test
+    accuracies and its 95% interval (pcdiag.figures.experiments.paired_differences)."""
+    return paired_differences(acc, "variant", COMPARISONS, "the remedy and PC each at its "
+                              "validated step").transpose("recipe", "comparison", "depth")
 
 
 def _data(profile, results) -> xr.Dataset:
