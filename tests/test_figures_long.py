@@ -154,3 +154,63 @@ def test_long_readme_sentences():
     assert (f"γ = 0.3 is best after epoch 1 ({f3(m.sel(gamma=0.3)[0])}) but γ = 0.1 from epoch 2 "
             f"on ({f3(m.sel(gamma=0.1)[-1])} against {f3(m.sel(gamma=0.3)[-1])} at epoch 10)"
             ) in text
+
+
+conv_committed = pytest.mark.skipif(not (LONG / "accuracy_vs_depth_conv.nc").is_file(),
+                                    reason="figures/long's conv part not committed")
+CONV_LABELS = {"pc": "PC", "ipc": "iPC", "bp": "BP"}
+
+
+def conv_cells(ds, fn) -> str:
+    return " | ".join(fn(key) for key in ds["network"].values)
+
+
+@conv_committed
+def test_long_conv_accuracy_table_steps_and_intervals():
+    from pcdiag.figures.conv import accuracy as conv_figure
+
+    ds = pcdiag.open_dataset(LONG / "accuracy_vs_depth_conv.nc")
+    text = readme()
+    acc = ds["test_accuracy"].isel(epoch=-1)
+    ran = ds["run_status"] != conv_figure.NOT_RUN
+    head = " | ".join(str(v) for v in ds["description"].values)
+    assert f"| line | {head} |" in text
+    for alg, label in CONV_LABELS.items():
+        def mean(key, alg=alg):
+            cell = acc.sel(algorithm=alg, network=key)
+            return f3(cell.mean("seed")) if bool(ran.sel(algorithm=alg, network=key).all()) \
+                else "not run"
+        assert f"| {label} | {conv_cells(ds, mean)} |" in text, (label, conv_cells(ds, mean))
+        if alg != "bp":
+            def step(key, alg=alg):
+                g = float(ds["selected_gamma"].sel(algorithm=alg, network=key))
+                return f"{g:g}" if np.isfinite(g) else "–"
+            assert f"| {label}'s γ | {conv_cells(ds, step)} |" in text, label
+
+            def diff(key, alg=alg):
+                d = ds.sel(comparison=f"{alg}-bp", network=key)
+                if not np.isfinite(float(d["difference"])):
+                    return "n/a"
+                return (f"{signed(d['difference'])} [{signed(d['difference_low'])}, "
+                        f"{signed(d['difference_high'])}]")
+            assert f"| {label} − BP | {conv_cells(ds, diff)} |" in text, (label,
+                                                                         conv_cells(ds, diff))
+    n_ok = int((ds["run_status"] == 0).sum())
+    assert f"`run_status`: {n_ok} of {int(ran.sum())} ok" in text
+
+
+@conv_committed
+def test_long_conv_gamma_sweep_accuracy_and_ratios():
+    from pcdiag.figures.conv import ratio as conv_ratio
+
+    ds = pcdiag.open_dataset(LONG / "energy_ratio_vs_gamma_conv.nc")
+    text = readme()
+    assert ds.sizes["seed"] >= 3 and ds.sizes["gamma"] >= 5
+    acc = ds["test_accuracy"].isel(epoch=-1).mean("seed")
+    cells = " | ".join(f3(acc.sel(gamma=g)) for g in ds["gamma"].values)
+    assert f"| test accuracy | {cells} |" in text, cells
+    medians = conv_ratio.ratio_medians(ds)["median"]
+    for layer in medians["layer"].values:
+        row = " | ".join(f"{float(v):.1e}" for v in medians.sel(layer=layer).values)
+        assert f"| E{int(layer)}/E{int(layer) + 1} | {row} |" in text, (layer, row)
+    assert f"validated γ = {conv_ratio.chosen_gamma(ds):g}" in text
