@@ -214,3 +214,25 @@ def test_long_conv_gamma_sweep_accuracy_and_ratios():
         row = " | ".join(f"{float(v):.1e}" for v in medians.sel(layer=layer).values)
         assert f"| E{int(layer)}/E{int(layer) + 1} | {row} |" in text, (layer, row)
     assert f"validated γ = {conv_ratio.chosen_gamma(ds):g}" in text
+
+
+@conv_committed
+def test_long_conv_sentences():
+    ds = pcdiag.open_dataset(LONG / "accuracy_vs_depth_conv.nc")
+    text = readme()
+    d = ds.sel(comparison="pc-bp")
+    excludes = (d["difference_high"] < 0) | (d["difference_low"] > 0)
+    assert excludes.values.tolist() == [False, False, False, False, True], "only ResNet-18"
+    assert f"{-100 * float(d['difference'].sel(network='resnet18')):.0f} points behind on " \
+           "ResNet-18" in text
+    heat = pcdiag.open_dataset(LONG / "energy_propagation_conv.nc")
+    reached = measures.layers_reached(heat)
+    stalled = measures.stalled_layers(heat)
+    assert int(reached.sel(network="vgg5")) == 5 and "reaches all 5 nodes" in text
+    assert int(reached.sel(network="resnet18")) == 3 and "reaches 3 of 10 nodes" in text
+    assert int(stalled.sel(network="resnet18")) == 4 and "layers 1-4 stall" in text
+    assert int(stalled.sel(network="vgg5")) == 0
+    ratio = pcdiag.open_dataset(LONG / "energy_ratio_vs_gamma_conv.nc")
+    assert (ratio["run_status"].sel(gamma=1.0) == 2).all(), "γ = 1: inference_unstable"
+    val = ratio["validation_accuracy"].isel(epoch=-1).median("seed")
+    assert (f"({f3(val.sel(gamma=0.03))} against {f3(val.sel(gamma=0.1))} at 0.1)") in text
