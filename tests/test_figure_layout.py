@@ -172,3 +172,19 @@ def test_captions_say_how_many_training_steps_the_numbers_are_read_after():
         "1 epoch (781 training steps)")  # 50,000 images // 64
     caption = pcdiag.open_dataset(COMMITTED / "accuracy_vs_gamma.nc").attrs["caption"]
     assert "60000 fashion-mnist training images, 1 epoch (937 training steps)" in caption
+
+
+def test_an_accuracy_axis_with_every_mean_below_chance_is_left_as_it_is():
+    """A run of a few steps can end below chance (0.08 on 10 classes): no healthy run to fit
+    the y axis to, so its limits stay matplotlib's, and nothing fails."""
+    import xarray as xr
+    from matplotlib.figure import Figure
+
+    from pcdiag.plot.sensitivity import fit_accuracy_axes
+
+    ax = Figure().subplots()
+    ax.plot([0.01, 1.0], [0.08, 0.09])
+    before = ax.get_ylim()
+    summary = xr.Dataset({k: ("gamma", [0.08, 0.09]) for k in ("mean", "min", "max")},
+                         coords={"gamma": [0.01, 1.0]})
+    assert fit_accuracy_axes([ax], "gamma", [summary], chance=0.1) == before

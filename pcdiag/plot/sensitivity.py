@@ -171,6 +171,8 @@ def fit_accuracy_axes(axes: Sequence[Axes], dim: str, summaries: Sequence[xr.Dat
         kept += [s[k].values[ok] for k in ("mean", "min", "max")]
     kept = np.concatenate([k.ravel() for k in kept])
     kept = kept[np.isfinite(kept) & (kept >= threshold)]
+    if not kept.size:  # every mean below chance (a run of a few steps): nothing to fit to
+        return axes[0].get_ylim()
     low, high = float(kept.min()), float(kept.max())
     span = max(high - low, 0.02)
     collapsed = [_collapsed(s, dim, threshold) for s in summaries]
