@@ -81,6 +81,12 @@ def signed(x) -> str:
     return ("+" if float(x) >= 0 else "") + f"{float(x):.3f}"
 
 
+def interval(d) -> str:
+    """'+0.006 [-0.023, +0.035]': one cell of a paired difference and its interval."""
+    return (f"{signed(d['difference'])} [{signed(d['difference_low'])}, "
+            f"{signed(d['difference_high'])}]")
+
+
 @committed
 def test_long_accuracy_vs_depth_table_and_intervals():
     ds = pcdiag.open_dataset(LONG / "accuracy_vs_depth.nc")
@@ -96,10 +102,7 @@ def test_long_accuracy_vs_depth_table_and_intervals():
             assert f"| {label}'s γ | {steps} |" in text, (label, steps)
     for comparison in ds["comparison"].values:
         d = ds.sel(comparison=comparison)
-        cells = " | ".join(f"{signed(d['difference'].sel(depth=x))} "
-                           f"[{signed(d['difference_low'].sel(depth=x))}, "
-                           f"{signed(d['difference_high'].sel(depth=x))}]"
-                           for x in ds["depth"].values)
+        cells = " | ".join(interval(d.sel(depth=x)) for x in ds["depth"].values)
         name = labels[str(comparison).split("-")[0]]
         assert f"| {name} − BP | {cells} |" in text, (comparison, cells)
     counts = measures.stalled_layers(ds)
@@ -189,10 +192,7 @@ def test_long_conv_accuracy_table_steps_and_intervals():
 
             def diff(key, alg=alg):
                 d = ds.sel(comparison=f"{alg}-bp", network=key)
-                if not np.isfinite(float(d["difference"])):
-                    return "n/a"
-                return (f"{signed(d['difference'])} [{signed(d['difference_low'])}, "
-                        f"{signed(d['difference_high'])}]")
+                return interval(d) if np.isfinite(float(d["difference"])) else "n/a"
             assert f"| {label} − BP | {conv_cells(ds, diff)} |" in text, (label,
                                                                          conv_cells(ds, diff))
     n_ok = int((ds["run_status"] == 0).sum())
