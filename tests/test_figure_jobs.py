@@ -97,3 +97,41 @@ def test_two_failing_sweeps_raise_one_error_after_every_sweep_ran(tmp_path):
     with pytest.raises(Exception, match="nowhere[12]"):
         parallel.prefetch([*bad, good], tmp_path / "store", 2, progress=False)
     assert (tmp_path / "store" / good.key).is_dir()
+
+
+@pytest.mark.slow  # worker processes
+@pytest.mark.skipif(not (REAL / "mnist").is_dir(), reason="MNIST not found")
+def test_a_second_stage_runs_in_workers_at_the_setting_the_first_stage_chose(tmp_path):
+    """A figure's followups (Figure.followups) are prefetched after its sweeps, in worker
+    processes, at the setting the first stage's results chose (here: the weight step of the
+    higher final test accuracy, of 1e-9, too small to learn, and 0.001). (One sweep alone
+    is not prefetched: it runs in the figure's process, as it would anyway.)"""
+    from pcdiag.figures import make
+    from pcdiag.figures.experiments import Runner
+    from pcdiag.figures.profiles import get_profile
+    from pcdiag.figures.registry import Figure
+
+    base = Config(dataset="mnist", train_limit=512, test_limit=200, depth=2, width=16,
+                  inference_steps=4, data_dir=str(REAL))
+    first = {"screen": SweepSpec.make("screen", base, weight_lr=[1e-9, 0.001]),
+             "other": SweepSpec.make("other", base.replace(algorithm="bp"), seed=[0])}
+    chosen = []
+
+    def followups(profile, results):
+        acc = results["screen"].test_accuracy.isel(epoch=-1)
+        lr = float(acc["weight_lr"][int(acc.argmax())])
+        chosen.append(lr)
+        return {"rest": SweepSpec.make("rest", base.replace(weight_lr=lr), seed=[1, 2]),
+                "rest-bp": SweepSpec.make("rest-bp", base.replace(algorithm="bp",
+                                                                  weight_lr=lr), seed=[1])}
+
+    figure = Figure("staged", "a two-stage test figure", lambda p: first, lambda p, r: None,
+                    lambda ds: None, followups=followups)
+    store = tmp_path / "store"
+    assert make._prefetch_stages([figure], get_profile("quick"), Runner(store=store), store,
+                                 2, False)
+    rest = followups(None, Runner(store=store)(first))["rest"]
+    assert chosen == [0.001, 0.001]  # the run that learns, read back from the store both times
+    pids = {e["pid"] for f in (store / rest.key / "events").iterdir()
+            for e in map(json.loads, f.read_text().splitlines())}
+    assert pids and os.getpid() not in pids  # run by a worker, before any figure was drawn

@@ -109,7 +109,8 @@ def make_figures(
     default in this process; "ray" and "slurm" need the store on a disk their workers see.
     `jobs` (default pcdiag.figures.parallel.default_jobs: 2 on a CPU of 2 cores or more)
     runs that many sweeps at once, each in a process of its own, into the store before the
-    figures are drawn (with the store and the local executor only; 1: one after another).
+    figures are drawn (with the store and the local executor only; 1: one after another):
+    first every figure's sweeps, then their followups (`Figure.followups`).
     Each figure's caption (`Figure.caption`) is kept outside the image: in NAME.nc's attrs
     (`caption`, when the .nc is written) and in `Written.caption`; `footnote=True` also draws
     it under the image.
@@ -134,8 +135,7 @@ def make_figures(
                           "in this process; --jobs on the command line)")
     if not from_data and folder is not None and executor in (None, "local") and jobs > 1:
         start = time.perf_counter()
-        if prefetch([spec for figure in figures for spec in figure.sweeps(profile).values()],
-                    folder, jobs, progress=progress):
+        if _prefetch_stages(figures, profile, runner, folder, jobs, progress):
             prefetched = {"jobs": jobs, "seconds": round(time.perf_counter() - start, 1)}
     written, saved = [], set()
     with progress_bar(len(figures), "figures", enabled=progress, unit="figure") as bar:
@@ -164,6 +164,18 @@ def make_figures(
     if not from_data:
         _write_timings(out, profile, written, prefetched)
     return written
+
+
+def _prefetch_stages(figures: list[Figure], profile: Profile, runner: Runner, store: Path,
+                     jobs: int, progress: bool) -> bool:
+    """Prefetch the figures' sweeps, then their followups (the second stage, which the first
+    stage's results choose: read back from the store by `runner`), each stage `jobs` sweeps
+    at a time; whether anything ran in worker processes."""
+    ran = prefetch([spec for figure in figures for spec in figure.sweeps(profile).values()],
+                   store, jobs, progress=progress)
+    later = [spec for figure in figures if figure.followups is not None
+             for spec in figure.followups(profile, runner(figure.sweeps(profile))).values()]
+    return prefetch(later, store, jobs, progress=progress) or ran
 
 
 def _label(ds: xr.Dataset, figure: Figure, profile: Profile) -> xr.Dataset:
