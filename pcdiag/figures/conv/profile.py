@@ -168,8 +168,8 @@ CONV_PROFILES = {
         width=8, resnet_width=4, gammas=CONV_GAMMAS, gamma_seeds=(0,), log_every=2,
         algorithms=("pc", "bp"), batch_size=32,
     ),
-    # The conv story at budgets that train, on 2 CPU cores (aimed at 2 hours with the long
-    # MLP figures; measured 125 min, figures/long/README.md): one full epoch, each
+    # The conv story at budgets that train, on 2 CPU cores (with the long MLP figures
+    # measured at 111 min 39 s in one command, figures/long/README.md): one full epoch, each
     # network's own T = L, PC and iPC at the state step chosen on 5,000 held-out images.
     # iPC runs the VGGs only: its step costs 2.2 times PC's (measured on ResNet-10: 0.49 vs
     # 0.23 s at width 4), about 18 and 50 min for the two ResNets' 5 run-epochs each.
