@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xarray as xr
 
@@ -119,7 +120,7 @@ def test_a_second_stage_runs_in_workers_at_the_setting_the_first_stage_chose(tmp
 
     def followups(profile, results):
         acc = results["screen"].test_accuracy.isel(epoch=-1)
-        lr = float(acc["weight_lr"][int(acc.argmax())])
+        lr = float(acc["weight_lr"][int(np.argmax(acc.values))])
         chosen.append(lr)
         return {"rest": SweepSpec.make("rest", base.replace(weight_lr=lr), seed=[1, 2]),
                 "rest-bp": SweepSpec.make("rest-bp", base.replace(algorithm="bp",
