@@ -173,8 +173,8 @@ def _prefetch_stages(figures: list[Figure], profile: Profile, runner: Runner, st
     at a time; whether anything ran in worker processes."""
     ran = prefetch([spec for figure in figures for spec in figure.sweeps(profile).values()],
                    store, jobs, progress=progress)
-    later = [spec for figure in figures if figure.followups is not None
-             for spec in figure.followups(profile, runner(figure.sweeps(profile))).values()]
+    later = [spec for figure in figures
+             for spec in figure.chosen_followups(profile, runner).values()]
     return prefetch(later, store, jobs, progress=progress) or ran
 
 

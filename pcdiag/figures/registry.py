@@ -48,9 +48,14 @@ class Figure:
         profile = get_profile(profile)
         runner = runner or Runner()
         results = runner(self.sweeps(profile))
-        if self.followups is not None:
-            results = {**results, **runner(self.followups(profile, results))}
-        return self.data(profile, results)
+        return self.data(profile, {**results, **runner(self.chosen_followups(profile, runner))})
+
+    def chosen_followups(self, profile: Profile, runner: Runner) -> dict[str, SweepSpec]:
+        """`followups` at what `sweeps`' results (run, or read back, by `runner`) choose;
+        {} without followups."""
+        if self.followups is None:
+            return {}
+        return self.followups(profile, runner(self.sweeps(profile)))
 
     def all_sweeps(self, profile: Profile) -> dict[str, SweepSpec]:
         """`sweeps` and, as the estimate sees them (results None), `followups`."""
