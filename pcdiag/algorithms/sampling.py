@@ -25,6 +25,7 @@ so its steps=0 images are one image). tests/test_sampling.py measures both.
 
 from __future__ import annotations
 
+import functools
 from functools import partial
 from typing import NamedTuple
 
@@ -35,6 +36,7 @@ import numpy as np
 from pcdiag.algorithms.reconstruct import infer_latent
 from pcdiag.data.registry import DATASETS
 from pcdiag.energy import layer_energies
+from pcdiag.engine.compile_options import jit
 from pcdiag.errors import BadInputError, ConfigError
 
 
@@ -69,7 +71,7 @@ def latent_prior(prog, hyper, params, images) -> LatentPrior:
         raise BadInputError(f"images: {images.shape[0]} of them; a covariance needs at "
                             "least 2 (pass a few thousand training images)")
     target = images.reshape(images.shape[0], *prog.net.node_shapes[-1])
-    latents = np.asarray(jax.jit(partial(infer_latent, prog))(hyper, params, target))
+    latents = np.asarray(jit(partial(infer_latent, prog))(hyper, params, target))
     latents = latents.reshape(len(latents), -1).astype(np.float64)
     return LatentPrior(latents.mean(axis=0), np.atleast_2d(np.cov(latents, rowvar=False)))
 
@@ -111,7 +113,13 @@ def pc_energy(prog, params, states, prior) -> jax.Array:
     return prior_energy + jnp.sum(per_layer, axis=-1)
 
 
-@partial(jax.jit, static_argnums=(0, 5))
+@functools.cache
+def _compiled_chain():
+    """langevin_chain, jit-compiled with pcdiag's compiler options (on first use: the options
+    depend on the backend)."""
+    return jit(langevin_chain, static_argnums=(0, 5))
+
+
 def langevin_chain(prog, hyper, params, x0, prior, steps: int, key, noise):
     """`steps` Langevin steps (the module docstring) over every node from x_0 = `x0` and
     x_1..x_L at their feedforward predictions (F is then the prior's energy alone).
@@ -170,8 +178,8 @@ def sample(prog, hyper, params, n: int, key, *, prior, steps: int,
     draw, chain = jax.random.split(key)
     eps = jax.random.normal(draw, (n, mean.size), jnp.float32)
     x0 = (mean + eps @ chol.T).reshape(n, *prog.net.input_shape)
-    states, _ = langevin_chain(prog, hyper, params, x0, (mean, chol, precision), steps, chain,
-                               jnp.float32(noise))
+    states, _ = _compiled_chain()(prog, hyper, params, x0, (mean, chol, precision), steps,
+                                  chain, jnp.float32(noise))
     mu = prog.net.predict(params, prog.net.depth, states[-2])
     return mu.reshape(n, *image_shape(mu[0].size))
 

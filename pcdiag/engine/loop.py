@@ -37,6 +37,7 @@ from pcdiag.algorithms import (
 )
 from pcdiag.algorithms.nudging import epoch_hyper
 from pcdiag.engine import checkpoint
+from pcdiag.engine.compile_options import jit
 from pcdiag.engine.evaluate import EVALUATIONS, mean_image_mse
 from pcdiag.records import RunRecords, StepRecord
 from pcdiag.tasks import task_of
@@ -276,10 +277,10 @@ class Compiled:
         """jax.jit, with each argument and result sharded over the mesh's runs ("r") or
         replicated (".") when there is a mesh."""
         if self.mesh is None:
-            return jax.jit(fn, **kwargs)
+            return jit(fn, **kwargs)
         spec = {"r": NamedSharding(self.mesh, P("runs")), ".": NamedSharding(self.mesh, P())}
         outs = tuple(spec[c] for c in out)
-        return jax.jit(fn, in_shardings=tuple(spec[c] for c in args),
+        return jit(fn, in_shardings=tuple(spec[c] for c in args),
                        out_shardings=outs[0] if len(outs) == 1 else outs, **kwargs)
 
     def put(self, value, *, sharded: bool):

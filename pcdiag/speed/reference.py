@@ -7,7 +7,9 @@ value_and_grad(F) and a per-sample SGD step on the states (gamma on the gradient
 batch-summed F), then value_and_grad of the batch-mean F w.r.t. the weights at x_T and one
 AdamW step. Per-layer energies are the scan outputs: (T+1, L) batch sums per step (t = T is
 the weight step's own energy), divided by the batch on the host. No vmap over runs, no
-finiteness guard, no norms, no packing, no evaluation.
+finiteness guard, no norms, no packing, no evaluation. Compiled with pcdiag's compiler
+options (pcdiag.engine.compile_options: on a CPU, XLA's own convolutions), as pcdiag's
+programs are, so both sides run the same kernels.
 
 It starts from pcdiag's initial state (weights and data key), so it draws the same batches
 in the same order as pcdiag's loop and its energies must equal pcdiag's full record
@@ -25,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from pcdiag.engine.compile_options import jit
 from pcdiag.nets.mlp import MLP
 
 
@@ -95,7 +98,7 @@ def make_epoch(net, *, batch: int, T: int, gamma: float, lr: float, weight_decay
         return optax.apply_updates(params, updates), opt_state, jnp.concatenate(
             [sums_t, sums_T[None]])
 
-    @jax.jit
+    @jit  # with pcdiag's compiler options, as pcdiag's programs (compile_options)
     def epoch(params, opt_state, key, x, y):
         key, sub = jax.random.split(key)  # pcdiag's epoch order (loop.epoch_order)
         order = jax.random.permutation(sub, n_train)[: steps * batch].reshape(steps, batch)

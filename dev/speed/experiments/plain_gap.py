@@ -65,10 +65,37 @@ def patched(patches):
             return norms[0] if len(trees) == 1 else norms
 
         put(record_mod, "layer_norms", vdot_norms)
+    if "flatnorm" in patches:  # per layer, all leaves of all trees in one reduction
+        def flat_norms(*trees):
+            per_layer = []
+            for layer in zip(*trees):
+                flat = jnp.stack([jnp.concatenate([jnp.ravel(leaf) for leaf in
+                                                   jax.tree_util.tree_leaves(tree)])
+                                  for tree in layer])
+                per_layer.append(jnp.sqrt(jnp.sum(flat * flat, axis=1)))
+            norms = jnp.stack(per_layer, axis=-1)
+            return norms[0] if len(trees) == 1 else norms
+
+        put(record_mod, "layer_norms", flat_norms)
+    if "leafnorm" in patches:  # per leaf, all trees in one reduction
+        def leaf_norms(*trees):
+            per_layer = []
+            for layer in zip(*trees):
+                leaves = [jax.tree_util.tree_leaves(tree) for tree in layer]
+                total = None
+                for position in zip(*leaves):
+                    stacked = jnp.stack(position)
+                    squares = jnp.sum(stacked * stacked, axis=tuple(range(1, stacked.ndim)))
+                    total = squares if total is None else total + squares
+                per_layer.append(jnp.sqrt(total))
+            norms = jnp.stack(per_layer, axis=-1)
+            return norms[0] if len(trees) == 1 else norms
+
+        put(record_mod, "layer_norms", leaf_norms)
     if "notnorm" in patches:
         measure = infer_mod.measure
 
-        def no_norms(energy_sums, grads, batch):
+        def no_norms(energy_sums, grads, batch, norms=True):
             out = measure(energy_sums, (), batch)
             return infer_mod.InferenceRecord(
                 out.energy, jnp.full(energy_sums.shape, jnp.nan, energy_sums.dtype))
@@ -117,6 +144,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--train-limit", type=int, default=12800)
     ap.add_argument("--hlo", action="store_true")
+    ap.add_argument("--dump", metavar="DIR", help="write each variant's optimized HLO there")
     a = ap.parse_args()
     model = next(m for m in MODELS if m.name == a.model)
     cfgs = {side: bench_config(model, full=side != "off", epochs=1, train_limit=a.train_limit,
@@ -165,6 +193,10 @@ def main() -> None:
         side, *patches = v.split("+")
         runners[v] = (reference_epoch(cfgs["full"]) if side == "ref"
                       else pcdiag_epoch(cfgs[side], patches))
+        if a.dump:
+            os.makedirs(a.dump, exist_ok=True)
+            with open(os.path.join(a.dump, f"{v}.hlo.txt"), "w") as f:
+                f.write(runners[v][1])
         if a.hlo:
             print(f"{v}: kernels per while body (trip, kernels): "
                   f"{kernels_per_loop(runners[v][1])}")
