@@ -56,8 +56,11 @@ def test_on_a_cpu_convolutions_leave_ynnpack_and_dots_stay():
 
 @needs_options
 def test_an_mlp_compiles_to_the_same_program_with_the_options():
-    def mlp(x, w1, w2):
-        return jax.nn.log_softmax(jax.nn.hard_tanh(x @ w1) @ w2)
+    # the options are YNNPACK's default less its convolutions: without its reductions, say,
+    # this program would change
+    def mlp(x, w1, w2):  # dots, elementwise and reductions (the norms), as a trainer's
+        h = jax.nn.hard_tanh(x @ w1)
+        return jax.nn.log_softmax(h @ w2), jnp.sqrt(jnp.sum(h * h, axis=1)), jnp.sum(w1 * w1)
 
     args = (jnp.ones((32, 784)), jnp.ones((784, 64)) * 0.01, jnp.ones((64, 10)))
     strip = lambda text: re.sub(r", metadata=\{[^}]*\}", "", text)  # noqa: E731

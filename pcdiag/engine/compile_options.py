@@ -1,9 +1,10 @@
 """The XLA options every pcdiag program is compiled with: on a CPU, convolutions by XLA's own
 multi-threaded kernels instead of YNNPACK's.
 
-jaxlib 0.10's XLA:CPU hands each dot and each convolution to YNNPACK (an `ynn_fusion`, its
-default `xla_cpu_experimental_ynn_fusion_type` = individual dots and convolutions). Its dots
-use every core; its convolutions run on one thread, so a conv net's step is as parallel as
+jaxlib 0.10's XLA:CPU hands each dot, each convolution and some reductions to YNNPACK (an
+`ynn_fusion`; its default `xla_cpu_experimental_ynn_fusion_type`, read off the compiled
+programs: individual dots and convolutions, reductions). Its dots use every core; its
+convolutions run on one thread, so a conv net's step is as parallel as
 XLA's scheduler can make independent convolutions run side by side. Measured on 2 cores (AMD
 EPYC Zen 4, jax 0.10.2; dev/speed/README.md): a 3x3 convolution 128 x 16 x 16 x 32 -> 64,
 12.3 ms on one core (YNNPACK) vs 8.7 ms on two (XLA's), its weight gradient 35.6 vs 17.6 ms;
@@ -12,7 +13,8 @@ plain-JAX step (0.87 -> 1.01 with recording off). On one core XLA's forward conv
 slower (15.4 vs 12.2 ms), so two such processes side by side (a figure's worker processes on
 2 cores) gain nothing from it; on more cores than processes they gain most.
 
-So on a CPU the option keeps YNNPACK's dots and drops its convolutions. It changes which
+So on a CPU the option is that default without convolutions (the same programs as the XLA
+flag `--xla_cpu_experimental_ynn_fusion_type=-individual_convolution`). It changes which
 kernel computes a convolution, so a conv net's results round differently from those of a
 pcdiag that did not set it (tests/_tolerance.py's bound); an MLP's program is unchanged.
 Where this jaxlib does not know the option (another version), nothing is set.
@@ -25,8 +27,9 @@ import functools
 import jax
 import jax.numpy as jnp
 
-#: the CPU option: YNNPACK for single dots only (its default also takes convolutions)
-CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+#: the CPU option: YNNPACK's default fusions less its convolutions
+CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type":
+               "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
 
 
 @functools.cache
