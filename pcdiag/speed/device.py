@@ -13,6 +13,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from pcdiag.engine.compile_options import compiler_options
+
 
 def backend() -> str:
     """JAX's default backend: "cpu", "gpu", "tpu"."""
@@ -37,6 +39,8 @@ def device_info() -> dict[str, Any]:
         # a persistent compilation cache would make the "compile included" numbers warm
         "compilation_cache_dir": jax.config.jax_compilation_cache_dir,
         "xla_flags": os.environ.get("XLA_FLAGS"),
+        # what pcdiag's programs and the plain-JAX step compile with (compile_options)
+        "compiler_options": compiler_options(),
     }
     return info
 

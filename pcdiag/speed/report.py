@@ -128,6 +128,7 @@ def format_report(result: dict[str, Any]) -> str:
         f"pcdiag speed: jax {dev['jax']} on {dev['device_kind'] or dev['platform']} "
         f"({dev['processor']}, {dev['cpu_count']} CPUs), load {dev['loadavg_start']} -> "
         f"{dev.get('loadavg_end')}",
+        f"compiler options (pcdiag and plain JAX): {dev.get('compiler_options') or 'none'}",
         f"PCX: {result['pcx']['note']}",
         "",
         "throughput (samples/s, median of epochs 2..E, without eval) | compile s | GFLOP/s",
