@@ -68,18 +68,20 @@ class DeviceData:
     @classmethod
     def from_splits(cls, train, test, black: tuple[float, ...] | None = None,
                     validation=None) -> DeviceData:
-        def pad(images, labels):
-            extra = (-len(labels)) % EVAL_CHUNK
-            widths = ((0, extra),) + ((0, 0),) * (images.ndim - 1)
-            return np.pad(images, widths), np.pad(labels, (0, extra), constant_values=-1)
-
+        # each split padded to a multiple of EVAL_CHUNK rows (images 0, labels -1), written
+        # into one array allocated once: the images are copied once, not three times (pad,
+        # concatenate), which was 0.7 s of a CLI run's 2 s of data loading on full MNIST
         splits = [train] + ([validation] if validation is not None else []) + [test]
-        padded = [pad(s.images, s.labels) for s in splits]
-        x, y = np.concatenate([p[0] for p in padded]), np.concatenate([p[1] for p in padded])
+        rows = [len(s.labels) + (-len(s.labels)) % EVAL_CHUNK for s in splits]
+        x = np.zeros((sum(rows), *train.images.shape[1:]),
+                     np.result_type(*(s.images for s in splits)))
+        y = np.full(sum(rows), -1, np.result_type(*(s.labels for s in splits)))
+        for split, start in zip(splits, np.cumsum([0, *rows[:-1]])):
+            x[start : start + len(split.labels)] = split.images
+            y[start : start + len(split.labels)] = split.labels
         n_validation = len(validation.labels) if validation is not None else 0
         return cls(jnp.asarray(x), jnp.asarray(y), len(train.labels), len(test.labels),
-                   len(padded[0][1]), black, n_validation,
-                   len(padded[1][1]) if validation is not None else 0)
+                   rows[0], black, n_validation, rows[1] if validation is not None else 0)
 
     @property
     def x_train(self) -> jax.Array:
