@@ -15,8 +15,9 @@ slower (15.4 vs 12.2 ms), so two such processes side by side (a figure's worker 
 
 So on a CPU the option is that default without convolutions (the same programs as the XLA
 flag `--xla_cpu_experimental_ynn_fusion_type=-individual_convolution`). It changes which
-kernel computes a convolution, so a conv net's results round differently from those of a
-pcdiag that did not set it (tests/_tolerance.py's bound); an MLP's program is unchanged.
+kernel computes a convolution, so from 8 channels on (and in the ResNets already at 4) a
+conv net's results round differently from those of a pcdiag that did not set it (measured
+in dev/speed/README.md); an MLP's program is unchanged.
 Where this jaxlib does not know the option (another version), nothing is set.
 """
 

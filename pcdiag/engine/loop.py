@@ -70,7 +70,7 @@ class DeviceData:
                     validation=None) -> DeviceData:
         # each split padded to a multiple of EVAL_CHUNK rows (images 0, labels -1), written
         # into one array allocated once: the images are copied once, not three times (pad,
-        # concatenate), which was 0.7 s of a CLI run's 2 s of data loading on full MNIST
+        # concatenate), most of a CLI run's 2 s of data loading on full Fashion-MNIST
         splits = [train] + ([validation] if validation is not None else []) + [test]
         rows = [len(s.labels) + (-len(s.labels)) % EVAL_CHUNK for s in splits]
         x = np.zeros((sum(rows), *train.images.shape[1:]),
@@ -283,7 +283,7 @@ class Compiled:
         spec = {"r": NamedSharding(self.mesh, P("runs")), ".": NamedSharding(self.mesh, P())}
         outs = tuple(spec[c] for c in out)
         return jit(fn, in_shardings=tuple(spec[c] for c in args),
-                       out_shardings=outs[0] if len(outs) == 1 else outs, **kwargs)
+                   out_shardings=outs[0] if len(outs) == 1 else outs, **kwargs)
 
     def put(self, value, *, sharded: bool):
         """`value` on the mesh: its runs sharded, or replicated (as is without a mesh)."""

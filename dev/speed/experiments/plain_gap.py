@@ -41,6 +41,16 @@ from pcdiag.speed.reference import _epoch_fn, _start
 from pcdiag.speed.settings import NORMS_EVERY
 
 
+def norms_by(squares):
+    """A stand-in for pcdiag.nets.base.layer_norms: `squares(layer)` gives the squared norm
+    of each tree's layer (a layer: that layer of every tree), (n_trees,)."""
+    def layer_norms(*trees):
+        norms = jnp.stack([jnp.sqrt(squares(layer)) for layer in zip(*trees)], axis=-1)
+        return norms[0] if len(trees) == 1 else norms
+
+    return layer_norms
+
+
 @contextlib.contextmanager
 def patched(patches):
     saved = []
@@ -52,46 +62,26 @@ def patched(patches):
     if "vmap" in patches:
         put(loop, "over_runs", lambda fn, in_axes, one_run: jax.vmap(fn, in_axes=in_axes))
     if "vdotnorm" in patches:  # per-step norms as BLAS dot products (jnp.vdot)
-        def vdot_norms(*trees):
-            per_layer = []
-            for layer in zip(*trees):
-                leaves = [jax.tree_util.tree_leaves(tree) for tree in layer]
-                total = None
-                for position in zip(*leaves):
-                    squares = jnp.stack([jnp.vdot(a, a) for a in position])
-                    total = squares if total is None else total + squares
-                per_layer.append(jnp.sqrt(total))
-            norms = jnp.stack(per_layer, axis=-1)
-            return norms[0] if len(trees) == 1 else norms
-
-        put(record_mod, "layer_norms", vdot_norms)
+        put(record_mod, "layer_norms", norms_by(lambda layer: sum(
+            jnp.stack([jnp.vdot(a, a) for a in position])
+            for position in zip(*map(jax.tree_util.tree_leaves, layer)))))
     if "flatnorm" in patches:  # per layer, all leaves of all trees in one reduction
-        def flat_norms(*trees):
-            per_layer = []
-            for layer in zip(*trees):
-                flat = jnp.stack([jnp.concatenate([jnp.ravel(leaf) for leaf in
-                                                   jax.tree_util.tree_leaves(tree)])
-                                  for tree in layer])
-                per_layer.append(jnp.sqrt(jnp.sum(flat * flat, axis=1)))
-            norms = jnp.stack(per_layer, axis=-1)
-            return norms[0] if len(trees) == 1 else norms
+        def flat_squares(layer):
+            flat = jnp.stack([jnp.concatenate([jnp.ravel(leaf) for leaf in
+                                               jax.tree_util.tree_leaves(tree)])
+                              for tree in layer])
+            return jnp.sum(flat * flat, axis=1)
 
-        put(record_mod, "layer_norms", flat_norms)
+        put(record_mod, "layer_norms", norms_by(flat_squares))
     if "leafnorm" in patches:  # per leaf, all trees in one reduction
-        def leaf_norms(*trees):
-            per_layer = []
-            for layer in zip(*trees):
-                leaves = [jax.tree_util.tree_leaves(tree) for tree in layer]
-                total = None
-                for position in zip(*leaves):
-                    stacked = jnp.stack(position)
-                    squares = jnp.sum(stacked * stacked, axis=tuple(range(1, stacked.ndim)))
-                    total = squares if total is None else total + squares
-                per_layer.append(jnp.sqrt(total))
-            norms = jnp.stack(per_layer, axis=-1)
-            return norms[0] if len(trees) == 1 else norms
+        def leaf_squares(layer):
+            total = 0
+            for position in zip(*map(jax.tree_util.tree_leaves, layer)):
+                stacked = jnp.stack(position)
+                total = total + jnp.sum(stacked * stacked, axis=tuple(range(1, stacked.ndim)))
+            return total
 
-        put(record_mod, "layer_norms", leaf_norms)
+        put(record_mod, "layer_norms", norms_by(leaf_squares))
     if "notnorm" in patches:
         measure = infer_mod.measure
 
