@@ -10,9 +10,14 @@ A variant is SIDE[+PATCH...], SIDE one of ref, off, full, cadence (full recordin
 norms_every = pcdiag.speed.settings.NORMS_EVERY); patches (monkeypatched while the
 chunk compiles, so they are measurements, not options): `vmap` (a single run vmapped over a
 run axis of one, as before `loop.over_runs`), `notnorm` (no per-t state-gradient norms),
-`nostepnorm` (no per-step weight / gradient / update norms). Also prints, with --hlo, the
+`nostepnorm` (no per-step weight / gradient / update norms), `oldnorm` (per-step norms of
+three trees made of the old weights, independent of the step's inference), `gscaled` (the
+gradient norm from (2 g)^2 / 4, which XLA cannot merge with optax's g^2), and other XLA
+options (`YNN_FUSIONS`, `XLA_OPTIONS`; on the reference too). Also prints, with --hlo, the
 kernels in each while body of each variant's optimized HLO (a kernel costs microseconds on a
-CPU, so their count is most of a small model's recording cost).
+CPU, so their count is most of a small model's recording cost); --dump writes each
+variant's optimized HLO, --trace a jax.profiler trace of one epoch of each (kernel times:
+`trace_summary`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import glob
+import gzip
+import json
 import os
 import re
 import statistics
@@ -33,12 +41,24 @@ import pcdiag.algorithms.infer as infer_mod
 import pcdiag.algorithms.pc as pc_mod
 import pcdiag.algorithms.record as record_mod
 from pcdiag.algorithms import Program
-from pcdiag.engine import loop
+from pcdiag.engine import compile_options, loop
 from pcdiag.runs import load_device_data
 from pcdiag.speed import MODELS, bench_config
 from pcdiag.speed.programs import _one_run
 from pcdiag.speed.reference import _epoch_fn, _start
 from pcdiag.speed.settings import NORMS_EVERY
+
+#: YNNPACK fusion sets a variant may compile with instead of pcdiag's (patch name: value)
+YNN_FUSIONS = {"noynn": "", "dotonly": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT",
+               "ynndefault": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,"
+                             "LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION,"
+                             "LIBRARY_FUSION_TYPE_REDUCE"}
+
+#: other XLA options a variant may add to pcdiag's (patch name: options; jaxlib 0.10.2 knows
+#: no xla_cpu_use_multi_output_fusion or xla_cpu_use_thunk_runtime any more)
+XLA_OPTIONS = {"concsched": {"xla_cpu_enable_concurrency_optimized_scheduler": True},
+               "noconcsched": {"xla_cpu_enable_concurrency_optimized_scheduler": False},
+               "noemit": {"xla_cpu_use_fusion_emitters": False}}
 
 
 def norms_by(squares):
@@ -92,6 +112,34 @@ def patched(patches):
 
         put(infer_mod, "measure", no_norms)
         put(pc_mod, "measure", no_norms)
+    options = dict(compile_options.compiler_options())
+    for patch in patches:  # other XLA options than pcdiag's (compile_options)
+        if patch in YNN_FUSIONS:
+            options["xla_cpu_experimental_ynn_fusion_type"] = YNN_FUSIONS[patch]
+        if patch in XLA_OPTIONS:
+            options.update(XLA_OPTIONS[patch])
+    if options != compile_options.compiler_options():
+        put(compile_options, "compiler_options", lambda: options)
+    if "oldnorm" in patches:  # per-step norms of three trees made of the old weights only
+        # (independent of the step's inference: could they run beside it? no: see README)
+        step_record = record_mod.step_record
+
+        def old_norms(prog, energy, grad_norm, grads, new_params, change, old_params, *a,
+                      **k):
+            return step_record(prog, energy, grad_norm, old_params,
+                               jax.tree_util.tree_map(lambda p: p * 2, old_params),
+                               jax.tree_util.tree_map(lambda p: p + 1, old_params),
+                               old_params, *a, **k)
+
+        put(record_mod, "step_record", old_norms)
+    if "gscaled" in patches:  # the gradient's squares as (2 g)^2 / 4: no CSE with optax's g^2
+        norms = record_mod.layer_norms
+
+        def scaled(grads, *trees):
+            doubled = jax.tree_util.tree_map(lambda g: g * 2, grads)
+            return norms(doubled, *trees) * jnp.array([0.5] + [1.0] * len(trees))[:, None]
+
+        put(record_mod, "layer_norms", scaled)
     if "nostepnorm" in patches:
         put(record_mod, "layer_norms",
             lambda *trees: jnp.zeros((len(trees), len(trees[0])), jnp.float32))
@@ -127,6 +175,26 @@ def kernels_per_loop(hlo: str) -> list[tuple[str, int]]:
     return out
 
 
+def trace_summary(directory: str) -> str:
+    """Kernels run, their total time and the time of the busiest XLA thread, from the
+    jax.profiler trace under `directory` (XLA's own threads only; while loops and the
+    executor's spans not counted as kernels)."""
+    path = sorted(glob.glob(os.path.join(directory, "plugins/profile/*/*.trace.json.gz")))[-1]
+    with gzip.open(path) as f:
+        events = json.load(f)["traceEvents"]
+    threads = {(e["pid"], e.get("tid")): e["args"]["name"] for e in events
+               if e.get("ph") == "M" and e.get("name") == "thread_name"}
+    per_thread, count = collections.Counter(), 0
+    for e in events:
+        if (e.get("ph") == "X" and threads.get((e["pid"], e["tid"]), "").startswith("tf_XLA")
+                and not e["name"].startswith(("ThunkExecutor", "while", "Slinky", "$",
+                                              "end: "))):
+            per_thread[e["tid"]] += e["dur"]
+            count += 1
+    return (f"{count} kernels, {sum(per_thread.values()) / 1e3:.1f} ms in kernels, "
+            f"busiest thread {max(per_thread.values(), default=0) / 1e3:.1f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="mlp3-128")
@@ -134,6 +202,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--train-limit", type=int, default=12800)
     ap.add_argument("--hlo", action="store_true")
+    ap.add_argument("--trace", metavar="DIR", help="profile one epoch of each variant there")
     ap.add_argument("--dump", metavar="DIR", help="write each variant's optimized HLO there")
     a = ap.parse_args()
     model = next(m for m in MODELS if m.name == a.model)
@@ -164,11 +233,12 @@ def main() -> None:
 
         return epoch, chunk.as_text()
 
-    def reference_epoch(cfg):
+    def reference_epoch(cfg, patches):
         params, key, net = _start(cfg, data)
-        fn, opt = _epoch_fn(cfg, data, net)
-        opt_state = opt.init(params)
-        compiled = fn.lower(params, opt_state, key, data.x, data.y).compile()
+        with patched(patches):
+            fn, opt = _epoch_fn(cfg, data, net)
+            opt_state = opt.init(params)
+            compiled = fn.lower(params, opt_state, key, data.x, data.y).compile()
         held = [(params, opt_state, key)]
 
         def epoch():
@@ -181,7 +251,7 @@ def main() -> None:
     runners = {}
     for v in a.variants.split(","):
         side, *patches = v.split("+")
-        runners[v] = (reference_epoch(cfgs["full"]) if side == "ref"
+        runners[v] = (reference_epoch(cfgs["full"], patches) if side == "ref"
                       else pcdiag_epoch(cfgs[side], patches))
         if a.dump:
             os.makedirs(a.dump, exist_ok=True)
@@ -202,6 +272,12 @@ def main() -> None:
             epoch()
             wall[k].append(time.perf_counter() - t)
             cpu[k].append(time.process_time() - c)
+    if a.trace:
+        for k, (epoch, _) in runners.items():
+            directory = os.path.join(a.trace, k.replace("+", "_"))
+            with jax.profiler.trace(directory):
+                epoch()
+            print(f"{k:24} traced epoch: {trace_summary(directory)}")
     first = next(iter(runners))
     print(f"{a.model}: {steps} steps an epoch, {a.rounds} rounds, 1-min load "
           f"{min(loads):.2f}-{max(loads):.2f}")
