@@ -270,6 +270,11 @@ def test_screened_steps_choose_on_validation_and_the_other_seeds_run_the_choice(
     cell = ds.sel(algorithm="ipc", network="resnet10")
     assert (cell["run_status"] == cacc.NOT_RUN).all() and np.isnan(cell["test_accuracy"]).all()
     assert "not_run" in ds["run_status"].attrs["flag_meanings"]
+    # selection_all_ok: 1 where a step was chosen with every seed ok, NaN where none was
+    ok = ds["selection_all_ok"]
+    assert float(ok.sel(algorithm="pc", network="vgg5")) == 1
+    assert np.isnan(ok.sel(algorithm="ipc", network="resnet10"))
+    assert np.isnan(ok.sel(algorithm="bp")).all() and "NaN where no step" in ok.attrs["comment"]
     # paired differences: PC - BP per network, by hand
     a = acc.sel(algorithm="pc", network="vgg5").values
     b = acc.sel(algorithm="bp", network="vgg5").values

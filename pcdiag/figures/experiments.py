@@ -233,13 +233,23 @@ def late_per_t(ds: xr.Dataset, names: Iterable[str] = ("energy",)) -> xr.Dataset
     return ds
 
 
+def selection_all_ok_attrs(what: str) -> dict[str, str]:
+    """The attrs of with_step_grid's `selection_all_ok`, for lines called `what`."""
+    return {"long_name": "a step had every seed ok", "units": "1",
+            "comment": f"1 where the {what}'s step was chosen among steps of gamma_grid at "
+                       "which every seed's run_status is ok; 0 where no step kept every seed "
+                       f"ok: then the {what}'s step of the highest median validation accuracy "
+                       "over all runs is shown (pcdiag.selection.at_best_gamma); NaN where no "
+                       "step was chosen (no state step, a published one, or a cell not run)"}
+
+
 def with_step_grid(ds: xr.Dataset, dims: tuple[str, ...], all_ok: Mapping, grid: Mapping,
                    gammas: Iterable[float], validation_size: int, what: str,
                    convention: str = "per sample") -> xr.Dataset:
     """`ds` with what its lines' state steps were chosen from (pcdiag.selection.at_best_gamma),
     per combination of `dims` (`all_ok` and `grid` keyed by its values, one value alone for
     one dim): `selection_all_ok` and `step_validation_accuracy` (seed x `gamma_grid`: the
-    final validation accuracy of each step; `grid` None where nothing was chosen, NaN
+    final validation accuracy of each step; `grid` None where nothing was chosen, both NaN
     then). `what` names the lines in the comments, `convention` the steps' convention."""
     gammas = list(gammas)
     seeds = ds["seed"].values
@@ -247,12 +257,9 @@ def with_step_grid(ds: xr.Dataset, dims: tuple[str, ...], all_ok: Mapping, grid:
     keys = [k[0] if len(dims) == 1 else k for k in keys]
     shape = tuple(ds.sizes[d] for d in dims)
     empty = np.full((len(seeds), len(gammas)), np.nan)
-    ds["selection_all_ok"] = (dims, np.reshape([float(all_ok.get(k, True)) for k in keys],
-                                               shape), {
-        "long_name": "a step had every seed ok", "units": "1",
-        "comment": f"0 where no step of gamma_grid kept every seed's run_status ok: then the "
-                   f"{what}'s step of the highest median validation accuracy over all runs is "
-                   "shown (pcdiag.selection.at_best_gamma)"})
+    ds["selection_all_ok"] = (dims, np.reshape(
+        [np.nan if grid.get(k) is None else float(all_ok.get(k, True)) for k in keys],
+        shape), selection_all_ok_attrs(what))
     ds["step_validation_accuracy"] = ((*dims, "seed", "gamma_grid"), np.reshape(
         [empty if grid.get(k) is None else grid[k].transpose("seed", "gamma").values
          for k in keys], (*shape, len(seeds), len(gammas))), {
