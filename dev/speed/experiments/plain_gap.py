@@ -219,7 +219,7 @@ def main() -> None:
             hyper, keys = _one_run(cfg)
             state = fns.init(hyper, keys)
             length, guarded = loop.chunk_length(steps, loop.chunk_unit(cfg), 1)
-            order_fn = fns.order(state, data.n_train, steps, cfg.batch_size, steps)
+            order_fn = fns.order(state, data.n_train, steps, cfg.batch_size, max(steps, length))
             shape = jax.ShapeDtypeStruct((1, max(steps, length), cfg.batch_size), np.int32)
             chunk = fns.chunk(length, guarded, state, hyper, data, shape)
         start, n_valid = jax.device_put(np.int32(0)), jax.device_put(np.int32(steps))
