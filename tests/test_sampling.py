@@ -15,6 +15,7 @@ import pcdiag
 from pcdiag.algorithms import Hyper, Program, sampling
 from pcdiag.algorithms.reconstruct import infer_latent, reconstruct
 from pcdiag.data import load
+from pcdiag.engine.compile_options import jit
 from pcdiag.errors import BadInputError, ConfigError
 from pcdiag.plot import generative
 from pcdiag.tasks import PCX_DECODER, quality
@@ -80,7 +81,7 @@ def test_prior_is_numpys_fit(decoder, prior, data):
     reaches for the training images, the same float32 latents (the same program)."""
     prog, hyper, params = decoder
     target = jnp.asarray(data[0].images).reshape(TRAIN, -1)
-    latents = np.asarray(jax.jit(lambda h, p, t: infer_latent(prog, h, p, t))(
+    latents = np.asarray(jit(lambda h, p, t: infer_latent(prog, h, p, t))(
         hyper, params, target), np.float64)
     assert prior.mean.dtype == prior.cov.dtype == np.float64
     np.testing.assert_allclose(prior.mean, latents.mean(0), rtol=1e-12, atol=1e-15)

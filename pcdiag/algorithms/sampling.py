@@ -25,8 +25,7 @@ so its steps=0 images are one image). tests/test_sampling.py measures both.
 
 from __future__ import annotations
 
-import functools
-from functools import partial
+from functools import cache, partial
 from typing import NamedTuple
 
 import jax
@@ -113,13 +112,6 @@ def pc_energy(prog, params, states, prior) -> jax.Array:
     return prior_energy + jnp.sum(per_layer, axis=-1)
 
 
-@functools.cache
-def _compiled_chain():
-    """langevin_chain, jit-compiled with pcdiag's compiler options (on first use: the options
-    depend on the backend)."""
-    return jit(langevin_chain, static_argnums=(0, 5))
-
-
 def langevin_chain(prog, hyper, params, x0, prior, steps: int, key, noise):
     """`steps` Langevin steps (the module docstring) over every node from x_0 = `x0` and
     x_1..x_L at their feedforward predictions (F is then the prior's energy alone).
@@ -133,6 +125,18 @@ def langevin_chain(prog, hyper, params, x0, prior, steps: int, key, noise):
     (S's eigenvalues span ~1e-8..1e-2 for PCX_DECODER), so the prior's curvature S^-1
     would make a plain step of gamma_s ~ 0.01 diverge; preconditioned, the prior's pull is
     gamma_s (x_0 - m), stable."""
+    return _compiled_chain()(prog, hyper, params, x0, prior, steps, key, noise)
+
+
+@cache
+def _compiled_chain():
+    """`_chain` jit-compiled with pcdiag's compiler options, once per (prog, steps) (built on
+    first use: the options depend on the backend)."""
+    return jit(_chain, static_argnums=(0, 5))
+
+
+def _chain(prog, hyper, params, x0, prior, steps: int, key, noise):
+    """langevin_chain's computation (uncompiled)."""
     step = state_step(prog, hyper)
     scale = jnp.sqrt(2 * step) * noise
     mean, chol, precision = prior
@@ -178,8 +182,8 @@ def sample(prog, hyper, params, n: int, key, *, prior, steps: int,
     draw, chain = jax.random.split(key)
     eps = jax.random.normal(draw, (n, mean.size), jnp.float32)
     x0 = (mean + eps @ chol.T).reshape(n, *prog.net.input_shape)
-    states, _ = _compiled_chain()(prog, hyper, params, x0, (mean, chol, precision), steps,
-                                  chain, jnp.float32(noise))
+    states, _ = langevin_chain(prog, hyper, params, x0, (mean, chol, precision), steps, chain,
+                               jnp.float32(noise))
     mu = prog.net.predict(params, prog.net.depth, states[-2])
     return mu.reshape(n, *image_shape(mu[0].size))
 

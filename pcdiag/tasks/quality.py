@@ -42,6 +42,7 @@ import optax
 from pcdiag.data import load
 from pcdiag.data.registry import DATASETS, DEFAULT
 from pcdiag.data.source import cache_root
+from pcdiag.engine.compile_options import jit
 from pcdiag.errors import BadInputError
 from pcdiag.nets.mlp import MLP, init_params
 
@@ -127,7 +128,7 @@ def _evaluator(net: MLP):
             nodes = net.forward(params, x)
             return nodes[-2], nodes[-1]
 
-        _EVALUATORS[net] = jax.jit(run)
+        _EVALUATORS[net] = jit(run)
     return _EVALUATORS[net]
 
 
@@ -193,7 +194,7 @@ def _fit(net: MLP, images: np.ndarray, labels: np.ndarray, seed: int, epochs: in
         logits = net.forward(p, xb)[-1]
         return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
 
-    @jax.jit
+    @jit
     def epoch(p, state, k, x, y):  # the data as arguments, not constants of the program
         order = jax.random.permutation(k, len(x))[:steps * BATCH_SIZE]
 
